@@ -1,0 +1,3 @@
+from xtalviewer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,207 @@
+"""The ``xtalviewer`` command. Every subcommand takes ``--db``; scripts rely on the exit codes:
+0 done (even when some files were unreadable), 2 for bad arguments, paths or files of ours."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from xtalviewer import __version__
+from xtalviewer.core.labels import SchemeError
+from xtalviewer.core.paths import default_db_path
+from xtalviewer.core.store import Store, StoreError
+from xtalviewer.core.users import default_annotator
+
+
+class CommandError(Exception):
+    """A clear, expected failure: printed as one line, exit status 2."""
+
+
+def _db_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--db", type=Path, default=None,
+                        help=f"database file (default: {default_db_path()}; XTALVIEWER_DB overrides)")
+    return parent
+
+
+def open_store(args: argparse.Namespace, scheme: str | None = None) -> Store:
+    return Store(args.db or default_db_path(), scheme)
+
+
+# -- subcommands -------------------------------------------------------------------------------
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from xtalviewer.core.importers import ImportPathError, import_paths
+
+    missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]
+    if missing:
+        raise CommandError(f"{missing[0]}: no such file or folder")
+    with open_store(args, args.scheme) as store, tqdm(desc="import", unit="img", disable=None, leave=False) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            report = import_paths(store, args.paths, progress=progress)
+        except ImportPathError as exc:
+            raise CommandError(str(exc)) from None
+    print(report.summary())
+    if report.layouts:
+        print("Layouts: " + ", ".join(f"{k} {v}" for k, v in sorted(report.layouts.items())))
+    for note in report.notes:
+        print(f"Note: {note}")
+    if report.unreadable:
+        print(f"Could not read {len(report.unreadable)} file{'s' * (len(report.unreadable) != 1)}:")
+        for path, reason in report.unreadable:
+            print(f"  {path}: {reason}")
+    if report.skipped and args.verbose:
+        print(f"Skipped {len(report.skipped)}:")
+        for path, reason in report.skipped:
+            print(f"  {path}: {reason}")
+    elif report.skipped:
+        print(f"Skipped {len(report.skipped)} file(s) (thumbnails or second images of a drop); --verbose lists them.")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from xtalviewer.core.exchange import export_csv
+
+    with open_store(args) as store:
+        if args.plate and store.plate_by_barcode(args.plate) is None:
+            raise CommandError(f"no plate '{args.plate}' in {store.path}")
+        if args.model is not None and store.model(args.model) is None:
+            raise CommandError(f"no model {args.model} in the registry")
+        try:
+            n = export_csv(store, args.output, plate=args.plate, model_id=args.model)
+        except OSError as exc:
+            raise CommandError(f"{args.output}: cannot be written ({exc.strerror or exc})") from None
+    print(f"Wrote {n} row{'s' * (n != 1)} to {args.output}")
+    return 0
+
+
+def cmd_import_labels(args: argparse.Namespace) -> int:
+    from xtalviewer.core.exchange import LabelCsvError, import_labels
+
+    with open_store(args) as store:
+        try:
+            report = import_labels(store, args.file, annotator=args.annotator, default_annotator=default_annotator())
+        except LabelCsvError as exc:
+            raise CommandError(str(exc)) from None
+    print(report.summary())
+    for mapping, count in sorted(report.mapped.items()):
+        print(f"Mapped {count} label{'s' * (count != 1)}: {mapping}")
+    for line, problem in report.problems:
+        print(f"  line {line}: {problem}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        active = store.active_model()
+        plates = store.plate_summaries(active["id"] if active else None)
+        counts = store.label_counts()
+        scheme = store.scheme
+        print(f"Database {store.path} (label scheme {scheme.id}, schema {store.schema_version})")
+        print(f"Active model: {active['name'] + ' (' + str(active['id']) + ')' if active else 'none'}")
+        header = f"{'plate':<16} {'type':<20} {'insp':>5} {'images':>7} {'labelled':>9} {'crystal':>8} " \
+                 f"{'predicted':>10} {'pred. hits':>10} {'unreadable':>10}"
+        print(header)
+        for p in plates:
+            kind = f"{p['rows'] * p['cols']}-well, {p['drops']} drop"
+            print(f"{p['barcode']:<16} {kind:<20} {p['inspections']:>5} {p['images']:>7} {p['labelled'] or 0:>9} "
+                  f"{p['crystal_labels'] or 0:>8} {p['predicted'] or 0:>10} {p['predicted_hits'] or 0:>10} "
+                  f"{p['unreadable'] or 0:>10}")
+        total = sum(counts.values())
+        print(f"Labels ({total} images):")
+        for c in scheme.classes:
+            n = counts.get(c.key, 0)
+            print(f"  {c.hotkey}  {c.key:<20} {n:>8}  {100 * n / total if total else 0:5.1f}%{'  crystal' if c.crystal else ''}")
+        n = counts.get(None, 0)
+        print(f"     {'(unlabelled)':<20} {n:>8}  {100 * n / total if total else 0:5.1f}%")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from xtalviewer.core.demo import DemoConfig, run_demo
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise CommandError(f"--size must look like 1224x1024, not {args.size!r}") from None
+    config = DemoConfig(
+        out=args.out, plates=args.plates, inspections=args.inspections, size=(width, height),
+        labelled=args.labelled, seed=args.seed,
+    )
+    with open_store(args) as store:
+        run_demo(store, config, log=print)
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    db = _db_parent()
+    parser = argparse.ArgumentParser(
+        prog="xtalviewer",
+        description="Review crystallization plate images with live CNN predictions, correct labels, retrain.",
+    )
+    parser.add_argument("--version", action="version", version=f"xtalviewer {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("import", parents=[db], help="record plate image folders as the imagers wrote them")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image folders or files")
+    p.add_argument("--scheme", default=None, help="label scheme for a new database (default xtal10)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list skipped files")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", parents=[db], help="write one CSV row per image: labels and top-3 predictions")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.csv")
+    p.add_argument("--plate", metavar="BARCODE", help="only this plate")
+    p.add_argument("--model", type=int, metavar="ID", help="predictions of this model (default: the active one)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import-labels", parents=[db], help="store labels from a CSV (export format or image_path,label)")
+    p.add_argument("file", type=Path, metavar="FILE.csv")
+    p.add_argument("--annotator", help="who the labels are credited to (default: the CSV's annotator column, "
+                                       "else your user name)")
+    p.set_defaults(func=cmd_import_labels)
+
+    p = sub.add_parser("stats", parents=[db], help="counts per plate and per label")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("demo", parents=[db], help="write synthetic demo plates, import them, label a share")
+    p.add_argument("--out", type=Path, default=None, help="folder for the plate images (default: user data folder)")
+    p.add_argument("--plates", type=int, default=4, help="number of 96-well plates (default 4)")
+    p.add_argument("--inspections", type=int, default=3, help="inspections per plate (default 3)")
+    p.add_argument("--labelled", type=float, default=0.6, help="share of images with an earlier human label (0.6)")
+    p.add_argument("--size", default="1224x1024", help="image size WIDTHxHEIGHT (default 1224x1024)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except (CommandError, StoreError, SchemeError) as exc:
+        print(f"xtalviewer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"xtalviewer {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

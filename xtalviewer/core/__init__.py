@@ -1,0 +1,1 @@
+"""Qt-free heart of xtalviewer: labels, plates, store, importers, imaging, models, inference."""

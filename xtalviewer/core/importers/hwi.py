@@ -1,0 +1,45 @@
+"""Hauptman-Woodward (HWI) 1536-well screening images.
+
+Folder ``<10-char plate id><YYYYMMDDHHMM>-<jpg|uvt|shg>``; file name characters [0:10] plate id,
+[10:14] well 0001-1536 (row-major on 48 columns), [14:22] YYYYMMDD. ``jpg`` is the visible-light
+image; ``uvt`` (UV-TPEF) and ``shg`` (second-harmonic) folders become separate inspections.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from xtalviewer.core.importers.found import FoundImage, ParseContext, iso_date
+from xtalviewer.core.plates import PlateType
+
+LAYOUT = "hwi"
+FOLDER_RE = re.compile(r"^(?P<plate>.{10})(?P<stamp>\d{12})-(?P<kind>jpg|uvt|shg)$", re.IGNORECASE)
+FILE_RE = re.compile(r"^(?P<plate>.{10})(?P<well>\d{4})(?P<day>\d{8})")
+PROFILES = {"jpg": "visible", "uvt": "UV-TPEF", "shg": "SHG"}
+PLATE = PlateType(32, 48, 1)
+
+
+def parse(path: Path, ctx: ParseContext) -> FoundImage | None:
+    fm = FOLDER_RE.match(path.parent.name)
+    if not fm:
+        return None
+    m = FILE_RE.match(path.stem)
+    if not m or m.group("plate") != fm.group("plate"):
+        return None
+    well = int(m.group("well"))
+    if not 1 <= well <= 1536:
+        return None
+    kind = fm.group("kind").lower()
+    stamp = fm.group("stamp")
+    return FoundImage(
+        path=path,
+        barcode=fm.group("plate"),
+        inspection_key=f"{stamp}-{kind}",
+        layout=LAYOUT,
+        well_number=well,
+        drop=1,
+        imaged_at=iso_date(stamp, "%Y%m%d%H%M") or iso_date(m.group("day"), "%Y%m%d"),
+        profile=PROFILES[kind],
+        plate_hint=PLATE,
+    )

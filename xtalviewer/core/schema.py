@@ -1,0 +1,132 @@
+"""The database schema as an ordered list of migrations; ``PRAGMA user_version`` says how many ran.
+
+A migration is appended, never edited: a database made by any earlier release upgrades by running
+the ones it has not seen, in order.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+
+    CREATE TABLE plate (
+        id INTEGER PRIMARY KEY,
+        barcode TEXT NOT NULL UNIQUE,
+        rows INTEGER NOT NULL,
+        cols INTEGER NOT NULL,
+        drops INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        meta TEXT
+    );
+
+    CREATE TABLE inspection (
+        id INTEGER PRIMARY KEY,
+        plate_id INTEGER NOT NULL REFERENCES plate(id),
+        key TEXT NOT NULL,
+        imaged_at TEXT,
+        imager TEXT,
+        profile TEXT,
+        layout TEXT NOT NULL,
+        folder TEXT,
+        meta TEXT,
+        UNIQUE (plate_id, key)
+    );
+    CREATE INDEX inspection_plate ON inspection(plate_id, imaged_at);
+
+    CREATE TABLE image (
+        id INTEGER PRIMARY KEY,
+        inspection_id INTEGER NOT NULL REFERENCES inspection(id),
+        plate_id INTEGER NOT NULL REFERENCES plate(id),
+        well TEXT NOT NULL,
+        row INTEGER NOT NULL,
+        col INTEGER NOT NULL,
+        drop_no INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        size INTEGER,
+        mtime REAL,
+        width INTEGER,
+        height INTEGER,
+        load_error TEXT,
+        label TEXT,
+        annotation_id INTEGER,
+        UNIQUE (inspection_id, well, drop_no)
+    );
+    CREATE UNIQUE INDEX image_path ON image(path);
+    CREATE INDEX image_plate ON image(plate_id, row, col, drop_no);
+    CREATE INDEX image_label ON image(label);
+
+    CREATE TABLE model (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        arch TEXT NOT NULL,
+        scheme TEXT NOT NULL,
+        classes TEXT NOT NULL,
+        input_size INTEGER NOT NULL,
+        normalization TEXT,
+        run_id TEXT,
+        metrics TEXT,
+        path TEXT NOT NULL,
+        sha256 TEXT,
+        active INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX model_one_active ON model(active) WHERE active = 1;
+
+    CREATE TABLE prediction (
+        id INTEGER PRIMARY KEY,
+        image_id INTEGER NOT NULL REFERENCES image(id),
+        model_id INTEGER NOT NULL REFERENCES model(id),
+        probs BLOB NOT NULL,
+        top1 TEXT NOT NULL,
+        p1 REAL NOT NULL,
+        top2 TEXT,
+        p2 REAL,
+        top3 TEXT,
+        p3 REAL,
+        crystal_prob REAL NOT NULL,
+        margin REAL NOT NULL,
+        entropy REAL NOT NULL,
+        crystal_top3 INTEGER NOT NULL,
+        image_size INTEGER,
+        image_mtime REAL,
+        created_at TEXT NOT NULL,
+        UNIQUE (model_id, image_id)
+    );
+    CREATE INDEX prediction_crystal ON prediction(model_id, crystal_prob DESC);
+    CREATE INDEX prediction_margin ON prediction(model_id, margin);
+    CREATE INDEX prediction_entropy ON prediction(model_id, entropy DESC);
+    CREATE INDEX prediction_top1 ON prediction(model_id, top1);
+
+    CREATE TABLE annotation (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        image_id INTEGER NOT NULL REFERENCES image(id),
+        label TEXT,
+        annotator TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('human', 'accepted-prediction', 'import')),
+        prediction_id INTEGER,
+        shown TEXT,
+        lead_ms INTEGER,
+        reverts INTEGER REFERENCES annotation(id)
+    );
+    CREATE INDEX annotation_image ON annotation(image_id, id);
+
+    -- the newest annotation is the current label; keep a copy on the image for indexed queries
+    CREATE TRIGGER annotation_current AFTER INSERT ON annotation BEGIN
+        UPDATE image SET label = NEW.label, annotation_id = NEW.id WHERE id = NEW.image_id;
+    END;
+    CREATE TRIGGER annotation_append_only_update BEFORE UPDATE ON annotation BEGIN
+        SELECT RAISE(ABORT, 'annotations are append-only');
+    END;
+    CREATE TRIGGER annotation_append_only_delete BEFORE DELETE ON annotation BEGIN
+        SELECT RAISE(ABORT, 'annotations are append-only');
+    END;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

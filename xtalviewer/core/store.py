@@ -1,0 +1,638 @@
+"""The SQLite store: plates, inspections, images, append-only annotations, models, predictions.
+
+One ``Store`` is one connection; open one per thread or process. The database runs in WAL mode
+with a busy timeout so the GUI, a predict run and a train run can share it, and every label is
+committed (and synced) before ``add_annotation`` returns: a label acknowledged on screen is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from xtalviewer.core.labels import DEFAULT_SCHEME, LabelScheme, SchemeError, load_scheme
+from xtalviewer.core.plates import PlateType
+from xtalviewer.core.schema import MIGRATIONS, SCHEMA_VERSION
+
+BUSY_TIMEOUT_S = 30.0
+SOURCES = ("human", "accepted-prediction", "import")
+QUEUE_ORDERS = ("plate", "crystal", "margin", "entropy", "disagreement")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class StoreError(RuntimeError):
+    """A database that cannot be used as it is; the message says why and what to do."""
+
+
+def now_iso() -> str:
+    """UTC timestamp with milliseconds, the form every created_at column holds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """What the importers hand the store for one drop image."""
+
+    inspection_id: int
+    plate_id: int
+    well: str
+    row: int
+    col: int
+    drop_no: int
+    path: str
+    size: int | None
+    mtime: float | None
+    width: int | None
+    height: int | None
+    load_error: str | None = None
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One model's output for one image: the full probability vector in scheme order."""
+
+    image_id: int
+    probs: Sequence[float]
+    image_size: int | None = None
+    image_mtime: float | None = None
+
+
+def _check_is_sqlite(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise StoreError(f"database {path} cannot be read: {exc.strerror or exc}") from None
+    if head != _SQLITE_MAGIC:
+        raise StoreError(f"{path} is not an xtalviewer database (it is not an SQLite file); nothing was changed")
+
+
+class Store:
+    """An open xtalviewer database."""
+
+    def __init__(self, path: str | Path, scheme: str | LabelScheme | None = None, *, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"database {self.path} does not exist")
+        _check_is_sqlite(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database {self.path} cannot be opened: {exc}") from None
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        try:
+            self._configure()
+            self._migrate()
+            self.scheme = self._bind_scheme(scheme)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"database {self.path} cannot be used: {exc}") from None
+        except Exception:
+            conn.close()
+            raise
+
+    # -- connection, migrations, scheme ---------------------------------------------------------
+
+    def _configure(self) -> None:
+        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"database {self.path} cannot use write-ahead logging (journal mode {mode})")
+        # FULL: a commit is synced to disk before it returns, so an acknowledged label survives power loss
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path} was written by a newer xtalviewer (schema {version}, this one knows "
+                f"up to {SCHEMA_VERSION}); upgrade xtalviewer to open it. Nothing was changed."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0 and self.db.table_names():
+            raise StoreError(f"{self.path} is an SQLite database but not an xtalviewer one; nothing was changed")
+        if version > 0:
+            self.backup(self.path.with_name(f"{self.path.name}.v{version}-{int(time.time())}.bak"))
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                # executescript would commit; run the statements one by one inside our transaction
+                for statement in _split_sql(MIGRATIONS[number]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    def backup(self, target: str | Path) -> Path:
+        """Copy the whole database (consistent, even while others write) to ``target``."""
+        target = Path(target)
+        dest = sqlite3.connect(str(target))
+        try:
+            self.conn.backup(dest)
+        finally:
+            dest.close()
+        return target
+
+    def _bind_scheme(self, scheme: str | LabelScheme | None) -> LabelScheme:
+        stored = self.get_meta("scheme")
+        wanted = scheme if isinstance(scheme, LabelScheme) else load_scheme(scheme or stored or DEFAULT_SCHEME)
+        if stored is None:
+            with self.transaction():
+                self.set_meta("scheme", wanted.id)
+                self.set_meta("scheme_classes", json.dumps(wanted.keys))
+            return wanted
+        if wanted.id != stored:
+            raise StoreError(
+                f"database {self.path} uses label scheme '{stored}', not '{wanted.id}'; "
+                "open it without choosing a scheme, or use another database"
+            )
+        stored_keys = json.loads(self.get_meta("scheme_classes") or "[]")
+        if stored_keys != wanted.keys:
+            raise SchemeError(
+                f"label scheme '{wanted.id}' ({wanted.path}) no longer matches database {self.path}: "
+                f"the database has classes {stored_keys}, the file has {wanted.keys}"
+            )
+        return wanted
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT: take the write lock up front so concurrent writers queue, not deadlock."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def query(self, sql: str, params: Sequence | dict = ()) -> list[dict]:
+        return list(self.db.query(sql, params))
+
+    # -- plates and inspections -----------------------------------------------------------------
+
+    def upsert_plate(self, barcode: str, plate_type: PlateType) -> int:
+        """Create the plate, or grow its recorded type to hold what a new inspection showed."""
+        row = self.conn.execute("SELECT id, rows, cols, drops FROM plate WHERE barcode = ?", (barcode,)).fetchone()
+        if row is None:
+            cur = self.conn.execute(
+                "INSERT INTO plate(barcode, rows, cols, drops, created_at) VALUES (?, ?, ?, ?, ?)",
+                (barcode, plate_type.rows, plate_type.cols, plate_type.drops, now_iso()),
+            )
+            return cur.lastrowid
+        pid, rows, cols, drops = row
+        grown = (max(rows, plate_type.rows), max(cols, plate_type.cols), max(drops, plate_type.drops))
+        if grown != (rows, cols, drops):
+            self.conn.execute("UPDATE plate SET rows = ?, cols = ?, drops = ? WHERE id = ?", (*grown, pid))
+        return pid
+
+    def upsert_inspection(
+        self,
+        plate_id: int,
+        key: str,
+        *,
+        imaged_at: str | None,
+        imager: str | None,
+        profile: str | None,
+        layout: str,
+        folder: str | None,
+        meta: dict | None = None,
+    ) -> tuple[int, bool]:
+        """Return (inspection id, created?). The same key on the same plate is the same inspection."""
+        row = self.conn.execute("SELECT id FROM inspection WHERE plate_id = ? AND key = ?", (plate_id, key)).fetchone()
+        meta_json = json.dumps(meta, sort_keys=True) if meta else None
+        if row:
+            self.conn.execute(
+                "UPDATE inspection SET imaged_at = COALESCE(?, imaged_at), imager = COALESCE(?, imager), "
+                "profile = COALESCE(?, profile), folder = COALESCE(?, folder), meta = COALESCE(?, meta) WHERE id = ?",
+                (imaged_at, imager, profile, folder, meta_json, row[0]),
+            )
+            return row[0], False
+        cur = self.conn.execute(
+            "INSERT INTO inspection(plate_id, key, imaged_at, imager, profile, layout, folder, meta) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (plate_id, key, imaged_at, imager, profile, layout, folder, meta_json),
+        )
+        return cur.lastrowid, True
+
+    def plate_by_barcode(self, barcode: str) -> dict | None:
+        rows = self.query("SELECT * FROM plate WHERE barcode = ?", (barcode,))
+        return rows[0] if rows else None
+
+    def plates(self) -> list[dict]:
+        return self.query("SELECT * FROM plate ORDER BY barcode")
+
+    def inspections(self, plate_id: int) -> list[dict]:
+        return self.query(
+            "SELECT * FROM inspection WHERE plate_id = ? ORDER BY imaged_at, id", (plate_id,)
+        )
+
+    # -- images -----------------------------------------------------------------------------------
+
+    def known_files(self, paths: Iterable[str]) -> dict[str, tuple[int | None, float | None, str | None]]:
+        """(size, mtime, load_error) held for each of these paths, so an import can skip unchanged files."""
+        out: dict[str, tuple[int | None, float | None, str | None]] = {}
+        paths = list(paths)
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for path, size, mtime, error in self.conn.execute(
+                f"SELECT path, size, mtime, load_error FROM image WHERE path IN ({marks})", chunk
+            ):
+                out[path] = (size, mtime, error)
+        return out
+
+    def upsert_images(self, rows: Iterable[ImageRow]) -> tuple[int, int]:
+        """Insert new drop images, refresh changed ones; returns (inserted, updated). Labels stay."""
+        inserted = updated = 0
+        with self.transaction():
+            for r in rows:
+                cur = self.conn.execute(
+                    "UPDATE image SET path = ?, size = ?, mtime = ?, width = ?, height = ?, load_error = ? "
+                    "WHERE inspection_id = ? AND well = ? AND drop_no = ? AND "
+                    "(path IS NOT ? OR size IS NOT ? OR mtime IS NOT ? OR width IS NOT ? OR height IS NOT ? "
+                    "OR load_error IS NOT ?)",
+                    (r.path, r.size, r.mtime, r.width, r.height, r.load_error, r.inspection_id, r.well, r.drop_no,
+                     r.path, r.size, r.mtime, r.width, r.height, r.load_error),
+                )
+                if cur.rowcount:
+                    updated += 1
+                    continue
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO image(inspection_id, plate_id, well, row, col, drop_no, path, size, "
+                    "mtime, width, height, load_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (r.inspection_id, r.plate_id, r.well, r.row, r.col, r.drop_no, r.path, r.size, r.mtime,
+                     r.width, r.height, r.load_error),
+                )
+                inserted += cur.rowcount
+        return inserted, updated
+
+    def insert_images_bulk(self, rows: Iterable[tuple]) -> None:
+        """Fast path for new images only (benchmarks, synthetic stores): tuples in ImageRow field order."""
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO image(inspection_id, plate_id, well, row, col, drop_no, path, size, mtime, width, "
+                "height, load_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def image(self, image_id: int) -> dict | None:
+        rows = self.query(
+            "SELECT i.*, p.barcode, n.imaged_at, n.key AS inspection_key, n.imager FROM image i "
+            "JOIN plate p ON p.id = i.plate_id JOIN inspection n ON n.id = i.inspection_id WHERE i.id = ?",
+            (image_id,),
+        )
+        return rows[0] if rows else None
+
+    def image_id_by_path(self, path: str) -> int | None:
+        row = self.conn.execute("SELECT id FROM image WHERE path = ?", (path,)).fetchone()
+        return row[0] if row else None
+
+    def image_id_by_position(self, barcode: str, inspection_key: str, well: str, drop_no: int) -> int | None:
+        row = self.conn.execute(
+            "SELECT i.id FROM image i JOIN inspection n ON n.id = i.inspection_id JOIN plate p ON p.id = i.plate_id "
+            "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ?",
+            (barcode, inspection_key, well, drop_no),
+        ).fetchone()
+        return row[0] if row else None
+
+    def mark_load_error(self, image_id: int, reason: str | None) -> None:
+        """Record (or clear, with None) why an image cannot be decoded, so every view can say so."""
+        with self.transaction():
+            self.conn.execute("UPDATE image SET load_error = ? WHERE id = ?", (reason, image_id))
+
+    def drop_images(self, plate_id: int, well: str, drop_no: int) -> list[dict]:
+        """One drop across every inspection of its plate, oldest first: the drop's time course."""
+        return self.query(
+            "SELECT i.*, n.imaged_at, n.key AS inspection_key, n.profile FROM image i "
+            "JOIN inspection n ON n.id = i.inspection_id "
+            "WHERE i.plate_id = ? AND i.well = ? AND i.drop_no = ? ORDER BY n.imaged_at, n.id",
+            (plate_id, well, drop_no),
+        )
+
+    # -- annotations ------------------------------------------------------------------------------
+
+    def _check_label(self, label: str | None) -> None:
+        if label is not None and label not in self.scheme.keys:
+            raise ValueError(f"'{label}' is not a class of label scheme '{self.scheme.id}' ({', '.join(self.scheme.keys)})")
+
+    def add_annotation(
+        self,
+        image_id: int,
+        label: str | None,
+        annotator: str,
+        *,
+        source: str = "human",
+        prediction_id: int | None = None,
+        shown: dict | list | None = None,
+        lead_ms: int | None = None,
+        reverts: int | None = None,
+        created_at: str | None = None,
+    ) -> int:
+        """Append one label and commit it before returning; None as label clears the image's label."""
+        return self.add_annotations(
+            [dict(image_id=image_id, label=label, annotator=annotator, source=source, prediction_id=prediction_id,
+                  shown=shown, lead_ms=lead_ms, reverts=reverts, created_at=created_at)]
+        )[0]
+
+    def add_annotations(self, items: Sequence[dict]) -> list[int]:
+        """Append several labels in one transaction (multi-select labelling, imports)."""
+        ids: list[int] = []
+        with self.transaction():
+            for it in items:
+                label, source = it.get("label"), it.get("source", "human")
+                self._check_label(label)
+                if source not in SOURCES:
+                    raise ValueError(f"annotation source must be one of {SOURCES}, not {source!r}")
+                shown = it.get("shown")
+                cur = self.conn.execute(
+                    "INSERT INTO annotation(image_id, label, annotator, created_at, source, prediction_id, shown, "
+                    "lead_ms, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (it["image_id"], label, it["annotator"], it.get("created_at") or now_iso(), source,
+                     it.get("prediction_id"), json.dumps(shown) if shown is not None else None, it.get("lead_ms"),
+                     it.get("reverts")),
+                )
+                ids.append(cur.lastrowid)
+        return ids
+
+    def current_label(self, image_id: int) -> str | None:
+        row = self.conn.execute("SELECT label FROM image WHERE id = ?", (image_id,)).fetchone()
+        return row[0] if row else None
+
+    def history(self, image_id: int) -> list[dict]:
+        """Every annotation of an image, newest first, with what the model showed at the time."""
+        rows = self.query("SELECT * FROM annotation WHERE image_id = ? ORDER BY id DESC", (image_id,))
+        for r in rows:
+            r["shown"] = json.loads(r["shown"]) if r["shown"] else None
+        return rows
+
+    # -- models -----------------------------------------------------------------------------------
+
+    def add_model(
+        self,
+        *,
+        name: str,
+        arch: str,
+        classes: Sequence[str],
+        input_size: int,
+        path: str,
+        normalization: dict | None = None,
+        run_id: str | None = None,
+        metrics: dict | None = None,
+        sha256: str | None = None,
+        scheme: str | None = None,
+        activate: bool = False,
+    ) -> int:
+        """Register a trained checkpoint; it must classify into this database's label scheme."""
+        scheme = scheme or self.scheme.id
+        if scheme != self.scheme.id or list(classes) != self.scheme.keys:
+            raise SchemeError(
+                f"model '{name}' was trained for scheme '{scheme}' with classes {list(classes)}, but this database "
+                f"uses '{self.scheme.id}' with classes {self.scheme.keys}"
+            )
+        with self.transaction():
+            cur = self.conn.execute(
+                "INSERT INTO model(name, arch, scheme, classes, input_size, normalization, run_id, metrics, path, "
+                "sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, arch, scheme, json.dumps(list(classes)), input_size,
+                 json.dumps(normalization) if normalization else None, run_id,
+                 json.dumps(metrics) if metrics is not None else None, path, sha256, now_iso()),
+            )
+            model_id = cur.lastrowid
+            if activate:
+                self.activate_model(model_id)
+        return model_id
+
+    def _decode_model(self, row: dict) -> dict:
+        for key in ("classes", "normalization", "metrics"):
+            row[key] = json.loads(row[key]) if row.get(key) else None
+        row["active"] = bool(row["active"])
+        return row
+
+    def models(self) -> list[dict]:
+        return [self._decode_model(r) for r in self.query("SELECT * FROM model ORDER BY id")]
+
+    def model(self, model_id: int) -> dict | None:
+        rows = self.query("SELECT * FROM model WHERE id = ?", (model_id,))
+        return self._decode_model(rows[0]) if rows else None
+
+    def active_model(self) -> dict | None:
+        rows = self.query("SELECT * FROM model WHERE active = 1")
+        return self._decode_model(rows[0]) if rows else None
+
+    def activate_model(self, model_id: int) -> None:
+        with self.transaction():
+            if self.conn.execute("SELECT 1 FROM model WHERE id = ?", (model_id,)).fetchone() is None:
+                raise StoreError(f"there is no model {model_id} in the registry")
+            self.conn.execute("UPDATE model SET active = 0 WHERE active = 1")
+            self.conn.execute("UPDATE model SET active = 1 WHERE id = ?", (model_id,))
+
+    # -- predictions ------------------------------------------------------------------------------
+
+    def _prediction_values(self, model_id: int, row: PredictionRow, created: str) -> tuple:
+        probs = np.asarray(row.probs, dtype="<f4")
+        if probs.shape != (len(self.scheme.keys),):
+            raise ValueError(f"expected {len(self.scheme.keys)} probabilities, got {probs.shape}")
+        order = np.argsort(-probs, kind="stable")[:3]
+        keys = self.scheme.keys
+        crystal = np.asarray(self.scheme.crystal_mask)
+        top = [(keys[i], float(probs[i])) for i in order] + [(None, None)] * (3 - len(order))
+        p = np.clip(probs.astype(np.float64), 1e-12, 1.0)
+        entropy = float(-(p * np.log(p)).sum() / math.log(len(keys)))
+        margin = top[0][1] - (top[1][1] or 0.0)
+        return (
+            row.image_id, model_id, probs.tobytes(), top[0][0], top[0][1], top[1][0], top[1][1], top[2][0],
+            top[2][1], float(probs[crystal].sum()), margin, entropy, int(bool(crystal[order].any())),
+            row.image_size, row.image_mtime, created,
+        )
+
+    def put_predictions(self, model_id: int, rows: Iterable[PredictionRow]) -> int:
+        """Store (or replace) one model's predictions for a batch of images in one transaction."""
+        created = now_iso()
+        values = [self._prediction_values(model_id, r, created) for r in rows]
+        with self.transaction():
+            self.conn.executemany(
+                "INSERT INTO prediction(image_id, model_id, probs, top1, p1, top2, p2, top3, p3, crystal_prob, "
+                "margin, entropy, crystal_top3, image_size, image_mtime, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(model_id, image_id) DO UPDATE SET probs = excluded.probs, top1 = excluded.top1, "
+                "p1 = excluded.p1, top2 = excluded.top2, p2 = excluded.p2, top3 = excluded.top3, p3 = excluded.p3, "
+                "crystal_prob = excluded.crystal_prob, margin = excluded.margin, entropy = excluded.entropy, "
+                "crystal_top3 = excluded.crystal_top3, image_size = excluded.image_size, "
+                "image_mtime = excluded.image_mtime, created_at = excluded.created_at",
+                values,
+            )
+        return len(values)
+
+    def prediction(self, image_id: int, model_id: int) -> dict | None:
+        rows = self.query("SELECT * FROM prediction WHERE image_id = ? AND model_id = ?", (image_id, model_id))
+        if not rows:
+            return None
+        row = rows[0]
+        row["probs"] = np.frombuffer(row["probs"], dtype="<f4").tolist()
+        return row
+
+    # -- review queue -----------------------------------------------------------------------------
+
+    def review_queue(
+        self,
+        model_id: int | None,
+        order: str = "plate",
+        *,
+        plate_id: int | None = None,
+        inspection_id: int | None = None,
+        unlabelled_only: bool = False,
+        label: str | None = None,
+        predicted: str | None = None,
+        crystal_top3: bool | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
+        """Drops to review, in one of QUEUE_ORDERS, filtered; each row carries what the grid shows.
+
+        Orders that rank by the model walk the prediction indexes, so the global top 100 of half a
+        million images comes back without sorting them all. Images the model has not scored yet come
+        after the scored ones (none, for the disagreement order, which needs a prediction).
+        """
+        if order not in QUEUE_ORDERS:
+            raise ValueError(f"unknown review order {order!r}; choose from {', '.join(QUEUE_ORDERS)}")
+        where, params = ["1 = 1"], {"model": model_id}
+        if plate_id is not None:
+            where.append("i.plate_id = :plate")
+            params["plate"] = plate_id
+        if inspection_id is not None:
+            where.append("i.inspection_id = :inspection")
+            params["inspection"] = inspection_id
+        if unlabelled_only:
+            where.append("i.label IS NULL")
+        if label is not None:
+            where.append("i.label = :label")
+            params["label"] = label
+        columns = (
+            "i.id, i.plate_id, i.inspection_id, i.well, i.row, i.col, i.drop_no, i.path, i.label, i.load_error, "
+            "p.id AS prediction_id, p.top1, p.p1, p.top2, p.p2, p.top3, p.p3, p.crystal_prob, p.margin, "
+            "p.entropy, p.crystal_top3"
+        )
+        pred_where = list(where)
+        if predicted is not None:
+            pred_where.append("p.top1 = :predicted")
+            params["predicted"] = predicted
+        if crystal_top3 is not None:
+            pred_where.append("p.crystal_top3 = :ctop3")
+            params["ctop3"] = int(crystal_top3)
+        if order == "disagreement":
+            pred_where.append("i.label IS NOT NULL AND i.label != p.top1")
+        needs_prediction = predicted is not None or crystal_top3 is not None or order == "disagreement"
+        lim = f" LIMIT {int(limit)}" if limit is not None else ""
+
+        if order == "plate" or model_id is None:
+            if needs_prediction and model_id is None:
+                return []
+            join = "JOIN" if needs_prediction else "LEFT JOIN"
+            sql = (
+                f"SELECT {columns} FROM image i {join} prediction p ON p.image_id = i.id AND p.model_id = :model "
+                f"WHERE {' AND '.join(pred_where)} ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no{lim}"
+            )
+            return self.query(sql, params)
+
+        sort = {
+            "crystal": "p.crystal_prob DESC",
+            "margin": "p.margin ASC",
+            "entropy": "p.entropy DESC",
+            "disagreement": "p.crystal_prob DESC",
+        }[order]
+        sql = (
+            f"SELECT {columns} FROM prediction p JOIN image i ON i.id = p.image_id "
+            f"WHERE p.model_id = :model AND {' AND '.join(pred_where)} ORDER BY {sort}, i.id{lim}"
+        )
+        rows = self.query(sql, params)
+        if needs_prediction or (limit is not None and len(rows) >= limit):
+            return rows
+        rest = None if limit is None else limit - len(rows)
+        sql = (
+            f"SELECT {columns} FROM image i LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = :model "
+            f"WHERE p.id IS NULL AND {' AND '.join(where)} "
+            f"ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no"
+            + (f" LIMIT {rest}" if rest is not None else "")
+        )
+        return rows + self.query(sql, params)
+
+    # -- summaries ------------------------------------------------------------------------------
+
+    def plate_summaries(self, model_id: int | None = None) -> list[dict]:
+        """Per plate: inspections, drops, reviewed (labelled) drops, crystal labels, predicted hits."""
+        crystal = list(self.scheme.crystal_keys)
+        marks = ",".join("?" * len(crystal))
+        return self.query(
+            f"""
+            SELECT pl.id, pl.barcode, pl.rows, pl.cols, pl.drops,
+                   (SELECT COUNT(*) FROM inspection n WHERE n.plate_id = pl.id) AS inspections,
+                   COUNT(i.id) AS images,
+                   SUM(i.label IS NOT NULL) AS labelled,
+                   SUM(i.label IN ({marks})) AS crystal_labels,
+                   SUM(i.load_error IS NOT NULL) AS unreadable,
+                   SUM(p.crystal_top3 = 1) AS predicted_hits,
+                   COUNT(p.id) AS predicted
+            FROM plate pl
+            LEFT JOIN image i ON i.plate_id = pl.id
+            LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
+            GROUP BY pl.id ORDER BY pl.barcode
+            """,
+            (*crystal, model_id),
+        )
+
+    def label_counts(self) -> dict[str | None, int]:
+        return {r[0]: r[1] for r in self.conn.execute("SELECT label, COUNT(*) FROM image GROUP BY label ORDER BY label")}
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (BEGIN ... END;) whole."""
+    statements, current = [], []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("--"):
+            continue
+        current.append(line)
+        if stripped.endswith(";"):
+            candidate = "\n".join(current)
+            if sqlite3.complete_statement(candidate):
+                statements.append(candidate)
+                current = []
+    if current:
+        statements.append("\n".join(current))
+    return statements
+

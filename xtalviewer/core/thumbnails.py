@@ -1,0 +1,104 @@
+"""A disk cache of drop thumbnails, so reopening a plate does not decode full images again.
+
+Entries are keyed by the source path, its size and mtime and the thumbnail size: a re-imaged
+file gets a new entry, and stale ones age out when the cache is pruned to its size limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from xtalviewer.core.imaging import ImageLoadError, fit_within, load_rgb
+
+DEFAULT_THUMB_SIZE = 256
+DEFAULT_LIMIT_BYTES = 2 * 1024**3
+
+
+class ThumbnailCache:
+    """Thumbnails as small JPEG files under ``folder``, safe to share between threads and processes."""
+
+    def __init__(self, folder: str | Path, size: int = DEFAULT_THUMB_SIZE, limit_bytes: int = DEFAULT_LIMIT_BYTES):
+        self.folder = Path(folder)
+        self.size = size
+        self.limit_bytes = limit_bytes
+
+    def entry_path(self, path: str, file_size: int | None, mtime: float | None) -> Path:
+        key = f"{path}\0{file_size}\0{mtime}\0{self.size}".encode("utf-8", "surrogateescape")
+        digest = hashlib.sha1(key).hexdigest()
+        return self.folder / digest[:2] / f"{digest}.jpg"
+
+    def lookup(self, path: str, file_size: int | None, mtime: float | None) -> np.ndarray | None:
+        """The cached thumbnail (RGB) or None; never decodes the source image."""
+        entry = self.entry_path(path, file_size, mtime)
+        try:
+            data = np.fromfile(entry, dtype=np.uint8)
+        except OSError:
+            return None
+        arr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if arr is None:
+            return None
+        return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+
+    def get(self, path: str, file_size: int | None = None, mtime: float | None = None) -> np.ndarray:
+        """Cached thumbnail, or decode the source at reduced scale, store and return it.
+
+        Raises ImageLoadError when the source cannot be read.
+        """
+        if file_size is None or mtime is None:
+            try:
+                st = os.stat(path)
+                file_size, mtime = st.st_size, st.st_mtime
+            except OSError as exc:
+                raise ImageLoadError(exc.strerror or str(exc)) from None
+        cached = self.lookup(path, file_size, mtime)
+        if cached is not None:
+            return cached
+        thumb = fit_within(load_rgb(path, max_side=self.size), self.size)
+        self._store(self.entry_path(path, file_size, mtime), thumb)
+        return thumb
+
+    def _store(self, entry: Path, thumb: np.ndarray) -> None:
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(thumb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+        if not ok:
+            return
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            # write then rename: a reader never sees half a file, two writers never interleave
+            fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".part")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.tobytes())
+            os.replace(tmp, entry)
+        except OSError:
+            pass  # a cache that cannot be written only costs speed
+
+    def usage_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.glob("*/*.jpg"))
+
+    def prune(self, limit_bytes: int | None = None) -> int:
+        """Delete least recently modified entries until the cache fits; returns files removed."""
+        limit = self.limit_bytes if limit_bytes is None else limit_bytes
+        entries = []
+        for p in self.folder.glob("*/*.jpg"):
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            entries.append((st.st_mtime, st.st_size, p))
+        total = sum(e[1] for e in entries)
+        removed = 0
+        for _, size, p in sorted(entries):
+            if total <= limit:
+                break
+            try:
+                p.unlink()
+                total -= size
+                removed += 1
+            except OSError:
+                pass
+        return removed

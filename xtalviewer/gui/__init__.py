@@ -1,0 +1,1 @@
+"""Qt widgets, item models and background workers. Imports core, never the reverse."""
