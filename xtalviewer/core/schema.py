@@ -97,10 +97,11 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL,
         UNIQUE (model_id, image_id)
     );
-    CREATE INDEX prediction_crystal ON prediction(model_id, crystal_prob DESC);
-    CREATE INDEX prediction_margin ON prediction(model_id, margin);
-    CREATE INDEX prediction_entropy ON prediction(model_id, entropy DESC);
-    CREATE INDEX prediction_top1 ON prediction(model_id, top1);
+    -- image_id completes each order, so ORDER BY ... LIMIT walks the index and stops early
+    CREATE INDEX prediction_crystal ON prediction(model_id, crystal_prob DESC, image_id);
+    CREATE INDEX prediction_margin ON prediction(model_id, margin, image_id);
+    CREATE INDEX prediction_entropy ON prediction(model_id, entropy DESC, image_id);
+    CREATE INDEX prediction_top1 ON prediction(model_id, top1, image_id);
 
     CREATE TABLE annotation (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

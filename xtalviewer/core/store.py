@@ -67,6 +67,21 @@ class PredictionRow:
     image_mtime: float | None = None
 
 
+_IMAGE_COLUMNS = ("inspection_id", "plate_id", "well", "row", "col", "drop_no", "path", "size", "mtime", "width",
+                  "height", "load_error")
+_CHANGING = ("path", "size", "mtime", "width", "height", "load_error")
+_UPSERT_IMAGE = (
+    f"INSERT INTO image({', '.join(_IMAGE_COLUMNS)}) VALUES ({', '.join('?' * len(_IMAGE_COLUMNS))}) "
+    "ON CONFLICT(inspection_id, well, drop_no) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _CHANGING)
+    + " WHERE " + " OR ".join(f"{c} IS NOT excluded.{c}" for c in _CHANGING)
+)
+
+
+def _image_values(r: ImageRow) -> tuple:
+    return tuple(getattr(r, c) for c in _IMAGE_COLUMNS)
+
+
 def _check_is_sqlite(path: Path) -> None:
     if not path.exists() or path.stat().st_size == 0:
         return
@@ -278,38 +293,31 @@ class Store:
         return out
 
     def upsert_images(self, rows: Iterable[ImageRow]) -> tuple[int, int]:
-        """Insert new drop images, refresh changed ones; returns (inserted, updated). Labels stay."""
-        inserted = updated = 0
-        with self.transaction():
-            for r in rows:
-                cur = self.conn.execute(
-                    "UPDATE image SET path = ?, size = ?, mtime = ?, width = ?, height = ?, load_error = ? "
-                    "WHERE inspection_id = ? AND well = ? AND drop_no = ? AND "
-                    "(path IS NOT ? OR size IS NOT ? OR mtime IS NOT ? OR width IS NOT ? OR height IS NOT ? "
-                    "OR load_error IS NOT ?)",
-                    (r.path, r.size, r.mtime, r.width, r.height, r.load_error, r.inspection_id, r.well, r.drop_no,
-                     r.path, r.size, r.mtime, r.width, r.height, r.load_error),
-                )
-                if cur.rowcount:
-                    updated += 1
-                    continue
-                cur = self.conn.execute(
-                    "INSERT OR IGNORE INTO image(inspection_id, plate_id, well, row, col, drop_no, path, size, "
-                    "mtime, width, height, load_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (r.inspection_id, r.plate_id, r.well, r.row, r.col, r.drop_no, r.path, r.size, r.mtime,
-                     r.width, r.height, r.load_error),
-                )
-                inserted += cur.rowcount
-        return inserted, updated
+        """Insert new drop images, refresh changed ones; returns (inserted, updated). Labels stay.
 
-    def insert_images_bulk(self, rows: Iterable[tuple]) -> None:
-        """Fast path for new images only (benchmarks, synthetic stores): tuples in ImageRow field order."""
+        A drop slot (inspection, well, drop) is an image's identity: re-importing a folder finds
+        the same rows, and only rows whose file changed are written.
+        """
+        rows = list(rows)
+        if not rows:
+            return 0, 0
+        inspections = sorted({r.inspection_id for r in rows})
+        marks = ",".join("?" * len(inspections))
+        count_sql = f"SELECT COUNT(*) FROM image WHERE inspection_id IN ({marks})"
         with self.transaction():
-            self.conn.executemany(
-                "INSERT INTO image(inspection_id, plate_id, well, row, col, drop_no, path, size, mtime, width, "
-                "height, load_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            before = self.conn.execute(count_sql, inspections).fetchone()[0]
+            changes = self.conn.total_changes
+            try:
+                self.conn.executemany(_UPSERT_IMAGE, [_image_values(r) for r in rows])
+            except sqlite3.IntegrityError:  # a path already recorded for another slot: keep the first
+                for r in rows:
+                    try:
+                        self.conn.execute(_UPSERT_IMAGE, _image_values(r))
+                    except sqlite3.IntegrityError:
+                        pass
+            written = self.conn.total_changes - changes
+            inserted = self.conn.execute(count_sql, inspections).fetchone()[0] - before
+        return inserted, written - inserted
 
     def image(self, image_id: int) -> dict | None:
         rows = self.query(
@@ -575,9 +583,12 @@ class Store:
             "entropy": "p.entropy DESC",
             "disagreement": "p.crystal_prob DESC",
         }[order]
+        # across the whole store, walk the prediction index in order (CROSS JOIN fixes the loop
+        # order); within one plate, start from the plate's images and sort the few thousand rows
+        join = "JOIN" if plate_id is not None or inspection_id is not None else "CROSS JOIN"
         sql = (
-            f"SELECT {columns} FROM prediction p JOIN image i ON i.id = p.image_id "
-            f"WHERE p.model_id = :model AND {' AND '.join(pred_where)} ORDER BY {sort}, i.id{lim}"
+            f"SELECT {columns} FROM prediction p {join} image i ON i.id = p.image_id "
+            f"WHERE p.model_id = :model AND {' AND '.join(pred_where)} ORDER BY {sort}, p.image_id{lim}"
         )
         rows = self.query(sql, params)
         if needs_prediction or (limit is not None and len(rows) >= limit):
