@@ -26,6 +26,17 @@ def _db_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `xtalviewer predict`, shared with `python -m xtalviewer.predict` (torchrun)."""
+    p.add_argument("--model", default=None, metavar="ID|PATH", help="registry id or checkpoint file (default: active)")
+    p.add_argument("--plate", default=None, metavar="BARCODE", help="only this plate")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                   help="auto: CUDA, then Apple MPS, then CPU")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--workers", type=int, default=2, help="decoding threads")
+    p.add_argument("--retry-errors", action="store_true", help="try images marked unreadable again")
+
+
 def open_store(args: argparse.Namespace, scheme: str | None = None) -> Store:
     return Store(args.db or default_db_path(), scheme)
 
@@ -143,6 +154,48 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from xtalviewer.core.inference import DeviceError
+    from xtalviewer.core.models import CheckpointError
+    from xtalviewer.predict import PredictError, run_predict
+
+    try:
+        run_predict(args)
+    except (PredictError, CheckpointError, DeviceError) as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+def _metric(metrics: dict | None, key: str) -> str:
+    value = (metrics or {}).get(key)
+    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "-"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        if args.action == "activate":
+            if args.id is None:
+                raise CommandError("say which model: xtalviewer models activate ID")
+            store.activate_model(args.id)
+            model = store.model(args.id)
+            print(f"Active model: {model['name']} ({model['id']}); the app rescores with it.")
+            return 0
+        models = store.models()
+        if not models:
+            print("No models in the registry. Train with `xtal-train` (or run `xtalviewer demo`).")
+            return 0
+        print(f"{'':1} {'id':>3}  {'name':<28} {'arch':<13} {'size':>4}  {'accuracy':>8} {'top-3':>6} "
+              f"{'missed@1':>8} {'missed@3':>8}  created")
+        for m in models:
+            metrics = m["metrics"]
+            print(f"{'*' if m['active'] else ' '} {m['id']:>3}  {m['name'][:28]:<28} {m['arch']:<13} {m['input_size']:>4}  "
+                  f"{_metric(metrics, 'accuracy'):>8} {_metric(metrics, 'top3_accuracy'):>6} "
+                  f"{_metric(metrics, 'missed_crystal_rate_top1'):>8} {_metric(metrics, 'missed_crystal_rate_top3'):>8}  "
+                  f"{m['created_at'][:16]}")
+        print("* = active")
+    return 0
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -175,6 +228,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", parents=[db], help="counts per plate and per label")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("predict", parents=[db], help="score drops with a trained model (top-3 per drop)")
+    add_predict_arguments(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("models", parents=[db], help="list the model registry, or activate a model")
+    p.add_argument("action", nargs="?", choices=["list", "activate"], default="list")
+    p.add_argument("id", nargs="?", type=int, help="model id (for activate)")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("demo", parents=[db], help="write synthetic demo plates, import them, label a share")
     p.add_argument("--out", type=Path, default=None, help="folder for the plate images (default: user data folder)")

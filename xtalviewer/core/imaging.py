@@ -101,15 +101,16 @@ def read_header(path: str | os.PathLike) -> tuple[int, int]:
     return size
 
 
-def _reduce_flag(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """cv2 flag and factor for JPEG DCT-domain downscaling that still leaves >= max_side pixels."""
-    if not max_side:
-        return cv2.IMREAD_COLOR, 1
-    longest = max(width, height)
+def _reduce_flag(width: int, height: int, max_side: int | None, min_side: int | None) -> int:
+    """cv2 flag for JPEG DCT-domain downscaling (1/2, 1/4, 1/8) that keeps the long side >= max_side
+    and the short side >= min_side."""
+    if not max_side and not min_side:
+        return cv2.IMREAD_COLOR
+    longest, shortest = max(width, height), min(width, height)
     for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2)):
-        if longest // factor >= max_side:
-            return flag, factor
-    return cv2.IMREAD_COLOR, 1
+        if longest // factor >= (max_side or 0) and shortest // factor >= (min_side or 0):
+            return flag
+    return cv2.IMREAD_COLOR
 
 
 def _to_rgb8(im: Image.Image) -> np.ndarray:
@@ -126,18 +127,18 @@ def _to_rgb8(im: Image.Image) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
-def decode(data: bytes, max_side: int | None = None) -> np.ndarray:
+def decode(data: bytes, max_side: int | None = None, *, min_side: int | None = None) -> np.ndarray:
     """Decode image bytes to RGB uint8 (H, W, 3), EXIF orientation applied.
 
-    With ``max_side`` a JPEG is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when that still
-    leaves at least ``max_side`` pixels on the long side: 3-5x faster for thumbnails and models.
-    The result is not resized further; callers resize to their exact size.
+    With ``max_side`` (long side, for thumbnails) or ``min_side`` (short side, for model inputs) a
+    JPEG is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when that still leaves that many
+    pixels: 3-5x faster. The result is not resized further; callers resize to their exact size.
     """
     with _open_pil(io.BytesIO(data)) as im:
         width, height = _oriented_size(im)
         _guard_size(width, height)
         fmt = im.format
-        flag, _ = _reduce_flag(width, height, max_side) if fmt == "JPEG" else (cv2.IMREAD_COLOR, 1)
+        flag = _reduce_flag(width, height, max_side, min_side) if fmt == "JPEG" else cv2.IMREAD_COLOR
         arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag)
         if arr is not None and arr.ndim == 3 and arr.shape[2] == 3:
             return cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
@@ -155,9 +156,9 @@ def decode(data: bytes, max_side: int | None = None) -> np.ndarray:
             raise ImageLoadError("not enough memory to decode this image") from None
 
 
-def load_rgb(path: str | os.PathLike, max_side: int | None = None) -> np.ndarray:
+def load_rgb(path: str | os.PathLike, max_side: int | None = None, *, min_side: int | None = None) -> np.ndarray:
     """Read and decode one image file; see ``decode``."""
-    return decode(read_bytes(path), max_side)
+    return decode(read_bytes(path), max_side, min_side=min_side)
 
 
 def fit_within(arr: np.ndarray, max_side: int) -> np.ndarray:

@@ -1,0 +1,173 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from imagefiles import write_image
+from modelfiles import tiny_checkpoint
+
+from xtalviewer.core.importers import import_paths
+from xtalviewer.core.inference import DeviceError, Scorer, ScoringRun, select_device, work_list
+from xtalviewer.core.models import load_checkpoint
+from xtalviewer.core.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def scored_plate(tmp_path, db_path):
+    """A 40-image plate (one truncated JPEG among them) and a registered, active tiny model."""
+    folder = tmp_path / "Q1_2026-03-01_RI1000-0081-2drop"
+    for i in range(40):
+        row, col = "ABCDEFGH"[i // 5 % 8], 1 + i % 5
+        drop = 1 + i // 40
+        write_image(folder / f"Q1_{col:02d}{row}_{drop}.jpg", size=(96, 80), color=(i * 6, 80, 160))
+    good = (folder / "Q1_01A_1.jpg").read_bytes()
+    (folder / "Q1_02A_1.jpg").write_bytes(good[: len(good) // 3])  # header intact, pixels cut
+    with Store(db_path) as s:
+        import_paths(s, [tmp_path])
+        ckpt = tiny_checkpoint(tmp_path / "tiny.pt", s.scheme)
+        model_id = s.add_model(name="tiny", arch="resnet18", classes=s.scheme.keys, input_size=32, path=str(ckpt),
+                               activate=True)
+    return db_path, model_id, ckpt, folder
+
+
+def make_run(db_path, model_id, ckpt, items=None, **kw):
+    with Store(db_path) as s:
+        meta, net = load_checkpoint(ckpt, s.scheme)
+        items = work_list(s, model_id) if items is None else items
+    return ScoringRun(Scorer(net, meta, torch.device("cpu")), items, db_path=db_path, model_id=model_id, **kw)
+
+
+def test_run_scores_every_image_stores_top3_and_marks_the_corrupt_one(scored_plate):
+    db_path, model_id, ckpt, folder = scored_plate
+    run = make_run(db_path, model_id, ckpt, batch_size=8)
+    results = list(run)
+    assert len(results) == 40 and run.scored == 39 and run.errors == 1
+    bad = [r for r in results if r.error]
+    assert len(bad) == 1 and ("truncated" in bad[0].error or "corrupt" in bad[0].error)
+    good = next(r for r in results if not r.error)
+    assert len(good.top3) == 3 and good.top3[0][1] >= good.top3[1][1] >= good.top3[2][1]
+    with Store(db_path) as s:
+        assert s.conn.execute("SELECT COUNT(*) FROM prediction WHERE model_id = ?", (model_id,)).fetchone()[0] == 39
+        stored = s.prediction(good.image_id, model_id)
+        assert stored["top1"] == good.top3[0][0] and stored["p1"] == pytest.approx(good.top3[0][1], abs=1e-6)
+        marked = s.query("SELECT path, load_error FROM image WHERE load_error IS NOT NULL")
+        assert len(marked) == 1 and marked[0]["path"].endswith("Q1_02A_1.jpg")
+
+
+def test_rerun_skips_cached_images_and_rescores_changed_ones(scored_plate):
+    db_path, model_id, ckpt, folder = scored_plate
+    list(make_run(db_path, model_id, ckpt))
+    with Store(db_path) as s:
+        assert work_list(s, model_id) == []  # the unreadable one is not retried either
+        assert len(work_list(s, model_id, retry_errors=True)) == 1
+        changed = folder / "Q1_03A_1.jpg"
+        write_image(changed, size=(90, 80))
+        st = changed.stat()
+        s.conn.execute("UPDATE image SET size = ?, mtime = ? WHERE path = ?", (st.st_size, st.st_mtime, str(changed)))
+        todo = work_list(s, model_id)
+        assert [t.path for t in todo] == [str(changed)]
+
+
+def test_priority_image_comes_first(scored_plate):
+    db_path, model_id, ckpt, _ = scored_plate
+    run = make_run(db_path, model_id, ckpt, batch_size=4, workers=1)
+    last = run._pending[-1].image_id
+    assert run.prioritize(last)
+    results = iter(run)
+    assert next(results).image_id == last
+    target = run._pending[-1].image_id  # now the last one waiting, behind ~30 others
+    assert run.prioritize(target)
+    order = [r.image_id for r in results]
+    assert order.index(target) < 8  # the next batch or the one after, not the end of the queue
+    assert not run.prioritize(10_000)  # not in this run
+
+
+def test_cancel_stops_the_run_cleanly(scored_plate):
+    db_path, model_id, ckpt, _ = scored_plate
+    run = make_run(db_path, model_id, ckpt, batch_size=4, workers=2)
+    seen = []
+    for result in run:
+        seen.append(result)
+        if len(seen) == 4:
+            run.cancel()
+    assert run.cancelled and 4 <= len(seen) < 40
+    with Store(db_path) as s:  # what was scored before the cancel is stored
+        assert s.conn.execute("SELECT COUNT(*) FROM prediction").fetchone()[0] == run.scored
+    assert run.scored + run.errors == len(seen)
+
+
+def test_leaving_the_loop_early_stops_the_decoders(scored_plate):
+    import threading
+
+    db_path, model_id, ckpt, _ = scored_plate
+    run = make_run(db_path, model_id, ckpt, batch_size=2, workers=2)
+    for _ in run:
+        break
+    assert not any(t.name.startswith("decode-") and t.is_alive() for t in threading.enumerate())
+
+
+def test_devices():
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA was requested"):
+            select_device("cuda")
+    with pytest.raises(DeviceError, match="unknown device"):
+        select_device("tpu")
+
+
+def test_predict_command_scores_and_reports_throughput(scored_plate, capsys):
+    from xtalviewer.cli import main
+
+    db_path, model_id, ckpt, _ = scored_plate
+    assert main(["predict", "--db", str(db_path), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "Scored 39 images with tiny (resnet18@32) on cpu" in out and "img/s" in out and "1 unreadable" in out
+    assert main(["predict", "--db", str(db_path)]) == 0
+    assert "Scored 0 images" in capsys.readouterr().out
+
+
+def test_predict_with_a_checkpoint_path_registers_it(scored_plate, capsys, tmp_path):
+    from xtalviewer.cli import main
+
+    db_path, _, _, _ = scored_plate
+    other = tiny_checkpoint(tmp_path / "other.pt", Store(db_path).scheme, seed=3)
+    assert main(["predict", "--db", str(db_path), "--model", str(other), "--plate", "Q1"]) == 0
+    with Store(db_path) as s:
+        assert [m["name"] for m in s.models()] == ["tiny", "other"]
+        assert s.active_model()["name"] == "tiny"
+
+
+def test_predict_without_a_model_says_how_to_train_one(tmp_path, capsys):
+    from xtalviewer.cli import main
+
+    db = tmp_path / "empty.db"
+    Store(db).close()
+    assert main(["predict", "--db", str(db)]) == 2
+    assert "no trained model in the registry. Train one with `xtal-train" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_torchrun_shards_the_work_over_two_processes(scored_plate):
+    db_path, model_id, _, _ = scored_plate
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}", "-m",
+         "xtalviewer.predict", "--db", str(db_path), "--device", "cpu", "--batch-size", "4"],
+        capture_output=True, text=True, env=env, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "x 2 processes" in proc.stdout and "Scored 39 images" in proc.stdout
+    with Store(db_path) as s:
+        assert s.conn.execute("SELECT COUNT(*) FROM prediction WHERE model_id = ?", (model_id,)).fetchone()[0] == 39

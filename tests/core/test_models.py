@@ -1,0 +1,99 @@
+import pytest
+import torch
+
+from modelfiles import tiny_checkpoint
+from xtalviewer.core.labels import SchemeError, load_scheme
+from xtalviewer.core.models import (
+    ARCHITECTURES,
+    CheckpointError,
+    Preprocess,
+    build_model,
+    load_checkpoint,
+    read_checkpoint,
+    resolve_arch,
+)
+
+SMALLEST = {"inception_v3": 75, "alexnet": 63}
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_each_architecture_builds_and_scores_at_a_small_size(arch):
+    size = SMALLEST.get(arch, 32)
+    model = build_model(arch, 10, size).eval()
+    with torch.inference_mode():
+        probs = torch.softmax(model(torch.randn(2, 3, size, size)), dim=1)
+    assert probs.shape == (2, 10)
+    assert torch.allclose(probs.sum(dim=1), torch.ones(2))
+
+
+def test_family_names_resolve_to_variants():
+    assert resolve_arch("resnet") == "resnet18"
+    assert resolve_arch("Inception") == "inception_v3"
+    assert resolve_arch("vgg") == "vgg11_bn" and resolve_arch("vgg16") == "vgg16_bn"
+    assert resolve_arch("alexnet") == "alexnet" and resolve_arch("resnet50") == "resnet50"
+    with pytest.raises(ValueError, match="unknown architecture 'lenet'"):
+        resolve_arch("lenet")
+
+
+def test_too_small_inputs_are_refused_with_the_minimum():
+    with pytest.raises(ValueError, match="at least 75 px"):
+        build_model("inception", 10, 64)
+
+
+def test_preprocess_fits_squares_and_normalises():
+    import numpy as np
+
+    rgb = np.full((100, 120, 3), 255, np.uint8)
+    squash = Preprocess(input_size=32)
+    t = squash(rgb)
+    assert t.shape == (3, 32, 32)
+    assert torch.allclose(t[:, 0, 0], (1 - torch.tensor(squash.mean)) / torch.tensor(squash.std))
+    padded = Preprocess(input_size=32, fit="pad").fit_square(rgb)
+    assert padded.shape == (32, 32, 3)
+    assert padded[0, 0].sum() == 0 and padded[16, 16].min() == 255  # letterbox bars above and below
+    assert Preprocess.from_dict(squash.to_dict()) == squash
+
+
+def test_checkpoint_round_trip_keeps_weights_and_metadata(tmp_path):
+    scheme = load_scheme("xtal10")
+    path = tiny_checkpoint(tmp_path / "m.pt", scheme)
+    meta, model = load_checkpoint(path, scheme)
+    assert meta.arch == "resnet18" and meta.classes == scheme.keys and meta.input_size == 32
+    assert meta.crystal == scheme.crystal_mask and meta.run_id == "test-run" and meta.metrics == {"accuracy": 0.5}
+    assert meta.torch_version == torch.__version__ and meta.torchvision_version
+    torch.manual_seed(0)
+    original = build_model("resnet18", 10, 32).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), original(x), atol=1e-6)
+
+
+def test_checkpoint_of_another_scheme_is_refused(tmp_path):
+    path = tiny_checkpoint(tmp_path / "marco.pt", load_scheme("marco4"))
+    with pytest.raises(SchemeError, match="label scheme 'marco4'.*database uses 'xtal10'"):
+        load_checkpoint(path, load_scheme("xtal10"))
+
+
+def test_truncated_checkpoint_gives_a_clear_error(tmp_path):
+    path = tiny_checkpoint(tmp_path / "m.pt", load_scheme("xtal10"))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or damaged"):
+        read_checkpoint(path)
+
+
+def test_foreign_files_give_clear_errors(tmp_path):
+    plain = tmp_path / "plain.pt"
+    torch.save(build_model("alexnet", 10).state_dict(), plain)
+    with pytest.raises(CheckpointError, match="not an xtalviewer checkpoint .*plain state dict"):
+        read_checkpoint(plain)
+    text = tmp_path / "notes.pt"
+    text.write_text("not a model")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint|truncated or damaged"):
+        read_checkpoint(text)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty"):
+        read_checkpoint(empty)
+    with pytest.raises(CheckpointError, match="not found"):
+        read_checkpoint(tmp_path / "missing.pt")

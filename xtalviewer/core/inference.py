@@ -1,0 +1,398 @@
+"""Batch scoring: decode in worker threads, forward in batches, store in a writer thread.
+
+A ``ScoringRun`` streams one ``ScoredImage`` per image as results arrive, so a GUI can paint them
+at once; ``prioritize`` moves the image on screen to the front of the queue; ``cancel`` stops it
+cleanly. Decoding (JPEG at reduced scale in the DCT domain) and storing overlap the forward pass,
+so the model, not the plumbing, sets the pace. On CUDA the forward pass runs under autocast with
+channels_last, and JPEGs can be decoded on the GPU.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from xtalviewer.core.imaging import ImageLoadError, decode, read_bytes
+from xtalviewer.core.models import CheckpointMeta, Preprocess
+from xtalviewer.core.store import PredictionRow, Store
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class DeviceError(RuntimeError):
+    """A requested device that this machine does not have."""
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """auto: CUDA, then Apple MPS, then the CPU; a named device must exist."""
+    name = (name or "auto").lower()
+    mps = getattr(torch.backends, "mps", None)
+    has_mps = bool(mps and mps.is_available())
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if has_mps else torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError("CUDA was requested but no CUDA GPU is usable here (torch.cuda.is_available() is False)")
+        return torch.device(name)
+    if name == "mps":
+        if not has_mps:
+            raise DeviceError("Apple MPS was requested but is not available on this machine")
+        return torch.device("mps")
+    if name == "cpu":
+        return torch.device("cpu")
+    raise DeviceError(f"unknown device '{name}' (choose from {', '.join(DEVICES)})")
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    image_id: int
+    path: str
+    size: int | None
+    mtime: float | None
+
+
+@dataclass
+class ScoredImage:
+    image_id: int
+    probs: np.ndarray | None = None
+    error: str | None = None
+    top3: list[tuple[str, float]] = field(default_factory=list)
+
+
+class Scorer:
+    """A model on a device: preprocessed batches in, class probabilities out."""
+
+    def __init__(self, model: nn.Module, meta: CheckpointMeta, device: torch.device, amp: bool | None = None):
+        self.meta = meta
+        self.preprocess: Preprocess = meta.preprocess
+        self.device = device
+        self.amp = device.type == "cuda" if amp is None else amp
+        model = model.eval().to(device)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self._mean = torch.tensor(self.preprocess.mean, device=device).view(1, 3, 1, 1)
+        self._std = torch.tensor(self.preprocess.std, device=device).view(1, 3, 1, 1)
+
+    @torch.inference_mode()
+    def forward(self, batch: torch.Tensor) -> np.ndarray:
+        """Normalised float batch (N, 3, S, S) -> probabilities (N, classes) as float32."""
+        x = batch.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+            logits = self.model(x)
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+    @torch.inference_mode()
+    def forward_uint8_gpu(self, images: list[torch.Tensor]) -> np.ndarray:
+        """GPU-decoded CHW uint8 tensors of any size -> probabilities; resizing happens on the GPU."""
+        s = self.preprocess.input_size
+        fitted = [torch.nn.functional.interpolate(img.unsqueeze(0).float(), size=(s, s), mode="bilinear",
+                                                  antialias=True, align_corners=False) for img in images]
+        x = (torch.cat(fitted) / 255.0 - self._mean) / self._std
+        return self.forward(x)
+
+    def top3(self, probs: np.ndarray) -> list[tuple[str, float]]:
+        order = np.argsort(-probs, kind="stable")[:3]
+        return [(self.meta.classes[i], float(probs[i])) for i in order]
+
+
+def work_list(store: Store, model_id: int, *, plate_id: int | None = None, image_ids: Sequence[int] | None = None,
+              retry_errors: bool = False) -> list[WorkItem]:
+    """Images that still need this model's prediction: never scored, or the file changed since."""
+    where = ["(p.id IS NULL OR p.image_size IS NOT i.size OR p.image_mtime IS NOT i.mtime)"]
+    params: list = [model_id]
+    if not retry_errors:
+        where.append("i.load_error IS NULL")
+    if plate_id is not None:
+        where.append("i.plate_id = ?")
+        params.append(plate_id)
+    rows = store.conn.execute(
+        "SELECT i.id, i.path, i.size, i.mtime FROM image i "
+        "LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ? "
+        f"WHERE {' AND '.join(where)} ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no",
+        params,
+    ).fetchall()
+    items = [WorkItem(*r) for r in rows]
+    if image_ids is not None:
+        wanted = set(image_ids)
+        items = [it for it in items if it.image_id in wanted]
+    return items
+
+
+_DONE = object()
+
+
+class ScoringRun:
+    """Score ``items`` with ``scorer``; iterate to receive results as they are produced.
+
+    Results are committed to the database at ``db_path`` by a writer thread (its own connection),
+    every batch; unreadable images are marked there with their reason. Iteration happens in the
+    caller's thread, which also runs the forward pass.
+    """
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        items: Sequence[WorkItem],
+        *,
+        db_path: str | Path | None = None,
+        model_id: int | None = None,
+        batch_size: int = 16,
+        workers: int = 2,
+        gpu_decode: bool | None = None,
+    ):
+        self.scorer = scorer
+        self.batch_size = max(1, batch_size)
+        self.workers = max(1, workers)
+        self.db_path = db_path
+        self.model_id = model_id
+        self.gpu_decode = scorer.device.type == "cuda" if gpu_decode is None else gpu_decode
+        self._pending: deque[WorkItem] = deque(items)
+        self._total = len(items)
+        self._lock = threading.Lock()
+        self._priority: set[int] = set()
+        self._ready: queue.Queue = queue.Queue(maxsize=max(4, 2 * self.batch_size))
+        self._urgent: queue.Queue = queue.Queue()  # prioritized images skip the prefetched ones
+        self._cancel = threading.Event()  # asked for by the user
+        self._stop = threading.Event()  # producers must stop: cancelled, or the consumer went away
+        self.scored = 0
+        self.errors = 0
+        self.seconds = 0.0
+        self.write_error: str | None = None
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    def prioritize(self, image_id: int) -> bool:
+        """Score this image next (e.g. the drop on screen). False when it is not waiting in this run."""
+        with self._lock:
+            for i, item in enumerate(self._pending):
+                if item.image_id == image_id:
+                    del self._pending[i]
+                    self._pending.appendleft(item)
+                    self._priority.add(image_id)
+                    return True
+        return False
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self._stop.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    # -- producer side -----------------------------------------------------------------------
+
+    def _next_item(self) -> WorkItem | None:
+        with self._lock:
+            return self._pending.popleft() if self._pending else None
+
+    def _prepare(self, item: WorkItem) -> tuple[WorkItem, object, str | None]:
+        """(item, payload, error): payload is a normalised tensor, or JPEG bytes for GPU decoding."""
+        try:
+            data = read_bytes(item.path)
+            if self.gpu_decode and data[:2] == b"\xff\xd8":
+                with Image.open(io.BytesIO(data)) as im:  # header only: EXIF-rotated or CMYK files go the CPU way
+                    if im.mode == "RGB" and im.getexif().get(0x0112, 1) == 1:
+                        return item, torch.frombuffer(bytearray(data), dtype=torch.uint8), None
+            rgb = decode(data, min_side=self.scorer.preprocess.decode_min_side())
+            return item, self.scorer.preprocess(rgb), None
+        except ImageLoadError as exc:
+            return item, None, str(exc)
+        except Exception as exc:  # never let one odd file kill a run
+            return item, None, f"cannot be decoded ({type(exc).__name__}: {exc})"
+
+    def _offer(self, result: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._ready.put(result, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            while not self._stop.is_set():
+                item = self._next_item()
+                if item is None:
+                    break
+                prepared = self._prepare(item)
+                if item.image_id in self._priority:
+                    self._urgent.put(prepared)
+                elif not self._offer(prepared):
+                    break
+        finally:
+            self._offer(_DONE)
+
+    # -- writer side ------------------------------------------------------------------------
+
+    def _write(self, outbox: queue.Queue) -> None:
+        store = None
+        try:
+            store = Store(self.db_path)
+            while True:
+                batch = outbox.get()
+                if batch is _DONE:
+                    break
+                preds, errors = batch
+                if preds:
+                    store.put_predictions(self.model_id, preds)
+                for image_id, reason in errors:
+                    store.mark_load_error(image_id, reason)
+        except Exception as exc:  # reported to the caller; scoring itself goes on
+            self.write_error = f"{type(exc).__name__}: {exc}"
+            while outbox.get() is not _DONE:
+                pass
+        finally:
+            if store is not None:
+                store.close()
+
+    # -- consumer side ----------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[ScoredImage]:
+        start = time.perf_counter()
+        producers = [threading.Thread(target=self._produce, name=f"decode-{i}", daemon=True)
+                     for i in range(self.workers)]
+        for t in producers:
+            t.start()
+        outbox: queue.Queue = queue.Queue()
+        writer = None
+        if self.db_path is not None and self.model_id is not None:
+            writer = threading.Thread(target=self._write, args=(outbox,), name="store-writer", daemon=True)
+            writer.start()
+        self._live = len(producers)
+        try:
+            while not self._cancel.is_set() and (self._live or not self._urgent.empty()):
+                batch = self._collect()
+                if batch:
+                    yield from self._run_batch(batch, outbox)
+        finally:
+            self._stop.set()  # no-op after a full run; stops the decoders when the caller left early
+            for t in producers:
+                t.join(timeout=5)
+            if writer is not None:
+                outbox.put(_DONE)
+                writer.join()
+            self.seconds = time.perf_counter() - start
+
+    def _collect(self) -> list:
+        """The next batch. Prioritized images go at once, without waiting for a full batch; otherwise
+        block for one prepared image, then add whatever else is ready, up to the batch size."""
+        batch = self._take_urgent()
+        while not batch and self._live and not self._cancel.is_set():
+            try:
+                got = self._ready.get(timeout=0.2)
+            except queue.Empty:
+                batch = self._take_urgent()
+                continue
+            if got is _DONE:
+                self._live -= 1
+            else:
+                batch.append(got)
+        while batch and len(batch) < self.batch_size and self._live:
+            try:
+                got = self._ready.get(timeout=0.05)
+            except queue.Empty:
+                break
+            if got is _DONE:
+                self._live -= 1
+            else:
+                batch.append(got)
+        return batch
+
+    def _take_urgent(self) -> list:
+        batch = []
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(self._urgent.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run_batch(self, batch, outbox: queue.Queue) -> Iterator[ScoredImage]:
+        tensors = [(it, p) for it, p, err in batch if err is None and isinstance(p, torch.Tensor) and p.dtype != torch.uint8]
+        jpegs = [(it, p) for it, p, err in batch if err is None and isinstance(p, torch.Tensor) and p.dtype == torch.uint8]
+        failed = [(it, err) for it, _, err in batch if err is not None]
+        results: list[tuple[WorkItem, np.ndarray]] = []
+        if tensors:
+            probs = self.scorer.forward(torch.stack([p for _, p in tensors]))
+            results += list(zip((it for it, _ in tensors), probs))
+        if jpegs:
+            results += self._gpu_batch(jpegs, failed)
+        preds, errors = [], []
+        for item, probs in results:
+            self.scored += 1
+            self._priority.discard(item.image_id)
+            preds.append(PredictionRow(item.image_id, probs, item.size, item.mtime))
+        for item, err in failed:
+            self.errors += 1
+            self._priority.discard(item.image_id)
+            errors.append((item.image_id, err))
+        outbox.put((preds, errors))
+        for item, probs in results:
+            yield ScoredImage(item.image_id, probs, None, self.scorer.top3(probs))
+        for item, err in failed:
+            yield ScoredImage(item.image_id, None, err)
+
+    def _gpu_batch(self, jpegs, failed) -> list[tuple[WorkItem, np.ndarray]]:
+        """Decode JPEG bytes on the GPU in one call; files nvJPEG rejects fall back to the CPU."""
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        try:
+            images = decode_jpeg([p for _, p in jpegs], mode=ImageReadMode.RGB, device=self.scorer.device)
+            probs = self.scorer.forward_uint8_gpu(images)
+            return list(zip((it for it, _ in jpegs), probs))
+        except RuntimeError:
+            self.gpu_decode = False  # this device/driver cannot: decode on the CPU from now on
+            out = []
+            for it, _ in jpegs:
+                _, tensor, err = self._prepare(it)
+                if err is not None:
+                    failed.append((it, err))
+                else:
+                    out.append((it, self.scorer.forward(tensor.unsqueeze(0))[0]))
+            return out
+
+
+def score_images(
+    scorer: Scorer,
+    items: Sequence[WorkItem],
+    *,
+    db_path: str | Path | None,
+    model_id: int | None,
+    batch_size: int = 16,
+    workers: int = 2,
+    on_result: Callable[[ScoredImage], None] | None = None,
+) -> ScoringRun:
+    """Run a whole ScoringRun to the end (CLI, benchmarks); returns it for its counters."""
+    run = ScoringRun(scorer, items, db_path=db_path, model_id=model_id, batch_size=batch_size, workers=workers)
+    for result in run:
+        if on_result:
+            on_result(result)
+    return run
