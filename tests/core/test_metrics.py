@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from xtalviewer.core.metrics import compute_metrics, headline
+
+CLASSES = ["clear", "precip", "needles", "xtal3d"]
+CRYSTAL = [False, False, True, True]
+
+
+def onehotish(order):
+    """Probabilities whose ranking is exactly ``order`` (first = most likely)."""
+    p = np.zeros(4)
+    for rank, idx in enumerate(order):
+        p[idx] = [0.6, 0.25, 0.1, 0.05][rank]
+    return p
+
+
+def test_metrics_follow_the_fixed_definitions():
+    truth = [0, 1, 2, 3, 3, 2]
+    probs = np.array([
+        onehotish([0, 1, 2, 3]),  # clear, right
+        onehotish([0, 1, 2, 3]),  # precip predicted clear: wrong, true in top 3
+        onehotish([1, 2, 0, 3]),  # needles: top-1 precip (missed @1), needles 2nd (found @3)
+        onehotish([3, 2, 0, 1]),  # xtal3d, right
+        onehotish([0, 1, 3, 2]),  # xtal3d: top-1 clear, crystal (xtal3d) 3rd -> found @3
+        onehotish([0, 1, 3, 2]),  # needles: clear, precip, xtal3d -> a crystal class in the top 3, needles not
+    ])
+    m = compute_metrics(truth, probs, CLASSES, CRYSTAL)
+    assert m["n"] == 6
+    assert m["accuracy"] == pytest.approx(2 / 6)
+    assert m["top3_accuracy"] == pytest.approx(5 / 6)
+    assert m["crystal_images"] == 4
+    assert m["missed_crystal_rate_top1"] == pytest.approx(3 / 4)
+    assert m["missed_crystal_rate_top3"] == pytest.approx(0 / 4)
+    cm = np.array(m["confusion_matrix"])
+    assert cm.sum() == 6 and cm[0, 0] == 1 and cm[1, 0] == 1 and cm[2, 1] == 1 and cm[3, 3] == 1 and cm[3, 0] == 1
+    assert m["per_class"]["clear"] == {"precision": pytest.approx(1 / 4), "recall": 1.0, "support": 1}
+    assert m["per_class"]["xtal3d"]["precision"] == 1.0 and m["per_class"]["xtal3d"]["recall"] == 0.5
+    assert m["per_class"]["needles"]["precision"] is None  # never predicted
+    assert "accuracy 33.33%" in headline(m)
+
+
+def test_a_crystal_missed_even_in_the_top_3():
+    # needles ranked 4th behind clear, precip and dust (not a crystal class): missed at top-1 and top-3
+    m = compute_metrics([2], np.array([[0.5, 0.3, 0.04, 0.16]]), ["clear", "precip", "needles", "dust"],
+                        [False, False, True, False])
+    assert m["missed_crystal_rate_top1"] == 1.0 and m["missed_crystal_rate_top3"] == 1.0
+    assert m["top3_accuracy"] == 0.0
+
+
+def test_no_crystals_and_empty_sets():
+    m = compute_metrics([0, 1], np.array([onehotish([0, 1, 2, 3]), onehotish([1, 0, 2, 3])]), CLASSES, CRYSTAL)
+    assert m["accuracy"] == 1.0 and m["missed_crystal_rate_top1"] is None
+    empty = compute_metrics([], np.zeros((0, 4)), CLASSES, CRYSTAL)
+    assert empty["n"] == 0 and empty["accuracy"] is None
+    with pytest.raises(ValueError):
+        compute_metrics([0], np.zeros((1, 3)), CLASSES, CRYSTAL)

@@ -1,0 +1,1 @@
+"""The bundled training package: retrain ResNet, Inception v3, VGG and AlexNet from the store's labels."""

@@ -1,0 +1,202 @@
+"""Training data from the store: which images, how they are split, and a decoded-image cache.
+
+The split is by plate (so one drop's inspections never sit on both sides), falling back to whole
+drops when a store has too few plates for three splits. Images are decoded once, at training
+resolution, into a uint8 array on disk that every epoch, every architecture and every DDP rank
+reuse: decoding full-size JPEGs each epoch would cost more than the forward pass on a CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xtalviewer.core.imaging import ImageLoadError, load_rgb
+from xtalviewer.core.models import Preprocess
+from xtalviewer.core.paths import cache_dir
+from xtalviewer.core.store import Store
+
+SOURCES = ("human", "import", "accepted-prediction")
+DEFAULT_SOURCES = ("human", "import")
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Sample:
+    image_id: int
+    path: str
+    mtime: float | None
+    label: int
+    plate: str
+    well: str
+    drop: int
+
+
+def labelled_samples(store: Store, sources: Sequence[str] = DEFAULT_SOURCES) -> list[Sample]:
+    """Images whose current label came from one of ``sources`` (and that are not marked unreadable)."""
+    bad = [s for s in sources if s not in SOURCES]
+    if bad:
+        raise ValueError(f"unknown label source {bad[0]!r} (choose from {', '.join(SOURCES)})")
+    marks = ",".join("?" * len(sources))
+    rows = store.conn.execute(
+        f"""SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no
+            FROM image i JOIN annotation a ON a.id = i.annotation_id JOIN plate p ON p.id = i.plate_id
+            WHERE i.label IS NOT NULL AND i.load_error IS NULL AND a.source IN ({marks})
+            ORDER BY i.id""",
+        list(sources),
+    ).fetchall()
+    index = {k: n for n, k in enumerate(store.scheme.keys)}
+    return [Sample(r[0], r[1], r[2], index[r[3]], r[4], r[5], r[6]) for r in rows]
+
+
+def samples_from_csv(store: Store, csv_path: str | Path) -> tuple[list[Sample], list[tuple[int, str]]]:
+    """A labelled set from a CSV (image_path,label or the export format) instead of the store's labels."""
+    import csv
+
+    index = {k: n for n, k in enumerate(store.scheme.keys)}
+    out, problems = [], []
+    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if "image_path" not in (reader.fieldnames or []) or "label" not in (reader.fieldnames or []):
+            raise ValueError(f"{csv_path}: needs the columns image_path,label")
+        for row in reader:
+            key = store.scheme.resolve(row.get("label") or "")
+            if key is None:
+                problems.append((reader.line_num, f"unknown label '{row.get('label')}'"))
+                continue
+            rows = store.query("SELECT i.id, i.path, i.mtime, p.barcode, i.well, i.drop_no FROM image i "
+                               "JOIN plate p ON p.id = i.plate_id WHERE i.path = ?", (row["image_path"],))
+            if not rows:
+                problems.append((reader.line_num, f"no such image in the database: {row['image_path']}"))
+                continue
+            r = rows[0]
+            out.append(Sample(r["id"], r["path"], r["mtime"], index[key], r["barcode"], r["well"], r["drop_no"]))
+    return out, problems
+
+
+def split_samples(samples: Sequence[Sample], val: float = 0.15, test: float = 0.15, seed: int = 0,
+                  min_plates: int = 3) -> tuple[dict[str, list[Sample]], str]:
+    """Split into train/val/test by plate, or by drop when there are fewer than ``min_plates`` plates.
+
+    Returns the splits and the unit used ('plate' or 'drop'). Groups are shuffled with ``seed`` and
+    dealt to test, then val, until each holds its share of images; the rest train.
+    """
+    plates = sorted({s.plate for s in samples})
+    unit = "plate" if len(plates) >= min_plates else "drop"
+    key: Callable[[Sample], tuple] = (lambda s: (s.plate,)) if unit == "plate" else (lambda s: (s.plate, s.well, s.drop))
+    groups: dict[tuple, list[Sample]] = {}
+    for s in samples:
+        groups.setdefault(key(s), []).append(s)
+    order = sorted(groups)
+    random.Random(seed).shuffle(order)
+    total = len(samples)
+    out: dict[str, list[Sample]] = {name: [] for name in SPLITS}
+    targets = [("test", test * total), ("val", val * total)]
+    remaining = list(order)
+    for name, share in targets:
+        while remaining and len(out[name]) < share and len(remaining) > 1:
+            out[name].extend(groups[remaining.pop(0)])
+    for g in remaining:
+        out["train"].extend(groups[g])
+    return out, unit
+
+
+def save_split(path: Path, splits: dict[str, list[Sample]], unit: str) -> None:
+    path.write_text(json.dumps({"unit": unit, **{k: [asdict(s) for s in v] for k, v in splits.items()}}))
+
+
+def load_split(path: Path) -> tuple[dict[str, list[Sample]], str]:
+    doc = json.loads(path.read_text())
+    return {k: [Sample(**s) for s in doc[k]] for k in SPLITS}, doc["unit"]
+
+
+def class_counts(samples: Sequence[Sample], n_classes: int) -> np.ndarray:
+    counts = np.zeros(n_classes, dtype=np.int64)
+    for s in samples:
+        counts[s.label] += 1
+    return counts
+
+
+def sample_weights(samples: Sequence[Sample], n_classes: int, balance: str = "sqrt") -> np.ndarray:
+    """Per-image sampling weights: 'full' evens the classes out, 'sqrt' halfway (in log terms), 'none'."""
+    counts = class_counts(samples, n_classes).astype(np.float64)
+    power = {"none": 0.0, "sqrt": 0.5, "full": 1.0}[balance]
+    per_class = np.where(counts > 0, 1.0 / np.maximum(counts, 1) ** power, 0.0)
+    return np.array([per_class[s.label] for s in samples])
+
+
+class DecodedCache:
+    """All images of a sample list, decoded and fitted to ``preprocess.input_size``, as (N, S, S, 3) uint8.
+
+    Backed by a .npy file under the cache folder, keyed by the images (path and mtime) and the
+    preprocessing, so it is built once and opened instantly by later runs and other ranks.
+    Images that fail to decode are listed in ``failed`` and masked out via ``ok``.
+    """
+
+    def __init__(self, samples: Sequence[Sample], preprocess: Preprocess, folder: Path | None = None):
+        self.samples = list(samples)
+        self.preprocess = preprocess
+        ident = json.dumps([preprocess.input_size, preprocess.fit, [(s.path, s.mtime) for s in self.samples]])
+        digest = hashlib.sha1(ident.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+        self.folder = Path(folder) if folder else cache_dir() / "train"
+        self.path = self.folder / f"{digest}-{preprocess.input_size}.npy"
+        self.status_path = self.path.with_suffix(".json")
+        self.array: np.ndarray | None = None
+        self.failed: list[tuple[int, str]] = []
+
+    @property
+    def ok(self) -> np.ndarray:
+        bad = {i for i, _ in self.failed}
+        return np.array([i not in bad for i in range(len(self.samples))], dtype=bool)
+
+    def ready(self) -> bool:
+        return self.path.is_file() and self.status_path.is_file()
+
+    def open(self) -> DecodedCache:
+        self.array = np.load(self.path, mmap_mode="r")
+        self.failed = [tuple(x) for x in json.loads(self.status_path.read_text())["failed"]]
+        return self
+
+    def build(self, workers: int = 2, progress: Callable[[int, int], None] | None = None) -> DecodedCache:
+        """Decode every image (threads: OpenCV releases the GIL), write the .npy atomically."""
+        if self.ready():
+            return self.open()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        s = self.preprocess.input_size
+        tmp = self.path.with_name(self.path.name + f".{os.getpid()}.part")
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(self.samples), s, s, 3))
+        failed: list[tuple[int, str]] = []
+
+        def one(i: int) -> None:
+            try:
+                rgb = load_rgb(self.samples[i].path, min_side=self.preprocess.decode_min_side())
+                arr[i] = self.preprocess.fit_square(rgb)
+            except ImageLoadError as exc:
+                failed.append((i, str(exc)))
+                arr[i] = 0
+
+        done = 0
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for _ in pool.map(one, range(len(self.samples))):
+                done += 1
+                if progress and (done % 64 == 0 or done == len(self.samples)):
+                    progress(done, len(self.samples))
+        arr.flush()
+        del arr
+        os.replace(tmp, self.path)
+        self.status_path.write_text(json.dumps({"failed": sorted(failed)}))
+        return self.open()
+
+
+def describe_counts(samples: Sequence[Sample], keys: Sequence[str]) -> str:
+    c = Counter(keys[s.label] for s in samples)
+    return ", ".join(f"{k} {c[k]}" for k in keys if c[k])
