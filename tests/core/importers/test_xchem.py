@@ -99,3 +99,17 @@ def test_a_changed_file_is_updated_on_reimport(tmp_path, db_path):
         again = import_paths(s, [tmp_path])
         assert again.images_updated == 1
         assert s.query("SELECT width FROM image WHERE path LIKE '%90j8_03C_1.jpg'")[0]["width"] == 80
+
+
+def test_one_csv_for_several_inspections_gives_each_its_own_batch(tmp_path, db_path):
+    make_export(tmp_path)
+    make_export(tmp_path, "90j8_2018-04-18_RI1000-0081-2drop")
+    (tmp_path / "90j8.csv").write_text(
+        CSV_HEAD + "616,2018-04-11 09:14:05,1,RI1000-0081,692,1,1,1,A\n"
+        "640,2018-04-18 10:00:00,1,RI1000-0081,692,1,1,1,A\n"
+    )
+    with Store(db_path) as s:
+        import_paths(s, [tmp_path])
+        insp = s.inspections(s.plate_by_barcode("90j8")["id"])
+    assert [i["imaged_at"] for i in insp] == ["2018-04-11T09:14:05", "2018-04-18T10:00:00"]
+    assert '"batch_id": "616"' in insp[0]["meta"] and '"batch_id": "640"' in insp[1]["meta"]

@@ -36,8 +36,9 @@ def parse_folder_name(name: str) -> dict | None:
     return {"barcode": m.group("barcode"), "date": m.group("date"), "imager": rest, "drops": drops}
 
 
-def _csv_rows(folder: Path, barcode: str, ctx: ParseContext) -> dict[tuple[int, int, int], dict] | None:
-    """RockMaker rows keyed by (row, col, drop), read once per folder; None when no CSV is there."""
+def _csv_rows(folder: Path, barcode: str, day: str, ctx: ParseContext) -> dict[tuple[int, int, int], dict] | None:
+    """This inspection's RockMaker rows (DateImaged on the folder's day) keyed by (row, col, drop),
+    read once per folder; None when no CSV is there. One CSV covers every inspection of a plate."""
     cache_key = ("xchem-csv", folder)
     if cache_key in ctx.cache:
         return ctx.cache[cache_key]
@@ -53,6 +54,9 @@ def _csv_rows(folder: Path, barcode: str, ctx: ParseContext) -> dict[tuple[int, 
                     continue
                 rows = {}
                 for rec in reader:
+                    when = parse_datetime(rec.get("DateImaged") or "")
+                    if when is None or not when.startswith(day):
+                        continue  # another inspection's row
                     try:
                         drop = int(rec["DropNum"])
                         if rec["WellRowLetter"] and rec["WellColNum"]:
@@ -92,17 +96,16 @@ def parse(path: Path, ctx: ParseContext) -> FoundImage | None:
         imager=folder_info["imager"],
         plate_hint=PlateType(1, 1, folder_info["drops"] or 1),
     )
-    csv_rows = _csv_rows(path.parent, barcode, ctx)
+    csv_rows = _csv_rows(path.parent, barcode, folder_info["date"], ctx)
     rec = csv_rows.get((row, col, drop)) if csv_rows else None
-    if rec and (rec.get("DateImaged") or "").startswith(folder_info["date"]):
-        found.imaged_at = parse_datetime(rec["DateImaged"]) or found.imaged_at
+    if rec:
+        found.imaged_at = parse_datetime(rec["DateImaged"])
         found.imager = rec.get("ImagerName") or found.imager
         found.meta = {
             "batch_id": rec.get("BatchID"),
             "rockmaker_plate_id": rec.get("PlateID"),
             "profile_id": rec.get("ProfileID"),
         }
-        found.profile = f"profile {rec['ProfileID']}" if rec.get("ProfileID") else None
     return found
 
 
