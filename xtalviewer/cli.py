@@ -196,6 +196,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_app(args: argparse.Namespace) -> int:
+    """No subcommand: the review application on --db (default database)."""
+    db = args.db or default_db_path()
+    try:
+        Store(db).close()  # a clear message for a database we cannot use, before any window opens
+    except (StoreError, SchemeError) as exc:
+        print(f"xtalviewer: error: {exc}", file=sys.stderr)
+        return 2
+    from xtalviewer.gui.app import run_app
+
+    return run_app(db, screenshot=args.screenshot, plate=args.plate)
+
+
 # -- parser ------------------------------------------------------------------------------------
 
 
@@ -206,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Review crystallization plate images with live CNN predictions, correct labels, retrain.",
     )
     parser.add_argument("--version", action="version", version=f"xtalviewer {__version__}")
+    parser.add_argument("--db", type=Path, default=None, help="database to open in the app")
+    parser.add_argument("--screenshot", type=Path, default=None, metavar="FILE.png",
+                        help="render the main window after loading to this PNG and exit")
+    parser.add_argument("--plate", default=None, metavar="BARCODE", help="open this plate first")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("import", parents=[db], help="record plate image folders as the imagers wrote them")
@@ -253,8 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        return open_app(args)
     try:
         return args.func(args)
     except (CommandError, StoreError, SchemeError) as exc:

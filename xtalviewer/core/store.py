@@ -626,6 +626,47 @@ class Store:
             (*crystal, model_id),
         )
 
+    def inspection_summaries(self, model_id: int | None = None) -> list[dict]:
+        """Per inspection, for the plate browser: drops, reviewed, crystal labels, predicted hits."""
+        crystal = list(self.scheme.crystal_keys)
+        marks = ",".join("?" * len(crystal))
+        return self.query(
+            f"""
+            SELECT n.id, n.plate_id, pl.barcode, n.key, n.imaged_at, n.imager, n.profile,
+                   COUNT(i.id) AS images,
+                   SUM(i.label IS NOT NULL) AS labelled,
+                   SUM(i.label IN ({marks})) AS crystal_labels,
+                   SUM(i.load_error IS NOT NULL) AS unreadable,
+                   SUM(p.crystal_top3 = 1) AS predicted_hits,
+                   COUNT(p.id) AS predicted
+            FROM inspection n
+            JOIN plate pl ON pl.id = n.plate_id
+            LEFT JOIN image i ON i.inspection_id = n.id
+            LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
+            GROUP BY n.id ORDER BY pl.barcode, n.imaged_at, n.id
+            """,
+            (*crystal, model_id),
+        )
+
+    def inherited_labels(self, inspection_id: int) -> dict[int, tuple[str, str]]:
+        """Unlabelled drops of an inspection whose drop was labelled at an earlier inspection:
+        image id -> (that label, when it was imaged). The app shows these as inherited until confirmed."""
+        rows = self.conn.execute(
+            """
+            SELECT cur.id, prev.label, pn.imaged_at
+            FROM image cur
+            JOIN inspection cn ON cn.id = cur.inspection_id
+            JOIN image prev ON prev.plate_id = cur.plate_id AND prev.row = cur.row AND prev.col = cur.col
+                AND prev.drop_no = cur.drop_no
+            JOIN inspection pn ON pn.id = prev.inspection_id
+            WHERE cur.inspection_id = ? AND cur.label IS NULL AND prev.label IS NOT NULL
+              AND (pn.imaged_at < cn.imaged_at OR (pn.imaged_at = cn.imaged_at AND pn.id < cn.id))
+            ORDER BY pn.imaged_at, pn.id
+            """,
+            (inspection_id,),
+        ).fetchall()
+        return {image_id: (label, imaged_at) for image_id, label, imaged_at in rows}  # latest earlier one wins
+
     def label_counts(self) -> dict[str | None, int]:
         return {r[0]: r[1] for r in self.conn.execute("SELECT label, COUNT(*) FROM image GROUP BY label ORDER BY label")}
 

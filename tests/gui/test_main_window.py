@@ -1,0 +1,225 @@
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from xtalviewer.core.store import PredictionRow, Store
+from xtalviewer.gui.grid_model import Role
+from xtalviewer.gui.main_window import select_rows
+
+KEYS = ["clear", "light_precipitate", "heavy_precipitate", "phase_separation", "skin", "other",
+        "microcrystals", "needles", "plates", "crystals_3d"]
+
+
+def probs(**named):
+    v = np.full(10, 0.0)
+    for k, p in named.items():
+        v[KEYS.index(k)] = p
+    v[v == 0] = (1 - v.sum()) / (v == 0).sum()
+    return v
+
+
+def press(window, key, modifier=Qt.KeyboardModifier.NoModifier):
+    QTest.keyClick(window.grid, key, modifier)
+
+
+def ids_in_grid(window):
+    return [r["id"] for r in window.grid_model.rows()]
+
+
+def test_hotkey_stores_the_label_with_annotator_and_advances(plate_db, settings, open_window):
+    w = open_window(plate_db, settings)
+    first = w.current_image_id()
+    assert w.current_row() == 0
+    press(w, Qt.Key.Key_8)
+    with Store(plate_db) as s:
+        assert s.current_label(first) == "needles"
+        (h,) = s.history(first)
+        assert h["annotator"] == "tester" and h["source"] == "human" and h["lead_ms"] >= 0
+    assert w.current_row() == 1
+    assert w.grid_model.row_dict(0)["label"] == "needles"
+
+
+def test_auto_advance_can_be_turned_off(plate_db, settings, open_window):
+    settings.auto_advance = False
+    w = open_window(plate_db, settings)
+    press(w, Qt.Key.Key_1)
+    assert w.current_row() == 0
+
+
+def test_enter_accepts_the_prediction_and_records_what_was_shown(plate_db, settings, open_window):
+    with Store(plate_db) as s:
+        model_id = s.active_model()["id"]
+        first = s.review_queue(model_id, "plate", inspection_id=s.query("SELECT MAX(id) AS i FROM inspection")[0]["i"])[0]["id"]
+        s.put_predictions(model_id, [PredictionRow(first, probs(plates=0.7, needles=0.2))])
+    w = open_window(plate_db, settings)
+    w.set_current_row(w.grid_model.row_of(first))
+    assert w.prediction.bars.top3[0] == ("plates", pytest.approx(0.7))
+    assert w.prediction.flag.text() == "CRYSTAL IN TOP 3"
+    press(w, Qt.Key.Key_Return)
+    with Store(plate_db) as s:
+        (h,) = s.history(first)
+        assert (h["label"], h["source"]) == ("plates", "accepted-prediction")
+        assert h["prediction_id"] is not None and h["shown"][0] == ["plates", pytest.approx(0.7)]
+
+
+def test_undo_and_redo_write_new_annotations(plate_db, settings, open_window):
+    w = open_window(plate_db, settings)
+    first = w.current_image_id()
+    press(w, Qt.Key.Key_5)
+    press(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    with Store(plate_db) as s:
+        assert s.current_label(first) is None
+        hist = s.history(first)
+        assert len(hist) == 2 and hist[0]["reverts"] == hist[1]["id"]
+    assert w.current_image_id() == first and w.grid_model.row_dict(0)["label"] is None
+    press(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    with Store(plate_db) as s:
+        assert s.current_label(first) == "skin"
+        assert len(s.history(first)) == 3
+
+
+def test_several_selected_drops_are_labelled_at_once(plate_db, settings, open_window):
+    w = open_window(plate_db, settings)
+    select_rows(w.grid, [2, 3, 4])
+    w.grid.selectionModel().setCurrentIndex(w.grid_model.index(4), w.grid.selectionModel().SelectionFlag.Select)
+    chosen = [w.grid_model.row_dict(r)["id"] for r in (2, 3, 4)]
+    press(w, Qt.Key.Key_0)
+    with Store(plate_db) as s:
+        assert [s.current_label(i) for i in chosen] == ["crystals_3d"] * 3
+        assert s.current_label(w.grid_model.row_dict(1)["id"]) is None
+    assert w.current_row() == 5
+    press(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # one undo reverts the whole group
+    with Store(plate_db) as s:
+        assert [s.current_label(i) for i in chosen] == [None] * 3
+
+
+@pytest.fixture
+def scored_db(plate_db):
+    with Store(plate_db) as s:
+        model_id = s.active_model()["id"]
+        latest = s.query("SELECT MAX(id) AS i FROM inspection")[0]["i"]
+        rows = s.review_queue(model_id, "plate", inspection_id=latest)
+        ids = [r["id"] for r in rows]
+        s.put_predictions(model_id, [
+            PredictionRow(ids[0], probs(clear=0.9)),
+            PredictionRow(ids[1], probs(needles=0.6, clear=0.3)),
+            PredictionRow(ids[2], probs(crystals_3d=0.95)),
+            PredictionRow(ids[3], probs(skin=0.46, heavy_precipitate=0.45)),
+            PredictionRow(ids[4], probs(heavy_precipitate=0.8)),
+        ])
+        s.add_annotation(ids[4], "microcrystals", "ann")
+        s.add_annotation(ids[0], "clear", "ann")
+    return plate_db, ids
+
+
+def choose(combo, data):
+    combo.setCurrentIndex(combo.findData(data))
+
+
+def test_review_orders_and_filters(scored_db, settings, open_window):
+    db, ids = scored_db
+    w = open_window(db, settings)
+    assert ids_in_grid(w) == ids
+    choose(w.order_box, "crystal")
+    assert ids_in_grid(w)[:2] == [ids[2], ids[1]]  # 3D crystals 95%, then needles 60%
+    with Store(db) as s:
+        expected = [r["id"] for r in s.review_queue(s.active_model()["id"], "crystal", inspection_id=w.inspection["id"])]
+    assert ids_in_grid(w) == expected
+    choose(w.order_box, "margin")
+    assert ids_in_grid(w)[0] == ids[3]
+    choose(w.order_box, "disagreement")
+    assert ids_in_grid(w) == [ids[4]]
+    choose(w.order_box, "plate")
+    w.unreviewed.setChecked(True)
+    assert ids[0] not in ids_in_grid(w) and ids[4] not in ids_in_grid(w) and len(ids_in_grid(w)) == 10
+    w.unreviewed.setChecked(False)
+    choose(w.label_filter, "clear")
+    assert ids_in_grid(w) == [ids[0]]
+    choose(w.label_filter, None)
+    choose(w.pred_filter, "heavy_precipitate")
+    assert ids_in_grid(w) == [ids[4]]
+    choose(w.pred_filter, None)
+    choose(w.top3_filter, True)
+    assert {ids[1], ids[2]} <= set(ids_in_grid(w))
+    with Store(db) as s:
+        expected = [r["id"] for r in s.review_queue(s.active_model()["id"], "plate", inspection_id=w.inspection["id"],
+                                                    crystal_top3=True)]
+    assert ids_in_grid(w) == expected and ids[0] not in expected
+
+
+def test_prediction_panel_shows_the_stored_top3(scored_db, settings, open_window):
+    db, ids = scored_db
+    w = open_window(db, settings)
+    w.set_current_row(w.grid_model.row_of(ids[1]))
+    with Store(db) as s:
+        p = s.prediction(ids[1], s.active_model()["id"])
+    assert w.prediction.bars.top3 == [(p["top1"], p["p1"]), (p["top2"], p["p2"]), (p["top3"], p["p3"])]
+    assert w.prediction.title.text() == "Model: tiny"
+    w.set_current_row(w.grid_model.row_of(ids[0]))
+    assert w.prediction.flag.text() == "no crystal in top 3"
+
+
+def test_live_worker_fills_predictions_and_the_grid(plate_db, settings, open_window, qtbot):
+    w = open_window(plate_db, settings, start_scoring=True)
+    qtbot.waitUntil(lambda: w.scoring is None, timeout=60000)
+    rows = w.grid_model.rows()
+    readable = [r for r in rows if not r.get("load_error")]
+    assert readable and all(r.get("top1") for r in readable)
+    assert any(r.get("load_error") for r in rows)  # the truncated one, marked by the worker
+    with Store(plate_db) as s:
+        stored = s.conn.execute("SELECT COUNT(*) FROM prediction p JOIN image i ON i.id = p.image_id "
+                                "WHERE i.inspection_id = ?", (w.inspection["id"],)).fetchone()[0]
+    assert stored == len(readable)
+    idx = w.grid_model.index(0)
+    assert w.grid_model.data(idx, Role.CRYSTAL_PROB) is not None
+
+
+def test_unreadable_image_shows_a_placeholder_with_the_reason(plate_db, settings, open_window, qtbot):
+    w = open_window(plate_db, settings)
+    broken = next(r for r in w.grid_model.rows() if r["path"].endswith("GP1_06B_1.jpg"))
+    w.set_current_row(w.grid_model.row_of(broken["id"]))
+    qtbot.waitUntil(lambda: "cannot be shown" in w.image_view._message.toPlainText(), timeout=10000)
+    text = w.image_view._message.toPlainText()
+    assert "truncated" in text or "corrupt" in text
+    assert not w.image_view.has_image()
+    assert w.grid_model.data(w.grid_model.index(w.grid_model.row_of(broken["id"])), Role.ERROR)
+    with Store(plate_db) as s:  # marked for every other view too
+        assert s.image(broken["id"])["load_error"]
+
+
+def test_arrow_keys_and_page_keys_navigate(plate_db, settings, open_window, qtbot):
+    w = open_window(plate_db, settings)
+    latest = w.inspection["id"]
+    press(w, Qt.Key.Key_Right)
+    assert w.current_row() == 1
+    press(w, Qt.Key.Key_PageUp)
+    assert w.inspection["id"] != latest
+    press(w, Qt.Key.Key_PageDown)
+    assert w.inspection["id"] == latest
+
+
+def test_label_from_an_earlier_inspection_is_inherited_until_confirmed(plate_db, settings, open_window):
+    with Store(plate_db) as s:
+        early = s.query("SELECT id FROM inspection ORDER BY imaged_at LIMIT 1")[0]["id"]
+        first_early = s.query("SELECT id FROM image WHERE inspection_id = ? AND well = 'A01'", (early,))[0]["id"]
+        s.add_annotation(first_early, "needles", "ann")
+    w = open_window(plate_db, settings)
+    row0 = w.grid_model.row_dict(0)
+    assert row0["well"] == "A01" and row0["label"] is None
+    assert w.grid_model.data(w.grid_model.index(0), Role.INHERITED) == "needles"
+    course = w.filmstrip.model_.rows()
+    assert [c["inherited"] for c in course] == [False, True] and course[1]["shown_label"] == "needles"
+    press(w, Qt.Key.Key_8)  # confirming writes the label for this inspection
+    with Store(plate_db) as s:
+        assert s.current_label(row0["id"]) == "needles"
+    assert w.grid_model.data(w.grid_model.index(0), Role.INHERITED) is None
+
+
+def test_question_mark_shows_every_shortcut(plate_db, settings, open_window):
+    w = open_window(plate_db, settings)
+    QTest.keyClick(w.grid, Qt.Key.Key_Question, Qt.KeyboardModifier.ShiftModifier)
+    assert w.overlay.isVisible()
+    texts = " ".join(l.text() for l in w.overlay.findChildren(type(w.grid_title)))
+    for needle in ("Enter", "Ctrl+Z", "Page Up", "Fit", "Needles"):
+        assert needle in texts

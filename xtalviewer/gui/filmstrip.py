@@ -1,0 +1,120 @@
+"""The selected drop across every inspection of its plate: a horizontal strip with date and label.
+An inspection without its own label shows the earlier label as inherited, until confirmed."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from xtalviewer.core.labels import LabelScheme
+from xtalviewer.gui.loader import BackgroundLoader
+
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class TimeCourseModel(QAbstractListModel):
+    def __init__(self, thumbs: BackgroundLoader, parent=None):
+        super().__init__(parent)
+        self.thumbs = thumbs
+        self._rows: list[dict] = []
+        thumbs.ready.connect(self._arrived)
+        thumbs.failed.connect(self._arrived)
+
+    def set_course(self, rows: list[dict]) -> None:
+        """Rows oldest first; each gets 'shown_label' and 'inherited' from the labels before it."""
+        carried = None
+        for r in rows:
+            if r.get("label"):
+                carried = r["label"]
+                r["shown_label"], r["inherited"] = r["label"], False
+            else:
+                r["shown_label"], r["inherited"] = carried, carried is not None
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
+    def rows(self) -> list[dict]:
+        return self._rows
+
+    def _arrived(self, key, _payload) -> None:
+        for i, r in enumerate(self._rows):
+            if r["id"] == key:
+                idx = self.index(i)
+                self.dataChanged.emit(idx, idx)
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self._rows[index.row()]
+        if role == ROW_ROLE:
+            return r
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (r.get("imaged_at") or "")[:10]
+        return None
+
+
+class FilmDelegate(QStyledItemDelegate):
+    def __init__(self, scheme: LabelScheme, thumbs: BackgroundLoader, parent=None):
+        super().__init__(parent)
+        self.scheme = scheme
+        self.thumbs = thumbs
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return QSize(120, 132)
+
+    def paint(self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        r = index.data(ROW_ROLE)
+        rect = option.rect.adjusted(2, 2, -2, -2)
+        p.save()
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        p.fillRect(rect, QColor("#3d5a80") if selected else QColor("#2b2f36"))
+        img_rect = QRect(rect.x() + 4, rect.y() + 18, rect.width() - 8, rect.height() - 40)
+        thumb = None if r.get("load_error") else self.thumbs.request(r["id"], r)
+        if thumb is not None:
+            size = thumb.size().scaled(img_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(img_rect.center())
+            p.drawImage(target, thumb)
+        elif r.get("load_error") or self.thumbs.error(r["id"]):
+            p.setPen(QColor("#e57373"))
+            p.drawText(img_rect, Qt.AlignmentFlag.AlignCenter, "unreadable")
+        p.setPen(QColor("#e5e7eb"))
+        p.drawText(QRect(rect.x(), rect.y(), rect.width(), 16), Qt.AlignmentFlag.AlignCenter,
+                   (r.get("imaged_at") or "")[:10])
+        label = r.get("shown_label")
+        band = QRect(rect.x(), rect.bottom() - 19, rect.width(), 20)
+        if label:
+            color = QColor(self.scheme.get(label).color)
+            if r.get("inherited"):
+                p.fillRect(band, color.darker(250))
+                p.setPen(QPen(color, 1, Qt.PenStyle.DashLine))
+                p.drawRect(band.adjusted(0, 0, -1, -1))
+                p.setPen(QColor("#e5e7eb"))
+                p.drawText(band, Qt.AlignmentFlag.AlignCenter, f"{self.scheme.get(label).name} (inherited)")
+            else:
+                p.fillRect(band, color)
+                p.setPen(QColor("#111") if color.lightness() > 140 else QColor("#fff"))
+                p.drawText(band, Qt.AlignmentFlag.AlignCenter, self.scheme.get(label).name)
+        else:
+            p.setPen(QColor("#9ca3af"))
+            p.drawText(band, Qt.AlignmentFlag.AlignCenter, "unlabelled")
+        p.restore()
+
+
+class Filmstrip(QListView):
+    def __init__(self, scheme: LabelScheme, thumbs: BackgroundLoader, parent=None):
+        super().__init__(parent)
+        self.model_ = TimeCourseModel(thumbs, self)
+        self.setModel(self.model_)
+        self.setItemDelegate(FilmDelegate(scheme, thumbs, self))
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setUniformItemSizes(True)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setFixedHeight(150)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setStyleSheet("QListView { background: #1e2126; border: none; }")

@@ -1,0 +1,52 @@
+"""A drop's annotation history as a table: when, who, what, how, and what the model showed then."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from xtalviewer.core.labels import LabelScheme
+
+COLUMNS = ("When", "Who", "Label", "How", "Model showed")
+
+
+class HistoryModel(QAbstractTableModel):
+    def __init__(self, scheme: LabelScheme, parent=None):
+        super().__init__(parent)
+        self.scheme = scheme
+        self._rows: list[dict] = []
+
+    def set_history(self, rows: list[dict]) -> None:
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
+        r = self._rows[index.row()]
+        col = index.column()
+        if col == 0:
+            return r["created_at"][:19].replace("T", " ")
+        if col == 1:
+            return r["annotator"]
+        if col == 2:
+            name = self.scheme.get(r["label"]).name if r["label"] else "(cleared)"
+            return f"{name} (undo)" if r.get("reverts") else name
+        if col == 3:
+            return {"human": "label", "accepted-prediction": "accepted", "import": "import"}.get(r["source"], r["source"])
+        shown = r.get("shown") or []
+        if not shown:
+            return ""
+        text = ", ".join(f"{self.scheme.get(k).name if k in self.scheme.keys else k} {100 * p:.0f}%" for k, p in shown)
+        return text if role == Qt.ItemDataRole.ToolTipRole else text.split(", ")[0]

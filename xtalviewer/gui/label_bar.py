@@ -1,0 +1,41 @@
+"""One button per class, showing its hotkey and colour; clicking labels like the hotkey does."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGridLayout, QPushButton, QWidget
+
+from xtalviewer.core.labels import LabelScheme
+
+
+class LabelBar(QWidget):
+    label_clicked = Signal(str)
+
+    def __init__(self, scheme: LabelScheme, hotkeys: dict[str, str], parent=None):
+        super().__init__(parent)
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        self.buttons: dict[str, QPushButton] = {}
+        for i, cls in enumerate(scheme.classes):
+            button = QPushButton(f"{hotkeys.get(cls.key, cls.hotkey)}  {cls.name}")
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            color = QColor(cls.color)
+            text = "#111" if color.lightness() > 140 else "#fff"
+            button.setStyleSheet(
+                f"QPushButton {{ background: {cls.color}; color: {text}; border: 2px solid transparent; "
+                f"border-radius: 4px; padding: 4px; text-align: left; {'font-weight: bold;' if cls.crystal else ''} }}"
+                f"QPushButton[current=\"true\"] {{ border: 2px solid #ffd54f; }}"
+            )
+            button.setToolTip(f"{cls.description}\nKey {hotkeys.get(cls.key, cls.hotkey)}"
+                              f"{'; counts as a crystal hit' if cls.crystal else ''}")
+            button.clicked.connect(lambda _=False, key=cls.key: self.label_clicked.emit(key))
+            layout.addWidget(button, i // 2, i % 2)
+            self.buttons[cls.key] = button
+
+    def mark_current(self, key: str | None) -> None:
+        for k, b in self.buttons.items():
+            b.setProperty("current", "true" if k == key else "false")
+            b.style().unpolish(b)
+            b.style().polish(b)

@@ -1,0 +1,748 @@
+"""The review window: plate browser, plate grid, drop image, model's top 3, label bar, history,
+time course. Keyboard first: hotkeys label and advance, Enter accepts the model's top 1, arrows
+move, Page Up/Down change plate, Ctrl+Z / Ctrl+Shift+Z undo and redo, F fits, +/- zoom, ? lists
+every shortcut. Every label is committed to the database before the view moves on.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from xtalviewer.core.imaging import load_rgb
+from xtalviewer.core.settings import Settings, save_settings
+from xtalviewer.core.store import Store, StoreError
+from xtalviewer.core.thumbnails import ThumbnailCache
+from xtalviewer.gui.browser import PlateBrowserModel
+from xtalviewer.gui.filmstrip import ROW_ROLE, Filmstrip
+from xtalviewer.gui.grid_model import DropGridModel
+from xtalviewer.gui.grid_view import DropGridView
+from xtalviewer.gui.history_model import HistoryModel
+from xtalviewer.gui.image_view import ImageView
+from xtalviewer.gui.label_bar import LabelBar
+from xtalviewer.gui.loader import BackgroundLoader
+from xtalviewer.gui.prediction_panel import PredictionPanel
+from xtalviewer.gui.shortcuts import ShortcutOverlay, shortcut_rows
+from xtalviewer.gui.workers import ScoringWorker, run_in_background
+
+ORDERS = [("plate", "Plate order"), ("crystal", "Likely crystals first"), ("margin", "Most uncertain (margin)"),
+          ("entropy", "Most uncertain (entropy)"), ("disagreement", "Disagreements")]
+PREFETCH = 3
+
+
+class LabelCommand(QUndoCommand):
+    """Labels written together (one key press, maybe several drops). Undo and redo write new
+    annotations that revert or reapply them; nothing is ever deleted."""
+
+    def __init__(self, window: MainWindow, changes: list[tuple[int, str | None, str | None]], ids: list[int], text: str):
+        super().__init__(text)
+        self.window, self.changes, self.ids = window, changes, ids
+        self._applied = True  # the first write happened before the push
+
+    def redo(self) -> None:
+        if self._applied:
+            self._applied = False
+            return
+        self.ids = self.window.write_labels([(i, new) for i, _, new in self.changes], reverts=self.ids) or self.ids
+
+    def undo(self) -> None:
+        self.ids = self.window.write_labels([(i, old) for i, old, _ in self.changes], reverts=self.ids) or self.ids
+
+
+class MainWindow(QMainWindow):
+    drop_shown = Signal(int)  # image id, once its image and prediction are painted
+    plate_loaded = Signal(int)  # inspection id, once the grid holds its drops
+
+    def __init__(self, db_path: Path, settings: Settings, *, start_scoring: bool = True):
+        super().__init__()
+        self.db_path = Path(db_path)
+        self.settings = settings
+        self.store = Store(self.db_path)
+        self.scheme = self.store.scheme
+        self.start_scoring = start_scoring
+        self.model = self.store.active_model()
+        self.inspection: dict | None = None
+        self.scoring: ScoringWorker | None = None
+        self._shown_at = time.monotonic()
+        self._pending_show: int | None = None
+        self.hotkeys = {c.key: settings.hotkeys.get(c.key, c.hotkey) for c in self.scheme.classes}
+        self.undo_stack = QUndoStack(self)
+
+        thumbs_cache = ThumbnailCache(settings.thumbnail_folder(), size=256,
+                                      limit_bytes=settings.thumbnail_limit_mb * 1024 * 1024)
+        self.thumbs = BackgroundLoader(lambda key, r: thumbs_cache.get(r["path"], r.get("size"), r.get("mtime")),
+                                       threads=2, memory_items=6000, parent=self)
+        self.images = BackgroundLoader(lambda key, path: load_rgb(path), threads=2, memory_items=24, parent=self)
+        self.images.ready.connect(self._image_ready)
+        self.images.failed.connect(self._image_failed)
+        self.thumbs.failed.connect(self._thumb_failed)
+
+        self.setWindowTitle(f"xtalviewer: {self.db_path.name}")
+        self.resize(1500, 950)
+        self._build_widgets()
+        self._build_actions()
+        self.refresh_browser()
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.browser_model = PlateBrowserModel(self)
+        self.browser = QTreeView()
+        self.browser.setModel(self.browser_model)
+        self.browser.setUniformRowHeights(True)
+        self.browser.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.browser.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.browser.clicked.connect(self._browser_clicked)
+        dock = QDockWidget("Plates", self)
+        dock.setObjectName("plates")
+        dock.setWidget(self.browser)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+
+        # toolbar above the grid: order and filters
+        self.order_box = QComboBox()
+        for key, text in ORDERS:
+            self.order_box.addItem(text, key)
+        self.order_box.setCurrentIndex(max(0, [k for k, _ in ORDERS].index(self.settings.review_order)
+                                           if self.settings.review_order in dict(ORDERS) else 0))
+        self.label_filter = self._class_combo("Any label")
+        self.pred_filter = self._class_combo("Any prediction")
+        self.top3_filter = QComboBox()
+        for text, value in (("Crystal in top 3: any", None), ("Crystal in top 3", True), ("No crystal in top 3", False)):
+            self.top3_filter.addItem(text, value)
+        self.unreviewed = QCheckBox("Unreviewed only")
+        for w in (self.order_box, self.label_filter, self.pred_filter, self.top3_filter):
+            w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            w.currentIndexChanged.connect(self.reload_queue)
+        self.unreviewed.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.unreviewed.toggled.connect(self.reload_queue)
+        bar = QToolBar("Review")
+        bar.setObjectName("review")
+        bar.setMovable(False)
+        for w in (QLabel(" Order "), self.order_box, QLabel("  Filter "), self.label_filter, self.pred_filter,
+                  self.top3_filter, self.unreviewed):
+            bar.addWidget(w)
+        self.addToolBar(bar)
+
+        self.grid_model = DropGridModel(self.scheme, self.thumbs, self)
+        self.grid = DropGridView(self.scheme)
+        self.grid.set_cell_size(self.settings.thumbnail_size)
+        self.grid.setModel(self.grid_model)
+        self.grid.selectionModel().currentChanged.connect(self._current_changed)
+        self.grid_title = QLabel()
+        self.grid_title.setStyleSheet("font-weight: bold; padding: 4px;")
+        grid_box = QWidget()
+        gl = QVBoxLayout(grid_box)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gl.addWidget(self.grid_title)
+        gl.addWidget(self.grid)
+
+        self.image_view = ImageView()
+        self.drop_title = QLabel()
+        self.drop_title.setStyleSheet("font-weight: bold; padding: 4px;")
+        self.filmstrip = Filmstrip(self.scheme, self.thumbs)
+        self.filmstrip.clicked.connect(self._film_clicked)
+        image_box = QWidget()
+        il = QVBoxLayout(image_box)
+        il.setContentsMargins(0, 0, 0, 0)
+        il.addWidget(self.drop_title)
+        il.addWidget(self.image_view, 1)
+        il.addWidget(QLabel("Time course (this drop at every inspection)"))
+        il.addWidget(self.filmstrip)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(grid_box)
+        splitter.addWidget(image_box)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        self.setCentralWidget(splitter)
+
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        self.prediction = PredictionPanel(self.scheme)
+        self.label_bar = LabelBar(self.scheme, self.hotkeys)
+        self.label_bar.label_clicked.connect(lambda key: self.apply_label(key))
+        self.history_model = HistoryModel(self.scheme, self)
+        self.history = QTableView()
+        self.history.setModel(self.history_model)
+        self.history.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.history.verticalHeader().hide()
+        self.history.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.history.horizontalHeader().setStretchLastSection(True)
+        self.history.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        sl.addWidget(self.prediction)
+        sl.addWidget(QLabel("Label (key, then next drop)"))
+        sl.addWidget(self.label_bar)
+        sl.addWidget(QLabel("History of this drop"))
+        sl.addWidget(self.history, 1)
+        side_dock = QDockWidget("Drop", self)
+        side_dock.setObjectName("drop")
+        side_dock.setWidget(side)
+        side_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        side_dock.setMinimumWidth(340)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, side_dock)
+
+        sb = self.statusBar()
+        self.status_annotator = QLabel()
+        self.status_device = QLabel()
+        self.status_model = QLabel()
+        self.status_progress = QProgressBar()
+        self.status_progress.setMaximumWidth(220)
+        self.status_progress.setTextVisible(True)
+        self.status_progress.hide()
+        for w in (self.status_annotator, self.status_device, self.status_model):
+            sb.addPermanentWidget(w)
+        sb.addPermanentWidget(self.status_progress)
+        self._update_status_labels()
+        self.overlay = ShortcutOverlay(shortcut_rows(self.scheme, self.hotkeys), self)
+
+    def _class_combo(self, first: str) -> QComboBox:
+        box = QComboBox()
+        box.addItem(first, None)
+        for c in self.scheme.classes:
+            box.addItem(c.name, c.key)
+        return box
+
+    def _build_actions(self) -> None:
+        def action(text: str, keys, slot, menu=None, checkable=False) -> QAction:
+            a = QAction(text, self)
+            if keys:
+                a.setShortcuts([QKeySequence(k) for k in (keys if isinstance(keys, list) else [keys])])
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            a.setCheckable(checkable)
+            a.triggered.connect(slot)
+            self.addAction(a)
+            if menu is not None:
+                menu.addAction(a)
+            return a
+
+        mb = self.menuBar()
+        file_menu = mb.addMenu("&File")
+        action("Import plate folder…", "Ctrl+I", self.import_folder, file_menu)
+        action("Export labels CSV…", "Ctrl+E", self.export_csv, file_menu)
+        file_menu.addSeparator()
+        action("Quit", "Ctrl+Q", self.close, file_menu)
+
+        edit = mb.addMenu("&Edit")
+        undo = self.undo_stack.createUndoAction(self, "Undo label")
+        undo.setShortcut(QKeySequence("Ctrl+Z"))
+        redo = self.undo_stack.createRedoAction(self, "Redo label")
+        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for a in (undo, redo):
+            a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            self.addAction(a)
+            edit.addAction(a)
+        self.undo_action, self.redo_action = undo, redo
+        edit.addSeparator()
+        action("Accept the model's top 1", ["Return", "Enter"], self.accept_prediction, edit)
+        action("Select all drops", "Ctrl+A", self.grid.selectAll, edit)
+        self.auto_advance = action("Advance after labelling", "Ctrl+Shift+A", self._toggle_advance, edit, True)
+        self.auto_advance.setChecked(self.settings.auto_advance)
+        labels = edit.addMenu("Label as")
+        for c in self.scheme.classes:
+            action(c.name, self.hotkeys[c.key], lambda _=False, key=c.key: self.apply_label(key), labels)
+
+        view = mb.addMenu("&View")
+        action("Fit image", "F", self.image_view.fit, view)
+        action("Zoom in", ["+", "="], lambda: self.image_view.zoom(1.25), view)
+        action("Zoom out", "-", lambda: self.image_view.zoom(0.8), view)
+        view.addSeparator()
+        action("Next plate", "PgDown", lambda: self.step_inspection(+1), view)
+        action("Previous plate", "PgUp", lambda: self.step_inspection(-1), view)
+        action("Bigger thumbnails", "Ctrl+=", lambda: self.grid.set_cell_size(self.grid.delegate.cell + 24), view)
+        action("Smaller thumbnails", "Ctrl+-", lambda: self.grid.set_cell_size(self.grid.delegate.cell - 24), view)
+        action("Reload", "Ctrl+R", self.refresh_all, view)
+
+        self.model_menu = mb.addMenu("&Model")
+        self.model_group = QActionGroup(self)
+        self._fill_model_menu()
+
+        help_menu = mb.addMenu("&Help")
+        action("Keyboard shortcuts", ["?", "Shift+?", "F1"], self.overlay.toggle, help_menu)
+        action("About xtalviewer", None, self.about, help_menu)
+
+    def _fill_model_menu(self) -> None:
+        self.model_menu.clear()
+        for a in self.model_group.actions():
+            self.model_group.removeAction(a)
+        retrain = QAction("Retrain…", self)
+        retrain.setShortcut(QKeySequence("Ctrl+T"))
+        retrain.triggered.connect(self.open_retrain)
+        self.model_menu.addAction(retrain)
+        self.addAction(retrain)
+        self.model_menu.addSeparator()
+        models = self.store.models()
+        if not models:
+            none = self.model_menu.addAction("No trained models yet")
+            none.setEnabled(False)
+        for m in models:
+            acc = (m["metrics"] or {}).get("accuracy")
+            text = f"{m['name']}  ({m['arch']}@{m['input_size']}" + (f", {100 * acc:.1f}%)" if acc is not None else ")")
+            a = QAction(text, self, checkable=True)
+            a.setChecked(bool(m["active"]))
+            a.triggered.connect(lambda _=False, mid=m["id"]: self.activate_model(mid))
+            self.model_group.addAction(a)
+            self.model_menu.addAction(a)
+
+    # -- browsing ----------------------------------------------------------------------------
+
+    def refresh_browser(self, then_open: int | None = None) -> None:
+        """Plate and inspection counts come from a background query (large stores take a moment)."""
+        db, model_id = self.db_path, self.model["id"] if self.model else None
+
+        def query():
+            with Store(db) as s:
+                return s.inspection_summaries(model_id)
+
+        def done(rows):
+            self.browser_model.set_rows(rows, self.scheme)
+            self.browser.expandAll()
+            target = then_open or (self.inspection["id"] if self.inspection else None)
+            if target is None and rows:
+                target = self._initial_inspection(rows)
+            if target is not None and (self.inspection is None or self.inspection["id"] != target):
+                self.open_inspection(target)
+            elif self.inspection is not None:
+                self._select_in_browser(self.inspection["id"])
+            if not rows:
+                self.grid_title.setText("No plates yet: File > Import plate folder… (or run `xtalviewer demo`)")
+
+        self._browser_task = run_in_background(query, done, lambda e: self.statusBar().showMessage(e), self)
+
+    def _initial_inspection(self, rows: list[dict]) -> int:
+        return rows[-1]["id"] if not hasattr(self, "_wanted_plate") else next(
+            (r["id"] for r in reversed(rows) if r["barcode"] == self._wanted_plate), rows[-1]["id"])
+
+    def want_plate(self, barcode: str | None) -> None:
+        if barcode:
+            self._wanted_plate = barcode
+
+    def _browser_clicked(self, index: QModelIndex) -> None:
+        inspection_id = self.browser_model.inspection_id(index)
+        if inspection_id is not None:
+            self.open_inspection(inspection_id)
+
+    def _select_in_browser(self, inspection_id: int) -> None:
+        idx = self.browser_model.index_of(inspection_id)
+        if idx is not None:
+            self.browser.setCurrentIndex(idx)
+            self.browser.scrollTo(idx)
+
+    def step_inspection(self, step: int) -> None:
+        ids = self.browser_model.inspection_ids()
+        if not ids or self.inspection is None:
+            return
+        try:
+            i = ids.index(self.inspection["id"])
+        except ValueError:
+            i = 0
+        target = ids[max(0, min(len(ids) - 1, i + step))]
+        if target != self.inspection["id"]:
+            self.open_inspection(target)
+
+    def open_inspection(self, inspection_id: int, keep_image: int | None = None) -> None:
+        rows = self.store.query(
+            "SELECT n.*, p.barcode, p.rows, p.cols, p.drops FROM inspection n JOIN plate p ON p.id = n.plate_id "
+            "WHERE n.id = ?", (inspection_id,))
+        if not rows:
+            return
+        self.inspection = rows[0]
+        self.thumbs.forget_pending()
+        self.undo_stack.clear()
+        self._select_in_browser(inspection_id)
+        self.reload_queue(keep_image=keep_image)
+        self.start_plate_scoring()
+        self.plate_loaded.emit(inspection_id)
+
+    def reload_queue(self, *_args, keep_image: int | None = None) -> None:
+        if self.inspection is None:
+            return
+        current = keep_image or self.current_image_id()
+        insp = self.inspection
+        model_id = self.model["id"] if self.model else None
+        rows = self.store.review_queue(
+            model_id, self.order_box.currentData(), inspection_id=insp["id"],
+            unlabelled_only=self.unreviewed.isChecked(), label=self.label_filter.currentData(),
+            predicted=self.pred_filter.currentData(), crystal_top3=self.top3_filter.currentData(),
+        )
+        self.grid_model.set_rows(rows, self.store.inherited_labels(insp["id"]))
+        kind = f"{insp['rows'] * insp['cols']}-well, {insp['drops']} drop{'s' * (insp['drops'] != 1)}"
+        self.grid_title.setText(f"{insp['barcode']}  ·  {(insp['imaged_at'] or '')[:16].replace('T', ' ')}  ·  "
+                                f"{insp['imager'] or ''}  ·  {kind}  ·  {len(rows)} drops shown")
+        row = self.grid_model.row_of(current) if current is not None else None
+        self.set_current_row(row if row is not None else 0)
+        self.grid.setFocus()
+
+    def refresh_all(self) -> None:
+        self.model = self.store.active_model()
+        self._fill_model_menu()
+        self._update_status_labels()
+        self.refresh_browser()
+        self.reload_queue()
+
+    # -- the drop on screen ---------------------------------------------------------------------
+
+    def current_row(self) -> int:
+        idx = self.grid.currentIndex()
+        return idx.row() if idx.isValid() else -1
+
+    def current_image_id(self) -> int | None:
+        r = self.grid_model.row_dict(self.current_row())
+        return r["id"] if r else None
+
+    def set_current_row(self, row: int) -> None:
+        if not 0 <= row < self.grid_model.rowCount():
+            self._show_nothing()
+            return
+        idx = self.grid_model.index(row)
+        self.grid.selectionModel().setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.grid.scrollTo(idx)
+
+    def _show_nothing(self) -> None:
+        self.image_view.show_message(None, "No drop selected" if self.grid_model.rowCount() == 0 and
+                                     self.inspection is None else "No drops match the filters")
+        self.prediction.show_prediction(self.model["name"] if self.model else None, None)
+        self.history_model.set_history([])
+        self.filmstrip.model_.set_course([])
+        self.drop_title.setText("")
+        self.label_bar.mark_current(None)
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        r = self.grid_model.row_dict(current.row()) if current.isValid() else None
+        if r is None:
+            self._show_nothing()
+            return
+        self._shown_at = time.monotonic()
+        self._pending_show = r["id"]
+        self.drop_title.setText(f"{self.inspection['barcode']}  {r['well']}  drop {r['drop_no']}  ·  "
+                                f"{Path(r['path']).name}")
+        if self.scoring is not None:
+            self.scoring.prioritize(r["id"])
+        self._show_prediction(r)
+        self._show_label_state(r)
+        self.history_model.set_history(self.store.history(r["id"]))
+        self.filmstrip.model_.set_course(self.store.drop_images(r["plate_id"], r["well"], r["drop_no"]))
+        self._select_film(r["id"])
+        # the image: from memory if prefetched, else decoded off the GUI thread
+        error = r.get("load_error")
+        if error:
+            self.image_view.show_message(r["id"], f"This image cannot be shown:\n{error}\n\n{r['path']}")
+            self._painted(r["id"])
+        else:
+            for ahead in range(PREFETCH, 0, -1):  # queued first, served last (LIFO)
+                nxt = self.grid_model.row_dict(current.row() + ahead)
+                if nxt and not nxt.get("load_error"):
+                    self.images.request(nxt["id"], nxt["path"])
+            image = self.images.request(r["id"], r["path"])
+            if image is not None:
+                self.image_view.show_image(r["id"], image)
+                self._painted(r["id"])
+            else:
+                err = self.images.error(r["id"])
+                if err:
+                    self._image_failed(r["id"], err)
+                elif not self.image_view.has_image() or self.image_view.image_key != r["id"]:
+                    self.image_view.show_message(r["id"], "Loading…")
+
+    def _painted(self, image_id: int) -> None:
+        if self._pending_show == image_id:
+            self._pending_show = None
+            self.drop_shown.emit(image_id)
+
+    def _image_ready(self, key, image) -> None:
+        if key == self.current_image_id():
+            self.image_view.show_image(key, image)
+            self._painted(key)
+
+    def _image_failed(self, key, error: str) -> None:
+        row = self.grid_model.row_of(key)
+        if row is not None and not self.grid_model.row_dict(row).get("load_error"):
+            self.grid_model.update_image(key, load_error=error)
+            self.store.mark_load_error(key, error)
+        if key == self.current_image_id():
+            path = self.grid_model.row_dict(row)["path"] if row is not None else ""
+            self.image_view.show_message(key, f"This image cannot be shown:\n{error}\n\n{path}")
+            self._painted(key)
+
+    def _thumb_failed(self, key, error: str) -> None:
+        if key in (r["id"] for r in self.filmstrip.model_.rows()):
+            return
+        row = self.grid_model.row_of(key)
+        if row is not None and not self.grid_model.row_dict(row).get("load_error"):
+            self.grid_model.update_image(key, load_error=error)
+
+    def _show_prediction(self, r: dict) -> None:
+        pending = self.scoring is not None and self.scoring.isRunning() and not r.get("top1") and not r.get("load_error")
+        self.prediction.show_prediction(self.model["name"] if self.model else None, r if r.get("top1") else None,
+                                        pending=pending)
+
+    def _show_label_state(self, r: dict) -> None:
+        self.label_bar.mark_current(r.get("label") or (self.grid_model.inherited(r["id"]) or (None,))[0])
+
+    def _select_film(self, image_id: int) -> None:
+        for i, fr in enumerate(self.filmstrip.model_.rows()):
+            if fr["id"] == image_id:
+                self.filmstrip.setCurrentIndex(self.filmstrip.model_.index(i))
+                self.filmstrip.scrollTo(self.filmstrip.model_.index(i))
+
+    def _film_clicked(self, index: QModelIndex) -> None:
+        r = index.data(ROW_ROLE)
+        if r and self.inspection and r["inspection_id"] != self.inspection["id"]:
+            self.open_inspection(r["inspection_id"], keep_image=r["id"])
+
+    # -- labelling ------------------------------------------------------------------------------
+
+    def _targets(self) -> list[int]:
+        rows = sorted({i.row() for i in self.grid.selectionModel().selectedIndexes()})
+        if len(rows) <= 1:
+            return [self.current_row()] if self.current_row() >= 0 else []
+        return rows
+
+    def apply_label(self, key: str, *, source: str = "human") -> bool:
+        """Label the selected drops (or the current one), commit, then move on."""
+        rows = self._targets()
+        if not rows:
+            return False
+        lead = int(1000 * (time.monotonic() - self._shown_at))
+        items, changes = [], []
+        for row in rows:
+            r = self.grid_model.row_dict(row)
+            shown = [[r[f"top{i}"], round(r[f"p{i}"], 4)] for i in (1, 2, 3) if r.get(f"top{i}")] or None
+            items.append(dict(image_id=r["id"], label=key, annotator=self.settings.annotator, source=source,
+                              prediction_id=r.get("prediction_id"), shown=shown, lead_ms=lead if len(rows) == 1 else None))
+            changes.append((r["id"], r.get("label"), key))
+        ids = self._commit(items)
+        if ids is None:
+            return False
+        name = self.scheme.get(key).name
+        self.undo_stack.push(LabelCommand(self, changes, ids, f"{name} on {len(rows)} drop{'s' * (len(rows) != 1)}"))
+        self._after_write([(c[0], key) for c in changes])
+        if self.auto_advance.isChecked():
+            self.set_current_row(min(max(rows) + 1, self.grid_model.rowCount() - 1))
+        return True
+
+    def accept_prediction(self) -> bool:
+        r = self.grid_model.row_dict(self.current_row())
+        if not r or not r.get("top1"):
+            self.statusBar().showMessage("No prediction to accept for this drop yet", 4000)
+            return False
+        if len(self._targets()) > 1:
+            self.statusBar().showMessage("Enter accepts one drop's prediction; select a single drop", 4000)
+            return False
+        return self.apply_label(r["top1"], source="accepted-prediction")
+
+    def write_labels(self, changes: list[tuple[int, str | None]], reverts: list[int]) -> list[int] | None:
+        """Undo/redo: write annotations that set these labels again (history only grows)."""
+        items = [dict(image_id=image_id, label=label, annotator=self.settings.annotator, source="human",
+                      reverts=reverts[i] if i < len(reverts) else None) for i, (image_id, label) in enumerate(changes)]
+        ids = self._commit(items)
+        if ids is not None:
+            self._after_write(changes)
+            row = self.grid_model.row_of(changes[0][0])
+            if row is not None:
+                self.set_current_row(row)
+        return ids
+
+    def _commit(self, items: list[dict]) -> list[int] | None:
+        try:
+            return self.store.add_annotations(items)
+        except (StoreError, OSError, Exception) as exc:  # disk full, read-only, locked too long ...
+            text = str(exc)
+            hint = " The disk may be full or the database read-only." if any(
+                w in text.lower() for w in ("full", "readonly", "read-only", "disk i/o")) else ""
+            QMessageBox.critical(self, "Label not saved",
+                                 f"The label could NOT be saved to {self.db_path}:\n{text}.{hint}\n\n"
+                                 "Nothing moved on; fix the problem and press the key again.")
+            return None
+
+    def _after_write(self, changes: list[tuple[int, str | None]]) -> None:
+        for image_id, label in changes:
+            self.grid_model.update_image(image_id, label=label)
+        current = self.current_image_id()
+        if current is not None:
+            r = self.grid_model.row_dict(self.current_row())
+            self.history_model.set_history(self.store.history(current))
+            self._show_label_state(r)
+            self.filmstrip.model_.set_course(self.store.drop_images(r["plate_id"], r["well"], r["drop_no"]))
+            self._select_film(current)
+        if self.inspection:
+            counts = self.store.conn.execute(
+                f"SELECT COUNT(label), SUM(label IN ({','.join('?' * len(self.scheme.crystal_keys))})) FROM image "
+                "WHERE inspection_id = ?", (*self.scheme.crystal_keys, self.inspection["id"])).fetchone()
+            self.browser_model.set_counts(self.inspection["id"], labelled=counts[0], crystal_labels=counts[1] or 0)
+
+    def _toggle_advance(self, checked: bool) -> None:
+        self.settings.auto_advance = checked
+        self._save_settings()
+
+    # -- models and live scoring ------------------------------------------------------------
+
+    def start_plate_scoring(self) -> None:
+        if self.scoring is not None:
+            self.scoring.cancel()
+            self.scoring.wait(100)
+            self.scoring = None
+        if not self.start_scoring or self.model is None or self.inspection is None:
+            self.status_progress.hide()
+            return
+        worker = ScoringWorker(self.db_path, self.model, self.inspection["plate_id"], self.settings.device,
+                               first=self.current_image_id(), parent=self)
+        worker.scored.connect(self._scored)
+        worker.failed.connect(self._score_failed)
+        worker.progress.connect(self._score_progress)
+        worker.finished_run.connect(self._score_finished)
+        self.scoring = worker
+        worker.start()
+
+    def _scored(self, image_id: int, fields: dict) -> None:
+        self.grid_model.update_image(image_id, **fields)
+        if image_id == self.current_image_id():
+            self._show_prediction(self.grid_model.row_dict(self.current_row()))
+            self._painted(image_id)
+
+    def _score_failed(self, image_id: int, error: str) -> None:
+        self.grid_model.update_image(image_id, load_error=error)
+        if image_id == self.current_image_id():
+            self._image_failed(image_id, error)
+
+    def _score_progress(self, done: int, total: int) -> None:
+        self.status_progress.show()
+        self.status_progress.setMaximum(total)
+        self.status_progress.setValue(done)
+        self.status_progress.setFormat(f"scoring {done}/{total}")
+
+    def _score_finished(self, summary: dict) -> None:
+        if self.sender() is not self.scoring:
+            return
+        self.status_progress.hide()
+        if summary.get("error"):
+            self.statusBar().showMessage(f"Scoring stopped: {summary['error']}", 15000)
+        elif summary.get("total"):
+            self.statusBar().showMessage(f"Scored {summary['scored']} drops ({summary['errors']} unreadable)", 6000)
+            self.refresh_browser()
+        self.scoring = None
+        r = self.grid_model.row_dict(self.current_row())
+        if r:
+            self._show_prediction(r)
+
+    def activate_model(self, model_id: int) -> None:
+        self.store.activate_model(model_id)
+        self.model = self.store.active_model()
+        self.settings.default_model = model_id
+        self._save_settings()
+        self._fill_model_menu()
+        self._update_status_labels()
+        self.reload_queue()  # the grid shows the new model's (cached) predictions
+        self.start_plate_scoring()  # and scores what it has not seen
+        self.refresh_browser()
+
+    def _update_status_labels(self) -> None:
+        from xtalviewer.core.inference import describe_device, select_device
+
+        try:
+            device = describe_device(select_device(self.settings.device))
+        except Exception as exc:
+            device = f"{self.settings.device} unavailable ({exc})"
+        self.status_annotator.setText(f"Annotator: {self.settings.annotator}")
+        self.status_device.setText(f"Device: {device}")
+        self.status_model.setText(f"Model: {self.model['name'] if self.model else 'none'}")
+
+    # -- other actions -----------------------------------------------------------------------
+
+    def import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import plate images")
+        if folder:
+            self.run_import([folder])
+
+    def run_import(self, paths: list[str]) -> None:
+        from xtalviewer.core.importers import import_paths
+
+        db = self.db_path
+        self.statusBar().showMessage(f"Importing {', '.join(paths)}…")
+
+        def work():
+            with Store(db) as s:
+                return import_paths(s, paths)
+
+        def done(report):
+            text = report.summary()
+            if report.unreadable:
+                text += "\n\nUnreadable files:\n" + "\n".join(f"{p}: {r}" for p, r in report.unreadable[:50])
+                if len(report.unreadable) > 50:
+                    text += f"\n… and {len(report.unreadable) - 50} more"
+            QMessageBox.information(self, "Import finished", text)
+            self.refresh_browser()
+
+        self._import_task = run_in_background(work, done, lambda e: QMessageBox.warning(self, "Import failed", e), self)
+
+    def export_csv(self) -> None:
+        from xtalviewer.core.exchange import export_csv
+
+        path, _ = QFileDialog.getSaveFileName(self, "Export labels", "labels.csv", "CSV (*.csv)")
+        if path:
+            n = export_csv(self.store, path)
+            self.statusBar().showMessage(f"Wrote {n} rows to {path}", 6000)
+
+    def open_retrain(self) -> None:
+        from xtalviewer.gui.retrain import RetrainDialog
+
+        dialog = RetrainDialog(self.db_path, self.settings, self)
+        dialog.model_activated.connect(self._model_activated_elsewhere)
+        dialog.show()
+
+    def _model_activated_elsewhere(self, model_id: int) -> None:
+        self.model = self.store.active_model()
+        self.activate_model(model_id)
+
+    def about(self) -> None:
+        from xtalviewer.gui.about import about_text
+
+        QMessageBox.about(self, "About xtalviewer", about_text(self.db_path))
+
+    def _save_settings(self) -> None:
+        try:
+            save_settings(self.settings)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Settings not saved: {exc}", 8000)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.scoring is not None:
+            self.scoring.cancel()
+            self.scoring.wait(3000)
+        self.settings.thumbnail_size = self.grid.delegate.cell
+        self.settings.review_order = self.order_box.currentData()
+        self._save_settings()
+        self.thumbs.close()
+        self.images.close()
+        self.store.close()
+        super().closeEvent(event)
+
+
+def select_rows(view: QAbstractItemView, rows: list[int]) -> None:
+    """Select exactly these rows (tests and scripted use)."""
+    sel = view.selectionModel()
+    sel.clearSelection()
+    for row in rows:
+        sel.select(view.model().index(row, 0), QItemSelectionModel.SelectionFlag.Select)
+

@@ -1,0 +1,65 @@
+"""Every shortcut of the review window, shown by ? as an overlay (the window's own list, so it
+cannot go stale)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from xtalviewer.core.labels import LabelScheme
+
+
+def shortcut_rows(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[tuple[str, str]]:
+    rows = [(hotkeys[c.key], f"Label as {c.name}{' (crystal)' if c.crystal else ''}, then next drop")
+            for c in scheme.classes]
+    rows += [
+        ("Enter", "Accept the model's top-1 label"),
+        ("← → ↑ ↓", "Move in the plate grid"),
+        ("Shift+arrows, Ctrl+A", "Select several drops (a label key labels them all)"),
+        ("Page Up / Page Down", "Previous / next plate inspection"),
+        ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo a label (history keeps both)"),
+        ("F", "Fit the image"),
+        ("+ / -", "Zoom the image in / out (wheel zooms, drag pans)"),
+        ("Ctrl+= / Ctrl+-", "Bigger / smaller thumbnails (or Ctrl+wheel)"),
+        ("Ctrl+Shift+A", "Auto-advance after labelling on/off"),
+        ("Ctrl+I", "Import a plate folder"),
+        ("Ctrl+E", "Export labels as CSV"),
+        ("Ctrl+T", "Retrain the models"),
+        ("Ctrl+R", "Reload"),
+        ("?", "Show / hide this list"),
+        ("Ctrl+Q", "Quit"),
+    ]
+    return rows
+
+
+class ShortcutOverlay(QDialog):
+    def __init__(self, rows: list[tuple[str, str]], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        self.setModal(False)
+        layout = QVBoxLayout(self)
+        grid = QGridLayout()
+        for i, (keys, what) in enumerate(rows):
+            k = QLabel(keys)
+            k.setStyleSheet("font-family: monospace; font-weight: bold; padding: 2px 8px; background: #374151; "
+                            "color: #f9fafb; border-radius: 3px;")
+            k.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            grid.addWidget(k, i % 16, 2 * (i // 16))
+            grid.addWidget(QLabel(what), i % 16, 2 * (i // 16) + 1)
+        layout.addLayout(grid)
+        close = QPushButton("Close (Esc or ?)")
+        close.clicked.connect(self.hide)
+        layout.addWidget(close)
+
+    def toggle(self) -> None:
+        if self.isVisible():
+            self.hide()
+        else:
+            self.show()
+            self.raise_()
+
+    def keyPressEvent(self, event) -> None:
+        if event.text() == "?" or event.key() == Qt.Key.Key_Escape:
+            self.hide()
+            return
+        super().keyPressEvent(event)
