@@ -70,6 +70,11 @@ class BackgroundLoader(QObject):
             self._cv.notify()
         return None
 
+    def idle(self) -> bool:
+        """Nothing queued and nothing being decoded."""
+        with self._cv:
+            return not self._pending and not self._running
+
     def forget_pending(self) -> None:
         """Drop queued requests (e.g. another plate was opened); loads in progress finish."""
         with self._cv:

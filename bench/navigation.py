@@ -1,0 +1,271 @@
+"""Navigation benchmark for the review window (offscreen Qt, the real MainWindow).
+
+    python bench/navigation.py --json
+
+Measures, on real-size (1224x1024) JPEG drops:
+- next-drop latency on a 1536-well plate: from the Right-arrow key press until the new drop's
+  image and prediction are painted; p50/p95, with a reviewer's dwell between presses and in a
+  burst with none;
+- plate-open time until the grid is visible, and until every visible thumbnail is filled, for a
+  96-well 2-drop plate, with a cold and a warm thumbnail cache;
+- resident memory with a 500,000-image store open and a model loaded (--store-images).
+Targets on a 2-core machine: p95 < 50 ms; grid < 300 ms; thumbnails < 2 s cold, < 300 ms warm;
+memory < 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xtalviewer.core.importers import import_paths  # noqa: E402
+from xtalviewer.core.plates import row_letter  # noqa: E402
+from xtalviewer.core.settings import Settings  # noqa: E402
+from xtalviewer.core.store import PredictionRow, Store  # noqa: E402
+from xtalviewer.core.synthetic import CLASS_KEYS, random_drop  # noqa: E402
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def unique_drops(n: int, size=(1224, 1024)) -> list[bytes]:
+    rng = np.random.default_rng(5)
+    out = []
+    for i in range(n):
+        rgb = random_drop(CLASS_KEYS[i % len(CLASS_KEYS)], rng, size=size)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        out.append(buf.tobytes())
+    return out
+
+
+def write_hwi_1536(root: Path, drops: list[bytes]) -> Path:
+    folder = root / "XV00001536202611250900-jpg"
+    folder.mkdir(parents=True)
+    for well in range(1, 1537):
+        (folder / f"XV00001536{well:04d}20261125.jpg").write_bytes(drops[well % len(drops)])
+    return folder
+
+
+def write_xchem_96x2(root: Path, drops: list[bytes]) -> Path:
+    folder = root / "NAV96_2026-11-25_RI1000-0081-2drop"
+    folder.mkdir(parents=True)
+    i = 0
+    for r in range(1, 9):
+        for c in range(1, 13):
+            for d in (1, 2):
+                (folder / f"NAV96_{c:02d}{row_letter(r)}_{d}.jpg").write_bytes(drops[i % len(drops)])
+                i += 1
+    return folder
+
+
+def fake_predictions(store: Store, model_id: int) -> None:
+    rng = np.random.default_rng(1)
+    ids = [r[0] for r in store.conn.execute("SELECT id FROM image")]
+    logits = rng.normal(size=(len(ids), len(store.scheme.keys))) * 2
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    store.put_predictions(model_id, [PredictionRow(i, v) for i, v in zip(ids, p)])
+
+
+def register_model(store: Store, root: Path, size: int = 224) -> int:
+    from xtalviewer.core.models import CheckpointMeta, Preprocess, build_model, save_checkpoint
+
+    path = root / "resnet18.pt"
+    meta = CheckpointMeta(arch="resnet18", scheme_id=store.scheme.id, classes=store.scheme.keys,
+                          crystal=store.scheme.crystal_mask, preprocess=Preprocess(input_size=size))
+    save_checkpoint(path, build_model("resnet18", len(store.scheme.keys), size), meta)
+    return store.add_model(name="bench-resnet18", arch="resnet18", classes=store.scheme.keys, input_size=size,
+                           path=str(path), activate=True)
+
+
+def pump(app, seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.001)
+
+
+def wait_for(app, cond, timeout: float = 30.0) -> bool:
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        app.processEvents()
+        if cond():
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+def visible_rows(window) -> list[int]:
+    rect = window.grid.viewport().rect()
+    return [r for r in range(window.grid_model.rowCount())
+            if window.grid.visualRect(window.grid_model.index(r)).intersects(rect)]
+
+
+def open_window(db: Path, settings: Settings):
+    from xtalviewer.gui.app import application
+    from xtalviewer.gui.main_window import MainWindow
+
+    app = application()
+    window = MainWindow(db, settings, start_scoring=False)
+    window.resize(1600, 1000)
+    window.show()
+    wait_for(app, lambda: window.inspection is not None and window.grid_model.rowCount() > 0)
+    return app, window
+
+
+def bench_keys(db: Path, settings: Settings, presses: int, dwell: float) -> dict:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    app, window = open_window(db, settings)
+    window.grid.setFocus()
+    shown: list[int] = []
+    window.drop_shown.connect(shown.append)
+    pump(app, 0.5)
+    samples = []
+    for _ in range(presses):
+        before = window.current_image_id()
+        shown.clear()
+        t0 = time.perf_counter()
+        QTest.keyClick(window.grid, Qt.Key.Key_Right)
+        target = window.current_image_id()
+        ok = wait_for(app, lambda: target in shown, 5.0)
+        window.image_view.viewport().repaint()  # the paint itself, synchronously
+        window.prediction.repaint()
+        samples.append(time.perf_counter() - t0)
+        if not ok or target == before:
+            raise RuntimeError("the next drop was not shown")
+        if dwell:
+            pump(app, dwell)
+    window.close()
+    ms = [1000 * s for s in samples]
+    return {"presses": presses, "dwell_ms": int(dwell * 1000), "p50_ms": round(statistics.median(ms), 2),
+            "p95_ms": round(float(np.percentile(ms, 95)), 2), "max_ms": round(max(ms), 2)}
+
+
+def bench_open(db: Path, settings: Settings, cold: bool) -> dict:
+    from xtalviewer.gui.app import application
+    from xtalviewer.gui.main_window import MainWindow
+
+    app = application()
+    window = MainWindow(db, settings, start_scoring=False)
+    window.resize(1600, 1000)
+    window.show()
+    wait_for(app, lambda: window.inspection is not None and window.grid_model.rowCount() > 0)
+    target = window.inspection["id"]
+    wait_for(app, lambda: window.thumbs.idle() and window.images.idle(), 30)  # the window's own first open
+    window.inspection = None
+    window.grid_model.set_rows([])
+    window.thumbs.clear()  # nothing in memory: warm means the disk cache only
+    if cold:
+        shutil.rmtree(settings.thumbnail_folder(), ignore_errors=True)
+    pump(app, 0.2)
+    t0 = time.perf_counter()
+    window.open_inspection(target)
+    window.grid.viewport().repaint()
+    grid_s = time.perf_counter() - t0
+
+    def filled() -> bool:
+        rows = visible_rows(window)
+        return bool(rows) and all(window.thumbs.cached(window.grid_model.row_dict(r)["id"]) is not None for r in rows)
+
+    wait_for(app, filled, 30)
+    window.grid.viewport().repaint()
+    thumbs_s = time.perf_counter() - t0
+    n_visible = len(visible_rows(window))
+    window.close()
+    return {"grid_visible_ms": round(1000 * grid_s, 1), "thumbnails_filled_ms": round(1000 * thumbs_s, 1),
+            "visible_cells": n_visible}
+
+
+def bench_memory(root: Path, n_images: int, settings: Settings) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from store import build  # bench/store.py: the same 500k-record builder
+
+    from xtalviewer.gui.workers import cached_scorer
+
+    db = root / "big.db"
+    store = Store(db)
+    build(store, n_images, 4, np.random.default_rng(0))
+    model_id = register_model(store, root)
+    fake_predictions(store, model_id)
+    store.close()
+    before = rss_mb()
+    app, window = open_window(db, settings)
+    wait_for(app, lambda: window.browser_model.inspection_ids(), 60)
+    cached_scorer(window.model["path"], window.model.get("sha256"), "cpu", window.scheme)
+    pump(app, 1.0)
+    after = rss_mb()
+    window.close()
+    return {"store_images": n_images, "rss_mb": round(after, 1), "rss_before_window_mb": round(before, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--presses", type=int, default=200)
+    ap.add_argument("--dwell", type=float, default=0.3, help="seconds a reviewer looks at a drop (paced run)")
+    ap.add_argument("--store-images", type=int, default=500_000, help="records in the memory test (0 skips it)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+
+    result: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        drops = unique_drops(48)
+        settings = Settings(annotator="bench", thumbnail_dir=str(root / "thumbs"), thumbnail_size=120)
+        os.environ["XTALVIEWER_HOME"] = str(root / "home")
+
+        big = root / "plate1536"
+        write_hwi_1536(big, drops)
+        db1536 = root / "nav1536.db"
+        with Store(db1536) as s:
+            import_paths(s, [big])
+            fake_predictions(s, register_model(s, root))
+        result["next_drop_1536"] = {
+            "paced": bench_keys(db1536, settings, args.presses, args.dwell),
+            "burst": bench_keys(db1536, settings, args.presses, 0.0),
+        }
+
+        small = root / "plate96"
+        write_xchem_96x2(small, drops)
+        db96 = root / "nav96.db"
+        with Store(db96) as s:
+            import_paths(s, [small])
+        result["open_96x2"] = {"cold": bench_open(db96, settings, cold=True),
+                               "warm": bench_open(db96, settings, cold=False)}
+        if args.store_images:
+            result["memory"] = bench_memory(root, args.store_images, settings)
+
+    paced = result["next_drop_1536"]["paced"]
+    result["targets"] = {"next_drop_p95_ms": 50, "grid_ms": 300, "thumbs_cold_ms": 2000, "thumbs_warm_ms": 300,
+                         "rss_mb": 1536}
+    result["targets_met"] = (
+        paced["p95_ms"] < 50
+        and result["open_96x2"]["cold"]["grid_visible_ms"] < 300
+        and result["open_96x2"]["cold"]["thumbnails_filled_ms"] < 2000
+        and result["open_96x2"]["warm"]["thumbnails_filled_ms"] < 300
+        and ("memory" not in result or result["memory"]["rss_mb"] < 1536)
+    )
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
