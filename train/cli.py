@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--balance", default="sqrt", choices=("none", "sqrt", "full"), help="class balancing of the sampler")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=2, help="threads decoding images into the cache")
-    p.add_argument("--amp", default="auto", choices=("auto", "on", "off"), help="mixed precision (auto: on CUDA)")
+    p.add_argument("--amp", default="auto", choices=("auto", "on", "off"),
+                   help="mixed precision (auto: float16 on CUDA, bfloat16 on CPUs that run it natively)")
     p.add_argument("--events", default=None, metavar="FILE|-", help="write progress as JSON lines (- = stdout)")
     p.add_argument("--runs-dir", type=Path, default=None, help=f"where run folders go (default {runs_dir()})")
     p.add_argument("--name", default=None, help="a word to add to the run id")
@@ -156,7 +157,7 @@ def train_main(args: argparse.Namespace, cancel_event: threading.Event | None = 
     from train.events import EventWriter
     from train.loop import DEFAULT_LR, RunSpec, fit
     from xtalviewer.core.inference import select_device
-    from xtalviewer.core.models import Preprocess, default_input_size, family_of, resolve_arch
+    from xtalviewer.core.models import Preprocess, autocast_dtype, default_input_size, family_of, resolve_arch
     from xtalviewer.core.store import Store
 
     d = _dist_setup()
@@ -181,7 +182,9 @@ def train_main(args: argparse.Namespace, cancel_event: threading.Event | None = 
         if device.type == "cuda":
             torch.cuda.set_device(device)
             torch.backends.cudnn.benchmark = True
-        amp = conf["amp"] == "on" or (conf["amp"] == "auto" and device.type == "cuda")
+        amp = None if conf["amp"] == "off" else autocast_dtype(device, "", training=True)
+        if conf["amp"] == "on" and amp is None:
+            amp = torch.bfloat16 if device.type == "cpu" else torch.float16
 
         with Store(db) as store:
             scheme = store.scheme

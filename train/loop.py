@@ -82,7 +82,7 @@ class RunSpec:
     balance: str
     seed: int
     init: str | None
-    amp: bool
+    amp: torch.dtype | None  # autocast type (float16 on CUDA, bfloat16 on a capable CPU), None: float32
     workers: int
     args: dict = field(default_factory=dict)
 
@@ -153,9 +153,9 @@ def train_one_epoch(model, optimizer, data: np.ndarray, labels: np.ndarray, indi
         lr = _lr_at(step, total_steps, spec.lr, warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        with torch.autocast(spec.device.type, dtype=torch.float16, enabled=spec.amp):
+        with torch.autocast(spec.device.type, dtype=spec.amp or torch.float32, enabled=spec.amp is not None):
             logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -186,7 +186,7 @@ def evaluate(model, data: np.ndarray, labels: np.ndarray, indices: np.ndarray, s
         idx = mine[start : start + batch_size]
         x = to_input(torch.from_numpy(np.ascontiguousarray(data[idx])).to(spec.device), spec.preprocess)
         y = torch.from_numpy(labels[idx]).to(spec.device)
-        with torch.autocast(spec.device.type, dtype=torch.float16, enabled=spec.amp):
+        with torch.autocast(spec.device.type, dtype=spec.amp or torch.float32, enabled=spec.amp is not None):
             logits = model(x)
         loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
         probs.append(torch.softmax(logits.float(), 1).cpu().numpy())
@@ -238,7 +238,7 @@ def fit(spec: RunSpec, cache: DecodedCache, d: Dist, events: EventWriter, log: C
     if d.world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[spec.device.index] if spec.device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
-    scaler = torch.amp.GradScaler("cuda") if spec.amp and spec.device.type == "cuda" else None
+    scaler = torch.amp.GradScaler("cuda") if spec.amp == torch.float16 and spec.device.type == "cuda" else None
 
     steps_per_epoch = max(1, (len(train_idx) // d.world) // spec.batch_size) if len(train_idx) // d.world >= spec.batch_size else 1
     total_steps = steps_per_epoch * spec.epochs

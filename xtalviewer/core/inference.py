@@ -24,7 +24,7 @@ from PIL import Image
 from torch import nn
 
 from xtalviewer.core.imaging import ImageLoadError, decode, read_bytes
-from xtalviewer.core.models import CheckpointMeta, Preprocess
+from xtalviewer.core.models import CheckpointMeta, Preprocess, autocast_dtype
 from xtalviewer.core.store import PredictionRow, Store
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -87,7 +87,8 @@ class Scorer:
         self.meta = meta
         self.preprocess: Preprocess = meta.preprocess
         self.device = device
-        self.amp = device.type == "cuda" if amp is None else amp
+        self.amp_dtype = autocast_dtype(device, meta.arch, training=False) if amp is not False else None
+        self.amp = self.amp_dtype is not None
         model = model.eval().to(device)
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
@@ -101,7 +102,7 @@ class Scorer:
         x = batch.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp):
             logits = self.model(x)
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
 

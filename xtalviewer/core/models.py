@@ -115,6 +115,33 @@ class Preprocess:
         return self.to_tensor(self.fit_square(rgb))
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU runs bfloat16 natively (AVX512-BF16 or AMX): autocast then speeds up
+    training of all four families 1.3-3.5x and inference of most. XTALVIEWER_CPU_BF16=0/1 overrides."""
+    forced = os.environ.get("XTALVIEWER_CPU_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        return bool((probe and probe()) or (amx and amx()))
+    except Exception:
+        return False
+
+
+def autocast_dtype(device: torch.device, arch: str, training: bool) -> torch.dtype | None:
+    """The mixed-precision type to use, or None for float32.
+
+    CUDA: float16. CPU with native bfloat16: bfloat16, except Inception v3 at inference, which
+    measured slower that way (7 vs 10 img/s at 299 px).
+    """
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and cpu_bf16_supported() and (training or not arch.startswith("inception")):
+        return torch.bfloat16
+    return None
+
+
 def build_model(arch: str, num_classes: int, input_size: int | None = None) -> nn.Module:
     """A torchvision architecture with a ``num_classes`` head, randomly initialised."""
     arch = resolve_arch(arch)
