@@ -107,6 +107,12 @@ def _resolve_run(args: argparse.Namespace, d) -> tuple[Path, dict]:
         return folder, saved
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_id = f"{stamp}-{args.name}" if args.name else stamp
+    if d.main:
+        n = 1
+        while (base / run_id).exists():  # two runs started in the same second get their own folders
+            n += 1
+            run_id = f"{stamp}-{n}" + (f"-{args.name}" if args.name else "")
+        (base / run_id).mkdir(parents=True)
     box = [run_id]
     if d.world > 1:
         dist.broadcast_object_list(box, src=0)
@@ -232,7 +238,8 @@ def train_main(args: argparse.Namespace, cancel_event: threading.Event | None = 
             cache = DecodedCache(all_samples, preprocess)
             if d.main and not cache.ready():
                 with bar(len(all_samples), f"decode @{size}px") as b:
-                    cache.build(workers=conf["workers"], progress=lambda done, total: b.update(done - b.n))
+                    cache.build(workers=conf["workers"], progress=lambda done, total: b.update(done - b.n),
+                                cancel=cancel)
                 if cache.failed:
                     log(f"{len(cache.failed)} image(s) could not be decoded and are left out, e.g. "
                         f"{cache.samples[cache.failed[0][0]].path}: {cache.failed[0][1]}")

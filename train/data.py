@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -166,33 +167,46 @@ class DecodedCache:
         self.failed = [tuple(x) for x in json.loads(self.status_path.read_text())["failed"]]
         return self
 
-    def build(self, workers: int = 2, progress: Callable[[int, int], None] | None = None) -> DecodedCache:
-        """Decode every image (threads: OpenCV releases the GIL), write the .npy atomically."""
+    def build(self, workers: int = 2, progress: Callable[[int, int], None] | None = None,
+              cancel: Callable[[], bool] | None = None) -> DecodedCache:
+        """Decode every image (threads: OpenCV releases the GIL), write the .npy atomically.
+
+        ``cancel`` is polled as images finish; a cancelled or failed build leaves no partial file.
+        """
         if self.ready():
             return self.open()
         self.folder.mkdir(parents=True, exist_ok=True)
         s = self.preprocess.input_size
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.part")
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(self.samples), s, s, 3))
-        failed: list[tuple[int, str]] = []
+        try:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(self.samples), s, s, 3))
+            failed: list[tuple[int, str]] = []
+            stop = threading.Event()
 
-        def one(i: int) -> None:
-            try:
-                rgb = load_rgb(self.samples[i].path, min_side=self.preprocess.decode_min_side())
-                arr[i] = self.preprocess.fit_square(rgb)
-            except ImageLoadError as exc:
-                failed.append((i, str(exc)))
-                arr[i] = 0
+            def one(i: int) -> None:
+                if stop.is_set():
+                    return
+                try:
+                    rgb = load_rgb(self.samples[i].path, min_side=self.preprocess.decode_min_side())
+                    arr[i] = self.preprocess.fit_square(rgb)
+                except ImageLoadError as exc:
+                    failed.append((i, str(exc)))
+                    arr[i] = 0
 
-        done = 0
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for _ in pool.map(one, range(len(self.samples))):
-                done += 1
-                if progress and (done % 64 == 0 or done == len(self.samples)):
-                    progress(done, len(self.samples))
-        arr.flush()
-        del arr
-        os.replace(tmp, self.path)
+            done = 0
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                for _ in pool.map(one, range(len(self.samples))):
+                    done += 1
+                    if cancel and cancel():
+                        stop.set()
+                        raise KeyboardInterrupt
+                    if progress and (done % 64 == 0 or done == len(self.samples)):
+                        progress(done, len(self.samples))
+            arr.flush()
+            del arr
+            os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
         self.status_path.write_text(json.dumps({"failed": sorted(failed)}))
         return self.open()
 

@@ -55,7 +55,7 @@ def test_enter_accepts_the_prediction_and_records_what_was_shown(plate_db, setti
     w = open_window(plate_db, settings)
     w.set_current_row(w.grid_model.row_of(first))
     assert w.prediction.bars.top3[0] == ("plates", pytest.approx(0.7))
-    assert w.prediction.flag.text() == "CRYSTAL IN TOP 3"
+    assert w.prediction.flag.text() == "CRYSTAL IN TOP 3: Plates 70.0%"
     press(w, Qt.Key.Key_Return)
     with Store(plate_db) as s:
         (h,) = s.history(first)

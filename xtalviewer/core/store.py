@@ -27,7 +27,6 @@ from xtalviewer.core.schema import MIGRATIONS, SCHEMA_VERSION
 BUSY_TIMEOUT_S = 30.0
 SOURCES = ("human", "accepted-prediction", "import")
 QUEUE_ORDERS = ("plate", "crystal", "margin", "entropy", "disagreement")
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class StoreError(RuntimeError):
@@ -82,18 +81,6 @@ def _image_values(r: ImageRow) -> tuple:
     return tuple(getattr(r, c) for c in _IMAGE_COLUMNS)
 
 
-def _check_is_sqlite(path: Path) -> None:
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
-    except OSError as exc:
-        raise StoreError(f"database {path} cannot be read: {exc.strerror or exc}") from None
-    if head != _SQLITE_MAGIC:
-        raise StoreError(f"{path} is not an xtalviewer database (it is not an SQLite file); nothing was changed")
-
-
 class Store:
     """An open xtalviewer database."""
 
@@ -101,7 +88,8 @@ class Store:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"database {self.path} does not exist")
-        _check_is_sqlite(self.path)
+        # never open() the file ourselves: closing any descriptor of a database file drops the POSIX
+        # locks SQLite holds on it in this process, and another process could then delete the WAL
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -115,6 +103,9 @@ class Store:
             self.scheme = self._bind_scheme(scheme)
         except sqlite3.DatabaseError as exc:
             conn.close()
+            if "not a database" in str(exc):
+                raise StoreError(f"{self.path} is not an xtalviewer database (it is not an SQLite file); "
+                                 "nothing was changed") from None
             raise StoreError(f"database {self.path} cannot be used: {exc}") from None
         except Exception:
             conn.close()

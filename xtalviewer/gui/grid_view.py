@@ -13,6 +13,15 @@ from xtalviewer.gui.grid_model import Role
 CAPTION = 16
 
 
+def badge_color(crystal_prob: float) -> QColor:
+    """Crystal probability as a traffic light: red likely, orange possible, grey unlikely."""
+    if crystal_prob >= 0.5:
+        return QColor("#c62828")
+    if crystal_prob >= 0.1:
+        return QColor("#ef6c00")
+    return QColor(0, 0, 0, 150)
+
+
 class DropDelegate(QStyledItemDelegate):
     def __init__(self, scheme: LabelScheme, parent=None):
         super().__init__(parent)
@@ -76,11 +85,14 @@ class DropDelegate(QStyledItemDelegate):
         # model: crystal probability, highlighted when a crystal class is in the top 3
         prob = index.data(Role.CRYSTAL_PROB)
         if prob is not None:
-            hit = bool(index.data(Role.CRYSTAL_TOP3))
             badge = QRect(image_rect.right() - 40, image_rect.y(), 40, 16)
-            p.fillRect(badge, QColor("#c62828") if hit else QColor(0, 0, 0, 150))
+            p.fillRect(badge, badge_color(prob))
             p.setPen(QColor("#fff"))
             p.drawText(badge, Qt.AlignmentFlag.AlignCenter, f"{100 * prob:.0f}%")
+            if index.data(Role.CRYSTAL_TOP3):  # the top-3 strategy flags it for a look
+                p.setBrush(QColor("#ff5252"))
+                p.setPen(QPen(QColor("#fff"), 1))
+                p.drawEllipse(badge.x() - 12, badge.y() + 3, 9, 9)
         if current:
             p.setPen(QPen(QColor("#ffd54f"), 2))
             p.drawRect(r.adjusted(1, 1, -1, -1))

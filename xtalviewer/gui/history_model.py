@@ -37,7 +37,8 @@ class HistoryModel(QAbstractTableModel):
         r = self._rows[index.row()]
         col = index.column()
         if col == 0:
-            return r["created_at"][:19].replace("T", " ")
+            return r["created_at"][:16].replace("T", " ") if role == Qt.ItemDataRole.ToolTipRole \
+                else r["created_at"][5:16].replace("T", " ")
         if col == 1:
             return r["annotator"]
         if col == 2:

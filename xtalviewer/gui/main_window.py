@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self._pending_show: int | None = None
         self.hotkeys = {c.key: settings.hotkeys.get(c.key, c.hotkey) for c in self.scheme.classes}
         self.undo_stack = QUndoStack(self)
+        self._closed = False  # queued results can still arrive after closeEvent; they must not touch the store
 
         thumbs_cache = ThumbnailCache(settings.thumbnail_folder(), size=256,
                                       limit_bytes=settings.thumbnail_limit_mb * 1024 * 1024)
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         self.browser.clicked.connect(self._browser_clicked)
         dock = QDockWidget("Plates", self)
         dock.setObjectName("plates")
+        dock.setMinimumWidth(330)
         dock.setWidget(self.browser)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
@@ -200,7 +202,7 @@ class MainWindow(QMainWindow):
         side_dock.setObjectName("drop")
         side_dock.setWidget(side)
         side_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        side_dock.setMinimumWidth(340)
+        side_dock.setMinimumWidth(400)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, side_dock)
 
         sb = self.statusBar()
@@ -475,22 +477,25 @@ class MainWindow(QMainWindow):
             self.image_view.show_image(key, image)
             self._painted(key)
 
+    def _mark_unreadable(self, image_id: int, error: str) -> None:
+        """A decode failure seen by any loader: mark it in the grid and in the store, once."""
+        row = self.grid_model.row_of(image_id)
+        if self._closed or row is None or self.grid_model.row_dict(row).get("load_error"):
+            return
+        self.grid_model.update_image(image_id, load_error=error)
+        self.store.mark_load_error(image_id, error)
+
     def _image_failed(self, key, error: str) -> None:
-        row = self.grid_model.row_of(key)
-        if row is not None and not self.grid_model.row_dict(row).get("load_error"):
-            self.grid_model.update_image(key, load_error=error)
-            self.store.mark_load_error(key, error)
+        self._mark_unreadable(key, error)
         if key == self.current_image_id():
-            path = self.grid_model.row_dict(row)["path"] if row is not None else ""
-            self.image_view.show_message(key, f"This image cannot be shown:\n{error}\n\n{path}")
+            r = self.grid_model.row_dict(self.current_row())
+            self.image_view.show_message(key, f"This image cannot be shown:\n{error}\n\n{r['path']}")
             self._painted(key)
 
     def _thumb_failed(self, key, error: str) -> None:
-        if key in (r["id"] for r in self.filmstrip.model_.rows()):
-            return
-        row = self.grid_model.row_of(key)
-        if row is not None and not self.grid_model.row_dict(row).get("load_error"):
-            self.grid_model.update_image(key, load_error=error)
+        self._mark_unreadable(key, error)
+        if key == self.current_image_id() and not self.image_view.has_image():
+            self._image_failed(key, error)
 
     def _show_prediction(self, r: dict) -> None:
         pending = self.scoring is not None and self.scoring.isRunning() and not r.get("top1") and not r.get("load_error")
@@ -622,7 +627,7 @@ class MainWindow(QMainWindow):
             self._painted(image_id)
 
     def _score_failed(self, image_id: int, error: str) -> None:
-        self.grid_model.update_image(image_id, load_error=error)
+        self.grid_model.update_image(image_id, load_error=error)  # the scoring run marked the store already
         if image_id == self.current_image_id():
             self._image_failed(image_id, error)
 
@@ -705,14 +710,24 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Wrote {n} rows to {path}", 6000)
 
     def open_retrain(self) -> None:
+        """One Retrain dialog at a time: a second Ctrl+T brings the open one forward."""
         from xtalviewer.gui.retrain import RetrainDialog
 
+        dialog = getattr(self, "_retrain", None)
+        try:
+            if dialog is not None and dialog.isVisible():
+                dialog.raise_()
+                dialog.activateWindow()
+                return
+        except RuntimeError:  # deleted when it closed
+            pass
         dialog = RetrainDialog(self.db_path, self.settings, self)
         dialog.model_activated.connect(self._model_activated_elsewhere)
+        self._retrain = dialog
         dialog.show()
 
     def _model_activated_elsewhere(self, model_id: int) -> None:
-        self.model = self.store.active_model()
+        """The Retrain dialog activated a model in the store: follow it (menu, grid, rescoring)."""
         self.activate_model(model_id)
 
     def about(self) -> None:
@@ -727,14 +742,19 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Settings not saved: {exc}", 8000)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closed:
+            return super().closeEvent(event)
+        self._closed = True
         if self.scoring is not None:
             self.scoring.cancel()
             self.scoring.wait(3000)
         self.settings.thumbnail_size = self.grid.delegate.cell
         self.settings.review_order = self.order_box.currentData()
         self._save_settings()
-        self.thumbs.close()
-        self.images.close()
+        for loader in (self.thumbs, self.images):  # results still queued must not reach a closed store
+            loader.ready.disconnect()
+            loader.failed.disconnect()
+            loader.close()
         self.store.close()
         super().closeEvent(event)
 

@@ -71,10 +71,14 @@ class PredictionPanel(QWidget):
             return
         top3 = [(prediction[f"top{i}"], prediction[f"p{i}"]) for i in (1, 2, 3) if prediction.get(f"top{i}")]
         self.bars.set_top3(top3)
-        hit = any(self.scheme.get(k).crystal for k, _ in top3)
-        if hit:
-            self.flag.setText("CRYSTAL IN TOP 3")
-            self.flag.setStyleSheet("background: #c62828; color: white; font-weight: bold; border-radius: 4px;")
+        crystals = [(k, p) for k, p in top3 if self.scheme.get(k).crystal]
+        if crystals:
+            key, prob = crystals[0]
+            self.flag.setText(f"CRYSTAL IN TOP 3: {self.scheme.get(key).name} {100 * prob:.1f}%")
+            strong = (prediction.get("crystal_prob") or prob) >= 0.1
+            self.flag.setStyleSheet(
+                "background: #c62828; color: white; font-weight: bold; border-radius: 4px;" if strong else
+                "background: #4a1c1c; color: #ffcdd2; font-weight: bold; border: 1px solid #c62828; border-radius: 4px;")
         else:
             self.flag.setText("no crystal in top 3")
             self.flag.setStyleSheet("background: #374151; color: #d1d5db; border-radius: 4px;")
