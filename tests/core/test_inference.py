@@ -82,7 +82,7 @@ def test_priority_image_comes_first(scored_plate):
     target = run._pending[-1].image_id  # now the last one waiting, behind ~30 others
     assert run.prioritize(target)
     order = [r.image_id for r in results]
-    assert order.index(target) < 8  # the next batch or the one after, not the end of the queue
+    assert order.index(target) < 12  # the rest of this batch and at most two more, not the end of the queue (31)
     assert not run.prioritize(10_000)  # not in this run
 
 

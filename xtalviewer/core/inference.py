@@ -303,14 +303,18 @@ class ScoringRun:
             self.seconds = time.perf_counter() - start
 
     def _collect(self) -> list:
-        """The next batch. Prioritized images go at once, without waiting for a full batch; otherwise
-        block for one prepared image, then add whatever else is ready, up to the batch size."""
+        """The next batch. Prioritized images go first and at once, without waiting for a full batch;
+        otherwise wait for one prepared image, then add whatever else is ready, up to the batch size."""
         batch = self._take_urgent()
+        if batch:
+            return batch
         while not batch and self._live and not self._cancel.is_set():
+            batch = self._take_urgent()
+            if batch:
+                return batch
             try:
-                got = self._ready.get(timeout=0.2)
+                got = self._ready.get(timeout=0.05)
             except queue.Empty:
-                batch = self._take_urgent()
                 continue
             if got is _DONE:
                 self._live -= 1
@@ -325,7 +329,7 @@ class ScoringRun:
                 self._live -= 1
             else:
                 batch.append(got)
-        return batch
+        return self._take_urgent() + batch  # one that arrived meanwhile still goes first
 
     def _take_urgent(self) -> list:
         batch = []
