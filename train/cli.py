@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default: per architecture)")
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--patience", type=int, default=5, help="early stopping: epochs without a better validation loss")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
+                   help="stop an architecture's training after this many minutes (its best epoch is kept)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--init", default=None, metavar="PATH|imagenet",
                    help="start from a checkpoint or state dict, or torchvision's ImageNet weights if cached locally")
@@ -252,6 +254,7 @@ def train_main(args: argparse.Namespace, cancel_event: threading.Event | None = 
                 batch_size=conf["batch_size"], lr=conf["lr"] or DEFAULT_LR[family_of(arch)],
                 weight_decay=conf["weight_decay"], patience=conf["patience"], balance=conf["balance"],
                 seed=conf["seed"], init=conf["init"], amp=amp, workers=conf["workers"], args=conf,
+                time_limit_s=60 * conf["time_limit"] if conf.get("time_limit") else None,
             )
             result = fit(spec, cache, d, events, log, cancel=cancel, progress_factory=bar)
             results.append(result)

@@ -85,6 +85,7 @@ class RunSpec:
     amp: torch.dtype | None  # autocast type (float16 on CUDA, bfloat16 on a capable CPU), None: float32
     workers: int
     args: dict = field(default_factory=dict)
+    time_limit_s: float | None = None
 
 
 class Cancelled(KeyboardInterrupt):
@@ -289,6 +290,10 @@ def fit(spec: RunSpec, cache: DecodedCache, d: Dist, events: EventWriter, log: C
             "lr": f"{optimizer.param_groups[0]['lr']:.3g}", "seconds": round(seconds, 2),
             "images_per_s": round(len(indices) * d.world / seconds, 2),
         }
+        if spec.time_limit_s and epoch == start_epoch:
+            # fit the learning-rate schedule to the epochs the time limit allows, so it still anneals
+            fits = max(epoch, int(spec.time_limit_s / max(seconds, 1e-6)))
+            total_steps = steps_per_epoch * min(spec.epochs, fits)
         improved = val_loss is not None and val_loss < best_loss - 1e-4
         if improved:
             best_loss, bad_epochs, best_epoch = val_loss, 0, epoch
@@ -310,6 +315,11 @@ def fit(spec: RunSpec, cache: DecodedCache, d: Dist, events: EventWriter, log: C
             stopped_early = True
             if d.main:
                 log(f"{spec.arch}: stopping early, validation loss has not improved for {spec.patience} epochs")
+            break
+        if spec.time_limit_s and time.perf_counter() - started + seconds > spec.time_limit_s:
+            stopped_early = True  # the next epoch would run past the time limit
+            if d.main:
+                log(f"{spec.arch}: stopping at the time limit ({spec.time_limit_s / 60:.1f} min); best epoch {best_epoch}")
             break
     train_seconds = time.perf_counter() - started
 

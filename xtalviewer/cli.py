@@ -15,6 +15,9 @@ from xtalviewer.core.store import Store, StoreError
 from xtalviewer.core.users import default_annotator
 
 
+DEMO_IMAGE_SIZE = 128
+
+
 class CommandError(Exception):
     """A clear, expected failure: printed as one line, exit status 2."""
 
@@ -151,6 +154,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     with open_store(args) as store:
         run_demo(store, config, log=print)
+        db = store.path
+        has_model = store.active_model() is not None
+    if args.no_train or has_model:
+        if has_model:
+            print("A model is already active; the demo's quick training is skipped (xtal-train retrains).")
+        return 0
+    return demo_model(db, args)
+
+
+def demo_model(db: Path, args: argparse.Namespace) -> int:
+    """A quick ResNet trained on the demo labels, then every demo drop scored with it."""
+    from train.cli import build_parser as train_parser
+    from train.cli import train_main
+    from xtalviewer.predict import run_predict
+
+    minutes = args.train_minutes
+    print(f"Training a quick ResNet-18 on the demo labels ({minutes:g} min at most; `xtal-train` trains all four "
+          "architectures properly)...")
+    targs = train_parser().parse_args(["--db", str(db), "--arch", "resnet", "--image-size", str(DEMO_IMAGE_SIZE),
+                                       "--epochs", "40", "--patience", "8", "--time-limit", str(minutes),
+                                       "--balance", "sqrt", "--activate", "best", "--name", "demo"])
+    train_main(targs)
+    pargs = argparse.Namespace(db=db, model=None, plate=None, device="auto", batch_size=32, workers=2,
+                               retry_errors=False)
+    run_predict(pargs)
     return 0
 
 
@@ -262,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labelled", type=float, default=0.6, help="share of images with an earlier human label (0.6)")
     p.add_argument("--size", default="1224x1024", help="image size WIDTHxHEIGHT (default 1224x1024)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-train", action="store_true", help="skip the quick ResNet training at the end")
+    p.add_argument("--train-minutes", type=float, default=2.5, help="time limit of the quick training (2.5)")
     p.set_defaults(func=cmd_demo)
     return parser
 
