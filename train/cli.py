@@ -202,6 +202,10 @@ def train_main(args: argparse.Namespace, cancel_event: threading.Event | None = 
             else:
                 sources = [s.strip() for s in conf["sources"].split(",") if s.strip()]
                 samples = labelled_samples(store, sources)
+                unreadable = store.conn.execute(
+                    "SELECT COUNT(*) FROM image WHERE label IS NOT NULL AND load_error IS NOT NULL").fetchone()[0]
+                if unreadable and d.main:
+                    log(f"{unreadable} labelled image(s) are marked unreadable and left out")
                 if len(samples) < 10:
                     raise TrainError(f"only {len(samples)} labelled images (sources: {', '.join(sources)}); "
                                      "label more drops before training")

@@ -101,9 +101,11 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
                 raise PredictError(f"no plate '{args.plate}' in {store.path}")
             plate_id = plate["id"]
         items = work_list(store, model["id"], plate_id=plate_id, retry_errors=args.retry_errors)
-        total_images = store.conn.execute(
-            "SELECT COUNT(*) FROM image" + (" WHERE plate_id = ?" if plate_id else ""), (plate_id,) if plate_id else ()
-        ).fetchone()[0]
+        scope = (" WHERE plate_id = ?", (plate_id,)) if plate_id else ("", ())
+        total_images, marked = store.conn.execute(
+            f"SELECT COUNT(*), SUM(load_error IS NOT NULL) FROM image{scope[0]}", scope[1]).fetchone()
+        # images marked unreadable earlier are skipped (unless --retry-errors); say how many
+        skipped_unreadable = 0 if args.retry_errors else (marked or 0)
         meta, net = load_checkpoint(model["path"], store.scheme)
     finally:
         store.close()
@@ -136,13 +138,16 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
     scored, errors, todo = (int(v) for v in figures)
     result = {
         "model": model["name"], "model_id": model["id"], "device": describe_device(device), "processes": world,
-        "scored": scored, "unreadable": errors, "cached": total_images - todo, "seconds": run_seconds,
+        "scored": scored, "unreadable": errors, "skipped_unreadable": skipped_unreadable,
+        "cached": total_images - todo - skipped_unreadable, "seconds": run_seconds,
         "images_per_s": scored / run_seconds if run_seconds > 0 else 0.0, "write_error": run.write_error,
     }
     if rank == 0:
         log(f"Scored {scored} image{'s' * (scored != 1)} with {model['name']} ({meta.arch}@{meta.input_size}) on "
             f"{result['device']}{f' x {world} processes' if world > 1 else ''} in {run_seconds:.1f} s: "
-            f"{result['images_per_s']:.1f} img/s; {result['cached']} already scored, {errors} unreadable (marked).")
+            f"{result['images_per_s']:.1f} img/s; {result['cached']} already scored, {errors} unreadable (marked)"
+            + (f", {skipped_unreadable} skipped as marked unreadable earlier (--retry-errors tries them again)"
+               if skipped_unreadable else "") + ".")
     if run.write_error:
         raise PredictError(f"predictions could not be stored: {run.write_error}")
     return result

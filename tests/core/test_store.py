@@ -1,11 +1,12 @@
 import hashlib
+import json
 import sqlite3
 
 import numpy as np
 import pytest
 
 from xtalviewer.core import schema
-from xtalviewer.core.labels import SchemeError
+from xtalviewer.core.labels import SchemeError, load_scheme
 from xtalviewer.core.plates import PlateType, well_name
 from xtalviewer.core.store import ImageRow, PredictionRow, Store, StoreError
 
@@ -261,3 +262,46 @@ def test_every_migration_applies_from_an_empty_database(db_path):
     with Store(db_path) as s:
         tables = set(s.db.table_names())
     assert {"plate", "inspection", "image", "annotation", "model", "prediction", "meta"} <= tables
+
+
+def test_a_full_disk_rolls_the_label_back_and_leaves_the_store_consistent(db_path):
+    with Store(db_path) as s:
+        ids = populate(s, wells=12)
+        pages = s.conn.execute("PRAGMA page_count").fetchone()[0]
+        s.conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from now on
+        written, error = [], None
+        for i in range(100_000):
+            try:
+                written.append(s.add_annotation(ids[i % 12], "clear" if i % 2 else "skin", "ann"))
+            except sqlite3.OperationalError as exc:
+                error = str(exc)
+                break
+        assert error == "database or disk is full"
+        assert not s.conn.in_transaction
+        count = s.conn.execute("SELECT COUNT(*) FROM annotation").fetchone()[0]
+        assert count == len(written)  # every acknowledged label is there, the failed one is not
+        last = s.conn.execute("SELECT image_id, label FROM annotation ORDER BY id DESC LIMIT 1").fetchone()
+        assert s.current_label(last[0]) == last[1]
+        assert s.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.parametrize("old_version", range(schema.SCHEMA_VERSION))
+def test_every_earlier_schema_version_migrates_with_a_backup(tmp_path, old_version):
+    """Build the database exactly as release N left it (its migrations only), then open it."""
+    path = tmp_path / f"v{old_version}.db"
+    conn = sqlite3.connect(path)
+    for number in range(old_version):
+        conn.executescript(schema.MIGRATIONS[number])
+        conn.execute(f"PRAGMA user_version = {number + 1}")
+    if old_version >= 1:
+        conn.execute("INSERT INTO meta VALUES ('scheme', 'xtal10')")
+        conn.execute("INSERT INTO meta VALUES ('scheme_classes', ?)", (json.dumps(load_scheme().keys),))
+        conn.execute("INSERT INTO plate(barcode, rows, cols, drops, created_at) VALUES ('OLD', 8, 12, 1, 'x')")
+    conn.commit()
+    conn.close()
+    with Store(path) as s:
+        assert s.schema_version == schema.SCHEMA_VERSION
+        if old_version >= 1:
+            assert s.plate_by_barcode("OLD") is not None
+    backups = list(tmp_path.glob(f"v{old_version}.db.v{old_version}-*.bak"))
+    assert len(backups) == (1 if old_version >= 1 else 0)  # an empty database has nothing to back up

@@ -223,3 +223,33 @@ def test_question_mark_shows_every_shortcut(plate_db, settings, open_window):
     texts = " ".join(l.text() for l in w.overlay.findChildren(type(w.grid_title)))
     for needle in ("Enter", "Ctrl+Z", "Page Up", "Fit", "Needles"):
         assert needle in texts
+
+
+@pytest.mark.parametrize("how, expect", [("full", "full"), ("readonly", "readonly")])
+def test_a_label_that_cannot_be_written_is_reported_at_once_and_kept_on_screen(plate_db, settings, open_window,
+                                                                                monkeypatch, how, expect):
+    import sqlite3
+
+    w = open_window(plate_db, settings)
+    first, row = w.current_image_id(), w.current_row()
+    if how == "full":  # SQLite's own error when the disk (or max_page_count) leaves no room
+        def full(*_a, **_k):
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(w.store, "add_annotations", full)
+    else:
+        w.store.conn.execute("PRAGMA query_only = ON")  # every write fails like a read-only database
+    press(w, Qt.Key.Key_8)
+    assert w.alert.isVisible() and "NOT SAVED: Needles" in w.alert.text() and expect in w.alert.text().lower()
+    assert w.pending_label == "needles"
+    assert w.current_row() == row and w.grid_model.row_dict(row)["label"] is None  # nothing moved on
+    with Store(plate_db) as s:
+        assert s.history(first) == []
+    if how == "full":
+        monkeypatch.undo()
+    else:
+        w.store.conn.execute("PRAGMA query_only = OFF")
+    press(w, Qt.Key.Key_8)  # fixed: the same key saves it
+    assert not w.alert.isVisible() and w.pending_label is None
+    with Store(plate_db) as s:
+        assert s.current_label(first) == "needles"

@@ -182,6 +182,13 @@ class MainWindow(QMainWindow):
 
         side = QWidget()
         sl = QVBoxLayout(side)
+        self.alert = QLabel()  # a label that could not be saved: impossible to miss, never modal
+        self.alert.setWordWrap(True)
+        self.alert.setStyleSheet("background: #b71c1c; color: white; font-weight: bold; padding: 8px; "
+                                 "border-radius: 4px;")
+        self.alert.hide()
+        self.pending_label: str | None = None
+        sl.addWidget(self.alert)
         self.prediction = PredictionPanel(self.scheme)
         self.label_bar = LabelBar(self.scheme, self.hotkeys)
         self.label_bar.label_clicked.connect(lambda key: self.apply_label(key))
@@ -570,16 +577,27 @@ class MainWindow(QMainWindow):
         return ids
 
     def _commit(self, items: list[dict]) -> list[int] | None:
+        """Write and commit; on failure say so at once, in the window, and keep everything as it was."""
         try:
-            return self.store.add_annotations(items)
-        except (StoreError, OSError, Exception) as exc:  # disk full, read-only, locked too long ...
-            text = str(exc)
-            hint = " The disk may be full or the database read-only." if any(
-                w in text.lower() for w in ("full", "readonly", "read-only", "disk i/o")) else ""
-            QMessageBox.critical(self, "Label not saved",
-                                 f"The label could NOT be saved to {self.db_path}:\n{text}.{hint}\n\n"
-                                 "Nothing moved on; fix the problem and press the key again.")
+            ids = self.store.add_annotations(items)
+        except Exception as exc:  # disk full, read-only database, locked past the busy timeout ...
+            text = str(exc) or type(exc).__name__
+            hint = {"full": "Free some disk space", "readonly": "Make the database writable",
+                    "read-only": "Make the database writable", "locked": "Another program holds the database"}
+            advice = next((v for k, v in hint.items() if k in text.lower()), "Fix the problem")
+            label = items[0].get("label")
+            name = self.scheme.get(label).name if label else "the label change"
+            where = ", ".join(self.grid_model.row_dict(self.grid_model.row_of(it["image_id"]))["well"]
+                              for it in items[:4] if self.grid_model.row_of(it["image_id"]) is not None)
+            self.alert.setText(f"NOT SAVED: {name} on {where or 'this drop'}: {text}.\n{advice}, then press the "
+                               "key again; nothing moved on.")
+            self.alert.show()
+            self.pending_label = label
+            self.statusBar().showMessage(f"Label not saved: {text}", 30000)
             return None
+        self.alert.hide()
+        self.pending_label = None
+        return ids
 
     def _after_write(self, changes: list[tuple[int, str | None]]) -> None:
         for image_id, label in changes:
