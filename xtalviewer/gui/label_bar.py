@@ -17,6 +17,7 @@ class LabelBar(QWidget):
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
+        self.scheme = scheme
         self.buttons: dict[str, QPushButton] = {}
         for i, cls in enumerate(scheme.classes):
             button = QPushButton(f"{hotkeys.get(cls.key, cls.hotkey)}  {cls.name}")
@@ -33,6 +34,13 @@ class LabelBar(QWidget):
             button.clicked.connect(lambda _=False, key=cls.key: self.label_clicked.emit(key))
             layout.addWidget(button, i // 2, i % 2)
             self.buttons[cls.key] = button
+
+    def set_hotkeys(self, hotkeys: dict[str, str]) -> None:
+        for cls in self.scheme.classes:
+            key = hotkeys.get(cls.key, cls.hotkey)
+            self.buttons[cls.key].setText(f"{key}  {cls.name}")
+            self.buttons[cls.key].setToolTip(f"{cls.description}\nKey {key}"
+                                             f"{'; counts as a crystal hit' if cls.crystal else ''}")
 
     def mark_current(self, key: str | None) -> None:
         for k, b in self.buttons.items():

@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self.store = Store(self.db_path)
         self.scheme = self.store.scheme
         self.start_scoring = start_scoring
-        self.model = self.store.active_model()
+        self.model = self._chosen_model()
         self.inspection: dict | None = None
         self.scoring: ScoringWorker | None = None
         self._shown_at = time.monotonic()
@@ -90,10 +90,11 @@ class MainWindow(QMainWindow):
         self.undo_stack = QUndoStack(self)
         self._closed = False  # queued results can still arrive after closeEvent; they must not touch the store
 
-        thumbs_cache = ThumbnailCache(settings.thumbnail_folder(), size=256,
-                                      limit_bytes=settings.thumbnail_limit_mb * 1024 * 1024)
-        self.thumbs = BackgroundLoader(lambda key, r: thumbs_cache.get(r["path"], r.get("size"), r.get("mtime")),
-                                       threads=2, memory_items=6000, parent=self)
+        self.thumb_cache = ThumbnailCache(settings.thumbnail_folder(), size=256,
+                                          limit_bytes=settings.thumbnail_limit_mb * 1024 * 1024)
+        self.thumbs = BackgroundLoader(
+            lambda key, r: self.thumb_cache.get(r["path"], r.get("size"), r.get("mtime")),
+            threads=2, memory_items=6000, parent=self)
         self.images = BackgroundLoader(lambda key, path: load_rgb(path), threads=2, memory_items=24, parent=self)
         self.images.ready.connect(self._image_ready)
         self.images.failed.connect(self._image_failed)
@@ -269,8 +270,10 @@ class MainWindow(QMainWindow):
         self.auto_advance = action("Advance after labelling", "Ctrl+Shift+A", self._toggle_advance, edit, True)
         self.auto_advance.setChecked(self.settings.auto_advance)
         labels = edit.addMenu("Label as")
-        for c in self.scheme.classes:
-            action(c.name, self.hotkeys[c.key], lambda _=False, key=c.key: self.apply_label(key), labels)
+        self.label_actions = {c.key: action(c.name, self.hotkeys[c.key], lambda _=False, key=c.key: self.apply_label(key),
+                                            labels) for c in self.scheme.classes}
+        edit.addSeparator()
+        action("Preferences…", "Ctrl+,", self.open_preferences, edit)
 
         view = mb.addMenu("&View")
         action("Fit image", "F", self.image_view.fit, view)
@@ -313,6 +316,14 @@ class MainWindow(QMainWindow):
             a.triggered.connect(lambda _=False, mid=m["id"]: self.activate_model(mid))
             self.model_group.addAction(a)
             self.model_menu.addAction(a)
+
+    def _chosen_model(self) -> dict | None:
+        """The user's default model when this database has it, else the database's active model."""
+        if self.settings.default_model is not None:
+            preferred = self.store.model(self.settings.default_model)
+            if preferred is not None:
+                return preferred
+        return self.store.active_model()
 
     # -- browsing ----------------------------------------------------------------------------
 
@@ -747,6 +758,34 @@ class MainWindow(QMainWindow):
     def _model_activated_elsewhere(self, model_id: int) -> None:
         """The Retrain dialog activated a model in the store: follow it (menu, grid, rescoring)."""
         self.activate_model(model_id)
+
+    def open_preferences(self) -> None:
+        from xtalviewer.gui.preferences import PreferencesDialog
+
+        dialog = PreferencesDialog(self.settings, self.scheme, self.store.models(), self)
+        if dialog.exec() and dialog.result_settings is not None:
+            self.apply_settings(dialog.result_settings)
+
+    def apply_settings(self, new: Settings) -> None:
+        """Take new preferences into effect at once and save them."""
+        old = self.settings
+        self.settings = new
+        self._save_settings()
+        self.hotkeys = {c.key: new.hotkeys.get(c.key, c.hotkey) for c in self.scheme.classes}
+        for key, act in self.label_actions.items():
+            act.setShortcut(QKeySequence(self.hotkeys[key]))
+        self.label_bar.set_hotkeys(self.hotkeys)
+        self.overlay.set_rows(shortcut_rows(self.scheme, self.hotkeys))
+        self.auto_advance.setChecked(new.auto_advance)
+        if (new.thumbnail_dir, new.thumbnail_limit_mb) != (old.thumbnail_dir, old.thumbnail_limit_mb):
+            self.thumb_cache = ThumbnailCache(new.thumbnail_folder(), size=256,
+                                              limit_bytes=new.thumbnail_limit_mb * 1024 * 1024)
+        model = self._chosen_model()
+        if new.device != old.device or (model and self.model and model["id"] != self.model["id"]):
+            self.model = model
+            self.reload_queue()
+            self.start_plate_scoring()
+        self._update_status_labels()
 
     def about(self) -> None:
         from xtalviewer.gui.about import about_text

@@ -26,6 +26,7 @@ def shortcut_rows(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[tuple[st
         ("Ctrl+E", "Export labels as CSV"),
         ("Ctrl+T", "Retrain the models"),
         ("Ctrl+R", "Reload"),
+        ("Ctrl+,", "Preferences (annotator, device, hotkeys …)"),
         ("?", "Show / hide this list"),
         ("Ctrl+Q", "Quit"),
     ]
@@ -38,7 +39,19 @@ class ShortcutOverlay(QDialog):
         self.setWindowTitle("Keyboard shortcuts")
         self.setModal(False)
         layout = QVBoxLayout(self)
-        grid = QGridLayout()
+        self.grid = QGridLayout()
+        layout.addLayout(self.grid)
+        self.set_rows(rows)
+        close = QPushButton("Close (Esc or ?)")
+        close.clicked.connect(self.hide)
+        layout.addWidget(close)
+
+    def set_rows(self, rows: list[tuple[str, str]]) -> None:
+        while self.grid.count():
+            item = self.grid.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        grid = self.grid
         for i, (keys, what) in enumerate(rows):
             k = QLabel(keys)
             k.setStyleSheet("font-family: monospace; font-weight: bold; padding: 2px 8px; background: #374151; "
@@ -46,10 +59,6 @@ class ShortcutOverlay(QDialog):
             k.setAlignment(Qt.AlignmentFlag.AlignCenter)
             grid.addWidget(k, i % 16, 2 * (i // 16))
             grid.addWidget(QLabel(what), i % 16, 2 * (i // 16) + 1)
-        layout.addLayout(grid)
-        close = QPushButton("Close (Esc or ?)")
-        close.clicked.connect(self.hide)
-        layout.addWidget(close)
 
     def toggle(self) -> None:
         if self.isVisible():
