@@ -40,8 +40,13 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-errors", action="store_true", help="try images marked unreadable again")
 
 
-def open_store(args: argparse.Namespace, scheme: str | None = None) -> Store:
-    return Store(args.db or default_db_path(), scheme)
+def open_store(args: argparse.Namespace, scheme: str | None = None, *, create: bool = False) -> Store:
+    """The database of --db (or the default). Only commands that add data create a missing one, so a
+    typo in --db is an error, not a new empty database."""
+    path = args.db or default_db_path()
+    if not create and not Path(path).exists():
+        raise CommandError(f"database {path} does not exist (import plates or run `xtalviewer demo` first)")
+    return Store(path, scheme)
 
 
 # -- subcommands -------------------------------------------------------------------------------
@@ -55,7 +60,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]
     if missing:
         raise CommandError(f"{missing[0]}: no such file or folder")
-    with open_store(args, args.scheme) as store, tqdm(desc="import", unit="img", disable=None, leave=False) as bar:
+    with open_store(args, args.scheme, create=True) as store, tqdm(desc="import", unit="img", disable=None, leave=False) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.n = done
@@ -152,7 +157,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         out=args.out, plates=args.plates, inspections=args.inspections, size=(width, height),
         labelled=args.labelled, seed=args.seed,
     )
-    with open_store(args) as store:
+    with open_store(args, create=True) as store:
         run_demo(store, config, log=print)
         db = store.path
         has_model = store.active_model() is not None
@@ -224,6 +229,18 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from xtalviewer.core.report import ReportError, write_report
+
+    with Store(args.db or default_db_path(), create=False) as store:  # reporting must not create a database
+        try:
+            path = write_report(store, args.plate, args.output, inspection_key=args.inspection)
+        except ReportError as exc:
+            raise CommandError(str(exc)) from None
+    print(f"Wrote the report of plate {args.plate} to {path}")
+    return 0
+
+
 def open_app(args: argparse.Namespace) -> int:
     """No subcommand: the review application on --db (default database)."""
     db = args.db or default_db_path()
@@ -282,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=["list", "activate"], default="list")
     p.add_argument("id", nargs="?", type=int, help="model id (for activate)")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("report", parents=[db], help="write a one-file HTML report of a plate inspection")
+    p.add_argument("--plate", required=True, metavar="BARCODE")
+    p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE.html")
+    p.add_argument("--inspection", default=None, metavar="KEY", help="inspection key or imaging date (default: latest)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", parents=[db], help="write synthetic demo plates, import them, label a share")
     p.add_argument("--out", type=Path, default=None, help="folder for the plate images (default: user data folder)")

@@ -251,6 +251,7 @@ class MainWindow(QMainWindow):
         file_menu = mb.addMenu("&File")
         action("Import plate folder…", "Ctrl+I", self.import_folder, file_menu)
         action("Export labels CSV…", "Ctrl+E", self.export_csv, file_menu)
+        action("Plate report (HTML)…", "Ctrl+P", self.plate_report, file_menu)
         file_menu.addSeparator()
         action("Quit", "Ctrl+Q", self.close, file_menu)
 
@@ -737,6 +738,35 @@ class MainWindow(QMainWindow):
         if path:
             n = export_csv(self.store, path)
             self.statusBar().showMessage(f"Wrote {n} rows to {path}", 6000)
+
+    def plate_report(self) -> None:
+        """One self-contained HTML file of this inspection, written off the GUI thread, then opened."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from xtalviewer.core.report import write_report
+
+        if self.inspection is None:
+            self.statusBar().showMessage("Open a plate first", 4000)
+            return
+        insp = self.inspection
+        suggested = f"{insp['barcode']}-{(insp['imaged_at'] or '')[:10]}-report.html"
+        path, _ = QFileDialog.getSaveFileName(self, "Plate report", suggested, "HTML (*.html)")
+        if not path:
+            return
+        db, cache = self.db_path, self.thumb_cache
+        self.statusBar().showMessage(f"Writing {path}…")
+
+        def work():
+            with Store(db) as s:
+                return write_report(s, insp["barcode"], path, inspection_key=insp["key"], thumb_cache=cache)
+
+        def done(target):
+            self.statusBar().showMessage(f"Wrote {target}", 8000)
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
+
+        self._report_task = run_in_background(
+            work, done, lambda e: self.statusBar().showMessage(f"Report not written: {e}", 15000), self)
 
     def open_retrain(self) -> None:
         """One Retrain dialog at a time: a second Ctrl+T brings the open one forward."""

@@ -24,6 +24,7 @@ def shortcut_rows(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[tuple[st
         ("Ctrl+Shift+A", "Auto-advance after labelling on/off"),
         ("Ctrl+I", "Import a plate folder"),
         ("Ctrl+E", "Export labels as CSV"),
+        ("Ctrl+P", "Plate report (HTML) of this inspection"),
         ("Ctrl+T", "Retrain the models"),
         ("Ctrl+R", "Reload"),
         ("Ctrl+,", "Preferences (annotator, device, hotkeys …)"),
