@@ -2,6 +2,7 @@
 
     xtal-train [--arch all] [--image-size N] [--epochs N] ...   train (default: the four families)
     xtal-train evaluate --model ID [--labels truth.csv]           metrics JSON for a labelled set
+    xtal-train export-onnx --model ID|PATH -o model.onnx          for deployment outside the app
     torchrun --nproc_per_node=N -m train ...                      DistributedDataParallel
 
 Exit status: 0 done, 1 training failed, 2 bad arguments or nothing to train on, 130 cancelled.
@@ -357,6 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xtalviewer.core.store import StoreError
 
     clear_errors = (TrainError, StoreError, SchemeError, CheckpointError, DeviceError, ValueError)
+    if argv and argv[0] == "export-onnx":
+        from train.onnx_export import main as export_main
+
+        return export_main(argv[1:])
     if argv and argv[0] == "evaluate":
         args = build_evaluate_parser().parse_args(argv[1:])
         try:

@@ -259,8 +259,9 @@ def read_checkpoint(path: str | Path) -> tuple[CheckpointMeta, dict]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if any(w in text.lower() for w in ("zip", "central directory", "eof", "truncat", "unexpected end")):
+        text = str(exc).splitlines()[0].split(". This is an internal")[0] if str(exc) else type(exc).__name__
+        damaged = ("zip", "central directory", "eof", "truncat", "unexpected end", "invalid argument", "failed finding")
+        if any(w in text.lower() for w in damaged):
             raise CheckpointError(f"checkpoint {path} is truncated or damaged ({text})") from None
         raise CheckpointError(f"{path} is not a readable checkpoint ({text})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
