@@ -253,3 +253,28 @@ def test_a_label_that_cannot_be_written_is_reported_at_once_and_kept_on_screen(p
     assert not w.alert.isVisible() and w.pending_label is None
     with Store(plate_db) as s:
         assert s.current_label(first) == "needles"
+
+
+def test_orders_and_filters_from_the_keyboard(scored_db, settings, open_window):
+    db, ids = scored_db
+    w = open_window(db, settings)
+    press(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert w.order_box.currentData() == "crystal" and ids_in_grid(w)[0] == ids[2]
+    press(w, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
+    assert w.unreviewed.isChecked() and ids[0] not in ids_in_grid(w)
+    press(w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    assert w.top3_filter.currentData() is True
+    press(w, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert not w.unreviewed.isChecked() and w.top3_filter.currentData() is None
+    press(w, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert ids_in_grid(w) == ids
+
+
+def test_paging_within_a_plate_keeps_the_drop(plate_db, settings, open_window):
+    w = open_window(plate_db, settings)
+    w.set_current_row(3)
+    well = w.grid_model.row_dict(3)["well"]
+    later = w.inspection["id"]
+    press(w, Qt.Key.Key_PageUp)
+    assert w.inspection["id"] != later
+    assert w.grid_model.row_dict(w.current_row())["well"] == well

@@ -65,9 +65,11 @@ class LabelCommand(QUndoCommand):
             self._applied = False
             return
         self.ids = self.window.write_labels([(i, new) for i, _, new in self.changes], reverts=self.ids) or self.ids
+        self.window.statusBar().showMessage(f"Redone: {self.text()}", 5000)
 
     def undo(self) -> None:
         self.ids = self.window.write_labels([(i, old) for i, old, _ in self.changes], reverts=self.ids) or self.ids
+        self.window.statusBar().showMessage(f"Undone: {self.text()}", 5000)
 
 
 class MainWindow(QMainWindow):
@@ -287,6 +289,27 @@ class MainWindow(QMainWindow):
         action("Smaller thumbnails", "Ctrl+-", lambda: self.grid.set_cell_size(self.grid.delegate.cell - 24), view)
         action("Reload", "Ctrl+R", self.refresh_all, view)
 
+        review = mb.addMenu("&Review")
+        self.order_actions = QActionGroup(self)
+        for n, (key, text) in enumerate(ORDERS, start=1):
+            a = action(text, f"Ctrl+{n}", lambda _=False, k=key: self._set_combo(self.order_box, k), review, True)
+            a.setChecked(self.order_box.currentData() == key)
+            self.order_actions.addAction(a)
+        self.order_box.currentIndexChanged.connect(
+            lambda i: self.order_actions.actions()[i].setChecked(True))
+        review.addSeparator()
+        unreviewed = action("Unreviewed only", "Ctrl+U", self.unreviewed.setChecked, review, True)
+        self.unreviewed.toggled.connect(unreviewed.setChecked)
+        top3 = action("Crystal in top 3 only", "Ctrl+K",
+                      lambda on: self._set_combo(self.top3_filter, True if on else None), review, True)
+        self.top3_filter.currentIndexChanged.connect(lambda _: top3.setChecked(self.top3_filter.currentData() is True))
+        by_label = review.addMenu("Filter by label")
+        by_pred = review.addMenu("Filter by predicted label")
+        for menu, combo in ((by_label, self.label_filter), (by_pred, self.pred_filter)):
+            for i in range(combo.count()):
+                menu.addAction(combo.itemText(i), lambda c=combo, d=combo.itemData(i): self._set_combo(c, d))
+        action("Clear filters", "Ctrl+Shift+U", self.clear_filters, review)
+
         self.model_menu = mb.addMenu("&Model")
         self.model_group = QActionGroup(self)
         self._fill_model_menu()
@@ -371,6 +394,8 @@ class MainWindow(QMainWindow):
             self.browser.scrollTo(idx)
 
     def step_inspection(self, step: int) -> None:
+        """Page Up/Down: the previous/next inspection in the browser. Within one plate the same drop
+        stays selected, so paging walks a drop through its time course."""
         ids = self.browser_model.inspection_ids()
         if not ids or self.inspection is None:
             return
@@ -379,8 +404,15 @@ class MainWindow(QMainWindow):
         except ValueError:
             i = 0
         target = ids[max(0, min(len(ids) - 1, i + step))]
-        if target != self.inspection["id"]:
-            self.open_inspection(target)
+        if target == self.inspection["id"]:
+            return
+        keep = None
+        r = self.grid_model.row_dict(self.current_row())
+        if r is not None:
+            same = self.store.query("SELECT id FROM image WHERE inspection_id = ? AND plate_id = ? AND well = ? "
+                                    "AND drop_no = ?", (target, r["plate_id"], r["well"], r["drop_no"]))
+            keep = same[0]["id"] if same else None
+        self.open_inspection(target, keep_image=keep)
 
     def open_inspection(self, inspection_id: int, keep_image: int | None = None) -> None:
         rows = self.store.query(
@@ -388,12 +420,13 @@ class MainWindow(QMainWindow):
             "WHERE n.id = ?", (inspection_id,))
         if not rows:
             return
+        same_plate = self.inspection is not None and self.inspection["plate_id"] == rows[0]["plate_id"]
         self.inspection = rows[0]
         self.thumbs.forget_pending()
-        self.undo_stack.clear()
         self._select_in_browser(inspection_id)
         self.reload_queue(keep_image=keep_image)
-        self.start_plate_scoring()
+        if not (same_plate and self.scoring is not None and self.scoring.isRunning()):
+            self.start_plate_scoring()  # the worker scores the whole plate: keep it across its inspections
         self.plate_loaded.emit(inspection_id)
 
     def reload_queue(self, *_args, keep_image: int | None = None) -> None:
@@ -414,6 +447,14 @@ class MainWindow(QMainWindow):
         row = self.grid_model.row_of(current) if current is not None else None
         self.set_current_row(row if row is not None else 0)
         self.grid.setFocus()
+
+    def _set_combo(self, combo: QComboBox, data) -> None:
+        combo.setCurrentIndex(max(0, combo.findData(data)))
+
+    def clear_filters(self) -> None:
+        for combo in (self.label_filter, self.pred_filter, self.top3_filter):
+            combo.setCurrentIndex(0)
+        self.unreviewed.setChecked(False)
 
     def refresh_all(self) -> None:
         self.model = self.store.active_model()
