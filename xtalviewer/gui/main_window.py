@@ -243,7 +243,10 @@ class MainWindow(QMainWindow):
                 a.setShortcuts([QKeySequence(k) for k in (keys if isinstance(keys, list) else [keys])])
             a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             a.setCheckable(checkable)
-            a.triggered.connect(slot)
+            if checkable:  # hand the new state over explicitly: Qt's own slots take no default
+                a.triggered.connect(lambda _=False, act=a: slot(act.isChecked()))
+            else:
+                a.triggered.connect(lambda _=False: slot())
             self.addAction(a)
             if menu is not None:
                 menu.addAction(a)
@@ -273,7 +276,7 @@ class MainWindow(QMainWindow):
         self.auto_advance = action("Advance after labelling", "Ctrl+Shift+A", self._toggle_advance, edit, True)
         self.auto_advance.setChecked(self.settings.auto_advance)
         labels = edit.addMenu("Label as")
-        self.label_actions = {c.key: action(c.name, self.hotkeys[c.key], lambda _=False, key=c.key: self.apply_label(key),
+        self.label_actions = {c.key: action(c.name, self.hotkeys[c.key], lambda key=c.key: self.apply_label(key),
                                             labels) for c in self.scheme.classes}
         edit.addSeparator()
         action("Preferences…", "Ctrl+,", self.open_preferences, edit)
@@ -292,7 +295,7 @@ class MainWindow(QMainWindow):
         review = mb.addMenu("&Review")
         self.order_actions = QActionGroup(self)
         for n, (key, text) in enumerate(ORDERS, start=1):
-            a = action(text, f"Ctrl+{n}", lambda _=False, k=key: self._set_combo(self.order_box, k), review, True)
+            a = action(text, f"Ctrl+{n}", lambda _checked, k=key: self._set_combo(self.order_box, k), review, True)
             a.setChecked(self.order_box.currentData() == key)
             self.order_actions.addAction(a)
         self.order_box.currentIndexChanged.connect(
