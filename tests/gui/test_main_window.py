@@ -278,3 +278,13 @@ def test_paging_within_a_plate_keeps_the_drop(plate_db, settings, open_window):
     press(w, Qt.Key.Key_PageUp)
     assert w.inspection["id"] != later
     assert w.grid_model.row_dict(w.current_row())["well"] == well
+
+
+def test_plots_open_from_the_window_and_a_click_goes_to_the_drop(plate_db, settings, open_window, qtbot):
+    w = open_window(plate_db, settings)
+    QTest.keyClick(w.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    assert w._plots.isVisible()
+    target = w.grid_model.row_dict(5)["id"]
+    w._plots.drop_clicked.emit(target)
+    assert w.current_image_id() == target
+    w._plots.close()

@@ -290,6 +290,7 @@ class MainWindow(QMainWindow):
         action("Previous plate", "PgUp", lambda: self.step_inspection(-1), view)
         action("Bigger thumbnails", "Ctrl+=", lambda: self.grid.set_cell_size(self.grid.delegate.cell + 24), view)
         action("Smaller thumbnails", "Ctrl+-", lambda: self.grid.set_cell_size(self.grid.delegate.cell - 24), view)
+        action("Plots…", "Ctrl+G", self.open_plots, view)
         action("Reload", "Ctrl+R", self.refresh_all, view)
 
         review = mb.addMenu("&Review")
@@ -782,6 +783,31 @@ class MainWindow(QMainWindow):
         if path:
             n = export_csv(self.store, path)
             self.statusBar().showMessage(f"Wrote {n} rows to {path}", 6000)
+
+    def open_plots(self) -> None:
+        """Label counts per plate, model vs reviewers, crystal-probability map; a click goes to the drop."""
+        from xtalviewer.gui.plots import PlotsDialog
+
+        dialog = PlotsDialog(self.db_path, parent=self, inspection_id=self.inspection["id"] if self.inspection else None)
+        dialog.drop_clicked.connect(self.go_to_image)
+        self._plots = dialog
+        dialog.show()
+
+    def go_to_image(self, image_id: int) -> None:
+        row = self.store.query("SELECT inspection_id FROM image WHERE id = ?", (image_id,))
+        if not row:
+            return
+        if self.inspection is None or self.inspection["id"] != row[0]["inspection_id"]:
+            self.clear_filters()
+            self.open_inspection(row[0]["inspection_id"], keep_image=image_id)
+        else:
+            found = self.grid_model.row_of(image_id)
+            if found is None:
+                self.clear_filters()
+                found = self.grid_model.row_of(image_id)
+            if found is not None:
+                self.set_current_row(found)
+        self.activateWindow()
 
     def plate_report(self) -> None:
         """One self-contained HTML file of this inspection, written off the GUI thread, then opened."""

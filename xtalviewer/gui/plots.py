@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics
+from PySide6.QtGui import QColor, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -42,7 +42,8 @@ MUTED = "#9ca3af"
 AXIS_PEN = "#4b5563"
 TICK_TEXT = "#cbd5e1"
 UNLABELLED = "#4b5563"
-UNSCORED = "#3a3f47"
+UNSCORED = "#6b6f76"  # neutral grey: no viridis colour is grey
+NO_IMAGE = "#2b2f36"
 CRYSTAL_MARK = "#ff4fd8"  # magenta: absent from viridis, so the outline shows on every cell colour
 TOP1_COLOUR, TOP3_COLOUR = "#3b82f6", "#1e3a5f"
 PROB_MAP = "viridis"
@@ -100,27 +101,32 @@ def category_ticks(names: Sequence[str], offset: float = 0.0) -> list[list[tuple
     return [[(i + offset, name) for i, name in enumerate(names)]]
 
 
-def stacked_bars(plot: pg.PlotItem, series: Sequence[tuple[str, object, np.ndarray]], horizontal: bool,
-                 width: float = BAR) -> list[pg.BarGraphItem]:
-    """One BarGraphItem per series, each stacked on the ones before; bar i stands at position i."""
-    items: list[pg.BarGraphItem] = []
-    if not series:
-        return items
-    n = len(series[0][2])
-    pos = np.arange(n, dtype=float)
-    base = np.zeros(n)
-    for _, brush, values in series:
-        values = np.asarray(values, dtype=float)
+def bar_item(brush) -> pg.BarGraphItem:
+    return pg.BarGraphItem(x=[], height=[], width=BAR, brush=brush, pen=pg.mkPen(PLOT_BG, width=1))
+
+
+def stack(items: Sequence[pg.BarGraphItem], values: Sequence[np.ndarray], horizontal: bool,
+          width: float = BAR) -> None:
+    """Put bar i of every item at position i, each item's bars on top of the ones before.
+
+    The items are updated in place, never removed and re-made: pyqtgraph items taken out of a plot
+    can crash the interpreter at exit under PySide6.
+    """
+    base = None
+    for item, v in zip(items, values):
+        v = np.asarray(v, dtype=float)
+        pos = np.arange(len(v), dtype=float)
+        base = np.zeros(len(v)) if base is None else base
         if horizontal:
-            item = pg.BarGraphItem(x0=base.copy(), y=pos, width=values, height=width, brush=brush,
-                                   pen=pg.mkPen(PLOT_BG, width=1))
+            item.setOpts(x=None, x0=base.copy(), x1=None, width=v, y=pos, y0=None, y1=None, height=width)
         else:
-            item = pg.BarGraphItem(x=pos, y0=base.copy(), height=values, width=width, brush=brush,
-                                   pen=pg.mkPen(PLOT_BG, width=1))
-        plot.addItem(item)
-        items.append(item)
-        base = base + values
-    return items
+            item.setOpts(x=pos, x0=None, x1=None, width=width, y=None, y0=base.copy(), y1=None, height=v)
+        base = base + v
+
+
+def bar_lengths(item: pg.BarGraphItem, horizontal: bool) -> np.ndarray:
+    """The values an item's bars show (their heights, or widths when horizontal)."""
+    return np.asarray(item.opts["width" if horizontal else "height"], dtype=float)
 
 
 class DownAxis(pg.AxisItem):
@@ -241,8 +247,12 @@ class LabelCountsTab(_Tab):
         self.scroll.setWidget(self.view)
         self.info = _message()
         self.info.setText("Loading…")
-        self.bars: dict[str | None, pg.BarGraphItem] = {}
-        self.horizontal = False
+        self.order = self.stack_order([*scheme.keys, None])
+        self.bars: dict[str | None, pg.BarGraphItem] = {
+            k: bar_item(UNLABELLED if k is None else scheme.get(k).color) for k in self.order}
+        for item in self.bars.values():
+            self.plot.addItem(item)
+        self.horizontal: bool | None = None
         self.plot.scene().sigMouseMoved.connect(self._hover)
 
         layout = QVBoxLayout(self)
@@ -277,19 +287,13 @@ class LabelCountsTab(_Tab):
 
     def show_data(self, data) -> None:
         barcodes, keys, values = self.values()
-        self.plot.clear()
-        self.legend.clear()
-        self.bars = {}
+        first = self.horizontal is None
         self.horizontal = len(barcodes) >= HORIZONTAL_FROM
-        order = self.stack_order(keys)
         column = {k: j for j, k in enumerate(keys)}
-        series = [(self.name(k), pg.mkBrush(UNLABELLED if k is None else self.scheme.get(k).color),
-                   values[:, column[k]]) for k in order]
-        items = stacked_bars(self.plot, series, self.horizontal)
-        self.bars = dict(zip(order, items))
-        # the legend lists the stack as it reads: top to bottom for columns, left to right for rows
-        for key, item in (zip(order, items) if self.horizontal else reversed(list(zip(order, items)))):
-            self.legend.addItem(item, self.name(key))
+        stack([self.bars[k] for k in self.order], [values[:, column[k]] for k in self.order], self.horizontal)
+        if first:  # the legend lists the stack as it reads: top to bottom for columns, left to right for rows
+            for key in (self.order if self.horizontal else reversed(self.order)):
+                self.legend.addItem(self.bars[key], self.name(key))
         share = bool(self.unit.currentData())
         value_axis, category_axis = ("bottom", "left") if self.horizontal else ("left", "bottom")
         self.plot.getAxis(category_axis).setTicks(category_ticks(barcodes))
@@ -298,6 +302,7 @@ class LabelCountsTab(_Tab):
         _label(self.plot, category_axis, "plate")
         self.plot.showGrid(x=self.horizontal, y=not self.horizontal, alpha=0.15)
         self.plot.invertY(self.horizontal)  # first barcode at the top
+        self.plot.showAxis("top", self.horizontal)  # the scale stays in sight while scrolling down the plates
         top = float(values.sum(axis=1).max()) if len(barcodes) else 1.0
         top = 100.0 if share else max(top, 1.0)
         span = (-0.6, max(len(barcodes), 1) - 0.4)
@@ -365,7 +370,15 @@ class AgreementTab(_Tab):
         self.plates_scroll.setWidgetResizable(True)
         self.plates_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.plates_scroll.setWidget(self.plates_view)
-        self.plate_bars: dict[str, pg.BarGraphItem] = {}
+        self.plate_bars = {"top3": bar_item(TOP3_COLOUR), "top1": bar_item(TOP1_COLOUR)}
+        dashed = pg.mkPen(TEXT, width=1, style=Qt.PenStyle.DashLine)
+        self.overall = pg.InfiniteLine(pos=0, angle=0, pen=dashed)
+        self.overall_sample = pg.PlotDataItem(pen=dashed)
+        for item in (*self.plate_bars.values(), self.overall):
+            self.plates_plot.addItem(item)
+        self.plates_legend.addItem(self.plate_bars["top1"], "top-1 agreement")
+        self.plates_legend.addItem(self.plate_bars["top3"], "top-3 agreement")
+        self.plates_legend.addItem(self.overall_sample, "top 1, all plates")
         self.horizontal = False
 
         self.confusion_view = _layout_widget()
@@ -457,19 +470,14 @@ class AgreementTab(_Tab):
 
     def _plates(self, data: dict) -> None:
         plot = self.plates_plot
-        plot.clear()
-        self.plates_legend.clear()
         barcodes = data["barcodes"]
         self.horizontal = len(barcodes) >= HORIZONTAL_FROM
-        top3 = stacked_bars(plot, [("top 3", pg.mkBrush(TOP3_COLOUR), 100 * data["plate_top3"])], self.horizontal)
-        top1 = stacked_bars(plot, [("top 1", pg.mkBrush(TOP1_COLOUR), 100 * data["plate_top1"])], self.horizontal,
-                            width=BAR * 0.6)
-        self.plate_bars = {"top1": top1[0], "top3": top3[0]}
-        self.plates_legend.addItem(top1[0], "top-1 agreement")
-        self.plates_legend.addItem(top3[0], "top-3 agreement")
-        dashed = pg.mkPen(TEXT, width=1, style=Qt.PenStyle.DashLine)
-        plot.addItem(pg.InfiniteLine(pos=100 * data["top1"], angle=90 if self.horizontal else 0, pen=dashed))
-        self.plates_legend.addItem(pg.PlotDataItem(pen=dashed), f"top 1, all plates ({_pct(data['top1'])})")
+        # top 1 drawn narrower inside top 3: it can only be as high as top 3
+        stack([self.plate_bars["top3"]], [100 * data["plate_top3"]], self.horizontal)
+        stack([self.plate_bars["top1"]], [100 * data["plate_top1"]], self.horizontal, width=BAR * 0.6)
+        self.overall.setAngle(90 if self.horizontal else 0)
+        self.overall.setValue(100 * data["top1"])
+        self.plates_legend.getLabel(self.overall_sample).setText(f"top 1, all plates ({_pct(data['top1'])})")
         names = [f"{b}  ({n:,})" if self.horizontal else f"{b}\n{n:,} drops"
                  for b, n in zip(barcodes, data["plate_n"])]
         value_axis, category_axis = ("bottom", "left") if self.horizontal else ("left", "bottom")
@@ -483,37 +491,46 @@ class AgreementTab(_Tab):
             plot.getAxis("bottom").setHeight(None)
         plot.showGrid(x=self.horizontal, y=not self.horizontal, alpha=0.15)
         plot.invertY(self.horizontal)
+        plot.showAxis("top", self.horizontal)
         span = (-0.6, max(len(barcodes), 1) - 0.4)
         if self.horizontal:
             plot.setRange(xRange=(0, 102), yRange=span, padding=0)
         else:
             plot.setRange(xRange=span, yRange=(0, 104), padding=0)
-        self.plates_view.setMinimumHeight(max(260, 120 + ROW_PX * len(barcodes)) if self.horizontal else 260)
+        self.plates_view.setMinimumHeight(max(260, 140 + 18 * len(barcodes)) if self.horizontal else 260)
 
     def _confusion(self, data: dict) -> None:
+        """Update the heat map in place: pyqtgraph TextItems removed from a plot can crash the
+        interpreter at exit under PySide6, so the cell texts are made once and then only re-written."""
         plot = self.confusion_plot
-        plot.clear()
         matrix = data["confusion"]
         names = [self.scheme.get(k).name for k in data["keys"]]
         n = len(names)
         totals = matrix.sum(axis=1, keepdims=True)
         share = np.divide(matrix, totals, out=np.zeros(matrix.shape), where=totals > 0)
-        image = pg.ImageItem(share, axisOrder="row-major", levels=(0, 1))
-        image.setLookupTable(pg.ColorMap([0, 1], [QColor("#262b33"), QColor(TOP1_COLOUR)]).getLookupTable(nPts=256))
-        image.setRect(QRectF(0, 0, n, n))
-        plot.addItem(image)
-        self.confusion_image = image
-        self.cell_texts = []
-        font = QFont()
-        font.setPointSizeF(8.0)
-        for i in range(n):
-            for j in range(n):
-                count = int(matrix[i, j])
-                text = pg.TextItem(str(count), color="#6b7280" if count == 0 else "#ffffff", anchor=(0.5, 0.5))
+        if self.confusion_image is None:
+            self.confusion_image = pg.ImageItem(axisOrder="row-major")
+            self.confusion_image.setLookupTable(
+                pg.ColorMap([0, 1], [QColor("#262b33"), QColor(TOP1_COLOUR)]).getLookupTable(nPts=256))
+            plot.addItem(self.confusion_image)
+        self.confusion_image.setImage(share, autoLevels=False, levels=(0, 1))
+        self.confusion_image.setRect(QRectF(0, 0, n, n))
+        if len(self.cell_texts) != n * n:
+            font = QFont()
+            font.setPointSizeF(8.0)
+            for index in range(len(self.cell_texts), n * n):
+                text = pg.TextItem("", anchor=(0.5, 0.5))
                 text.setFont(font)
-                text.setPos(j + 0.5, i + 0.5)
                 plot.addItem(text)
                 self.cell_texts.append(text)
+        for index, text in enumerate(self.cell_texts):
+            i, j = divmod(index, n)
+            visible = index < n * n
+            text.setVisible(visible)
+            if visible:
+                count = int(matrix[i, j])
+                text.setText(str(count), color="#6b7280" if count == 0 else "#ffffff")
+                text.setPos(j + 0.5, i + 0.5)
         plot.getAxis("left").setTicks(category_ticks(names, 0.5))
         self.bottom_axis.set_names(names)
         plot.setRange(xRange=(0, n), yRange=(0, n), padding=0)
@@ -555,10 +572,8 @@ class CrystalMapTab(_Tab):
         self.image = pg.ImageItem(np.zeros((1, 1)), axisOrder="row-major", levels=(0, 100))
         self.image.setLookupTable(self.cmap.getLookupTable(nPts=256))
         self.image.setZValue(1)
-        self.background = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
-        self.background.setBrush(QBrush(QColor(UNSCORED)))
-        self.background.setPen(pg.mkPen(None))
-        self.background.setZValue(0)
+        self.backdrop = pg.ImageItem(np.zeros((1, 1, 4), np.uint8), axisOrder="row-major")  # grey: imaged
+        self.backdrop.setZValue(0)
         self.grid = pg.PlotCurveItem(pen=pg.mkPen(PLOT_BG, width=4), connect="pairs")
         self.grid.setZValue(2)
         self.drop_grid = pg.PlotCurveItem(pen=pg.mkPen(PLOT_BG, width=1), connect="pairs")
@@ -566,7 +581,11 @@ class CrystalMapTab(_Tab):
         self.marks = pg.ScatterPlotItem(symbol="s", size=0.82, pxMode=False, pen=pg.mkPen(CRYSTAL_MARK, width=2.5),
                                         brush=None)
         self.marks.setZValue(3)
-        for item in (self.background, self.image, self.grid, self.drop_grid, self.marks):
+        self.inherited_marks = pg.ScatterPlotItem(
+            symbol="s", size=0.82, pxMode=False, brush=None,
+            pen=pg.mkPen(CRYSTAL_MARK, width=2, style=Qt.PenStyle.DashLine))
+        self.inherited_marks.setZValue(3)
+        for item in (self.backdrop, self.image, self.grid, self.drop_grid, self.marks, self.inherited_marks):
             self.plot.addItem(item)
         self.colorbar = pg.ColorBarItem(values=(0, 100), colorMap=self.cmap, interactive=False, width=14,
                                         label="crystal probability (%)", colorMapMenu=False)
@@ -647,13 +666,18 @@ class CrystalMapTab(_Tab):
         width = cols * drops
         self.image.setImage(100 * data["prob"], autoLevels=False, levels=(0, 100))
         self.image.setRect(QRectF(0, 0, width, rows))
-        self.background.setRect(QRectF(0, 0, width, rows))
+        imaged = data["image_ids"] >= 0
+        colours = np.array([QColor(NO_IMAGE).getRgb(), QColor(UNSCORED).getRgb()], dtype=np.uint8)
+        self.backdrop.setImage(colours[imaged.astype(int)], autoLevels=False, levels=(0, 255))
+        self.backdrop.setRect(QRectF(0, 0, width, rows))
         self.grid.setData(*self._lines(rows, cols, drops))
         dense = width > 72
         self.drop_grid.setData(*self._drop_lines(rows, cols, drops) if drops > 1 and not dense else ([], []))
         self.grid.setPen(pg.mkPen(PLOT_BG, width=1 if dense else 3 if width > 24 else 4))
         ys, xs = np.nonzero(data["crystal_label"])
         self.marks.setData(x=xs + 0.5, y=ys + 0.5)
+        ys, xs = np.nonzero(data["crystal_inherited"])
+        self.inherited_marks.setData(x=xs + 0.5, y=ys + 0.5)
         self.plot.getAxis("left").setTicks(self._ticks([(r + 0.5, n) for r, n in enumerate(data["row_names"])]))
         self.plot.getAxis("top").setTicks(self._ticks([(c * drops + drops / 2, str(c + 1)) for c in range(cols)]))
         self.plot.getViewBox().setLimits(xMin=-1, xMax=width + 1, yMin=-1, yMax=rows + 1)
@@ -665,21 +689,20 @@ class CrystalMapTab(_Tab):
         images = int(np.count_nonzero(data["image_ids"] >= 0))
         self.title.setText(f"{data['barcode']} · {when} · {rows * cols}-well, {drops} drop{'s' if drops > 1 else ''}"
                            f" · {model}: {scored:,} of {images:,} drops scored")
-        crystal = int(data["crystal_label"].sum())
+        crystal, inherited = int(data["crystal_label"].sum()), int(data["crystal_inherited"].sum())
         sides = f"Each well shows drops 1–{drops} left to right. " if drops > 1 else ""
         self.key.setText(
             f"{sides}<span style='color:{CRYSTAL_MARK}'>■</span> outline: labelled as a crystal class "
-            f"({crystal}). <span style='color:#9ca3af'>■</span> grey: not scored by the model"
+            f"({crystal}); dashed: labelled so at an earlier inspection, not yet here ({inherited}). "
+            f"<span style='color:{UNSCORED}'>■</span> grey: not scored by the model"
             + ("" if self.model else " (no model is active: activate one in the Model menu)")
-            + ". Scroll to zoom, drag to pan; click a drop to go to it.")
+            + ". Dark: no image. Scroll to zoom, drag to pan; click a drop to go to it.")
         self.info.setText("Point at a drop for its well, probability and label.")
 
     @staticmethod
     def _ticks(ticks: list[tuple[float, str]]) -> list[list[tuple[float, str]]]:
-        """Every label when they fit, else every other one first; pyqtgraph drops the rest if crowded."""
-        if len(ticks) <= 24:
-            return [ticks]
-        return [ticks[1::2], ticks[0::2]] if len(ticks) % 2 == 0 else [ticks[0::2], ticks[1::2]]
+        """Every label when they fit, else A, C, E… / 1, 3, 5… first; pyqtgraph drops the rest if crowded."""
+        return [ticks] if len(ticks) <= 24 else [ticks[0::2], ticks[1::2]]
 
     @staticmethod
     def _lines(rows: int, cols: int, drops: int) -> tuple[np.ndarray, np.ndarray]:
@@ -711,7 +734,12 @@ class CrystalMapTab(_Tab):
         return plotdata.cell_info(self.data, math.floor(point.y()), math.floor(point.x()))
 
     def describe(self, cell: dict) -> str:
-        label = self.scheme.get(cell["label"]).name if cell["label"] else "not labelled"
+        if cell["label"]:
+            label = self.scheme.get(cell["label"]).name
+        elif cell["inherited"]:
+            label = f"not labelled here ({self.scheme.get(cell['inherited']).name} at an earlier inspection)"
+        else:
+            label = "not labelled"
         if cell["image_id"] is None:
             return f"<b>{cell['well']} drop {cell['drop']}</b>: no image in this inspection"
         if cell["prob"] is None:
@@ -736,7 +764,11 @@ class CrystalMapTab(_Tab):
 
 
 class PlotsDialog(QDialog):
-    """Non-modal: it stays open beside the review window; Refresh re-reads the store."""
+    """Non-modal: it stays open beside the review window; Refresh re-reads the store.
+
+    ``inspection_id`` (the inspection on screen in the review window) is the one the crystal map
+    shows first; without it the map shows the latest inspection of the first plate.
+    """
 
     drop_clicked = Signal(int)  # image id of a drop clicked on the crystal map
 
@@ -759,8 +791,6 @@ class PlotsDialog(QDialog):
         self.tabs.addTab(self.counts, "&Labels per plate")
         self.tabs.addTab(self.agreement, "&Model vs reviewers")
         self.tabs.addTab(self.crystal_map, "&Crystal probability map")
-        if inspection_id is not None:
-            self.tabs.setCurrentWidget(self.crystal_map)
 
         refresh = QPushButton("&Refresh")
         refresh.setToolTip("Read the database again (new labels, predictions, plates)")

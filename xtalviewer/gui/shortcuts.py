@@ -29,6 +29,7 @@ def shortcut_rows(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[tuple[st
         ("Ctrl+E", "Export labels as CSV"),
         ("Ctrl+P", "Plate report (HTML) of this inspection"),
         ("Ctrl+T", "Retrain the models"),
+        ("Ctrl+G", "Plots: labels per plate, model vs reviewers, crystal map"),
         ("Ctrl+R", "Reload"),
         ("Ctrl+,", "Preferences (annotator, device, hotkeys …)"),
         ("?", "Show / hide this list"),
