@@ -595,20 +595,22 @@ class Store:
 
     # -- summaries ------------------------------------------------------------------------------
 
+    def _count_columns(self) -> tuple[str, list[str]]:
+        """SQL aggregate columns over images i (and their prediction p) shared by the summaries."""
+        crystal = sorted(self.scheme.crystal_keys)
+        marks = ",".join("?" * len(crystal))
+        columns = (f"COUNT(i.id) AS images, SUM(i.label IS NOT NULL) AS labelled, "
+                   f"SUM(i.label IN ({marks})) AS crystal_labels, SUM(i.load_error IS NOT NULL) AS unreadable, "
+                   "SUM(p.crystal_top3 = 1) AS predicted_hits, COUNT(p.id) AS predicted")
+        return columns, crystal
+
     def plate_summaries(self, model_id: int | None = None) -> list[dict]:
         """Per plate: inspections, drops, reviewed (labelled) drops, crystal labels, predicted hits."""
-        crystal = list(self.scheme.crystal_keys)
-        marks = ",".join("?" * len(crystal))
+        columns, crystal = self._count_columns()
         return self.query(
             f"""
             SELECT pl.id, pl.barcode, pl.rows, pl.cols, pl.drops,
-                   (SELECT COUNT(*) FROM inspection n WHERE n.plate_id = pl.id) AS inspections,
-                   COUNT(i.id) AS images,
-                   SUM(i.label IS NOT NULL) AS labelled,
-                   SUM(i.label IN ({marks})) AS crystal_labels,
-                   SUM(i.load_error IS NOT NULL) AS unreadable,
-                   SUM(p.crystal_top3 = 1) AS predicted_hits,
-                   COUNT(p.id) AS predicted
+                   (SELECT COUNT(*) FROM inspection n WHERE n.plate_id = pl.id) AS inspections, {columns}
             FROM plate pl
             LEFT JOIN image i ON i.plate_id = pl.id
             LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
@@ -619,17 +621,10 @@ class Store:
 
     def inspection_summaries(self, model_id: int | None = None) -> list[dict]:
         """Per inspection, for the plate browser: drops, reviewed, crystal labels, predicted hits."""
-        crystal = list(self.scheme.crystal_keys)
-        marks = ",".join("?" * len(crystal))
+        columns, crystal = self._count_columns()
         return self.query(
             f"""
-            SELECT n.id, n.plate_id, pl.barcode, n.key, n.imaged_at, n.imager, n.profile,
-                   COUNT(i.id) AS images,
-                   SUM(i.label IS NOT NULL) AS labelled,
-                   SUM(i.label IN ({marks})) AS crystal_labels,
-                   SUM(i.load_error IS NOT NULL) AS unreadable,
-                   SUM(p.crystal_top3 = 1) AS predicted_hits,
-                   COUNT(p.id) AS predicted
+            SELECT n.id, n.plate_id, pl.barcode, n.key, n.imaged_at, n.imager, n.profile, {columns}
             FROM inspection n
             JOIN plate pl ON pl.id = n.plate_id
             LEFT JOIN image i ON i.inspection_id = n.id
