@@ -288,3 +288,16 @@ def test_plots_open_from_the_window_and_a_click_goes_to_the_drop(plate_db, setti
     w._plots.drop_clicked.emit(target)
     assert w.current_image_id() == target
     w._plots.close()
+
+
+def test_the_current_drop_is_outlined_not_covered(plate_db, settings, open_window, qtbot):
+    w = open_window(plate_db, settings)
+    qtbot.waitUntil(lambda: w.thumbs.cached(w.current_image_id()) is not None, timeout=10000)
+    w.grid.viewport().repaint()
+    shot = w.grid.viewport().grab().toImage()
+    rect = w.grid.visualRect(w.grid_model.index(0))
+    centre = shot.pixelColor(rect.center())
+    thumb = w.thumbs.cached(w.current_image_id())
+    sample = thumb.pixelColor(thumb.width() // 2, thumb.height() // 2)
+    # the cell's centre shows the thumbnail's colours, not a fill colour
+    assert abs(centre.red() - sample.red()) < 40 and abs(centre.blue() - sample.blue()) < 40

@@ -7,7 +7,10 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+
+from xtalviewer.core.paths import resources_dir
 
 from xtalviewer.core.settings import Settings, load_settings, save_settings
 from xtalviewer.core.store import StoreError
@@ -31,6 +34,10 @@ def application() -> QApplication:
     app.setOrganizationName("xtalviewer")
     app.setStyle("Fusion")
     app.setStyleSheet(STYLE)
+    app.setDesktopFileName("xtalviewer")  # matches the .desktop entry (Wayland needs it for the icon)
+    icon = resources_dir() / "icons" / "xtalviewer.svg"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
     return app
 
 

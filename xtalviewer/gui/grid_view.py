@@ -94,6 +94,7 @@ class DropDelegate(QStyledItemDelegate):
                 p.setPen(QPen(QColor("#fff"), 1))
                 p.drawEllipse(badge.x() - 12, badge.y() + 3, 9, 9)
         if current:
+            p.setBrush(Qt.BrushStyle.NoBrush)  # an outline only: never cover the thumbnail
             p.setPen(QPen(QColor("#ffd54f"), 2))
             p.drawRect(r.adjusted(1, 1, -1, -1))
         p.restore()
