@@ -104,9 +104,7 @@ def our_loop(samples, db: Path, cache_dir: Path, arch: str, size: int, epochs: i
     cache = DecodedCache(samples, preprocess, folder=cache_dir).build(workers=2)
     build_s = time.perf_counter() - t0
     torch.manual_seed(0)
-    model = build_model(arch, len(CLASS_KEYS), size).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = build_model(arch, len(CLASS_KEYS), size).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     amp = autocast_dtype(device, arch, training=True)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None

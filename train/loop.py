@@ -141,16 +141,13 @@ def train_one_epoch(model, optimizer, data: np.ndarray, labels: np.ndarray, indi
     loss_sum = correct = seen = 0
     step = step0
     warmup = max(1, total_steps // (5 * max(1, spec.epochs)))
-    channels_last = spec.device.type == "cuda"
     for b in range(n_batches):
         if cancel():
             raise Cancelled()
         idx = np.sort(indices[b * bs : (b + 1) * bs])  # sorted reads are kinder to a memmap
         x_u8 = torch.from_numpy(np.ascontiguousarray(data[idx])).to(spec.device, non_blocking=True)
         y = torch.from_numpy(labels[idx]).to(spec.device)
-        x = augment(x_u8, spec.preprocess, gen)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = augment(x_u8, spec.preprocess, gen).contiguous(memory_format=torch.channels_last)
         lr = _lr_at(step, total_steps, spec.lr, warmup)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -186,6 +183,7 @@ def evaluate(model, data: np.ndarray, labels: np.ndarray, indices: np.ndarray, s
     for start in range(0, len(mine), batch_size):
         idx = mine[start : start + batch_size]
         x = to_input(torch.from_numpy(np.ascontiguousarray(data[idx])).to(spec.device), spec.preprocess)
+        x = x.contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(labels[idx]).to(spec.device)
         with torch.autocast(spec.device.type, dtype=spec.amp or torch.float32, enabled=spec.amp is not None):
             logits = model(x)
@@ -233,9 +231,7 @@ def fit(spec: RunSpec, cache: DecodedCache, d: Dist, events: EventWriter, log: C
 
     model = build_model(spec.arch, len(spec.scheme.keys), spec.preprocess.input_size)
     init_text = _init_weights(model, spec, log)
-    model = model.to(spec.device)
-    if spec.device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(spec.device).to(memory_format=torch.channels_last)  # faster on CPU and GPU alike
     if d.world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[spec.device.index] if spec.device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)

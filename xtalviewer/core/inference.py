@@ -89,22 +89,22 @@ class Scorer:
         self.device = device
         self.amp_dtype = autocast_dtype(device, meta.arch, training=False) if amp is not False else None
         self.amp = self.amp_dtype is not None
-        model = model.eval().to(device)
-        if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
+        # channels_last: 1.3-1.7x faster on CPU (oneDNN) as on GPU (tensor cores)
+        self.model = model.eval().to(device).to(memory_format=torch.channels_last)
         self._mean = torch.tensor(self.preprocess.mean, device=device).view(1, 3, 1, 1)
         self._std = torch.tensor(self.preprocess.std, device=device).view(1, 3, 1, 1)
 
     @torch.inference_mode()
     def forward(self, batch: torch.Tensor) -> np.ndarray:
         """Normalised float batch (N, 3, S, S) -> probabilities (N, classes) as float32."""
-        x = batch.to(self.device, non_blocking=True)
-        if self.device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp):
             logits = self.model(x)
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+    def forward_uint8(self, batch_u8: torch.Tensor) -> np.ndarray:
+        """(N, S, S, 3) uint8 squares -> probabilities; normalised on the device in one pass."""
+        return self.forward(self.preprocess.normalise_batch(batch_u8.to(self.device, non_blocking=True)))
 
     @torch.inference_mode()
     def forward_uint8_gpu(self, images: list[torch.Tensor]) -> np.ndarray:
@@ -214,7 +214,8 @@ class ScoringRun:
             return self._pending.popleft() if self._pending else None
 
     def _prepare(self, item: WorkItem) -> tuple[WorkItem, object, str | None]:
-        """(item, payload, error): payload is a normalised tensor, or JPEG bytes for GPU decoding."""
+        """(item, payload, error): payload is the uint8 square the model sees, or JPEG bytes (a uint8
+        tensor) for GPU decoding."""
         try:
             data = read_bytes(item.path)
             if self.gpu_decode and data[:2] == b"\xff\xd8":
@@ -222,7 +223,7 @@ class ScoringRun:
                     if im.mode == "RGB" and im.getexif().get(0x0112, 1) == 1:
                         return item, torch.frombuffer(bytearray(data), dtype=torch.uint8), None
             rgb = decode(data, min_side=self.scorer.preprocess.decode_min_side())
-            return item, self.scorer.preprocess(rgb), None
+            return item, self.scorer.preprocess.fit_square(rgb), None
         except ImageLoadError as exc:
             return item, None, str(exc)
         except Exception as exc:  # never let one odd file kill a run
@@ -341,13 +342,13 @@ class ScoringRun:
         return batch
 
     def _run_batch(self, batch, outbox: queue.Queue) -> Iterator[ScoredImage]:
-        tensors = [(it, p) for it, p, err in batch if err is None and isinstance(p, torch.Tensor) and p.dtype != torch.uint8]
-        jpegs = [(it, p) for it, p, err in batch if err is None and isinstance(p, torch.Tensor) and p.dtype == torch.uint8]
+        squares = [(it, p) for it, p, err in batch if err is None and isinstance(p, np.ndarray)]
+        jpegs = [(it, p) for it, p, err in batch if err is None and isinstance(p, torch.Tensor)]
         failed = [(it, err) for it, _, err in batch if err is not None]
         results: list[tuple[WorkItem, np.ndarray]] = []
-        if tensors:
-            probs = self.scorer.forward(torch.stack([p for _, p in tensors]))
-            results += list(zip((it for it, _ in tensors), probs))
+        if squares:
+            probs = self.scorer.forward_uint8(torch.from_numpy(np.stack([p for _, p in squares])))
+            results += list(zip((it for it, _ in squares), probs))
         if jpegs:
             results += self._gpu_batch(jpegs, failed)
         preds, errors = [], []
@@ -377,11 +378,11 @@ class ScoringRun:
             self.gpu_decode = False  # this device/driver cannot: decode on the CPU from now on
             out = []
             for it, _ in jpegs:
-                _, tensor, err = self._prepare(it)
+                _, square, err = self._prepare(it)
                 if err is not None:
                     failed.append((it, err))
                 else:
-                    out.append((it, self.scorer.forward(tensor.unsqueeze(0))[0]))
+                    out.append((it, self.scorer.forward_uint8(torch.from_numpy(square[None]))[0]))
             return out
 
 
