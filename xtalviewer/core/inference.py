@@ -179,6 +179,13 @@ class ScoringRun:
         self._urgent: queue.Queue = queue.Queue()  # prioritized images skip the prefetched ones
         self._cancel = threading.Event()  # asked for by the user
         self._stop = threading.Event()  # producers must stop: cancelled, or the consumer went away
+        # On a GPU, decoding on the CPU overlaps the forward pass. On a CPU the forward pass already
+        # uses every core: decoding beside it preempts the model's threads and stalls them all, so
+        # there the decoders run between forward passes, on every core at once (2 cores, ResNet-18
+        # at 224 px: 0.85 -> 0.9x of forward-only throughput).
+        self.overlap = scorer.device.type != "cpu"
+        self._gate = threading.Event()
+        self._gate.set()
         self.scored = 0
         self.errors = 0
         self.seconds = 0.0
@@ -202,6 +209,7 @@ class ScoringRun:
     def cancel(self) -> None:
         self._cancel.set()
         self._stop.set()
+        self._gate.set()
 
     @property
     def cancelled(self) -> bool:
@@ -241,6 +249,8 @@ class ScoringRun:
     def _produce(self) -> None:
         try:
             while not self._stop.is_set():
+                if not self._gate.wait(timeout=0.1):
+                    continue
                 item = self._next_item()
                 if item is None:
                     break
@@ -296,6 +306,7 @@ class ScoringRun:
                     yield from self._run_batch(batch, outbox)
         finally:
             self._stop.set()  # no-op after a full run; stops the decoders when the caller left early
+            self._gate.set()
             for t in producers:
                 t.join(timeout=5)
             if writer is not None:
@@ -305,32 +316,42 @@ class ScoringRun:
 
     def _collect(self) -> list:
         """The next batch. Prioritized images go first and at once, without waiting for a full batch;
-        otherwise wait for one prepared image, then add whatever else is ready, up to the batch size."""
-        batch = self._take_urgent()
-        if batch:
-            return batch
-        while not batch and self._live and not self._cancel.is_set():
+        otherwise wait for one prepared image, then add what else is ready (on a CPU: wait for a full
+        batch while the decoders have every core), up to the batch size."""
+        self._gate.set()
+        try:
             batch = self._take_urgent()
             if batch:
                 return batch
-            try:
-                got = self._ready.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if got is _DONE:
-                self._live -= 1
-            else:
-                batch.append(got)
-        while batch and len(batch) < self.batch_size and self._live:
-            try:
-                got = self._ready.get(timeout=0.05)
-            except queue.Empty:
-                break
-            if got is _DONE:
-                self._live -= 1
-            else:
-                batch.append(got)
-        return self._take_urgent() + batch  # one that arrived meanwhile still goes first
+            while not batch and self._live and not self._cancel.is_set():
+                batch = self._take_urgent()
+                if batch:
+                    return batch
+                try:
+                    got = self._ready.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if got is _DONE:
+                    self._live -= 1
+                else:
+                    batch.append(got)
+            while batch and len(batch) < self.batch_size and self._live and not self._cancel.is_set():
+                if self._urgent.qsize():
+                    break
+                try:
+                    got = self._ready.get(timeout=0.05 if self.overlap else 0.5)
+                except queue.Empty:
+                    if self.overlap:
+                        break
+                    continue
+                if got is _DONE:
+                    self._live -= 1
+                else:
+                    batch.append(got)
+            return self._take_urgent() + batch  # one that arrived meanwhile still goes first
+        finally:
+            if not self.overlap:
+                self._gate.clear()  # the forward pass gets the cores
 
     def _take_urgent(self) -> list:
         batch = []
