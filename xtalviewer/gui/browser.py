@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 from xtalviewer.core.labels import LabelScheme
 
 INSPECTION_ROLE = Qt.ItemDataRole.UserRole + 1
+PLATE_ROW = -1
 HEADERS = ("Plate / inspection", "Drops", "Reviewed", "Crystals", "Pred. hits")
 
 
@@ -29,6 +30,7 @@ class PlateBrowserModel(QStandardItemModel):
                 plate = [QStandardItem(r["barcode"])] + [QStandardItem() for _ in HEADERS[1:]]
                 for it in plate:
                     it.setEditable(False)
+                    it.setData(PLATE_ROW, INSPECTION_ROLE)  # never None: reading None back leaks in PySide6 6.12
                 plate[0].setData(QColor("#e5e7eb"), Qt.ItemDataRole.ForegroundRole)
                 self.appendRow(plate)
                 self._plates[r["plate_id"]] = plate
@@ -74,7 +76,7 @@ class PlateBrowserModel(QStandardItemModel):
         if not index.isValid():
             return None
         value = index.siblingAtColumn(0).data(INSPECTION_ROLE)
-        if value is None:  # a plate row: its latest inspection
+        if value == PLATE_ROW:  # a plate row: its latest inspection
             item = self.itemFromIndex(index.siblingAtColumn(0))
             if item is not None and item.rowCount():
                 return item.child(item.rowCount() - 1, 0).data(INSPECTION_ROLE)

@@ -67,7 +67,7 @@ class FilmDelegate(QStyledItemDelegate):
         return QSize(120, 132)
 
     def paint(self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
-        r = index.data(ROW_ROLE)
+        r = index.model().rows()[index.row()]  # from Python, not QModelIndex.data() (see DropGridModel.cell)
         rect = option.rect.adjusted(2, 2, -2, -2)
         p.save()
         selected = bool(option.state & QStyle.StateFlag.State_Selected)

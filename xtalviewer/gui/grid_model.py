@@ -65,6 +65,23 @@ class DropGridModel(QAbstractListModel):
         idx = self.index(row)
         self.dataChanged.emit(idx, idx)
 
+    def cell(self, row: int) -> dict:
+        """What the delegate paints, read straight from Python. (Never through QModelIndex.data():
+        in PySide6 6.12 each call that yields None drops a reference to None, and painting makes
+        thousands of them: the interpreter aborts within minutes.)"""
+        r = self._rows[row]
+        error = r.get("load_error") or self.thumbs.error(r["id"])
+        inherited = self._inherited.get(r["id"])
+        return {
+            "name": f"{r['well']}·{r['drop_no']}",
+            "error": error,
+            "thumbnail": None if error else self.thumbs.request(r["id"], r),
+            "label": r.get("label"),
+            "inherited": None if r.get("label") or not inherited else inherited[0],
+            "crystal_prob": r.get("crystal_prob"),
+            "crystal_top3": bool(r.get("crystal_top3")),
+        }
+
     def inherited(self, image_id: int) -> tuple[str, str] | None:
         return self._inherited.get(image_id)
 

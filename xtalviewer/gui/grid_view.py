@@ -8,7 +8,6 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from xtalviewer.core.labels import LabelScheme
-from xtalviewer.gui.grid_model import Role
 
 CAPTION = 16
 
@@ -39,8 +38,9 @@ class DropDelegate(QStyledItemDelegate):
         p.fillRect(r, QColor("#2b2f36") if not selected else QColor("#3d5a80"))
         image_rect = QRect(r.x() + 3, r.y() + 3, r.width() - 6, r.height() - CAPTION - 6)
 
-        error = index.data(Role.ERROR)
-        thumb = index.data(Role.THUMBNAIL) if not error else None
+        cell = index.model().cell(index.row())
+        error = cell["error"]
+        thumb = cell["thumbnail"]
         if thumb is not None:
             scaled = thumb.size().scaled(image_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(0, 0, scaled.width(), scaled.height())
@@ -59,8 +59,8 @@ class DropDelegate(QStyledItemDelegate):
             p.drawText(image_rect, Qt.AlignmentFlag.AlignCenter, "…")
 
         # label colour: a solid bar for a label of this inspection, a hatched one when inherited
-        label = index.data(Role.LABEL)
-        inherited = index.data(Role.INHERITED) if not label else None
+        label = cell["label"]
+        inherited = cell["inherited"]
         caption = QRect(r.x(), r.bottom() - CAPTION + 1, r.width(), CAPTION)
         if label or inherited:
             color = QColor(self.scheme.get(label or inherited).color)
@@ -75,7 +75,7 @@ class DropDelegate(QStyledItemDelegate):
         font = QFont(p.font())
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
         p.setFont(font)
-        name = index.data(Qt.ItemDataRole.DisplayRole)
+        name = cell["name"]
         if label:
             name += f"  {self.scheme.get(label).hotkey}"
         elif inherited:
@@ -83,13 +83,13 @@ class DropDelegate(QStyledItemDelegate):
         p.drawText(caption.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
 
         # model: crystal probability, highlighted when a crystal class is in the top 3
-        prob = index.data(Role.CRYSTAL_PROB)
+        prob = cell["crystal_prob"]
         if prob is not None:
             badge = QRect(image_rect.right() - 40, image_rect.y(), 40, 16)
             p.fillRect(badge, badge_color(prob))
             p.setPen(QColor("#fff"))
             p.drawText(badge, Qt.AlignmentFlag.AlignCenter, f"{100 * prob:.0f}%")
-            if index.data(Role.CRYSTAL_TOP3):  # the top-3 strategy flags it for a look
+            if cell["crystal_top3"]:  # the top-3 strategy flags it for a look
                 p.setBrush(QColor("#ff5252"))
                 p.setPen(QPen(QColor("#fff"), 1))
                 p.drawEllipse(badge.x() - 12, badge.y() + 3, 9, 9)

@@ -35,7 +35,7 @@ from xtalviewer.core.settings import Settings, save_settings
 from xtalviewer.core.store import Store, StoreError
 from xtalviewer.core.thumbnails import ThumbnailCache
 from xtalviewer.gui.browser import PlateBrowserModel
-from xtalviewer.gui.filmstrip import ROW_ROLE, Filmstrip
+from xtalviewer.gui.filmstrip import Filmstrip
 from xtalviewer.gui.grid_model import DropGridModel
 from xtalviewer.gui.grid_view import DropGridView
 from xtalviewer.gui.history_model import HistoryModel
@@ -46,6 +46,7 @@ from xtalviewer.gui.prediction_panel import PredictionPanel
 from xtalviewer.gui.shortcuts import ShortcutOverlay, shortcut_rows
 from xtalviewer.gui.workers import ScoringWorker, run_in_background
 
+ANY = ""  # combo data for "no filter": never None (QComboBox.currentData() returning None leaks in PySide6 6.12)
 ORDERS = [("plate", "Plate order"), ("crystal", "Likely crystals first"), ("margin", "Most uncertain (margin)"),
           ("entropy", "Most uncertain (entropy)"), ("disagreement", "Disagreements")]
 PREFETCH = 3
@@ -134,7 +135,7 @@ class MainWindow(QMainWindow):
         self.label_filter = self._class_combo("Any label")
         self.pred_filter = self._class_combo("Any prediction")
         self.top3_filter = QComboBox()
-        for text, value in (("Crystal in top 3: any", None), ("Crystal in top 3", True), ("No crystal in top 3", False)):
+        for text, value in (("Crystal in top 3: any", ANY), ("Crystal in top 3", "yes"), ("No crystal in top 3", "no")):
             self.top3_filter.addItem(text, value)
         self.unreviewed = QCheckBox("Unreviewed only")
         for w in (self.order_box, self.label_filter, self.pred_filter, self.top3_filter):
@@ -231,7 +232,7 @@ class MainWindow(QMainWindow):
 
     def _class_combo(self, first: str) -> QComboBox:
         box = QComboBox()
-        box.addItem(first, None)
+        box.addItem(first, ANY)
         for c in self.scheme.classes:
             box.addItem(c.name, c.key)
         return box
@@ -305,8 +306,8 @@ class MainWindow(QMainWindow):
         unreviewed = action("Unreviewed only", "Ctrl+U", self.unreviewed.setChecked, review, True)
         self.unreviewed.toggled.connect(unreviewed.setChecked)
         top3 = action("Crystal in top 3 only", "Ctrl+K",
-                      lambda on: self._set_combo(self.top3_filter, True if on else None), review, True)
-        self.top3_filter.currentIndexChanged.connect(lambda _: top3.setChecked(self.top3_filter.currentData() is True))
+                      lambda on: self._set_combo(self.top3_filter, "yes" if on else ANY), review, True)
+        self.top3_filter.currentIndexChanged.connect(lambda _: top3.setChecked(self.top3_filter.currentData() == "yes"))
         by_label = review.addMenu("Filter by label")
         by_pred = review.addMenu("Filter by predicted label")
         for menu, combo in ((by_label, self.label_filter), (by_pred, self.pred_filter)):
@@ -441,8 +442,9 @@ class MainWindow(QMainWindow):
         model_id = self.model["id"] if self.model else None
         rows = self.store.review_queue(
             model_id, self.order_box.currentData(), inspection_id=insp["id"],
-            unlabelled_only=self.unreviewed.isChecked(), label=self.label_filter.currentData(),
-            predicted=self.pred_filter.currentData(), crystal_top3=self.top3_filter.currentData(),
+            unlabelled_only=self.unreviewed.isChecked(), label=self.label_filter.currentData() or None,
+            predicted=self.pred_filter.currentData() or None,
+            crystal_top3={"yes": True, "no": False}.get(self.top3_filter.currentData()),
         )
         self.grid_model.set_rows(rows, self.store.inherited_labels(insp["id"]))
         kind = f"{insp['rows'] * insp['cols']}-well, {insp['drops']} drop{'s' * (insp['drops'] != 1)}"
@@ -576,7 +578,8 @@ class MainWindow(QMainWindow):
                 self.filmstrip.scrollTo(self.filmstrip.model_.index(i))
 
     def _film_clicked(self, index: QModelIndex) -> None:
-        r = index.data(ROW_ROLE)
+        rows = self.filmstrip.model_.rows()
+        r = rows[index.row()] if 0 <= index.row() < len(rows) else None
         if r and self.inspection and r["inspection_id"] != self.inspection["id"]:
             self.open_inspection(r["inspection_id"], keep_image=r["id"])
 

@@ -67,10 +67,10 @@ class PreferencesDialog(QDialog):
         model_box = QGroupBox("Model")
         form = QFormLayout(model_box)
         self.default_model = QComboBox()
-        self.default_model.addItem("The active model of each database", None)
+        self.default_model.addItem("The active model of each database", -1)  # -1, not None (PySide6 6.12 leak)
         for m in models:
             self.default_model.addItem(f"{m['id']}: {m['name']} ({m['arch']}@{m['input_size']})", m["id"])
-        index = self.default_model.findData(settings.default_model)
+        index = self.default_model.findData(-1 if settings.default_model is None else settings.default_model)
         self.default_model.setCurrentIndex(max(0, index))
         form.addRow("&Default model:", self.default_model)
         self.device = QComboBox()
@@ -154,7 +154,7 @@ class PreferencesDialog(QDialog):
             self._settings,
             annotator=self.annotator.text().strip() or self._settings.annotator,
             auto_advance=self.auto_advance.isChecked(),
-            default_model=self.default_model.currentData(),
+            default_model=None if self.default_model.currentData() == -1 else self.default_model.currentData(),
             device=self.device.currentData(),
             thumbnail_dir=self.thumb_dir.text().strip(),
             thumbnail_limit_mb=self.thumb_limit.value(),
