@@ -601,11 +601,13 @@ class Store:
         marks = ",".join("?" * len(crystal))
         columns = (f"COUNT(i.id) AS images, SUM(i.label IS NOT NULL) AS labelled, "
                    f"SUM(i.label IN ({marks})) AS crystal_labels, SUM(i.load_error IS NOT NULL) AS unreadable, "
-                   "SUM(p.crystal_top3 = 1) AS predicted_hits, COUNT(p.id) AS predicted")
+                   "SUM(p.crystal_prob >= 0.5) AS predicted_hits, SUM(p.crystal_top3 = 1) AS crystal_top3, "
+                   "COUNT(p.id) AS predicted")
         return columns, crystal
 
     def plate_summaries(self, model_id: int | None = None) -> list[dict]:
-        """Per plate: inspections, drops, reviewed (labelled) drops, crystal labels, predicted hits."""
+        """Per plate: inspections, drops, reviewed (labelled) drops, crystal labels, predicted hits
+        (crystal probability >= 50%) and drops with a crystal class in the model's top 3."""
         columns, crystal = self._count_columns()
         return self.query(
             f"""

@@ -10,13 +10,18 @@ from xtalviewer.core.labels import LabelScheme
 
 INSPECTION_ROLE = Qt.ItemDataRole.UserRole + 1
 PLATE_ROW = -1
-HEADERS = ("Plate / inspection", "Drops", "Reviewed", "Crystals", "Pred. hits")
+HEADERS = ("Plate / inspection", "Drops", "Done", "Xtal", "Hits")
+HEADER_TIPS = ("Plate barcode, then each inspection's imaging time", "Drop images",
+               "Drops with a label (reviewed)", "Drops labelled as a crystal class",
+               "Predicted hits: drops the active model gives a crystal probability of 50% or more")
 
 
 class PlateBrowserModel(QStandardItemModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setHorizontalHeaderLabels(list(HEADERS))
+        for i, tip in enumerate(HEADER_TIPS):
+            self.horizontalHeaderItem(i).setToolTip(tip)
         self._items: dict[int, list[QStandardItem]] = {}
         self._order: list[int] = []
         self._plates: dict[int, list[QStandardItem]] = {}

@@ -6,7 +6,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from xtalviewer.core.labels import LabelScheme
 
-COLUMNS = ("When", "Who", "Label", "How", "Model showed")
+COLUMNS = ("When", "Who", "Label", "Model showed")
 
 
 class HistoryModel(QAbstractTableModel):
@@ -43,9 +43,8 @@ class HistoryModel(QAbstractTableModel):
             return r["annotator"]
         if col == 2:
             name = self.scheme.get(r["label"]).name if r["label"] else "(cleared)"
-            return f"{name} (undo)" if r.get("reverts") else name
-        if col == 3:
-            return {"human": "label", "accepted-prediction": "accepted", "import": "import"}.get(r["source"], r["source"])
+            how = {"accepted-prediction": " (accepted)", "import": " (imported)"}.get(r["source"], "")
+            return f"{name}{how}{' (undo)' if r.get('reverts') else ''}"
         shown = r.get("shown") or []
         if not shown:
             return ""

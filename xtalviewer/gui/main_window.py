@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QToolBar,
@@ -158,6 +159,7 @@ class MainWindow(QMainWindow):
         self.grid.selectionModel().currentChanged.connect(self._current_changed)
         self.grid_title = QLabel()
         self.grid_title.setStyleSheet("font-weight: bold; padding: 4px;")
+        self.grid_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # no minimum width
         grid_box = QWidget()
         gl = QVBoxLayout(grid_box)
         gl.setContentsMargins(0, 0, 0, 0)
@@ -167,6 +169,7 @@ class MainWindow(QMainWindow):
         self.image_view = ImageView()
         self.drop_title = QLabel()
         self.drop_title.setStyleSheet("font-weight: bold; padding: 4px;")
+        self.drop_title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.filmstrip = Filmstrip(self.scheme, self.thumbs)
         self.filmstrip.clicked.connect(self._film_clicked)
         image_box = QWidget()
@@ -180,9 +183,10 @@ class MainWindow(QMainWindow):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(grid_box)
         splitter.addWidget(image_box)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
         self.setCentralWidget(splitter)
+        self._splitter = splitter
 
         side = QWidget()
         sl = QVBoxLayout(side)
@@ -900,6 +904,13 @@ class MainWindow(QMainWindow):
             save_settings(self.settings)
         except OSError as exc:
             self.statusBar().showMessage(f"Settings not saved: {exc}", 8000)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not getattr(self, "_sized", False):  # grid and image share the centre evenly at first
+            self._sized = True
+            half = max(200, self._splitter.width() // 2)
+            self._splitter.setSizes([half, half])
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._closed:
