@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from train.data import DecodedCache, labelled_samples  # noqa: E402
 from train.events import EventWriter  # noqa: E402
-from train.loop import Dist, RunSpec, train_one_epoch  # noqa: E402
+from train.loop import RunSpec, train_one_epoch  # noqa: E402
 from xtalviewer.core.importers import import_paths  # noqa: E402
 from xtalviewer.core.inference import describe_device, select_device  # noqa: E402
 from xtalviewer.core.models import Preprocess, autocast_dtype, build_model, resolve_arch  # noqa: E402

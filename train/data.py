@@ -203,7 +203,7 @@ class DecodedCache:
                     if progress and (done % 64 == 0 or done == len(self.samples)):
                         progress(done, len(self.samples))
             arr.flush()
-            del arr
+            arr = None  # release the mapping before the rename
             os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)

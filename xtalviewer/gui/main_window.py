@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from xtalviewer.core.imaging import load_rgb
 from xtalviewer.core.settings import Settings, save_settings
-from xtalviewer.core.store import Store, StoreError
+from xtalviewer.core.store import Store
 from xtalviewer.core.thumbnails import ThumbnailCache
 from xtalviewer.gui.browser import PlateBrowserModel
 from xtalviewer.gui.filmstrip import Filmstrip
