@@ -163,3 +163,15 @@ def test_ddp_with_two_cpu_processes(store_db, tmp_path):
     batches = [e for e in events if e["event"] == "batch" and e["epoch"] == 1]
     # the epoch's sample is dealt out to the two ranks: each runs half the steps
     assert start["train"] == 80 and batches[-1]["batches"] == 80 // 2 // 8
+
+
+def test_time_limit_stops_after_the_epoch_that_reaches_it_and_still_registers(store_db, tmp_path, capsys):
+    db = fresh_db(store_db, tmp_path)
+    assert main(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "5", "--time-limit", "0.0001",
+                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert "stopping at the time limit" in capsys.readouterr().out
+    (run,) = list((tmp_path / "runs").iterdir())
+    with open(run / "resnet18" / "summary.csv") as fh:
+        assert len(list(csv.DictReader(fh))) == 1
+    with Store(db) as s:
+        assert len(s.models()) == 1 and s.models()[0]["metrics"]["epochs_run"] == 1
