@@ -55,3 +55,51 @@ def test_no_crystals_and_empty_sets():
     assert empty["n"] == 0 and empty["accuracy"] is None
     with pytest.raises(ValueError):
         compute_metrics([0], np.zeros((1, 3)), CLASSES, CRYSTAL)
+
+
+def test_operating_point_metrics_count_hits_at_the_threshold():
+    # crystal probability = needles + xtal3d
+    truth = [2, 3, 0, 1]
+    probs = np.array([
+        [0.5, 0.2, 0.2, 0.1],    # needles, crystal prob 0.3
+        [0.1, 0.1, 0.1, 0.7],    # xtal3d, 0.8
+        [0.6, 0.15, 0.15, 0.1],  # clear, 0.25
+        [0.1, 0.85, 0.03, 0.02], # precip, 0.05
+    ])
+    m = compute_metrics(truth, probs, CLASSES, CRYSTAL, threshold=0.25)
+    assert m["threshold"] == 0.25
+    assert m["crystal_recall"] == 1.0           # both crystals reach 0.25
+    assert m["crystal_precision"] == pytest.approx(2 / 3)  # the clear drop is flagged too
+    assert m["review_load"] == pytest.approx(3 / 4)
+    strict = compute_metrics(truth, probs, CLASSES, CRYSTAL, threshold=0.5)
+    assert strict["crystal_recall"] == 0.5 and strict["review_load"] == 0.25 and strict["crystal_precision"] == 1.0
+    # the top-3 strategy: with two crystal classes out of four, every drop has one in its top 3
+    assert m["top3_crystal_recall"] == 1.0 and m["top3_review_load"] == 1.0
+    # balanced accuracy: recall per class present (needles 0, xtal3d 1, clear 1, precip 1)
+    assert m["balanced_accuracy"] == pytest.approx(3 / 4)
+
+
+def test_expected_calibration_error_is_the_gap_between_confidence_and_accuracy():
+    from xtalviewer.core.metrics import expected_calibration_error
+
+    # always 90% sure, right half the time: ECE 0.4
+    probs = np.tile([0.9, 0.1 / 3, 0.1 / 3, 0.1 / 3], (10, 1))
+    truth = [0] * 5 + [1] * 5
+    assert expected_calibration_error(truth, probs) == pytest.approx(0.4)
+    # confidence matching accuracy: ECE 0
+    probs = np.tile([0.5, 0.5, 0.0, 0.0], (10, 1))
+    assert expected_calibration_error([0] * 10, probs) == pytest.approx(0.5)
+    assert expected_calibration_error([], np.zeros((0, 4))) is None
+
+
+def test_best_result_prefers_recall_then_review_load_then_balanced_accuracy():
+    from xtalviewer.core.metrics import best_result
+
+    def r(name, recall, load, bal):
+        return {"arch": name, "metrics": {"accuracy": 0.5, "crystal_recall": recall, "review_load": load,
+                                          "balanced_accuracy": bal}}
+
+    assert best_result([r("a", 0.95, 0.1, 0.9), r("b", 0.99, 0.4, 0.5)])["arch"] == "b"
+    assert best_result([r("a", 0.99, 0.3, 0.9), r("b", 0.99, 0.2, 0.5)])["arch"] == "b"
+    assert best_result([r("a", 0.99, 0.2, 0.6), r("b", 0.99, 0.2, 0.7)])["arch"] == "b"
+    assert best_result([]) is None

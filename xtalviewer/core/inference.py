@@ -93,14 +93,16 @@ class Scorer:
         self.model = model.eval().to(device).to(memory_format=torch.channels_last)
         self._mean = torch.tensor(self.preprocess.mean, device=device).view(1, 3, 1, 1)
         self._std = torch.tensor(self.preprocess.std, device=device).view(1, 3, 1, 1)
+        # calibrated probabilities: the checkpoint's temperature (1 for models trained before calibration)
+        self.temperature = float(meta.operating_point.temperature or 1.0)
 
     @torch.inference_mode()
     def forward(self, batch: torch.Tensor) -> np.ndarray:
-        """Normalised float batch (N, 3, S, S) -> probabilities (N, classes) as float32."""
+        """Normalised float batch (N, 3, S, S) -> calibrated probabilities (N, classes) as float32."""
         x = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp):
             logits = self.model(x)
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return torch.softmax(logits.float() / self.temperature, dim=1).cpu().numpy()
 
     def forward_uint8(self, batch_u8: torch.Tensor) -> np.ndarray:
         """(N, S, S, 3) uint8 squares -> probabilities; normalised on the device in one pass."""

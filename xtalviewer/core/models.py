@@ -23,6 +23,7 @@ import torchvision
 from torch import nn
 from torchvision import models as tvm
 
+from xtalviewer.core.crystal_call import OperatingPoint
 from xtalviewer.core.labels import LabelScheme, SchemeError
 
 CHECKPOINT_FORMAT = "xtalviewer-checkpoint"
@@ -203,6 +204,7 @@ class CheckpointMeta:
     run_id: str | None = None
     metrics: dict | None = None
     init: str | None = None
+    operating_point: OperatingPoint = field(default_factory=OperatingPoint)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     torch_version: str = torch.__version__
     torchvision_version: str = torchvision.__version__
@@ -234,6 +236,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta) ->
         "run_id": meta.run_id,
         "metrics": meta.metrics,
         "init": meta.init,
+        "operating_point": meta.operating_point.to_dict(),
         "created_at": meta.created_at,
         "torch": str(meta.torch_version),
         "torchvision": str(meta.torchvision_version),
@@ -287,6 +290,7 @@ def read_checkpoint(path: str | Path) -> tuple[CheckpointMeta, dict]:
             run_id=payload.get("run_id"),
             metrics=payload.get("metrics"),
             init=payload.get("init"),
+            operating_point=OperatingPoint.from_dict(payload.get("operating_point")),
             created_at=payload.get("created_at") or "",
             torch_version=payload.get("torch") or "",
             torchvision_version=payload.get("torchvision") or "",

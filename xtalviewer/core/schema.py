@@ -128,6 +128,10 @@ MIGRATIONS: list[str] = [
         SELECT RAISE(ABORT, 'annotations are append-only');
     END;
     """,
+    # 2: each model's operating point (temperature, hit threshold, how it was chosen) as JSON
+    """
+    ALTER TABLE model ADD COLUMN operating_point TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

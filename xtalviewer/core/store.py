@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from xtalviewer.core.crystal_call import OperatingPoint, crystal_in_top3, crystal_probability
 from xtalviewer.core.labels import DEFAULT_SCHEME, LabelScheme, SchemeError, load_scheme
 from xtalviewer.core.plates import PlateType
 from xtalviewer.core.schema import MIGRATIONS, SCHEMA_VERSION
@@ -416,6 +417,7 @@ class Store:
         sha256: str | None = None,
         scheme: str | None = None,
         activate: bool = False,
+        operating_point: OperatingPoint | None = None,
     ) -> int:
         """Register a trained checkpoint; it must classify into this database's label scheme."""
         scheme = scheme or self.scheme.id
@@ -427,10 +429,11 @@ class Store:
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO model(name, arch, scheme, classes, input_size, normalization, run_id, metrics, path, "
-                "sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "sha256, created_at, operating_point) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, arch, scheme, json.dumps(list(classes)), input_size,
                  json.dumps(normalization) if normalization else None, run_id,
-                 json.dumps(metrics) if metrics is not None else None, path, sha256, now_iso()),
+                 json.dumps(metrics) if metrics is not None else None, path, sha256, now_iso(),
+                 json.dumps(operating_point.to_dict()) if operating_point is not None else None),
             )
             model_id = cur.lastrowid
             if activate:
@@ -441,7 +444,15 @@ class Store:
         for key in ("classes", "normalization", "metrics"):
             row[key] = json.loads(row[key]) if row.get(key) else None
         row["active"] = bool(row["active"])
+        row["operating_point"] = OperatingPoint.from_dict(json.loads(row["operating_point"]) if row.get("operating_point") else None)
         return row
+
+    def operating_point(self, model_id: int | None) -> OperatingPoint:
+        """The model's crystal-call rule; the uncalibrated 50% rule for older or unknown models."""
+        if model_id is None:
+            return OperatingPoint()
+        row = self.conn.execute("SELECT operating_point FROM model WHERE id = ?", (model_id,)).fetchone()
+        return OperatingPoint.from_dict(json.loads(row[0]) if row and row[0] else None)
 
     def models(self) -> list[dict]:
         return [self._decode_model(r) for r in self.query("SELECT * FROM model ORDER BY id")]
@@ -476,7 +487,7 @@ class Store:
         margin = top[0][1] - (top[1][1] or 0.0)
         return (
             row.image_id, model_id, probs.tobytes(), top[0][0], top[0][1], top[1][0], top[1][1], top[2][0],
-            top[2][1], float(probs[crystal].sum()), margin, entropy, int(bool(crystal[order].any())),
+            top[2][1], float(crystal_probability(probs, crystal)), margin, entropy, int(crystal_in_top3(probs, crystal)),
             row.image_size, row.image_mtime, created,
         )
 
@@ -519,9 +530,13 @@ class Store:
         label: str | None = None,
         predicted: str | None = None,
         crystal_top3: bool | None = None,
+        hit: bool | None = None,
         limit: int | None = None,
     ) -> list[dict]:
         """Drops to review, in one of QUEUE_ORDERS, filtered; each row carries what the grid shows.
+
+        ``hit`` keeps only the model's hits (crystal probability at or above its operating-point
+        threshold), or only the drops that are not; ``crystal_top3`` does the same for the top-3 flag.
 
         Orders that rank by the model walk the prediction indexes, so the global top 100 of half a
         million images comes back without sorting them all. Images the model has not scored yet come
@@ -553,9 +568,12 @@ class Store:
         if crystal_top3 is not None:
             pred_where.append("p.crystal_top3 = :ctop3")
             params["ctop3"] = int(crystal_top3)
+        if hit is not None:
+            pred_where.append("p.crystal_prob >= :threshold" if hit else "p.crystal_prob < :threshold")
+            params["threshold"] = self.operating_point(model_id).threshold
         if order == "disagreement":
             pred_where.append("i.label IS NOT NULL AND i.label != p.top1")
-        needs_prediction = predicted is not None or crystal_top3 is not None or order == "disagreement"
+        needs_prediction = predicted is not None or crystal_top3 is not None or hit is not None or order == "disagreement"
         lim = f" LIMIT {int(limit)}" if limit is not None else ""
 
         if order == "plate" or model_id is None:
@@ -595,20 +613,21 @@ class Store:
 
     # -- summaries ------------------------------------------------------------------------------
 
-    def _count_columns(self) -> tuple[str, list[str]]:
-        """SQL aggregate columns over images i (and their prediction p) shared by the summaries."""
+    def _count_columns(self, model_id: int | None) -> tuple[str, list]:
+        """SQL aggregate columns over images i (and their prediction p) shared by the summaries, and
+        their parameters: hits count at the model's operating-point threshold."""
         crystal = sorted(self.scheme.crystal_keys)
         marks = ",".join("?" * len(crystal))
         columns = (f"COUNT(i.id) AS images, SUM(i.label IS NOT NULL) AS labelled, "
                    f"SUM(i.label IN ({marks})) AS crystal_labels, SUM(i.load_error IS NOT NULL) AS unreadable, "
-                   "SUM(p.crystal_prob >= 0.5) AS predicted_hits, SUM(p.crystal_top3 = 1) AS crystal_top3, "
+                   "SUM(p.crystal_prob >= ?) AS predicted_hits, SUM(p.crystal_top3 = 1) AS crystal_top3, "
                    "COUNT(p.id) AS predicted")
-        return columns, crystal
+        return columns, [*crystal, self.operating_point(model_id).threshold]
 
     def plate_summaries(self, model_id: int | None = None) -> list[dict]:
         """Per plate: inspections, drops, reviewed (labelled) drops, crystal labels, predicted hits
-        (crystal probability >= 50%) and drops with a crystal class in the model's top 3."""
-        columns, crystal = self._count_columns()
+        (crystal probability at the model's operating point) and drops with a crystal class in its top 3."""
+        columns, crystal = self._count_columns(model_id)
         return self.query(
             f"""
             SELECT pl.id, pl.barcode, pl.rows, pl.cols, pl.drops,
@@ -623,7 +642,7 @@ class Store:
 
     def inspection_summaries(self, model_id: int | None = None) -> list[dict]:
         """Per inspection, for the plate browser: drops, reviewed, crystal labels, predicted hits."""
-        columns, crystal = self._count_columns()
+        columns, crystal = self._count_columns(model_id)
         return self.query(
             f"""
             SELECT n.id, n.plate_id, pl.barcode, n.key, n.imaged_at, n.imager, n.profile, {columns}

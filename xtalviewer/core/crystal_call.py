@@ -1,0 +1,157 @@
+"""The crystal call: one definition of crystal probability, the hit, and the top-3 flag.
+
+A drop is a *hit* when its crystal probability (the sum of the calibrated probabilities of the
+scheme's crystal classes) reaches the model's operating-point threshold. The threshold is chosen on
+the validation split to reach a target crystal recall (default 99%), after temperature scaling has
+made the probabilities honest. The top-3 flag (a crystal class among the three most likely) is a
+second, named strategy. Models trained before operating points existed keep the old rule, 50%.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_TARGET_RECALL = 0.99
+HIT_STRATEGY = "operating point"
+TOP3_STRATEGY = "crystal in top 3"
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """How a model's outputs become a crystal call: logit temperature and the hit threshold.
+
+    ``target_recall`` is None for a model that was never calibrated (the 50% rule applies).
+    """
+
+    threshold: float = DEFAULT_THRESHOLD
+    temperature: float = 1.0
+    target_recall: float | None = None
+    val_recall: float | None = None
+    val_review_load: float | None = None
+    val_crystals: int | None = None
+
+    @property
+    def calibrated(self) -> bool:
+        return self.target_recall is not None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> OperatingPoint:
+        if not d:
+            return cls()
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+    def describe(self) -> str:
+        """One line for tooltips, tables and logs."""
+        if not self.calibrated:
+            return f"hit at crystal probability >= {pct(self.threshold)} (not calibrated: the old 50% rule)"
+        text = f"hit at crystal probability >= {pct(self.threshold)}, chosen for {pct(self.target_recall, 0)} crystal recall"
+        if self.val_recall is not None:
+            text += f" (validation: recall {pct(self.val_recall)}, review load {pct(self.val_review_load)}"
+            text += f", {self.val_crystals} crystal drops)" if self.val_crystals is not None else ")"
+        return text
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """0.1234 -> '12.3%'; None -> '–'. The one percentage format of the app."""
+    return "–" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def crystal_probability(probs: np.ndarray, crystal_mask: Sequence[bool]) -> np.ndarray:
+    """Sum of the crystal classes' probabilities, over the last axis."""
+    return np.asarray(probs, dtype=np.float64)[..., np.asarray(crystal_mask, dtype=bool)].sum(axis=-1)
+
+
+def crystal_in_top3(probs: np.ndarray, crystal_mask: Sequence[bool]) -> np.ndarray:
+    """Whether a crystal class is among the three most probable classes (stable order on ties)."""
+    p = np.asarray(probs, dtype=np.float64)
+    order = np.argsort(-p, axis=-1, kind="stable")[..., :3]
+    return np.asarray(crystal_mask, dtype=bool)[order].any(axis=-1)
+
+
+def is_hit(crystal_prob: float | np.ndarray | None, threshold: float) -> bool | np.ndarray:
+    """The hit rule: crystal probability reaches the threshold (None, unscored, is never a hit)."""
+    if crystal_prob is None:
+        return False
+    return np.asarray(crystal_prob) >= threshold if isinstance(crystal_prob, np.ndarray) else crystal_prob >= threshold
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64) / max(temperature, 1e-6)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _nll(logits: np.ndarray, truth: np.ndarray, temperature: float) -> float:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(z).sum(axis=1))
+    return float((log_norm - z[np.arange(len(truth)), truth]).mean())
+
+
+def fit_temperature(logits: np.ndarray, truth: Sequence[int], lo: float = 0.05, hi: float = 20.0) -> float:
+    """Temperature scaling (Guo et al. 2017): the T > 0 that minimises the validation NLL of
+    softmax(logits / T). One parameter, so it cannot overfit a small validation split and never
+    changes the ranking of classes within a drop. Golden-section search on log T."""
+    logits = np.asarray(logits, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.int64)
+    if len(truth) == 0:
+        return 1.0
+    a, b = math.log(lo), math.log(hi)
+    g = (math.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = _nll(logits, truth, math.exp(c)), _nll(logits, truth, math.exp(d))
+    for _ in range(60):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = _nll(logits, truth, math.exp(c))
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = _nll(logits, truth, math.exp(d))
+    t = math.exp((a + b) / 2)
+    return t if _nll(logits, truth, t) <= _nll(logits, truth, 1.0) else 1.0
+
+
+def choose_threshold(crystal_prob: np.ndarray, is_crystal: np.ndarray, target_recall: float) -> tuple[float, float, float]:
+    """The highest threshold whose recall over the true crystal drops reaches ``target_recall``.
+
+    Returns (threshold, recall reached, review load = share of all drops flagged). With no crystal
+    drops there is nothing to tune: the 50% rule, recall NaN.
+    """
+    score = np.asarray(crystal_prob, dtype=np.float64)
+    truth = np.asarray(is_crystal, dtype=bool)
+    positives = np.sort(score[truth])[::-1]
+    if len(positives) == 0:
+        return DEFAULT_THRESHOLD, float("nan"), float((score >= DEFAULT_THRESHOLD).mean()) if len(score) else float("nan")
+    k = min(len(positives), max(1, math.ceil(target_recall * len(positives) - 1e-9)))
+    threshold = float(positives[k - 1])
+    flagged = score >= threshold
+    return threshold, float(flagged[truth].mean()), float(flagged.mean())
+
+
+def fit_operating_point(logits: np.ndarray, truth: Sequence[int], crystal_mask: Sequence[bool],
+                        target_recall: float = DEFAULT_TARGET_RECALL) -> OperatingPoint:
+    """Temperature on the validation logits, then the threshold for ``target_recall`` on the
+    calibrated crystal probabilities of the same split."""
+    truth = np.asarray(truth, dtype=np.int64)
+    temperature = fit_temperature(logits, truth)
+    probs = softmax(logits, temperature)
+    mask = np.asarray(crystal_mask, dtype=bool)
+    is_crystal = mask[truth] if len(truth) else np.zeros(0, bool)
+    threshold, recall, load = choose_threshold(crystal_probability(probs, mask), is_crystal, target_recall)
+    n_crystal = int(is_crystal.sum())
+    return OperatingPoint(threshold=threshold, temperature=temperature,
+                          target_recall=float(target_recall) if n_crystal else None,
+                          val_recall=None if math.isnan(recall) else recall,
+                          val_review_load=None if math.isnan(load) else load, val_crystals=n_crystal)
