@@ -23,7 +23,8 @@ from pathlib import Path
 
 from xtalviewer.core.paths import data_dir, default_db_path
 
-EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 1, 2, 130
+from train.events import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE  # noqa: F401  (part of this command's interface)
+from xtalviewer.core.metrics import best_result
 
 
 class TrainError(Exception):
@@ -136,20 +137,6 @@ def _comparison_table(results: list[dict]) -> str:
                      f"{pct(m['missed_crystal_rate_top1']):>9} {pct(m['missed_crystal_rate_top3']):>9} "
                      f"{m['train_seconds']:>10.0f}s  {r['model_id']}")
     return "\n".join(lines)
-
-
-def best_result(results: list[dict]) -> dict | None:
-    """Fewest crystals missed in the top 3 first (the app's promise), then accuracy."""
-    scored = [r for r in results if r["metrics"].get("accuracy") is not None]
-    if not scored:
-        return None
-
-    def key(r):
-        m = r["metrics"]
-        missed = m["missed_crystal_rate_top3"] if m["missed_crystal_rate_top3"] is not None else 1.0
-        return (missed, -m["accuracy"], -(m["top3_accuracy"] or 0))
-
-    return min(scored, key=key)
 
 
 def train_main(args: argparse.Namespace, cancel_event: threading.Event | None = None) -> list[dict]:
@@ -309,15 +296,15 @@ def evaluate_main(args: argparse.Namespace) -> dict:
     from xtalviewer.core.metrics import compute_metrics
     from xtalviewer.core.models import load_checkpoint
     from xtalviewer.core.store import Store
-    from xtalviewer.predict import PredictError, resolve_model
+    from xtalviewer.core.registry import RegistryError, resolve_model
 
     db = Path(args.db or default_db_path())
     if not db.exists():
         raise TrainError(f"database {db} does not exist")
     with Store(db) as store:
         try:
-            model = resolve_model(store, str(args.model))
-        except PredictError as exc:
+            model = resolve_model(store, str(args.model), register=False)  # evaluating a file registers nothing
+        except RegistryError as exc:
             raise TrainError(str(exc)) from None
         meta, net = load_checkpoint(model["path"], store.scheme)
         problems: list = []

@@ -1,7 +1,8 @@
 """Training progress as JSON lines, one object per line, for the GUI (or any script) to follow.
 
 Events: start, epoch_start, batch, epoch_end, metrics, registered, run_done, done, error. Each
-carries the run id and architecture; lines are flushed as they are written.
+carries the run id and architecture; lines are flushed as they are written. The trainer's exit
+codes live here too, so a follower needs this module only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,21 @@ import sys
 import time
 from pathlib import Path
 from typing import IO
+
+# exit status of xtal-train: 0 done, 1 training failed, 2 bad arguments or nothing to train on, 130 cancelled
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def read_event(line: str) -> dict | None:
+    """One line of the stream as an event dict; None for anything else (tqdm bars, warnings)."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
 
 
 class EventWriter:

@@ -13,6 +13,7 @@ from xtalviewer.core.labels import SchemeError
 from xtalviewer.core.paths import default_db_path
 from xtalviewer.core.store import Store, StoreError
 from xtalviewer.core.users import default_annotator
+from xtalviewer.predict import add_predict_arguments
 
 
 DEMO_IMAGE_SIZE = 128
@@ -27,17 +28,6 @@ def _db_parent() -> argparse.ArgumentParser:
     parent.add_argument("--db", type=Path, default=None,
                         help=f"database file (default: {default_db_path()}; XTALVIEWER_DB overrides)")
     return parent
-
-
-def add_predict_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `xtalviewer predict`, shared with `python -m xtalviewer.predict` (torchrun)."""
-    p.add_argument("--model", default=None, metavar="ID|PATH", help="registry id or checkpoint file (default: active)")
-    p.add_argument("--plate", default=None, metavar="BARCODE", help="only this plate")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
-                   help="auto: CUDA, then Apple MPS, then CPU")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--workers", type=int, default=2, help="decoding threads")
-    p.add_argument("--retry-errors", action="store_true", help="try images marked unreadable again")
 
 
 def open_store(args: argparse.Namespace, scheme: str | None = None, *, create: bool = False) -> Store:
@@ -292,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("predict", parents=[db], help="score drops with a trained model (top-3 per drop)")
-    add_predict_arguments(p)
+    add_predict_arguments(p)  # the predict command owns its options (also for torchrun -m xtalviewer.predict)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("models", parents=[db], help="list the model registry, or activate a model")

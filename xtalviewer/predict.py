@@ -13,57 +13,29 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-import torch.distributed as dist
-
-from xtalviewer.cli import add_predict_arguments
-from xtalviewer.core.inference import DeviceError, Scorer, ScoringRun, describe_device, select_device, work_list
-from xtalviewer.core.labels import SchemeError
-from xtalviewer.core.models import CheckpointError, file_sha256, load_checkpoint
 from xtalviewer.core.paths import default_db_path
-from xtalviewer.core.store import Store, StoreError
 
-NO_MODEL_HELP = (
-    "there is no trained model in the registry. Train one with `xtal-train --db DB` (all four architectures) or "
-    "`xtal-train --arch resnet --db DB`, or run `xtalviewer demo`, which ends with a trained ResNet; "
-    "then run predict again (or pass --model PATH to a checkpoint)."
-)
+DEVICES = ("auto", "cpu", "cuda", "mps")  # as xtalviewer.core.inference.DEVICES, without importing torch here
 
 
 class PredictError(Exception):
     """A clear reason why predict cannot run; exit status 2."""
 
 
-def resolve_model(store: Store, ref: str | None) -> dict:
-    """Registry row for an id, a checkpoint path (registered on first use) or the active model."""
-    if ref is None:
-        model = store.active_model()
-        if model is None:
-            raise PredictError(NO_MODEL_HELP if not store.models() else
-                               "no model is active; choose one with `xtalviewer models activate ID` or pass --model")
-        return model
-    if ref.isdigit():
-        model = store.model(int(ref))
-        if model is None:
-            raise PredictError(f"no model {ref} in the registry (see `xtalviewer models`)")
-        return model
-    path = Path(ref).absolute()
-    meta, _ = load_checkpoint(path, store.scheme)
-    digest = file_sha256(path)
-    for model in store.models():
-        if model["sha256"] == digest:
-            return model
-    model_id = store.add_model(
-        name=path.stem if path.stem not in ("best", "model") else f"{meta.arch}-{meta.run_id or path.parent.name}",
-        arch=meta.arch, classes=meta.classes, input_size=meta.input_size, path=str(path),
-        normalization={"mean": list(meta.preprocess.mean), "std": list(meta.preprocess.std),
-                       "fit": meta.preprocess.fit},
-        run_id=meta.run_id, metrics=meta.metrics, sha256=digest,
-    )
-    return store.model(model_id)
+def add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `xtalviewer predict`, shared with `python -m xtalviewer.predict` (torchrun)."""
+    p.add_argument("--model", default=None, metavar="ID|PATH", help="registry id or checkpoint file (default: active)")
+    p.add_argument("--plate", default=None, metavar="BARCODE", help="only this plate")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="auto: CUDA, then Apple MPS, then CPU")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--workers", type=int, default=2, help="decoding threads")
+    p.add_argument("--retry-errors", action="store_true", help="try images marked unreadable again")
 
 
 def _distributed() -> tuple[int, int]:
+    import torch
+    import torch.distributed as dist
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
@@ -74,6 +46,15 @@ def _distributed() -> tuple[int, int]:
 
 def run_predict(args: argparse.Namespace, log=print) -> dict:
     """Score every image that lacks a current prediction; returns the run's figures."""
+    import torch
+    import torch.distributed as dist
+
+    from xtalviewer.core.inference import Scorer, ScoringRun, describe_device, select_device, work_list
+    from xtalviewer.core.labels import SchemeError
+    from xtalviewer.core.models import CheckpointError, load_checkpoint
+    from xtalviewer.core.registry import RegistryError, resolve_model
+    from xtalviewer.core.store import Store
+
     rank, world = _distributed()
     db = args.db or default_db_path()
     if not Path(db).exists():
@@ -81,14 +62,17 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
     store = Store(db)
     try:
         if world == 1:
-            model = resolve_model(store, args.model)
+            try:
+                model = resolve_model(store, args.model)
+            except RegistryError as exc:
+                raise PredictError(str(exc)) from None
         else:
             # rank 0 resolves (and may register) the model; the others take its answer, error included
             answer: list = [None]
             if rank == 0:
                 try:
                     answer = [resolve_model(store, args.model)["id"]]
-                except (PredictError, CheckpointError, SchemeError) as exc:
+                except (RegistryError, CheckpointError, SchemeError) as exc:
                     answer = [f"error: {exc}"]
             dist.broadcast_object_list(answer, src=0)
             if isinstance(answer[0], str):
@@ -154,6 +138,13 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import torch.distributed as dist
+
+    from xtalviewer.core.inference import DeviceError
+    from xtalviewer.core.labels import SchemeError
+    from xtalviewer.core.models import CheckpointError
+    from xtalviewer.core.store import StoreError
+
     p = argparse.ArgumentParser(prog="xtalviewer predict", description="Score drop images with a trained model.")
     p.add_argument("--db", type=Path, default=None, help=f"database (default {default_db_path()})")
     add_predict_arguments(p)

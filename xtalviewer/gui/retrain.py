@@ -52,7 +52,8 @@ from PySide6.QtWidgets import (
 )
 
 import xtalviewer
-from train.cli import EXIT_CANCELLED, best_result
+from train.events import EXIT_CANCELLED
+from xtalviewer.core.metrics import best_result
 from xtalviewer.core.inference import DEVICES, DeviceError, describe_device, select_device
 from xtalviewer.core.labels import SchemeError
 from xtalviewer.core.models import ARCHITECTURES, FAMILIES
