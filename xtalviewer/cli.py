@@ -160,17 +160,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def demo_model(db: Path, args: argparse.Namespace) -> int:
     """A quick ResNet trained on the demo labels, then every demo drop scored with it."""
-    from train.cli import build_parser as train_parser
-    from train.cli import train_main
+    from train.config import TrainConfig
+    from train.run import train
     from xtalviewer.predict import run_predict
 
     minutes = args.train_minutes
     print(f"Training a quick ResNet-18 on the demo labels ({minutes:g} min at most; `xtal-train` trains all four "
           "architectures properly)...")
-    targs = train_parser().parse_args(["--db", str(db), "--arch", "resnet", "--image-size", str(DEMO_IMAGE_SIZE),
-                                       "--epochs", "40", "--patience", "8", "--time-limit", str(minutes),
-                                       "--balance", "sqrt", "--activate", "best", "--name", "demo"])
-    train_main(targs)
+    train(TrainConfig(db=str(db), arch="resnet", image_size=DEMO_IMAGE_SIZE, epochs=40, patience=8, time_limit=minutes,
+                      balance="sqrt", activate="best", name="demo"))
     pargs = argparse.Namespace(db=db, model=None, plate=None, device="auto", batch_size=32, workers=2,
                                retry_errors=False)
     run_predict(pargs)
@@ -189,33 +187,43 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _metric(metrics: dict | None, key: str) -> str:
-    value = (metrics or {}).get(key)
-    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "-"
-
-
 def cmd_models(args: argparse.Namespace) -> int:
+    from xtalviewer.core.crystal_call import pct
+    from xtalviewer.core.metrics import BEST_RULE
+
     with open_store(args) as store:
         if args.action == "activate":
             if args.id is None:
                 raise CommandError("say which model: xtalviewer models activate ID")
             store.activate_model(args.id)
             model = store.model(args.id)
-            print(f"Active model: {model['name']} ({model['id']}); the app rescores with it.")
+            print(f"Active model: {model['name']} ({model['id']}); {model['operating_point'].describe()}. "
+                  "The app rescores with it.")
             return 0
         models = store.models()
         if not models:
             print("No models in the registry. Train with `xtal-train` (or run `xtalviewer demo`).")
             return 0
-        print(f"{'':1} {'id':>3}  {'name':<28} {'arch':<13} {'size':>4}  {'accuracy':>8} {'top-3':>6} "
-              f"{'missed@1':>8} {'missed@3':>8}  created")
+        columns = (("top-1", "accuracy"), ("top-3", "top3_accuracy"), ("missed@1", "missed_crystal_rate_top1"),
+                   ("missed@3", "missed_crystal_rate_top3"), ("recall@op", "crystal_recall"),
+                   ("load@op", "review_load"), ("bal.acc", "balanced_accuracy"))
+        print(f"{'':1} {'id':>3}  {'name':<28} {'arch':<13} {'size':>4} {'crop':<5} "
+              + " ".join(f"{title:>9}" for title, _ in columns) + f" {'hit at':>8}  created")
+        uncalibrated = False
         for m in models:
-            metrics = m["metrics"]
-            print(f"{'*' if m['active'] else ' '} {m['id']:>3}  {m['name'][:28]:<28} {m['arch']:<13} {m['input_size']:>4}  "
-                  f"{_metric(metrics, 'accuracy'):>8} {_metric(metrics, 'top3_accuracy'):>6} "
-                  f"{_metric(metrics, 'missed_crystal_rate_top1'):>8} {_metric(metrics, 'missed_crystal_rate_top3'):>8}  "
-                  f"{m['created_at'][:16]}")
-        print("* = active")
+            metrics = m["metrics"] or {}
+            op = m["operating_point"]
+            crop = (m["normalization"] or {}).get("crop", "none")
+            threshold = pct(op.threshold) + ("" if op.calibrated else "*")
+            uncalibrated |= not op.calibrated
+            print(f"{'*' if m['active'] else ' '} {m['id']:>3}  {m['name'][:28]:<28} {m['arch']:<13} {m['input_size']:>4} "
+                  f"{crop:<5} " + " ".join(f"{pct(metrics.get(key)):>9}" for _, key in columns)
+                  + f" {threshold:>8}  {m['created_at'][:16]}")
+        print("* = active. Figures are on each run's held-out test plates; recall and load at the model's operating "
+              "point (hit = crystal probability >= 'hit at').")
+        if uncalibrated:
+            print("'hit at' with * : trained before calibration; hits use the old rule, crystal probability >= 50%.")
+        print(f"Retrain picks the {BEST_RULE}.")
     return 0
 
 

@@ -6,10 +6,12 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from imagefiles import write_image
 
 from xtalviewer.cli import main
+from xtalviewer.core.crystal_call import OperatingPoint
 from xtalviewer.core.importers import import_paths
 from xtalviewer.core.plates import PlateType
 from xtalviewer.core.report import ReportError, build_report, write_report
@@ -79,7 +81,8 @@ def plate(tmp_path, db_path):
         s.add_annotation(pos["B01-1"], "clear", "bob")
         s.add_annotation(pos["B02-2"], "microcrystals", "ann")
         model = s.add_model(name="resnet18-lab-2026", arch="resnet18", classes=sc.keys, input_size=224,
-                            path=str(tmp_path / "m.pt"), metrics=METRICS, activate=True)
+                            path=str(tmp_path / "m.pt"), metrics=METRICS, activate=True,
+                            operating_point=OperatingPoint(threshold=0.3, target_recall=0.99))
         s.put_predictions(model, [
             PredictionRow(pos["A01-1"], probs(sc, needles=0.6, microcrystals=0.1)),
             PredictionRow(pos["A03-1"], probs(sc, plates=0.5, clear=0.3)),
@@ -143,10 +146,25 @@ def test_plate_map_colours_each_labelled_drop_with_its_class_colour(plate, tmp_p
     assert unlabelled and unlabelled[0]["data-label"] == ""
 
 
-def test_hit_list_is_exactly_crystal_labels_and_crystal_top3_by_probability(plate, tmp_path):
+def test_hit_list_is_exactly_crystal_labels_and_model_hits_by_probability(plate, tmp_path):
     doc = Elements(report(plate, tmp_path))
     order = [a["data-drop"] for a in doc.find("tr", **{"class": "hitrow"})]
-    assert order == ["A01-1", "A03-1", "B02-1", "A02-1", "B02-2"]
+    assert order == ["A01-1", "A03-1", "B02-1", "A02-1", "B02-2"]  # B02-1 (.375) reaches the 30% threshold
+
+
+def test_hit_list_follows_the_models_threshold_not_the_top3_flag(plate, tmp_path):
+    with Store(plate) as s:
+        model = s.active_model()
+        strict = s.add_model(name="strict", arch="resnet18", classes=s.scheme.keys, input_size=224,
+                             path=model["path"], operating_point=OperatingPoint(threshold=0.6, target_recall=0.99))
+        for r in s.query("SELECT image_id, probs FROM prediction WHERE model_id = ?", (model["id"],)):
+            s.put_predictions(strict, [PredictionRow(r["image_id"], np.frombuffer(r["probs"], dtype="<f4"))])
+        s.activate_model(strict)
+    text = report(plate, tmp_path)
+    order = [a["data-drop"] for a in Elements(text).find("tr", **{"class": "hitrow"})]
+    # A03-1 (.575) and B02-1 (.375) have a crystal class in the top 3 but are below 60%: not hits
+    assert order == ["A01-1", "A02-1", "B02-2"]
+    assert "hit at crystal probability &gt;= 60.0%" in text
 
 
 def test_hit_rows_show_label_who_and_top3_with_percentages(plate, tmp_path):

@@ -169,13 +169,14 @@ def test_json_lines_arrive_in_pieces():
     assert buf.flush() == []
 
 
-def test_best_row_misses_fewest_crystals_then_is_most_accurate(qtbot):
+def test_best_row_has_highest_crystal_recall_then_lowest_review_load(qtbot):
     model = ResultsModel()
-    metrics = lambda acc, missed: {"accuracy": acc, "top3_accuracy": 0.9, "missed_crystal_rate_top1": 0.3,  # noqa: E731
-                                   "missed_crystal_rate_top3": missed, "train_seconds": 75}
-    model.add("resnet18", metrics(0.9, 0.10), 1)
-    model.add("vgg11_bn", metrics(0.7, 0.05), 2)
-    model.add("alexnet", metrics(0.8, 0.05), 3)
+    metrics = lambda acc, missed, recall, load: {  # noqa: E731
+        "accuracy": acc, "top3_accuracy": 0.9, "missed_crystal_rate_top1": 0.3, "missed_crystal_rate_top3": missed,
+        "train_seconds": 75, "crystal_recall": recall, "review_load": load, "balanced_accuracy": acc}
+    model.add("resnet18", metrics(0.9, 0.10, 0.95, 0.1), 1)
+    model.add("vgg11_bn", metrics(0.7, 0.05, 0.99, 0.3), 2)
+    model.add("alexnet", metrics(0.8, 0.05, 0.99, 0.2), 3)
     assert model.best == 2
     assert model.data(model.index(2, 0)) == "★ alexnet" and model.data(model.index(0, 0)) == "resnet18"
     assert model.data(model.index(0, 5)) == "1 min 15 s" and model.data(model.index(1, 4)) == "5.0%"

@@ -674,6 +674,42 @@ class Store:
         ).fetchall()
         return {image_id: (label, imaged_at) for image_id, label, imaged_at in rows}  # latest earlier one wins
 
+    def hit_counts(self, model_id: int, plate_id: int | None = None) -> dict:
+        """The model's crystal calls: scored drops, hits at its operating point, drops with a crystal
+        class in the top 3 (over one plate, or all)."""
+        scope, params = ("AND i.plate_id = ?", [plate_id]) if plate_id is not None else ("", [])
+        row = self.conn.execute(
+            f"SELECT COUNT(*), SUM(p.crystal_prob >= ?), SUM(p.crystal_top3) FROM prediction p JOIN image i "
+            f"ON i.id = p.image_id WHERE p.model_id = ? {scope}",
+            [self.operating_point(model_id).threshold, model_id, *params]).fetchone()
+        return {"scored": row[0], "hits": row[1] or 0, "crystal_top3": row[2] or 0}
+
+    def image_counts(self, plate_id: int | None = None) -> tuple[int, int]:
+        """(images, images marked unreadable), over one plate or all."""
+        scope = (" WHERE plate_id = ?", (plate_id,)) if plate_id is not None else ("", ())
+        total, marked = self.conn.execute(f"SELECT COUNT(*), SUM(load_error IS NOT NULL) FROM image{scope[0]}",
+                                          scope[1]).fetchone()
+        return total, marked or 0
+
+    def labelled_images(self, sources: Sequence[str]) -> list[dict]:
+        """Readable images whose current label came from one of ``sources``: the training set."""
+        marks = ",".join("?" * len(sources))
+        return self.query(
+            f"""SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no
+                FROM image i JOIN annotation a ON a.id = i.annotation_id JOIN plate p ON p.id = i.plate_id
+                WHERE i.label IS NOT NULL AND i.load_error IS NULL AND a.source IN ({marks})
+                ORDER BY i.id""", list(sources))
+
+    def image_with_plate(self, path: str) -> dict | None:
+        """The image stored at ``path`` with its plate's barcode, or None."""
+        rows = self.query("SELECT i.id, i.path, i.mtime, p.barcode, i.well, i.drop_no FROM image i "
+                          "JOIN plate p ON p.id = i.plate_id WHERE i.path = ?", (path,))
+        return rows[0] if rows else None
+
+    def count_unreadable_labelled(self) -> int:
+        """Labelled images marked unreadable: training leaves them out and says how many."""
+        return self.conn.execute("SELECT COUNT(*) FROM image WHERE label IS NOT NULL AND load_error IS NOT NULL").fetchone()[0]
+
     def label_counts(self) -> dict[str | None, int]:
         return {r[0]: r[1] for r in self.conn.execute("SELECT label, COUNT(*) FROM image GROUP BY label ORDER BY label")}
 
