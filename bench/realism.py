@@ -10,8 +10,10 @@ recursively for *.jpg/*.jpeg) for a person to judge, and prints statistics of bo
 drift is visible without looking: mean HSV saturation (of all pixels, and of the lit ones), luma mean/std and an 8-bin luma histogram,
 edge density (share of Canny edge pixels at a fixed working size) and dark share (pixels darker
 than a well wall's luma threshold). Synthetic drops go through a JPEG round trip at the demo's
-quality, since every real image is a JPEG. Without the reference folder it reports the synthetic
-side only and says so.
+quality, since every real image is a JPEG. Both sides are also summarised per group (synthetic by
+well kind, references by folder), so that like can be compared with like: round wells with the
+XChem images, square with Rigaku, zoomed with MARCO. Without the reference folder it reports the
+synthetic side only and says so.
 """
 
 from __future__ import annotations
@@ -108,10 +110,13 @@ def _style_name(geometry: object) -> str:
     return f"{getattr(style, 'well', '')}/{getattr(style, 'light', '')}"
 
 
-def render_synthetic(n: int, seed: int, size: tuple[int, int]) -> tuple[list[np.ndarray], list[str], list[float]]:
-    """n seeded drops cycling through the classes, each from a freshly drawn style; with render times."""
+def render_synthetic(n: int, seed: int, size: tuple[int, int]) -> tuple[list[np.ndarray], list[str], list[str], list[float]]:
+    """n seeded drops cycling through the classes, each from a freshly drawn style.
+
+    Returns the images, their captions, their well kinds ('' without styles) and render times.
+    """
     rng = np.random.default_rng(seed)
-    images, captions, times = [], [], []
+    images, captions, kinds, times = [], [], [], []
     for i in range(n):
         label = synthetic.CLASS_KEYS[i % len(synthetic.CLASS_KEYS)]
         geometry = synthetic.random_geometry(rng)
@@ -123,7 +128,8 @@ def render_synthetic(n: int, seed: int, size: tuple[int, int]) -> tuple[list[np.
         images.append(jpeg_round_trip(rgb))
         style = _style_name(geometry)
         captions.append(f"{label}" + (f" {style}" if style else ""))
-    return images, captions, times
+        kinds.append(style.split("/")[0])
+    return images, captions, kinds, times
 
 
 def _tile(rgb: np.ndarray, caption: str) -> np.ndarray:
@@ -177,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reference is None:
         args.reference = default_reference()
 
-    images, captions, times = render_synthetic(args.count, args.seed, size)  # type: ignore[arg-type]
+    images, captions, kinds, times = render_synthetic(args.count, args.seed, size)  # type: ignore[arg-type]
     ref_paths = find_references(args.reference)
     refs = []
     for p in ref_paths:
@@ -192,8 +198,14 @@ def main(argv: list[str] | None = None) -> int:
         ref_stats.append(s)
         group = name.split("/")[0] if "/" in name else name.split("_")[0]
         by_group.setdefault(group, []).append(s)
+    synth_stats = [image_stats(im) for im in images]
+    synth_groups: dict[str, list[dict]] = {}
+    for kind, st in zip(kinds, synth_stats):
+        if kind:
+            synth_groups.setdefault(kind, []).append(st)
     result = {
-        "synthetic": summarise([image_stats(im) for im in images]),
+        "synthetic": summarise(synth_stats),
+        "synthetic_groups": {k: summarise(v) for k, v in sorted(synth_groups.items())},
         "reference": summarise(ref_stats),
         "reference_groups": {g: summarise(v) for g, v in sorted(by_group.items())},
         "reference_dir": str(args.reference),
@@ -216,7 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     if not refs:
         print(result["note"])
     print(f"{'':24}{'saturation':>11}{'sat lit':>8}{'luma':>8}{'luma sd':>9}{'edges':>8}{'dark':>7}{'b-r':>7}  luma histogram (8 bins)")
-    rows = [("synthetic", result["synthetic"]), ("reference", result["reference"])]
+    rows = [("synthetic", result["synthetic"])]
+    rows += [(f"  {g}", s) for g, s in result["synthetic_groups"].items()]
+    rows += [("reference", result["reference"])]
     rows += [(f"  {g}", s) for g, s in result["reference_groups"].items()]
     for name, s in rows:
         if s is None:
