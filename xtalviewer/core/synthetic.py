@@ -216,8 +216,8 @@ class _Frame:
         self.chamfer = (not g.well_round) and g.style.chamfer
         self.well_corner = self.well_r if g.well_round else g.well_corner * self.well_r
         # Physical scale: the size of a typical well in pixels, so zoomed views show bigger content;
-        # small sitting drops hold proportionally smaller crystals.
-        self.scale = height * min(g.well_radius / 0.47, g.drop_radius / 0.3)
+        # small sitting drops hold somewhat smaller crystals.
+        self.scale = height * min(g.well_radius / 0.47, 0.5 + g.drop_radius / 0.6)
         self.cx = g.drop_center[0] * width
         self.cy = g.drop_center[1] * height
         self.angles = np.linspace(0.0, _TWO_PI, _N_OUTLINE, endpoint=False)
@@ -473,7 +473,7 @@ def _background(frame: _Frame, balance: np.ndarray) -> np.ndarray:
     Everything here is smooth or out of focus, so it is computed at low resolution and upsampled.
     """
     g, style, w, h = frame.g, frame.g.style, frame.w, frame.h
-    f = max(1, int(round(w / 200)))
+    f = max(1, int(round(w / 150)))
     lw, lh = int(math.ceil(w / f)), int(math.ceil(h / f))
     xs = (np.arange(lw, dtype=np.float32) + 0.5) * (w / lw) - 0.5
     ys = (np.arange(lh, dtype=np.float32) + 0.5) * (h / lh) - 0.5
@@ -526,7 +526,7 @@ def _background(frame: _Frame, balance: np.ndarray) -> np.ndarray:
     wall_col = np.asarray(g.wall_color, np.float32)
     plastic_col = np.asarray(g.plastic_color, np.float32)
     floor_col = np.asarray(g.floor_color, np.float32)
-    texture = _noise_field(drng, (lh, lw), 0.6)
+    texture = _noise_field(drng, (lh, lw), 0.8)
     plastic = plastic_col[None, None, :] * (1.0 + style.plastic_texture * 0.5 * _noise_field(drng, (lh, lw), 1.2)
                                              - 0.08 * np.clip(sdf_out / h, 0, 1))[..., None]
     if g.well_round:
@@ -569,9 +569,10 @@ def _background(frame: _Frame, balance: np.ndarray) -> np.ndarray:
         k = np.clip(sdf_in / (0.02 * h), 0.0, 1.0)[..., None]
         img = img * (1.0 - k) + far * k
     if g.well_round:
-        # Grainy speckle of the moulded wall, bright flecks on black; after the blur, so it stays visible.
-        speckle = style.wall_texture * (texture + 2.5 * np.maximum(texture - 0.2, 0.0))
-        img = img * (1.0 + speckle * wall_m)[..., None]
+        # Grainy speckle of the moulded wall, olive flecks on black; after the blur, so it stays visible.
+        flecks = style.wall_texture * np.maximum(texture - 0.15, 0.0) * wall_m
+        img = img * (1.0 + 0.5 * style.wall_texture * texture * wall_m)[..., None]
+        img = img + flecks[..., None] * np.array([0.09, 0.085, 0.045], np.float32)
     img = np.clip(img * (255.0 * balance), 0.0, 255.0).astype(np.uint8)
     if f > 1:
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -756,7 +757,7 @@ def _wavy_path(rng: np.random.Generator, n: int, amp: float, waves: float) -> np
 
 def _draw_skin(cv: _Canvas, rng: np.random.Generator) -> None:
     f, gr = cv.f, cv.growth
-    strength = 0.45 + 0.55 * gr
+    strength = (0.45 + 0.55 * gr) * rng.uniform(0.45, 1.0)
     # A faint greyish film over the whole drop.
     cv.add_brown(np.full((cv.h, cv.w), int(255 * rng.uniform(0.04, 0.14) * strength), np.uint8))
     n = int(rng.integers(12, 34))
@@ -773,7 +774,7 @@ def _draw_skin(cv: _Canvas, rng: np.random.Generator) -> None:
         r = u * f.radius_at(th)
         path = np.stack([f.cx + r * np.cos(th), f.cy + r * np.sin(th)], axis=1)
         near = (u0 - 0.5) / 0.5
-        dark_paths.append((path, cv.px(rng.uniform(0.003, 0.008)), -(0.2 + 0.45 * near) * strength))
+        dark_paths.append((path, cv.px(rng.uniform(0.002, 0.006)), -(0.2 + 0.45 * near) * strength))
     # Radial folds running in from the edge.
     for _ in range(int(rng.integers(4, 14))):
         th0 = rng.uniform(0, _TWO_PI)
@@ -782,7 +783,7 @@ def _draw_skin(cv: _Canvas, rng: np.random.Generator) -> None:
         th = th0 + _wavy_path(rng, m, 0.03, rng.uniform(0.5, 1.5)) / np.maximum(u, 0.3)
         r = u * f.radius_at(th)
         path = np.stack([f.cx + r * np.cos(th), f.cy + r * np.sin(th)], axis=1)
-        dark_paths.append((path, cv.px(rng.uniform(0.003, 0.007)), -rng.uniform(0.25, 0.5) * strength))
+        dark_paths.append((path, cv.px(rng.uniform(0.002, 0.005)), -rng.uniform(0.25, 0.5) * strength))
     off = np.array([math.cos(cv.light), math.sin(cv.light)])
     # Soft shadows of the folds, drawn at half resolution since they are blurry anyway.
     shadow = np.zeros((cv.h // 2 + 1, cv.w // 2 + 1), np.uint8)

@@ -49,7 +49,7 @@ POLARISED_CASTS: tuple[tuple[float, float, float], ...] = (
     (0.93, 0.86, 0.72),
     (0.68, 0.62, 0.68),
 )
-JPEG_CHANCE = 0.7  # share of plates whose images carry compression artefacts (imagers save q75-95)
+JPEG_CHANCE = 0.5  # share of plates whose images carry compression artefacts (imagers save q75-95)
 CONDENSATION_CHANCE = 0.1
 FIBRE_CHANCE_MAX = 0.35  # per-drop chance of a stray fibre on the dustiest plates
 
@@ -126,7 +126,7 @@ def random_style(rng: np.random.Generator, well: str | None = None) -> PlateStyl
         well_radius = (0.42, 0.47)
         wall_width = float(rng.uniform(0.09, 0.17))
         wall_outer = float(rng.uniform(0.55, 0.85))
-        wall = _jitter(rng, (0.06, 0.055, 0.075), 0.015) * rng.uniform(0.5, 1.3)
+        wall = _jitter(rng, (0.058, 0.055, 0.068), 0.008) * rng.uniform(0.5, 1.3)
         wall_texture = float(rng.uniform(0.2, 0.7))
         wall_blur = float(rng.uniform(0.002, 0.008))
         plastic = _jitter(rng, floor * rng.uniform(0.7, 1.0), 0.05)
