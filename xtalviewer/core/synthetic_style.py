@@ -32,7 +32,7 @@ POLARISED_CHANCE: dict[str, float] = {"round": 0.12, "square": 0.08, "zoomed": 0
 # Brightfield floor colours (RGB, 0..1) by tint family, and per well kind the share of its
 # brightfield plates with each tint: round-well imagers light grey-blue, square-well ones off-white.
 BRIGHTFIELD_TINTS: dict[str, tuple[float, float, float]] = {
-    "grey_blue": (0.75, 0.81, 0.89),
+    "grey_blue": (0.74, 0.80, 0.90),
     "grey": (0.86, 0.87, 0.86),
     "warm_grey": (0.89, 0.88, 0.84),
 }
@@ -126,7 +126,7 @@ def random_style(rng: np.random.Generator, well: str | None = None) -> PlateStyl
         well_radius = (0.42, 0.47)
         wall_width = float(rng.uniform(0.09, 0.17))
         wall_outer = float(rng.uniform(0.55, 0.85))
-        wall = _jitter(rng, (0.058, 0.055, 0.068), 0.008) * rng.uniform(0.5, 1.3)
+        wall = _jitter(rng, (0.058, 0.052, 0.075), 0.006) * rng.uniform(0.5, 1.3)
         wall_texture = float(rng.uniform(0.2, 0.7))
         wall_blur = float(rng.uniform(0.002, 0.008))
         plastic = _jitter(rng, floor * rng.uniform(0.7, 1.0), 0.05)
@@ -169,7 +169,7 @@ def random_style(rng: np.random.Generator, well: str | None = None) -> PlateStyl
         light="polarised" if polarised else "brightfield",
         floor_color=_t(floor),
         rainbow=rainbow,
-        exposure=float(rng.uniform(0.9, 1.05)),
+        exposure=float(rng.uniform(0.96, 1.1)),
         well_radius=well_radius,
         well_corner=float(rng.uniform(0.15, 0.4)),
         chamfer=bool(rng.random() < 0.7),
