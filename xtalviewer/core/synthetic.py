@@ -632,15 +632,15 @@ def _seal_artefacts(cv: _Canvas, rng: np.random.Generator) -> None:
         # Condensation on the seal, far out of focus: a faint mottled haze of droplet shadows.
         k = 4
         dark = np.zeros((cv.h // k + 1, cv.w // k + 1), np.uint8)
-        n = int(style.condensation * rng.uniform(300, 900))
+        n = int(style.condensation * rng.uniform(800, 2000))
         pts = np.stack([rng.uniform(0, dark.shape[1], n), rng.uniform(0, dark.shape[0], n)], axis=1)
-        radii = cv.px(rng.uniform(0.002, 0.008, n)) / k
+        radii = cv.px(rng.uniform(0.0015, 0.005, n)) / k
         for p, r in zip(pts, radii):
             cv2.circle(dark, (int(p[0] * _ONE), int(p[1] * _ONE)), int(max(r, 0.5) * _ONE), 255, -1, cv2.LINE_AA,
                        _SHIFT)
         dark = cv2.GaussianBlur(dark, (0, 0), max(0.7, cv.px(0.004) / k))
         dark = cv2.resize(dark, (cv.w, cv.h), interpolation=cv2.INTER_LINEAR)
-        cv.darken(dark, 0.1 + 0.15 * style.condensation, inside_drop=False)
+        cv.darken(dark, 0.05 + 0.08 * style.condensation, inside_drop=False)
 
 
 # --------------------------------------------------------------------------------------------
