@@ -7,9 +7,10 @@ A model trained only on synthetic plates fails on real ones when the two look di
 puts N seeded synthetic drops (every class, every style) next to the reference images
 (``--reference DIR``, default ``../shared/reference-drops`` beside the repository, searched
 recursively for *.jpg/*.jpeg) for a person to judge, and prints statistics of both sets so that
-drift is visible without looking: mean HSV saturation (of all pixels, and of the lit ones), luma mean/std and an 8-bin luma histogram,
-edge density (share of Canny edge pixels at a fixed working size) and dark share (pixels darker
-than a well wall's luma threshold). Synthetic drops go through a JPEG round trip at the demo's
+drift is visible without looking: mean HSV saturation (of all pixels, and of the lit ones), luma
+mean/std and an 8-bin luma histogram, edge density (share of Canny edge pixels at a fixed working
+size), dark share (pixels darker than a well wall's luma threshold) and blue minus red (colour
+cast). Synthetic drops go through a JPEG round trip at the demo's
 quality, since every real image is a JPEG. Both sides are also summarised per group (synthetic by
 well kind, references by folder), so that like can be compared with like: round wells with the
 XChem images, square with Rigaku, zoomed with MARCO. Without the reference folder it reports the
@@ -40,6 +41,7 @@ COLUMNS = 8
 DARK_LUMA = 50  # a well wall in brightfield is darker than this; a lit floor or drop is not
 CANNY = (60, 150)
 JPEG_QUALITY = 90  # what the demo writes
+STAT_KEYS = ("saturation", "saturation_lit", "luma_mean", "luma_std", "edge_density", "dark_share", "blue_minus_red")
 
 
 def default_reference() -> Path:
@@ -88,7 +90,7 @@ def summarise(stats: list[dict]) -> dict | None:
     if not stats:
         return None
     out: dict = {"images": len(stats)}
-    for key in ("saturation", "saturation_lit", "luma_mean", "luma_std", "edge_density", "dark_share", "blue_minus_red"):
+    for key in STAT_KEYS:
         vals = [s[key] for s in stats]
         out[key] = round(statistics.fmean(vals), 4)
         out[key + "_sd"] = round(statistics.pstdev(vals), 4)
@@ -110,7 +112,8 @@ def _style_name(geometry: object) -> str:
     return f"{getattr(style, 'well', '')}/{getattr(style, 'light', '')}"
 
 
-def render_synthetic(n: int, seed: int, size: tuple[int, int]) -> tuple[list[np.ndarray], list[str], list[str], list[float]]:
+def render_synthetic(n: int, seed: int,
+                     size: tuple[int, int]) -> tuple[list[np.ndarray], list[str], list[str], list[float]]:
     """n seeded drops cycling through the classes, each from a freshly drawn style.
 
     Returns the images, their captions, their well kinds ('' without styles) and render times
@@ -229,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not refs:
         print(result["note"])
-    print(f"{'':24}{'saturation':>11}{'sat lit':>8}{'luma':>8}{'luma sd':>9}{'edges':>8}{'dark':>7}{'b-r':>7}  luma histogram (8 bins)")
+    print(f"{'':24}{'saturation':>11}{'sat lit':>8}{'luma':>8}{'luma sd':>9}{'edges':>8}{'dark':>7}{'b-r':>7}"
+          "  luma histogram (8 bins)")
     rows = [("synthetic", result["synthetic"])]
     rows += [(f"  {g}", s) for g, s in result["synthetic_groups"].items()]
     rows += [("reference", result["reference"])]

@@ -513,7 +513,8 @@ def _background(frame: _Frame, balance: np.ndarray) -> np.ndarray:
     side = np.arctan2(y - frame.cy, x - frame.cx) - g.light_angle
     lens = np.exp(-u / max(g.lens_width, 0.02)) * (1.0 - 0.45 * np.cos(side))
     tint = np.asarray(g.drop_tint, np.float32)
-    floor = floor * (1.0 + m[..., None] * (tint - 1.0)) * np.clip(1.0 - g.lens_darkening * lens * m, 0.05, 1.0)[..., None]
+    refraction = np.clip(1.0 - g.lens_darkening * lens * m, 0.05, 1.0)
+    floor = floor * (1.0 + m[..., None] * (tint - 1.0)) * refraction[..., None]
 
     # Well floor, wall and plastic from signed distances.
     sdf_in = frame.floor_sdf(x, y)
