@@ -3,6 +3,7 @@
     xtal-train [--arch all] [--init active] [--crystal-recall 0.99] ...   train (default: the four families)
     xtal-train evaluate --model ID [--labels truth.csv]                     metrics JSON for a labelled set
     xtal-train export-onnx --model ID|PATH -o model.onnx                    for deployment outside the app
+    xtal-train base --out resources/models/base-resnet18.pt                 the shipped base model, from synthetic plates
     torchrun --nproc_per_node=N -m train ...                                DistributedDataParallel
 
 Exit status: 0 done, 1 training failed, 2 bad arguments or nothing to train on, 130 cancelled.
@@ -86,6 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     clear_errors = (TrainError, InitError, EvaluateError, StoreError, SchemeError, CheckpointError, DeviceError,
                     ValueError)
+    if argv and argv[0] == "base":
+        from train.base import main as base_main
+
+        try:
+            return base_main(argv[1:])
+        except clear_errors as exc:
+            print(f"xtal-train base: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if argv and argv[0] == "export-onnx":
         from train.onnx_export import main as export_main
 

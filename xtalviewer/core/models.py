@@ -252,11 +252,14 @@ class CheckpointMeta:
             )
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta) -> str:
-    """Write weights + metadata atomically; returns the file's sha256."""
+def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta, *, half: bool = False) -> str:
+    """Write weights + metadata atomically; returns the file's sha256. ``half`` stores floating
+    tensors as float16 (half the size, for shipped models; they load back into float32 models)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
