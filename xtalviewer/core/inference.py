@@ -9,7 +9,6 @@ channels_last, and JPEGs can be decoded on the GPU.
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 import time
@@ -20,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
-from xtalviewer.core.imaging import ImageLoadError, decode, read_bytes
+from xtalviewer.core.imaging import ImageLoadError, decode, is_upright, open_header, read_bytes
 from xtalviewer.core.models import CheckpointMeta, Preprocess, autocast_dtype
 from xtalviewer.core.store import PredictionRow, Store
 
@@ -227,8 +225,8 @@ class ScoringRun:
         try:
             data = read_bytes(item.path)
             if self.gpu_decode and data[:2] == b"\xff\xd8":
-                with Image.open(io.BytesIO(data)) as im:  # header only: EXIF-rotated or CMYK files go the CPU way
-                    if im.mode == "RGB" and im.getexif().get(0x0112, 1) == 1:
+                with open_header(data) as im:  # header only: EXIF-rotated or CMYK files go the CPU way
+                    if im.mode == "RGB" and is_upright(im):
                         return item, torch.frombuffer(bytearray(data), dtype=torch.uint8), None
             rgb = decode(data, min_side=self.scorer.preprocess.decode_min_side())
             return item, self.scorer.preprocess.fit_square(rgb), None

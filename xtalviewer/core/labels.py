@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from xtalviewer.core.paths import resources_dir, user_schemes_dir
+from xtalviewer.core.regular import read_regular_text
 
 DEFAULT_SCHEME = "xtal10"
 MARCO_CLASSES = ("Crystals", "Precipitate", "Clear", "Other")
@@ -182,7 +183,7 @@ def load_scheme_file(path: Path | str) -> LabelScheme:
     """Load and validate one scheme file; its id is the file name without .json."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_text(path)
     except FileNotFoundError:
         raise _fail(path, "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from xtalviewer.core.imaging import ImageLoadError, fit_within, load_rgb
+from xtalviewer.core.regular import read_regular_bytes
 
 DEFAULT_THUMB_SIZE = 256
 DEFAULT_LIMIT_BYTES = 2 * 1024**3
@@ -37,7 +38,7 @@ class ThumbnailCache:
         """The cached thumbnail (RGB) or None; never decodes the source image."""
         entry = self.entry_path(path, file_size, mtime)
         try:
-            data = np.fromfile(entry, dtype=np.uint8)
+            data = np.frombuffer(read_regular_bytes(entry), dtype=np.uint8)
         except OSError:
             return None
         arr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
