@@ -1,7 +1,9 @@
 import csv
+import os
 
 import pytest
 from imagefiles import write_image
+from specialfiles import file_type, special_targets
 
 from xtalviewer.cli import main
 from xtalviewer.core.exchange import EXPORT_COLUMNS
@@ -148,3 +150,28 @@ def test_a_database_that_is_not_ours_exits_2(capsys, tmp_path):
     bad.write_text("hello")
     code, _, err = run(capsys, "stats", "--db", bad)
     assert code == 2 and "not an SQLite file" in err
+
+
+def test_export_refuses_a_non_regular_target_and_leaves_it(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    targets = special_targets(tmp_path, ".csv")
+    reader = os.open(targets["FIFO"], os.O_RDONLY | os.O_NONBLOCK)  # an old build must not hang on open()
+    try:
+        for kind, target in targets.items():
+            before = file_type(target)
+            code, _, err = run(capsys, "export", "-o", target, "--db", db_path)
+            assert code == 2 and "not a regular file" in err and err.count("\n") == 1, kind
+            assert file_type(target) == before, f"the {kind} was replaced"
+    finally:
+        os.close(reader)
+
+
+def test_export_writes_through_a_symbolic_link(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    real = tmp_path / "labels-2026.csv"
+    real.write_text("old")
+    link = tmp_path / "labels.csv"
+    link.symlink_to(real)
+    code, out, _ = run(capsys, "export", "-o", link, "--db", db_path)
+    assert code == 0 and link.is_symlink()
+    assert real.read_text().startswith("plate,inspection,")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from xtalviewer import __version__
 from xtalviewer.core.labels import SchemeError
+from xtalviewer.core.outputs import OutputFileError, output_target
 from xtalviewer.core.paths import default_db_path
 from xtalviewer.core.store import Store, StoreError
 from xtalviewer.core.users import default_annotator
@@ -47,6 +48,15 @@ def open_store(args: argparse.Namespace, scheme: str | None = None, *, create: b
     if not create and not Path(path).exists():
         raise CommandError(f"database {path} does not exist (import plates or run `xtalviewer demo` first)")
     return Store(path, scheme)
+
+
+def checked_output(path: Path) -> Path:
+    """The -o target of a command that writes a file, refused (exit 2) before any work when it is a
+    device, FIFO, socket or folder, or its folder is missing; see ``xtalviewer.core.outputs``."""
+    try:
+        return output_target(path)
+    except OutputFileError as exc:
+        raise CommandError(str(exc)) from None
 
 
 # -- subcommands -------------------------------------------------------------------------------
@@ -91,6 +101,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from xtalviewer.core.exchange import export_csv
 
+    checked_output(args.output)
     with open_store(args) as store:
         if args.plate and store.plate_by_barcode(args.plate) is None:
             raise CommandError(f"no plate '{args.plate}' in {store.path}")
@@ -98,6 +109,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise CommandError(f"no model {args.model} in the registry")
         try:
             n = export_csv(store, args.output, plate=args.plate, model_id=args.model)
+        except OutputFileError as exc:
+            raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"{args.output}: cannot be written ({exc.strerror or exc})") from None
     print(f"Wrote {n} row{'s' * (n != 1)} to {args.output}")
@@ -232,6 +245,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from xtalviewer.core.report import ReportError, write_report
 
+    checked_output(args.output)
     with Store(args.db or default_db_path(), create=False) as store:  # reporting must not create a database
         try:
             path = write_report(store, args.plate, args.output, inspection_key=args.inspection)

@@ -1,3 +1,6 @@
+import dataclasses
+import os
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -319,3 +322,15 @@ def test_painting_and_filtering_do_not_leak_references_to_none(scored_db, settin
         w.reload_queue()
         w.step_inspection(-1 if i % 2 else 1)
     assert sys.getrefcount(None) - before > -100  # thousands without the workarounds
+
+
+def test_the_thumbnail_cache_is_pruned_to_its_limit_at_start_up(plate_db, settings, open_window, qtbot):
+    settings = dataclasses.replace(settings, thumbnail_limit_mb=1)
+    folder = settings.thumbnail_folder() / "00"
+    folder.mkdir(parents=True)
+    for i in range(30):  # 3 MB left by earlier sessions, over the 1 MB now chosen in Preferences
+        old = folder / f"{i:040d}.jpg"
+        old.write_bytes(b"\xff" * 100_000)
+        os.utime(old, (1_600_000_000 + i, 1_600_000_000 + i))
+    open_window(plate_db, settings)
+    qtbot.waitUntil(lambda: sum(p.stat().st_size for p in folder.glob("*.jpg")) <= 1024 * 1024, timeout=5000)

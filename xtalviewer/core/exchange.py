@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xtalviewer.core.outputs import atomic_output, output_target
 from xtalviewer.core.store import Store
 
 EXPORT_COLUMNS = (
@@ -57,8 +58,13 @@ def export_rows(store: Store, *, plate: str | None = None, model_id: int | None 
 
 
 def export_csv(store: Store, target: str | Path, *, plate: str | None = None, model_id: int | None = None) -> int:
+    """Write the export CSV whole (see ``outputs.atomic_output``); returns the number of rows.
+
+    Raises OutputFileError for a target that must not be replaced, OSError when writing fails.
+    """
+    output_target(target)  # a bad target fails before the query
     rows = export_rows(store, plate=plate, model_id=model_id)
-    with open(target, "w", newline="", encoding="utf-8") as fh:
+    with atomic_output(target, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
