@@ -283,6 +283,13 @@ class Store:
                 out[path] = (size, mtime, error)
         return out
 
+    def slot_paths(self, barcode: str, inspection_key: str) -> dict[tuple[str, int], str]:
+        """(well, drop) -> stored path for one inspection of a plate (empty when it is new)."""
+        rows = self.conn.execute(
+            "SELECT i.well, i.drop_no, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id "
+            "JOIN plate p ON p.id = i.plate_id WHERE p.barcode = ? AND n.key = ?", (barcode, inspection_key))
+        return {(well, drop): path for well, drop, path in rows}
+
     def upsert_images(self, rows: Iterable[ImageRow]) -> tuple[int, int]:
         """Insert new drop images, refresh changed ones; returns (inserted, updated). Labels stay.
 
