@@ -12,7 +12,9 @@ import hashlib
 import json
 import os
 import random
+import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -163,6 +165,7 @@ class DecodedCache:
         return self.path.is_file() and self.status_path.is_file()
 
     def open(self) -> DecodedCache:
+        sweep_stale_parts(self.folder)
         self.array = np.load(self.path, mmap_mode="r")
         self.failed = [tuple(x) for x in json.loads(self.status_path.read_text())["failed"]]
         return self
@@ -176,6 +179,7 @@ class DecodedCache:
         if self.ready():
             return self.open()
         self.folder.mkdir(parents=True, exist_ok=True)
+        sweep_stale_parts(self.folder)
         s = self.preprocess.input_size
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.part")
         try:
@@ -209,6 +213,42 @@ class DecodedCache:
             tmp.unlink(missing_ok=True)
         self.status_path.write_text(json.dumps({"failed": sorted(failed)}))
         return self.open()
+
+
+_PART_NAME = re.compile(r"\.npy\.(\d+)\.part$")
+STALE_PART_S = 24 * 3600  # where a process cannot be asked after (Windows), a day-old part is a dead one
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, run by someone else
+        return True
+    return True
+
+
+def sweep_stale_parts(folder: Path) -> list[Path]:
+    """Delete half-built cache files (``<name>.npy.<pid>.part``) whose building process is gone:
+    a killed build (SIGKILL, power cut) leaves one, tens of MB each. Returns what was deleted."""
+    removed = []
+    for part in folder.glob("*.npy.*.part"):
+        m = _PART_NAME.search(part.name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        try:
+            if os.name == "nt":  # os.kill(pid, 0) would send Ctrl+C there
+                gone = time.time() - part.stat().st_mtime > STALE_PART_S
+            else:
+                gone = pid != os.getpid() and not _process_alive(pid)
+            if gone:
+                part.unlink()
+                removed.append(part)
+        except OSError:  # another process swept it first
+            pass
+    return removed
 
 
 def describe_counts(samples: Sequence[Sample], keys: Sequence[str]) -> str:
