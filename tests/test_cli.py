@@ -1,12 +1,21 @@
 import csv
+import json
 import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
+from dbfixtures import fake_network_mount, held_write_lock, run_on_read_only_medium
 from imagefiles import write_image
+from modelfiles import tiny_checkpoint
 from specialfiles import file_type, special_targets
 
 from xtalviewer.cli import main
 from xtalviewer.core.exchange import EXPORT_COLUMNS
+from xtalviewer.core.labels import load_scheme
 from xtalviewer.core.store import PredictionRow, Store
 
 
@@ -175,3 +184,141 @@ def test_export_writes_through_a_symbolic_link(capsys, plate_folder, db_path, tm
     code, out, _ = run(capsys, "export", "-o", link, "--db", db_path)
     assert code == 0 and link.is_symlink()
     assert real.read_text().startswith("plate,inspection,")
+
+
+def counts(db):
+    with Store(db) as s:
+        return {t: s.query(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"]
+                for t in ("plate", "image", "annotation", "model", "prediction")}, s.active_model()
+
+
+def one_line_error(err):
+    return err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_writers_that_wait_past_the_busy_timeout_exit_2_with_one_line_and_change_nothing(
+        capsys, plate_folder, db_path, tmp_path, monkeypatch):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt", load_scheme("xtal10"))
+    with Store(db_path) as s:
+        s.add_model(name="old", arch="resnet18", classes=s.scheme.keys, input_size=32, path=str(ckpt))
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"image_path,label\n{plate_folder / 'P7_01A_1.jpg'},needles\n")
+    second = tmp_path / "Q8_2026-02-04_RI1000-0081-2drop"
+    write_image(second / "Q8_01A_1.jpg")
+    before = counts(db_path)
+    monkeypatch.setenv("XTALVIEWER_BUSY_TIMEOUT", "0.3")
+    with held_write_lock(db_path) as holder:
+        for argv in (["import", second], ["import-labels", labels], ["models", "activate", "1"],
+                     ["predict", "--model", tmp_path / "other.pt", "--device", "cpu"]):
+            if argv[0] == "predict":
+                tiny_checkpoint(tmp_path / "other.pt", load_scheme("xtal10"), seed=1)  # registered on first use
+            code, _, err = run(capsys, *argv, "--db", db_path)
+            assert code == 2 and one_line_error(err), (argv, err)
+            assert "is busy" in err and "run this again" in err, err
+            if sys.platform.startswith("linux"):
+                assert f"pid {holder.pid}" in err
+        code, out, _ = run(capsys, "stats", "--db", db_path)  # reading goes on meanwhile
+        assert code == 0 and "P7" in out
+    assert counts(db_path) == before
+
+
+def test_predict_never_claims_predictions_its_writer_could_not_store(capsys, plate_folder, db_path, tmp_path,
+                                                                    monkeypatch):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt", load_scheme("xtal10"))
+    with Store(db_path) as s:
+        s.add_model(name="tiny", arch="resnet18", classes=s.scheme.keys, input_size=32, path=str(ckpt),
+                    activate=True)
+    monkeypatch.setenv("XTALVIEWER_BUSY_TIMEOUT", "0.3")
+    with held_write_lock(db_path):
+        code, out, err = run(capsys, "predict", "--db", db_path, "--device", "cpu")
+    assert code == 2 and "Scored" not in out and one_line_error(err)
+    assert "could not be stored" in err and "is busy" in err and "0 of 8 were stored" in err
+    assert counts(db_path)[0]["prediction"] == 0
+
+
+def test_a_database_path_that_is_not_a_regular_file_exits_2_and_is_left_alone(capsys, plate_folder, tmp_path):
+    targets = {**special_targets(tmp_path, ".db"), "/dev/null": Path("/dev/null")}
+    existed = os.path.exists("/dev/null-journal")
+    for kind, target in targets.items():
+        if kind == "FIFO":
+            continue  # see the subprocess test below: an old build would block on it
+        before = file_type(target)
+        for argv in (["stats"], ["import", plate_folder]):
+            code, _, err = run(capsys, *argv, "--db", target)
+            assert code == 2 and "not a regular file" in err and one_line_error(err), (kind, err)
+        assert file_type(target) == before, kind
+        assert not os.path.exists(f"{target}-journal") or (kind == "/dev/null" and existed)
+    proc = subprocess.run([sys.executable, "-m", "xtalviewer", "import", plate_folder, "--db", targets["FIFO"]],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "is a FIFO (named pipe), not a regular file" in proc.stderr
+
+
+def test_a_database_on_a_read_only_medium_still_answers_readers(capsys, plate_folder, tmp_path):
+    medium = tmp_path / "medium"
+    db = medium / "lab.db"
+    run(capsys, "import", plate_folder, "--db", db)
+    with Store(db) as s:
+        s.add_annotation(1, "needles", "ann")
+    assert not (medium / "lab.db-wal").exists()  # closed cleanly: nothing but the database on the medium
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    for argv in (["stats"], ["export", "-o", out_dir / "x.csv"], ["report", "--plate", "P7", "-o", out_dir / "r.html"],
+                 ["models"]):
+        proc = run_on_read_only_medium(medium, [*argv, "--db", db])
+        assert proc.returncode == 0, (argv, proc.stderr)
+    assert "needles" in (out_dir / "x.csv").read_text()
+    labels = out_dir / "labels.csv"
+    labels.write_text(f"image_path,label\n{plate_folder / 'P7_01A_2.jpg'},clear\n")
+    for argv in (["import", plate_folder], ["import-labels", labels], ["models", "activate", "1"]):
+        proc = run_on_read_only_medium(medium, [*argv, "--db", db])
+        assert proc.returncode == 2 and "read-only" in proc.stderr and one_line_error(proc.stderr), (argv, proc.stderr)
+
+
+def test_a_database_on_a_network_share_is_refused_unless_allowed(capsys, plate_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("XTALVIEWER_ALLOW_NETWORK_DB", "")  # main() sets it; teardown takes it away again
+    share = tmp_path / "share"
+    share.mkdir()
+    fake_network_mount(monkeypatch, tmp_path, share, "fuse.sshfs", "lab@nas:/srv/xtal")
+    code, _, err = run(capsys, "import", plate_folder, "--db", share / "lab.db")
+    assert code == 2 and "network file system, fuse.sshfs" in err and one_line_error(err)
+    assert not (share / "lab.db").exists()
+    code, _, _ = run(capsys, "import", plate_folder, "--db", share / "lab.db", "--allow-network-db")
+    assert code == 0
+    assert os.environ["XTALVIEWER_ALLOW_NETWORK_DB"] == "1"  # the flag sets it for child processes
+    monkeypatch.setenv("XTALVIEWER_ALLOW_NETWORK_DB", "")
+    assert run(capsys, "stats", "--db", share / "lab.db")[0] == 2
+    assert run(capsys, "--allow-network-db", "stats", "--db", share / "lab.db")[0] == 0
+
+
+def test_a_database_made_with_a_scheme_file_opens_without_it(capsys, plate_folder, tmp_path, monkeypatch):
+    scheme = tmp_path / "schemes" / "mylab.json"
+    scheme.parent.mkdir()
+    scheme.write_text(json.dumps({"classes": [
+        {"key": "nothing", "name": "Nothing", "hotkey": "n", "color": "#eeeeee", "crystal": False, "marco": "Clear"},
+        {"key": "hit", "name": "Hit", "hotkey": "h", "color": "#cc0000", "crystal": True, "marco": "Crystals"},
+    ]}))
+    db = tmp_path / "lab.db"
+    assert run(capsys, "import", plate_folder, "--scheme", scheme, "--db", db)[0] == 0
+    code, out, err = run(capsys, "stats", "--db", db)
+    assert code == 0 and "label scheme mylab" in out and "hit" in out, err
+    scheme.unlink()
+    monkeypatch.setenv("XTALVIEWER_HOME", str(tmp_path / "another-computer"))
+    src = tmp_path / "l.csv"
+    src.write_text(f"image_path,label\n{plate_folder / 'P7_01A_1.jpg'},Hit\n")
+    assert run(capsys, "import-labels", src, "--db", db)[1].startswith("Stored 1 label")
+    assert run(capsys, "stats", "--db", db)[0] == 0
+
+
+def test_a_failed_import_leaves_no_new_database(capsys, plate_folder, tmp_path):
+    for bad in (["--scheme", "nosuch"], ["--scheme", tmp_path / "broken.json"]):
+        (tmp_path / "broken.json").write_text("{")
+        db = tmp_path / "new.db"
+        code, _, err = run(capsys, "import", plate_folder, "--db", db, *bad)
+        assert code == 2 and one_line_error(err), err
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new.db")) == []
+    existing = tmp_path / "kept.db"
+    Store(existing).close()
+    assert run(capsys, "import", plate_folder, "--db", existing, "--scheme", "marco4")[0] == 2
+    assert existing.exists()  # a database that was there before stays

@@ -127,7 +127,9 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
               leave=False) as bar:
         for _ in run:
             bar.update(1)
-    figures = torch.tensor([run.scored, run.errors, len(items)], dtype=torch.float64)
+    # count what the writer committed, not what went through the model: a summary claims stored rows only
+    figures = torch.tensor([run.stored, run.errors, len(items), float(run.write_error is not None)],
+                           dtype=torch.float64)
     if world > 1:
         dist.all_reduce(figures)
         seconds = torch.tensor([run.seconds], dtype=torch.float64)
@@ -135,21 +137,22 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
         run_seconds = float(seconds[0])
     else:
         run_seconds = run.seconds
-    scored, errors, todo = (int(v) for v in figures)
+    scored, errors, todo, failed = (int(v) for v in figures)
     result = {
         "model": model["name"], "model_id": model["id"], "device": describe_device(device), "processes": world,
         "scored": scored, "unreadable": errors, "skipped_unreadable": skipped_unreadable,
         "cached": total_images - todo - skipped_unreadable, "seconds": run_seconds,
         "images_per_s": scored / run_seconds if run_seconds > 0 else 0.0, "write_error": run.write_error,
     }
-    if rank == 0:
+    if run.write_error:
+        raise PredictError(f"predictions could not be stored: {run.write_error} ({run.stored} of {len(items)} were "
+                           "stored before that; predict scores the rest when run again)")
+    if rank == 0 and not failed:
         log(f"Scored {scored} image{'s' * (scored != 1)} with {model['name']} ({meta.arch}@{meta.input_size}) on "
             f"{result['device']}{f' x {world} processes' if world > 1 else ''} in {run_seconds:.1f} s: "
             f"{result['images_per_s']:.1f} img/s; {result['cached']} already scored, {errors} unreadable (marked)"
             + (f", {skipped_unreadable} skipped as marked unreadable earlier (--retry-errors tries them again)"
                if skipped_unreadable else "") + ".")
-    if run.write_error:
-        raise PredictError(f"predictions could not be stored: {run.write_error}")
     return result
 
 

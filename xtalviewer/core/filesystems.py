@@ -80,12 +80,21 @@ def read_mounts() -> list[Mount]:
     return []
 
 
+def real_path(path: str | os.PathLike) -> str:
+    """``os.path.realpath``, or the absolute path where a link cannot be read (/proc/1/cwd of
+    another user's process raises PermissionError)."""
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return os.path.abspath(path)
+
+
 def _existing(path: str | os.PathLike) -> str:
     """The real path of ``path`` or of its nearest existing ancestor (a database may not exist yet)."""
     p = Path(os.path.abspath(path))
     while not p.exists() and p != p.parent:
         p = p.parent
-    return os.path.realpath(p)
+    return real_path(p)
 
 
 def _under(path: str, point: str) -> bool:
@@ -94,7 +103,7 @@ def _under(path: str, point: str) -> bool:
 
 def mount_of(path: str | os.PathLike, mounts: list[Mount] | None = None) -> Mount | None:
     """The mount that holds ``path`` (the longest mount point above its real path)."""
-    real = _existing(path)
+    real = real_path(path)
     mounts = read_mounts() if mounts is None else mounts
     best = None
     for m in mounts:
@@ -136,7 +145,7 @@ def _windows_network(path: str | os.PathLike) -> str | None:
 
 def is_virtual(path: str | os.PathLike, mounts: list[Mount] | None = None) -> bool:
     """True for paths whose real location is a kernel's view, not stored files (/proc, /sys, /dev)."""
-    real = os.path.realpath(path)
+    real = real_path(path)
     if any(_under(real, root) for root in VIRTUAL_ROOTS):
         return True
     if mounts:

@@ -23,7 +23,7 @@ from torch import nn
 
 from xtalviewer.core.imaging import ImageLoadError, decode, is_upright, open_header, read_bytes
 from xtalviewer.core.models import CheckpointMeta, Preprocess, autocast_dtype
-from xtalviewer.core.store import PredictionRow, Store
+from xtalviewer.core.store import PredictionRow, Store, StoreError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -184,7 +184,8 @@ class ScoringRun:
         self.overlap = scorer.device.type != "cpu"
         self._gate = threading.Event()
         self._gate.set()
-        self.scored = 0
+        self.scored = 0  # forward passes done
+        self.stored = 0  # predictions committed by the writer (what a summary may claim)
         self.errors = 0
         self.seconds = 0.0
         self.write_error: str | None = None
@@ -272,11 +273,13 @@ class ScoringRun:
                     break
                 preds, errors = batch
                 if preds:
-                    store.put_predictions(self.model_id, preds)
+                    self.stored += store.put_predictions(self.model_id, preds)
                 for image_id, reason in errors:
                     store.mark_load_error(image_id, reason)
-        except Exception as exc:  # reported to the caller; scoring itself goes on
-            self.write_error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # reported to the caller; nothing more could be stored, so scoring stops
+            self.write_error = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+            self._stop.set()
+            self._gate.set()
             while outbox.get() is not _DONE:
                 pass
         finally:

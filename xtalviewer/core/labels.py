@@ -179,6 +179,23 @@ def parse_scheme(doc: object, scheme_id: str, path: Path | str) -> LabelScheme:
     )
 
 
+def scheme_document(scheme: LabelScheme) -> dict:
+    """The scheme as a scheme file holds it, so a copy can travel inside a database."""
+    doc: dict = {"name": scheme.name, "classes": [
+        {"key": c.key, "name": c.name, "hotkey": c.hotkey, "color": c.color, "crystal": c.crystal, "marco": c.marco,
+         **({"description": c.description} if c.description else {})} for c in scheme.classes]}
+    if scheme.description:
+        doc["description"] = scheme.description
+    if scheme.aliases:
+        doc["aliases"] = dict(scheme.aliases)
+    return doc
+
+
+def scheme_from_document(doc: object, scheme_id: str, source: str) -> LabelScheme:
+    """A scheme from a stored document (``scheme_document``); ``source`` names it in messages."""
+    return parse_scheme(doc, scheme_id, source)
+
+
 def load_scheme_file(path: Path | str) -> LabelScheme:
     """Load and validate one scheme file; its id is the file name without .json."""
     path = Path(path)

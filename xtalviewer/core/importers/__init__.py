@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from xtalviewer.core.filesystems import Mount, is_virtual, read_mounts
+from xtalviewer.core.filesystems import Mount, is_virtual, read_mounts, real_path
 from xtalviewer.core.imaging import ImageLoadError, _os_reason, is_image_path, read_header
 from xtalviewer.core.importers import generic, hwi, marco, minstrel, rockmaker, xchem
 from xtalviewer.core.importers.found import FoundImage, ParseContext
@@ -97,7 +97,7 @@ VIRTUAL_NOTE = "virtual file system (/proc, /sys, /dev): not image storage"
 def real_route(path: Path) -> Path:
     """The file's real folder and its own name: folder links and /proc/<pid>/cwd are resolved, a
     symbolic link to a file keeps its (meaningful) name."""
-    return Path(os.path.realpath(path.parent)) / path.name
+    return Path(real_path(path.parent)) / path.name
 
 
 def walk_images(paths: Iterable[str | os.PathLike], report: ImportReport,
