@@ -322,3 +322,93 @@ def test_a_failed_import_leaves_no_new_database(capsys, plate_folder, tmp_path):
     Store(existing).close()
     assert run(capsys, "import", plate_folder, "--db", existing, "--scheme", "marco4")[0] == 2
     assert existing.exists()  # a database that was there before stays
+
+
+def test_import_labels_refuses_devices_and_endless_lines(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    proc = subprocess.run([sys.executable, "-m", "xtalviewer", "import-labels", "/dev/zero", "--db", str(db_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "is a character device, not a regular file" in proc.stderr
+    endless = tmp_path / "binary.csv"
+    endless.write_bytes(b"image_path,label\n" + b"x" * 3_000_000)
+    started = time.perf_counter()
+    code, _, err = run(capsys, "import-labels", endless, "--db", db_path)
+    assert code == 2 and "line 2 is longer than 65536 characters" in err and one_line_error(err)
+    assert time.perf_counter() - started < 5
+    assert counts(db_path)[0]["annotation"] == 0
+
+
+def test_reimporting_a_label_csv_adds_nothing_even_with_conflicting_rows(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    a, b = plate_folder / "P7_01A_1.jpg", plate_folder / "P7_01A_2.jpg"
+    src = tmp_path / "l.csv"
+    src.write_text(f"image_path,label\n{a},clear\n{b},skin\n{a},needles\n")
+    code, out, _ = run(capsys, "import-labels", src, "--db", db_path)
+    assert code == 0 and out.startswith("Stored 2 labels; 0 unchanged") and "1 line superseded" in out
+    assert "line 2: the same image again on line 4; the later line counts" in out
+    for _ in range(2):
+        code, out, _ = run(capsys, "import-labels", src, "--db", db_path)
+        assert out.startswith("Stored 0 labels; 2 unchanged")
+    with Store(db_path) as s:
+        assert s.current_label(s.image_id_by_path(str(a))) == "needles"
+        assert s.query("SELECT COUNT(*) AS n FROM annotation")[0]["n"] == 2
+
+
+def test_two_concurrent_imports_of_one_csv_store_each_label_once(capsys, tmp_path, db_path):
+    folder = tmp_path / "BIG1"
+    write_image(folder / "A01.jpg")
+    for r in "ABCDEFGH":
+        for c in range(1, 13):
+            if (r, c) != ("A", 1):
+                shutil.copy(folder / "A01.jpg", folder / f"{r}{c:02d}.jpg")
+    run(capsys, "import", folder, "--db", db_path)
+    src = tmp_path / "l.csv"
+    with Store(db_path) as s:
+        paths = [r["path"] for r in s.query("SELECT path FROM image")]
+    src.write_text("image_path,label\n" + "".join(f"{p},{'needles' if i % 2 else 'clear'}\n"
+                                                   for i, p in enumerate(paths * 20)))
+    argv = [sys.executable, "-m", "xtalviewer", "import-labels", str(src), "--db", str(db_path)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert counts(db_path)[0]["annotation"] == 96
+
+
+def test_an_unclosed_quote_is_reported_by_line_and_stores_nothing(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    src = tmp_path / "l.csv"
+    src.write_text(f"image_path,label\n{plate_folder / 'P7_01A_1.jpg'},clear\n"
+                   f"\"{plate_folder / 'P7_01A_2.jpg'},skin\n{plate_folder / 'P7_01B_1.jpg'},clear\n")
+    code, _, err = run(capsys, "import-labels", src, "--db", db_path)
+    assert code == 2 and one_line_error(err)
+    assert "line 3: a quoted field that starts on this line is never closed" in err and "nothing was stored" in err
+    assert counts(db_path)[0]["annotation"] == 0
+
+
+def test_a_bad_label_names_only_a_few_classes(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    src = tmp_path / "l.csv"
+    src.write_text(f"image_path,label\n{plate_folder / 'P7_01A_1.jpg'},neddles\n")
+    out = run(capsys, "import-labels", src, "--db", db_path)[1]
+    line = next(l for l in out.splitlines() if "line 2" in l)
+    assert "unknown label 'neddles' (did you mean 'needles'?" in line and "(10 classes)" in line
+    assert "crystals_3d" not in line
+
+
+def test_export_neutralises_formula_cells_and_import_labels_reads_them_back(capsys, tmp_path, db_path):
+    folder = tmp_path / "=HYPERLINK(1)"
+    write_image(folder / "A01.jpg")
+    run(capsys, "import", folder, "--db", db_path)
+    with Store(db_path) as s:
+        s.add_annotation(1, "needles", "@evil")
+    out = tmp_path / "x.csv"
+    run(capsys, "export", "-o", out, "--db", db_path)
+    with open(out, newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["plate"] == "'=HYPERLINK(1)" and row["annotator"] == "'@evil"
+    assert all(not v.startswith(("=", "+", "-", "@")) for v in row.values())
+    other = tmp_path / "other.db"
+    run(capsys, "import", folder, "--db", other)
+    assert run(capsys, "import-labels", out, "--db", other)[1].startswith("Stored 1 label")
+    with Store(other) as s:
+        assert s.query("SELECT annotator FROM annotation")[0]["annotator"] == "@evil"

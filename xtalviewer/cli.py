@@ -159,18 +159,29 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import_labels(args: argparse.Namespace) -> int:
-    from xtalviewer.core.exchange import LabelCsvError, import_labels
+    from xtalviewer.core.exchange import LabelCsvError, read_label_csv, store_labels
 
     with open_store(args) as store:
         try:
-            report = import_labels(store, args.file, annotator=args.annotator, default_annotator=default_annotator())
+            report, wanted = read_label_csv(store, args.file, annotator=args.annotator,
+                                            default_annotator=default_annotator())
         except LabelCsvError as exc:
             raise CommandError(str(exc)) from None
+        try:
+            store_labels(store, wanted, report)
+        except StoreError as exc:
+            done = report.stored + report.unchanged
+            if not done:
+                raise
+            raise CommandError(f"{exc} {done} of {len(wanted)} labels were stored or unchanged before that; the same "
+                               "command stores the rest.") from None
     print(report.summary())
     for mapping, count in sorted(report.mapped.items()):
         print(f"Mapped {count} label{'s' * (count != 1)}: {mapping}")
     for line, problem in report.problems:
         print(f"  line {line}: {problem}")
+    for line, later in report.superseded:
+        print(f"  line {line}: the same image again on line {later}; the later line counts")
     return 0
 
 

@@ -7,6 +7,7 @@ names the file, so a lab editing its own scheme sees exactly what to fix.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -93,6 +94,14 @@ class LabelScheme:
 
     def marco_of(self, key: str) -> str:
         return self.get(key).marco
+
+    def label_hint(self, text: str, shown: int = 4) -> str:
+        """For a message about a label that is not one of ours: the closest classes and a few others,
+        never all of a long scheme (the message repeats for every bad line of a CSV)."""
+        close = difflib.get_close_matches(text.strip().casefold(), self.keys, n=2, cutoff=0.6)
+        hint = f"did you mean {' or '.join(repr(k) for k in close)}? " if close else ""
+        more = f", ... ({len(self.keys)} classes)" if len(self.keys) > shown else ""
+        return f"({hint}scheme {self.id}: {', '.join(self.keys[:shown])}{more})"
 
 
 def _fail(path: Path | str, problem: str) -> SchemeError:

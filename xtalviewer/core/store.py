@@ -463,7 +463,7 @@ class Store:
 
     def _check_label(self, label: str | None) -> None:
         if label is not None and label not in self.scheme.keys:
-            raise ValueError(f"'{label}' is not a class of label scheme '{self.scheme.id}' ({', '.join(self.scheme.keys)})")
+            raise ValueError(f"'{label}' is not a class of label scheme '{self.scheme.id}' {self.scheme.label_hint(label)}")
 
     def add_annotation(
         self,
@@ -503,6 +503,16 @@ class Store:
                 )
                 ids.append(cur.lastrowid)
         return ids
+
+    def current_labels(self, image_ids: Sequence[int]) -> dict[int, str | None]:
+        """image id -> current label (None when unlabelled) for images that exist."""
+        out: dict[int, str | None] = {}
+        ids = list(image_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(f"SELECT id, label FROM image WHERE id IN ({marks})", chunk).fetchall())
+        return out
 
     def current_label(self, image_id: int) -> str | None:
         row = self.conn.execute("SELECT label FROM image WHERE id = ?", (image_id,)).fetchone()
