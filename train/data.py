@@ -26,6 +26,7 @@ import numpy as np
 from xtalviewer.core.imaging import ImageLoadError, load_rgb
 from xtalviewer.core.models import Preprocess
 from xtalviewer.core.paths import cache_dir
+from xtalviewer.core.regular import open_regular
 from xtalviewer.core.store import Store
 
 SOURCES = ("human", "import", "accepted-prediction")
@@ -67,7 +68,11 @@ def samples_from_csv(store: Store, csv_path: str | Path) -> tuple[list[Sample], 
 
     index = {k: n for n, k in enumerate(store.scheme.keys)}
     out, problems = [], []
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+    try:
+        fh = open_regular(csv_path, "r", newline="", encoding="utf-8-sig")  # a FIFO must not hang evaluate
+    except OSError as exc:
+        raise ValueError(f"{csv_path}: cannot be read ({exc.strerror or exc})") from None
+    with fh:
         reader = csv.DictReader(fh)
         if "image_path" not in (reader.fieldnames or []) or "label" not in (reader.fieldnames or []):
             raise ValueError(f"{csv_path}: needs the columns image_path,label")

@@ -239,7 +239,7 @@ def resolve_checkpoint(ref: str, db: str | Path | None = None) -> tuple[Path, di
     db = Path(db or default_db_path())
     if not db.exists():
         raise ExportError(f"database {db} does not exist; pass --db, or --model with a checkpoint path")
-    with Store(db, create=False) as store:
+    with Store(db, readonly=True) as store:  # exporting reads; a read-only medium is fine
         row = store.model(int(ref))
         if row is None:
             raise ExportError(f"no model {ref} in the registry of {db} (see `xtalviewer models`)")

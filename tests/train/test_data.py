@@ -1,3 +1,4 @@
+import os
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from train.data import (
     labelled_samples,
     load_split,
     sample_weights,
+    samples_from_csv,
     save_split,
     split_samples,
 )
@@ -133,3 +135,11 @@ def test_a_killed_cache_build_leaves_a_part_file_the_next_build_sweeps(tmp_path)
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_truth_csv_that_is_a_fifo_is_refused_at_once(tmp_path):
+    db = labelled_store(tmp_path, plates=1, per_inspection=2, inspections=1)
+    fifo = tmp_path / "truth.csv"
+    os.mkfifo(fifo)
+    with Store(db) as s, pytest.raises(ValueError, match="is a FIFO"):
+        samples_from_csv(s, fifo)
