@@ -18,7 +18,7 @@ from xtalviewer.core.outputs import atomic_output, output_target
 from xtalviewer.core.regular import open_regular
 from xtalviewer.core.store import Store
 
-LABEL_CHUNK = 2_000  # labels per transaction: tens of milliseconds of holding the write lock
+LABEL_CHUNK = 1_000  # labels per transaction: about 0.1 s of holding the write lock on a busy 2-core machine
 MAX_LINE_CHARS = 65_536  # a label CSV line is well under 1 KB; anything longer is not one
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
 EXPORT_COLUMNS = (
