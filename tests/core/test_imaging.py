@@ -118,7 +118,11 @@ for read in (read_header, load_rgb, ThumbnailCache(sys.argv[2]).get):
         print("decoded")
     except ImageLoadError as exc:
         print(exc)
-print("peak MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+try:  # VmHWM: the peak of this process image; ru_maxrss on Linux keeps the forking parent's peak
+    peak_kb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+except OSError:
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+print("peak MB", peak_kb / 1024)
 """
 
 

@@ -1,5 +1,6 @@
 import dataclasses
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -334,3 +335,16 @@ def test_the_thumbnail_cache_is_pruned_to_its_limit_at_start_up(plate_db, settin
         os.utime(old, (1_600_000_000 + i, 1_600_000_000 + i))
     open_window(plate_db, settings)
     qtbot.waitUntil(lambda: sum(p.stat().st_size for p in folder.glob("*.jpg")) <= 1024 * 1024, timeout=5000)
+
+
+def test_exporting_onto_a_fifo_is_refused_with_a_message(plate_db, settings, open_window, tmp_path, monkeypatch):
+    from xtalviewer.gui import main_window
+
+    fifo = tmp_path / "labels.csv"
+    os.mkfifo(fifo)
+    window = open_window(plate_db, settings)
+    warnings = []
+    monkeypatch.setattr(main_window.QFileDialog, "getSaveFileName", lambda *a, **k: (str(fifo), "CSV (*.csv)"))
+    monkeypatch.setattr(main_window.QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    window.export_csv()
+    assert warnings and "FIFO" in warnings[0] and stat.S_ISFIFO(os.lstat(fifo).st_mode)

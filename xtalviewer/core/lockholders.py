@@ -27,6 +27,8 @@ def _file_ids(db: Path) -> set[tuple[int, int, int]]:
 
 def lock_holders(db: str | os.PathLike) -> list[int]:
     """Process ids (other than ours) holding a write lock on the database, its -wal or its -shm file."""
+    if not hasattr(os, "major") or not PROC_LOCKS.exists():  # not Linux: nothing to ask
+        return []
     wanted = _file_ids(Path(db))
     if not wanted:
         return []

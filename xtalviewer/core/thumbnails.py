@@ -35,6 +35,7 @@ class ThumbnailCache:
         self.size = size
         self.limit_bytes = limit_bytes
         self._lock = threading.Lock()
+        self._pruning = threading.Lock()  # one prune at a time; an entry added meanwhile does not start another
         self._usage: int | None = None  # bytes: counted at the first write or prune, then kept up to date
 
     def entry_path(self, path: str, file_size: int | None, mtime: float | None) -> Path:
@@ -95,8 +96,11 @@ class ThumbnailCache:
             else:
                 self._usage += nbytes
             over = self._usage > self.limit_bytes
-        if over:
-            self.prune()
+        if over and self._pruning.acquire(blocking=False):
+            try:
+                self.prune()
+            finally:
+                self._pruning.release()
 
     def _entries(self) -> list[tuple[float, int, Path]]:
         entries = []

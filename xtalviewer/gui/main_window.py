@@ -789,7 +789,11 @@ class MainWindow(QMainWindow):
 
         path, _ = QFileDialog.getSaveFileName(self, "Export labels", "labels.csv", "CSV (*.csv)")
         if path:
-            n = export_csv(self.store, path)
+            try:
+                n = export_csv(self.store, path)
+            except (ValueError, OSError) as exc:  # a device or folder picked as the target, a full disk ...
+                QMessageBox.warning(self, "Export failed", str(exc))
+                return
             self.statusBar().showMessage(f"Wrote {n} rows to {path}", 6000)
 
     def open_plots(self) -> None:
