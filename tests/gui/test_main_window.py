@@ -229,7 +229,7 @@ def test_question_mark_shows_every_shortcut(plate_db, settings, open_window):
         assert needle in texts
 
 
-@pytest.mark.parametrize("how, expect", [("full", "full"), ("readonly", "readonly")])
+@pytest.mark.parametrize("how, expect", [("full", "full"), ("readonly", "read-only")])
 def test_a_label_that_cannot_be_written_is_reported_at_once_and_kept_on_screen(plate_db, settings, open_window,
                                                                                 monkeypatch, how, expect):
     import sqlite3

@@ -120,7 +120,7 @@ def is_read_only(exc: BaseException) -> bool:
 
 def busy_error(path: Path, timeout: float) -> StoreBusyError:
     return StoreBusyError(
-        f"database {path} is busy: {describe_holders(path)} held its write lock for more than {timeout:g} s. "
+        f"database {path} is busy: {describe_holders(path)} kept it locked for more than {timeout:g} s. "
         "Wait until it has finished (or close it) and run this again; no change was half-written."
     )
 

@@ -646,7 +646,7 @@ class MainWindow(QMainWindow):
         try:
             ids = self.store.add_annotations(items)
         except Exception as exc:  # disk full, read-only database, locked past the busy timeout ...
-            text = str(exc) or type(exc).__name__
+            text = str(exc).rstrip(".") or type(exc).__name__
             hint = {"full": "Free some disk space", "readonly": "Make the database writable",
                     "read-only": "Make the database writable", "locked": "Another program holds the database"}
             advice = next((v for k, v in hint.items() if k in text.lower()), "Fix the problem")
