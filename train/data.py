@@ -12,7 +12,9 @@ import hashlib
 import json
 import os
 import random
+import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +26,7 @@ import numpy as np
 from xtalviewer.core.imaging import ImageLoadError, load_rgb
 from xtalviewer.core.models import Preprocess
 from xtalviewer.core.paths import cache_dir
+from xtalviewer.core.regular import open_regular
 from xtalviewer.core.store import Store
 
 SOURCES = ("human", "import", "accepted-prediction")
@@ -58,7 +61,11 @@ def samples_from_csv(store: Store, csv_path: str | Path) -> tuple[list[Sample], 
 
     index = {k: n for n, k in enumerate(store.scheme.keys)}
     out, problems = [], []
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+    try:
+        fh = open_regular(csv_path, "r", newline="", encoding="utf-8-sig")  # a FIFO must not hang evaluate
+    except OSError as exc:
+        raise ValueError(f"{csv_path}: cannot be read ({exc.strerror or exc})") from None
+    with fh:
         reader = csv.DictReader(fh)
         if "image_path" not in (reader.fieldnames or []) or "label" not in (reader.fieldnames or []):
             raise ValueError(f"{csv_path}: needs the columns image_path,label")
@@ -155,6 +162,7 @@ class DecodedCache:
         return self.path.is_file() and self.status_path.is_file()
 
     def open(self) -> DecodedCache:
+        sweep_stale_parts(self.folder)
         self.array = np.load(self.path, mmap_mode="r")
         status = json.loads(self.status_path.read_text())
         self.failed = [tuple(x) for x in status["failed"]]
@@ -170,6 +178,7 @@ class DecodedCache:
         if self.ready():
             return self.open()
         self.folder.mkdir(parents=True, exist_ok=True)
+        sweep_stale_parts(self.folder)
         s = self.preprocess.input_size
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.part")
         try:
@@ -208,6 +217,42 @@ class DecodedCache:
             tmp.unlink(missing_ok=True)
         self.status_path.write_text(json.dumps({"failed": sorted(failed), "crop_fallbacks": len(fallbacks)}))
         return self.open()
+
+
+_PART_NAME = re.compile(r"\.npy\.(\d+)\.part$")
+STALE_PART_S = 24 * 3600  # where a process cannot be asked after (Windows), a day-old part is a dead one
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, run by someone else
+        return True
+    return True
+
+
+def sweep_stale_parts(folder: Path) -> list[Path]:
+    """Delete half-built cache files (``<name>.npy.<pid>.part``) whose building process is gone:
+    a killed build (SIGKILL, power cut) leaves one, tens of MB each. Returns what was deleted."""
+    removed = []
+    for part in folder.glob("*.npy.*.part"):
+        m = _PART_NAME.search(part.name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        try:
+            if os.name == "nt":  # os.kill(pid, 0) would send Ctrl+C there
+                gone = time.time() - part.stat().st_mtime > STALE_PART_S
+            else:
+                gone = pid != os.getpid() and not _process_alive(pid)
+            if gone:
+                part.unlink()
+                removed.append(part)
+        except OSError:  # another process swept it first
+            pass
+    return removed
 
 
 def describe_counts(samples: Sequence[Sample], keys: Sequence[str]) -> str:

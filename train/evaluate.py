@@ -43,15 +43,13 @@ def evaluate_model(args: argparse.Namespace) -> dict:
     db = Path(args.db or default_db_path())
     if not db.exists():
         raise EvaluateError(f"database {db} does not exist")
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         try:
             model = resolve_model(store, str(args.model), register=False)  # evaluating a file registers nothing
         except RegistryError as exc:
             raise EvaluateError(str(exc)) from None
         meta, net = load_checkpoint(model["path"], store.scheme)
-        problems: list = []
-        samples = samples_from_csv(store, args.labels) if args.labels else (labelled_samples(store), [])
-        samples, problems = samples
+        samples, problems = samples_from_csv(store, args.labels) if args.labels else (labelled_samples(store), [])
         if args.plate:
             samples = [s for s in samples if s.plate == args.plate]
         scheme = store.scheme

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -9,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from imagefiles import write_image
+from specialfiles import file_type, special_targets
 
 from xtalviewer.cli import main
 from xtalviewer.core.crystal_call import OperatingPoint
 from xtalviewer.core.importers import import_paths
 from xtalviewer.core.plates import PlateType
 from xtalviewer.core.report import ReportError, build_report, write_report
+from xtalviewer.core.settings import Settings, save_settings
 from xtalviewer.core.store import ImageRow, PredictionRow, Store
 from xtalviewer.core.thumbnails import ThumbnailCache
 
@@ -275,3 +278,36 @@ def test_cli_report_exit_codes(plate, tmp_path, capsys, isolated_home):
     assert code == 2 and "cannot be written" in err
     code, _, err = run(capsys, "report", "--db", tmp_path / "none.db", "--plate", "P7", "-o", out)
     assert code == 2 and "does not exist" in err and not (tmp_path / "none.db").exists()
+
+
+def test_cli_report_refuses_a_non_regular_target_and_leaves_it(plate, tmp_path, capsys):
+    for kind, target in special_targets(tmp_path).items():
+        before = file_type(target)
+        code, _, err = run(capsys, "report", "--db", plate, "--plate", "P7", "-o", target)
+        assert code == 2 and "not a regular file" in err and err.count("\n") == 1, kind
+        assert file_type(target) == before, f"the {kind} was replaced"
+
+
+def test_cli_report_writes_through_a_symbolic_link(plate, tmp_path, capsys):
+    real = tmp_path / "shared" / "report.html"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "latest.html"
+    link.symlink_to(real)
+    code, _, _ = run(capsys, "report", "--db", plate, "--plate", "P7", "-o", link)
+    assert code == 0 and link.is_symlink()
+    assert real.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_cli_report_keeps_the_thumbnail_cache_within_the_preferences_limit(plate, tmp_path, capsys, isolated_home):
+    save_settings(Settings(thumbnail_limit_mb=1))
+    folder = isolated_home / "cache" / "thumbnails" / "00"
+    folder.mkdir(parents=True)
+    for i in range(30):  # 3 MB of entries written by earlier sessions
+        old = folder / f"{i:040d}.jpg"
+        old.write_bytes(b"\xff" * 100_000)
+        os.utime(old, (1_600_000_000 + i, 1_600_000_000 + i))
+    code, _, _ = run(capsys, "report", "--db", plate, "--plate", "P7", "-o", tmp_path / "r.html")
+    assert code == 0
+    used = sum(p.stat().st_size for p in (isolated_home / "cache" / "thumbnails").rglob("*.jpg"))
+    assert used <= 1024 * 1024

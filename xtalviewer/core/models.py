@@ -23,6 +23,7 @@ from torchvision import models as tvm
 
 from xtalviewer.core.crystal_call import OperatingPoint
 from xtalviewer.core.labels import LabelScheme, SchemeError
+from xtalviewer.core.regular import open_regular
 
 CHECKPOINT_FORMAT = "xtalviewer-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -283,7 +284,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta, *,
 
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

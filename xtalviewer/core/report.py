@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +20,9 @@ from xtalviewer import __version__
 from xtalviewer.core.imaging import ImageLoadError, fit_within
 from xtalviewer.core.crystal_call import OperatingPoint, is_hit
 from xtalviewer.core.labels import LabelScheme
-from xtalviewer.core.paths import cache_dir
+from xtalviewer.core.outputs import OutputFileError, output_target, write_output
 from xtalviewer.core.plates import PlateType, row_letter
+from xtalviewer.core.settings import load_settings
 from xtalviewer.core.store import Store
 from xtalviewer.core.thumbnails import ThumbnailCache
 
@@ -205,8 +204,10 @@ def _label_html(scheme: LabelScheme, key: str | None) -> str:
 
 
 def default_thumbnail_cache() -> ThumbnailCache:
-    """The app's thumbnail folder and size, so the report reuses what browsing the plate cached."""
-    return ThumbnailCache(cache_dir() / "thumbnails", size=256)
+    """The app's thumbnail folder, size and limit (Preferences), so the report reuses what browsing
+    the plate cached and keeps the cache within the limit the user chose."""
+    settings, _ = load_settings()
+    return ThumbnailCache(settings.thumbnail_folder(), size=256, limit_bytes=settings.thumbnail_limit_mb * 1024 * 1024)
 
 
 def thumbnail_uri(cache: ThumbnailCache, d: dict) -> str:
@@ -609,27 +610,22 @@ def write_report(store: Store, barcode: str, target: str | Path, inspection_key:
                  thumb_cache: ThumbnailCache | None = None) -> Path:
     """Build the report and write it to ``target`` whole (a reader never sees half a file).
 
-    The target folder is checked before the images are read, so a wrong path fails at once.
+    The target is checked before the images are read, so a wrong path fails at once; a device,
+    FIFO, socket or folder is refused and left alone, a symbolic link is written through. The
+    thumbnail cache is pruned to its limit afterwards (a big plate can add thousands of entries).
     """
-    target = Path(target)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise ReportError(f"{target}: is a folder; give a file name such as report.html")
-    if not folder.is_dir():
-        raise ReportError(f"{target}: cannot be written (folder {folder} does not exist)")
-    if not os.access(folder, os.W_OK):
-        raise ReportError(f"{target}: cannot be written (no permission to write in {folder})")
-    text = build_report(store, barcode, inspection_key, thumb_cache)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        output_target(target)
+    except OutputFileError as exc:
+        raise ReportError(str(exc)) from None
+    cache = thumb_cache or default_thumbnail_cache()
+    text = build_report(store, barcode, inspection_key, cache)
+    try:
+        write_output(target, text)
+    except OutputFileError as exc:
+        raise ReportError(str(exc)) from None
     except OSError as exc:
         raise ReportError(f"{target}: cannot be written ({exc.strerror or exc})") from None
-    return target
+    finally:
+        cache.prune()
+    return Path(target)

@@ -3,6 +3,9 @@
 One ``Store`` is one connection; open one per thread or process. The database runs in WAL mode
 with a busy timeout so the GUI, a predict run and a train run can share it, and every label is
 committed (and synced) before ``add_annotation`` returns: a label acknowledged on screen is on disk.
+``Store(path, readonly=True)`` is for commands that only read: it opens a database on a read-only
+medium too. What may be opened, and the messages for a busy or read-only database, live in
+``dbaccess``.
 """
 
 from __future__ import annotations
@@ -21,17 +24,33 @@ import numpy as np
 import sqlite_utils
 
 from xtalviewer.core.crystal_call import OperatingPoint, crystal_in_top3, crystal_probability
-from xtalviewer.core.labels import DEFAULT_SCHEME, LabelScheme, SchemeError, load_scheme
+from xtalviewer.core.dbaccess import (
+    BUSY_TIMEOUT_S,
+    StoreBusyError,
+    StoreError,
+    StoreReadOnlyError,
+    busy_timeout_s,
+    check_database_path,
+    connect,
+    explain,
+)
+from xtalviewer.core.labels import (
+    DEFAULT_SCHEME,
+    LabelScheme,
+    SchemeError,
+    find_scheme_file,
+    load_scheme,
+    load_scheme_file,
+    scheme_document,
+    scheme_from_document,
+)
 from xtalviewer.core.plates import PlateType
 from xtalviewer.core.schema import MIGRATIONS, SCHEMA_VERSION
 
-BUSY_TIMEOUT_S = 30.0
+__all__ = ["BUSY_TIMEOUT_S", "ImageRow", "PredictionRow", "Store", "StoreBusyError", "StoreError",
+           "StoreReadOnlyError"]
 SOURCES = ("human", "accepted-prediction", "import")
 QUEUE_ORDERS = ("plate", "crystal", "margin", "entropy", "disagreement")
-
-
-class StoreError(RuntimeError):
-    """A database that cannot be used as it is; the message says why and what to do."""
 
 
 def now_iso() -> str:
@@ -85,17 +104,31 @@ def _image_values(r: ImageRow) -> tuple:
 class Store:
     """An open xtalviewer database."""
 
-    def __init__(self, path: str | Path, scheme: str | LabelScheme | None = None, *, create: bool = True):
+    def __init__(self, path: str | Path, scheme: str | LabelScheme | None = None, *, create: bool = True,
+                 readonly: bool = False, busy_timeout: float | None = None, allow_network: bool | None = None):
+        """Open (or, with ``create`` and not ``readonly``, create) the database at ``path``.
+
+        ``readonly`` opens for reading only, so a database on a read-only medium opens too.
+        ``busy_timeout`` (seconds) defaults to XTALVIEWER_BUSY_TIMEOUT or 30; ``allow_network``
+        to XTALVIEWER_ALLOW_NETWORK_DB (a network file system is refused otherwise).
+        """
         self.path = Path(path)
-        if not create and not self.path.exists():
+        self.readonly = readonly
+        self.busy_timeout = busy_timeout_s() if busy_timeout is None else busy_timeout
+        if (readonly or not create) and not self.path.exists():
             raise StoreError(f"database {self.path} does not exist")
-        # never open() the file ourselves: closing any descriptor of a database file drops the POSIX
-        # locks SQLite holds on it in this process, and another process could then delete the WAL
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_database_path(self.path, allow_network=allow_network)
+        if readonly:
+            self._upgrade_if_old(scheme, allow_network)
+        else:
+            # never open() the file ourselves: closing any descriptor of a database file drops the POSIX
+            # locks SQLite holds on it in this process, and another process could then delete the WAL
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn = connect(self.path, readonly=readonly, timeout=self.busy_timeout)
         except sqlite3.Error as exc:
-            raise StoreError(f"database {self.path} cannot be opened: {exc}") from None
+            raise self._not_ours(exc) or self._explain(exc) or \
+                StoreError(f"database {self.path} cannot be opened: {exc}") from None
         self.conn = conn
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         try:
@@ -104,18 +137,42 @@ class Store:
             self.scheme = self._bind_scheme(scheme)
         except sqlite3.DatabaseError as exc:
             conn.close()
-            if "not a database" in str(exc):
-                raise StoreError(f"{self.path} is not an xtalviewer database (it is not an SQLite file); "
-                                 "nothing was changed") from None
-            raise StoreError(f"database {self.path} cannot be used: {exc}") from None
+            raise self._not_ours(exc) or self._explain(exc) or \
+                StoreError(f"database {self.path} cannot be used: {exc}") from None
         except Exception:
             conn.close()
             raise
 
+    def _upgrade_if_old(self, scheme: str | LabelScheme | None, allow_network: bool | None) -> None:
+        """A reader cannot migrate: an older database is upgraded by a short writing open first."""
+        try:
+            probe = connect(self.path, readonly=True, timeout=self.busy_timeout)
+        except sqlite3.Error:
+            return  # the real open says why
+        try:
+            version = probe.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error:
+            return
+        finally:
+            probe.close()
+        if version < SCHEMA_VERSION:
+            Store(self.path, scheme, busy_timeout=self.busy_timeout, allow_network=allow_network).close()
+
+    def _not_ours(self, exc: sqlite3.Error) -> StoreError | None:
+        if "not a database" in str(exc):
+            return StoreError(f"{self.path} is not an xtalviewer database (it is not an SQLite file); nothing was changed")
+        return None
+
+    def _explain(self, exc: sqlite3.Error) -> StoreError | None:
+        return explain(exc, self.path, timeout=self.busy_timeout, opened_read_only=self.readonly)
+
     # -- connection, migrations, scheme ---------------------------------------------------------
 
     def _configure(self) -> None:
-        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        if self.readonly:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            return
         mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise StoreError(f"database {self.path} cannot use write-ahead logging (journal mode {mode})")
@@ -136,6 +193,11 @@ class Store:
             )
         if version == SCHEMA_VERSION:
             return
+        if self.readonly:
+            raise StoreReadOnlyError(
+                f"database {self.path} was written by an older xtalviewer (schema {version}) and must be upgraded, "
+                "but it cannot be written here; open it once where it can be (a copy in a writable folder)"
+            )
         if version == 0 and self.db.table_names():
             raise StoreError(f"{self.path} is an SQLite database but not an xtalviewer one; nothing was changed")
         if version > 0:
@@ -158,12 +220,22 @@ class Store:
         return target
 
     def _bind_scheme(self, scheme: str | LabelScheme | None) -> LabelScheme:
+        """The database's label scheme. A new database stores the whole scheme, not only its id, so it
+        opens on any computer, with or without the scheme file (``--scheme /path/mylab.json``)."""
         stored = self.get_meta("scheme")
-        wanted = scheme if isinstance(scheme, LabelScheme) else load_scheme(scheme or stored or DEFAULT_SCHEME)
+        if isinstance(scheme, LabelScheme):
+            wanted = scheme
+        elif scheme or stored is None:
+            wanted = load_scheme(scheme or DEFAULT_SCHEME)
+        else:
+            wanted = self._stored_scheme(stored)
         if stored is None:
+            if self.readonly:
+                return wanted
             with self.transaction():
                 self.set_meta("scheme", wanted.id)
                 self.set_meta("scheme_classes", json.dumps(wanted.keys))
+                self.set_meta("scheme_doc", json.dumps(scheme_document(wanted)))
             return wanted
         if wanted.id != stored:
             raise StoreError(
@@ -176,7 +248,30 @@ class Store:
                 f"label scheme '{wanted.id}' ({wanted.path}) no longer matches database {self.path}: "
                 f"the database has classes {stored_keys}, the file has {wanted.keys}"
             )
+        if self.get_meta("scheme_doc") is None and not self.readonly:
+            self._keep_scheme_copy(wanted)
         return wanted
+
+    def _stored_scheme(self, scheme_id: str) -> LabelScheme:
+        """The scheme a database was made with: its file when one with that id still matches (it may
+        carry new colours or hotkeys), else the copy stored in the database."""
+        stored_keys = json.loads(self.get_meta("scheme_classes") or "[]")
+        doc = self.get_meta("scheme_doc")
+        found = find_scheme_file(scheme_id)
+        from_file = load_scheme_file(found) if found else None
+        if from_file is not None and (doc is None or from_file.keys == stored_keys):
+            return from_file
+        if doc is not None:
+            return scheme_from_document(json.loads(doc), scheme_id, f"{self.path} (stored copy)")
+        return load_scheme(scheme_id)  # says which schemes it knows
+
+    def _keep_scheme_copy(self, scheme: LabelScheme) -> None:
+        """Store the scheme in a database made before schemes were stored; skipped while another writes."""
+        try:
+            with self.transaction():
+                self.set_meta("scheme_doc", json.dumps(scheme_document(scheme)))
+        except StoreError:
+            pass
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -191,13 +286,26 @@ class Store:
         if self.conn.in_transaction:
             yield self.conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._explain(exc) or exc from None
         try:
             yield self.conn
+        except sqlite3.OperationalError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise self._explain(exc) or exc from None
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise self._explain(exc) or exc from None
 
     def close(self) -> None:
         self.conn.close()
@@ -284,6 +392,13 @@ class Store:
                 out[path] = (size, mtime, error)
         return out
 
+    def slot_paths(self, barcode: str, inspection_key: str) -> dict[tuple[str, int], str]:
+        """(well, drop) -> stored path for one inspection of a plate (empty when it is new)."""
+        rows = self.conn.execute(
+            "SELECT i.well, i.drop_no, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id "
+            "JOIN plate p ON p.id = i.plate_id WHERE p.barcode = ? AND n.key = ?", (barcode, inspection_key))
+        return {(well, drop): path for well, drop, path in rows}
+
     def upsert_images(self, rows: Iterable[ImageRow]) -> tuple[int, int]:
         """Insert new drop images, refresh changed ones; returns (inserted, updated). Labels stay.
 
@@ -349,7 +464,7 @@ class Store:
 
     def _check_label(self, label: str | None) -> None:
         if label is not None and label not in self.scheme.keys:
-            raise ValueError(f"'{label}' is not a class of label scheme '{self.scheme.id}' ({', '.join(self.scheme.keys)})")
+            raise ValueError(f"'{label}' is not a class of label scheme '{self.scheme.id}' {self.scheme.label_hint(label)}")
 
     def add_annotation(
         self,
@@ -389,6 +504,16 @@ class Store:
                 )
                 ids.append(cur.lastrowid)
         return ids
+
+    def current_labels(self, image_ids: Sequence[int]) -> dict[int, str | None]:
+        """image id -> current label (None when unlabelled) for images that exist."""
+        out: dict[int, str | None] = {}
+        ids = list(image_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.conn.execute(f"SELECT id, label FROM image WHERE id IN ({marks})", chunk).fetchall())
+        return out
 
     def current_label(self, image_id: int) -> str | None:
         row = self.conn.execute("SELECT label FROM image WHERE id = ?", (image_id,)).fetchone()

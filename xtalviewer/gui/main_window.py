@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 from xtalviewer.core.imaging import load_rgb
 from xtalviewer.core.settings import Settings, save_settings
 from xtalviewer.core.store import Store
-from xtalviewer.core.thumbnails import ThumbnailCache
+from xtalviewer.core.thumbnails import ThumbnailCache, prune_in_background
 from xtalviewer.gui.browser import PlateBrowserModel
 from xtalviewer.gui.filmstrip import Filmstrip
 from xtalviewer.gui.grid_model import DropGridModel
@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
 
         self.thumb_cache = ThumbnailCache(settings.thumbnail_folder(), size=256,
                                           limit_bytes=settings.thumbnail_limit_mb * 1024 * 1024)
+        prune_in_background(self.thumb_cache)  # start-up: the limit may have shrunk, or others filled it
         self.thumbs = BackgroundLoader(
             lambda key, r: self.thumb_cache.get(r["path"], r.get("size"), r.get("mtime")),
             threads=2, memory_items=6000, parent=self)
@@ -645,7 +646,7 @@ class MainWindow(QMainWindow):
         try:
             ids = self.store.add_annotations(items)
         except Exception as exc:  # disk full, read-only database, locked past the busy timeout ...
-            text = str(exc) or type(exc).__name__
+            text = str(exc).rstrip(".") or type(exc).__name__
             hint = {"full": "Free some disk space", "readonly": "Make the database writable",
                     "read-only": "Make the database writable", "locked": "Another program holds the database"}
             advice = next((v for k, v in hint.items() if k in text.lower()), "Fix the problem")
@@ -788,7 +789,11 @@ class MainWindow(QMainWindow):
 
         path, _ = QFileDialog.getSaveFileName(self, "Export labels", "labels.csv", "CSV (*.csv)")
         if path:
-            n = export_csv(self.store, path)
+            try:
+                n = export_csv(self.store, path)
+            except (ValueError, OSError) as exc:  # a device or folder picked as the target, a full disk ...
+                QMessageBox.warning(self, "Export failed", str(exc))
+                return
             self.statusBar().showMessage(f"Wrote {n} rows to {path}", 6000)
 
     def open_plots(self) -> None:
@@ -887,6 +892,7 @@ class MainWindow(QMainWindow):
         if (new.thumbnail_dir, new.thumbnail_limit_mb) != (old.thumbnail_dir, old.thumbnail_limit_mb):
             self.thumb_cache = ThumbnailCache(new.thumbnail_folder(), size=256,
                                               limit_bytes=new.thumbnail_limit_mb * 1024 * 1024)
+            prune_in_background(self.thumb_cache)
         model = self._chosen_model()
         if new.device != old.device or (model and self.model and model["id"] != self.model["id"]):
             self.model = model
