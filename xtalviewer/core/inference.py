@@ -26,6 +26,7 @@ from xtalviewer.core.models import CheckpointMeta, Preprocess, autocast_dtype
 from xtalviewer.core.store import PredictionRow, Store, StoreError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+CROP_WORK_SIDE = 512  # long side of the copy the crop finder sees on the GPU path (it works at 256 itself)
 
 
 class DeviceError(RuntimeError):
@@ -107,11 +108,28 @@ class Scorer:
         return self.forward(self.preprocess.normalise_batch(batch_u8.to(self.device, non_blocking=True)))
 
     @torch.inference_mode()
+    def gpu_region(self, img: torch.Tensor) -> torch.Tensor:
+        """The part of a CHW uint8 image (on any device) the model sees: the preprocessing's crop box,
+        found on a small copy brought to the CPU (the box is in frame fractions, so the same box as
+        the CPU path finds), applied to the full image where it lies."""
+        if self.preprocess.crop == "none":
+            return img
+        h, w = img.shape[-2:]
+        scale = CROP_WORK_SIDE / max(h, w)
+        small = img if scale >= 1 else torch.nn.functional.interpolate(
+            img.unsqueeze(0).float(), size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="area")[0]
+        box = self.preprocess.crop_box(small.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+        x0, x1 = int(round(box.x0 * w)), max(int(round(box.x1 * w)), int(round(box.x0 * w)) + 1)
+        y0, y1 = int(round(box.y0 * h)), max(int(round(box.y1 * h)), int(round(box.y0 * h)) + 1)
+        return img[:, y0:y1, x0:x1]
+
     def forward_uint8_gpu(self, images: list[torch.Tensor]) -> np.ndarray:
-        """GPU-decoded CHW uint8 tensors of any size -> probabilities; resizing happens on the GPU."""
+        """GPU-decoded CHW uint8 tensors of any size -> probabilities; cropping and resizing happen on
+        the GPU (only the crop finder's small copy visits the CPU)."""
         s = self.preprocess.input_size
-        fitted = [torch.nn.functional.interpolate(img.unsqueeze(0).float(), size=(s, s), mode="bilinear",
-                                                  antialias=True, align_corners=False) for img in images]
+        fitted = [torch.nn.functional.interpolate(self.gpu_region(img).unsqueeze(0).float(), size=(s, s),
+                                                  mode="bilinear", antialias=True, align_corners=False)
+                  for img in images]
         x = (torch.cat(fitted) / 255.0 - self._mean) / self._std
         return self.forward(x)
 
