@@ -1,0 +1,433 @@
+"""Drop-centred input crop: find the well and the drop so the CNN sees the drop, not the plate.
+
+Squashing a whole 1224x1024 frame to a 128-224 px model input leaves microcrystals and needles a
+few pixels wide. ``find_crop`` locates the well (a round well by its dark wall ring, any other well
+as the bright floor region) and the drop inside it (its refraction rim), and returns a square-ish
+box in fractions of the frame; the caller crops whatever resolution it holds with ``apply_crop``
+and fits the result to the model's square input.
+
+Everything runs on a grey copy reduced to a fixed working size, so a full-size decode, a 1/2-1/8
+DCT-reduced decode or any other copy of the same image gives the same box, in about a millisecond.
+When unsure it falls back: drop -> well -> whole frame. It never raises on odd arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+CROP_MODES: tuple[str, ...] = ("none", "well", "drop")
+
+WORK_SIDE = 288  # long side of the working copy, pixels
+MIN_SHARE = 0.2  # a crop side is never below this share of the frame's short side
+
+# Round wells: radius range as fractions of the frame's short side (MARCO zooms make it > 0.5).
+_ROUND_R = (0.28, 0.72)
+_RING_ANGLES = 48
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """A crop as fractions of the frame (0 <= x0 < x1 <= 1, same for y) and what was found.
+
+    ``found`` is "drop", "well" or "frame" (nothing trustworthy: the whole frame or fallback);
+    ``well`` is "round", "square" or None when no well was recognised.
+    """
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    found: str
+    well: str | None
+
+    def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The box as integer pixel bounds (x0, y0, x1, y1) of a width x height image, never empty."""
+        x0 = min(max(int(math.floor(self.x0 * width + 1e-6)), 0), max(width - 1, 0))
+        y0 = min(max(int(math.floor(self.y0 * height + 1e-6)), 0), max(height - 1, 0))
+        x1 = max(min(int(math.ceil(self.x1 * width - 1e-6)), width), x0 + 1)
+        y1 = max(min(int(math.ceil(self.y1 * height - 1e-6)), height), y0 + 1)
+        return x0, y0, x1, y1
+
+
+FULL_FRAME = CropBox(0.0, 0.0, 1.0, 1.0, "frame", None)
+
+
+@dataclass(frozen=True)
+class _Well:
+    kind: str  # "round" or "square"
+    box: tuple[float, float, float, float]  # floor bounds in working pixels, may exceed the frame
+    interior: np.ndarray  # uint8 mask of the floor away from the wall edge
+
+
+def find_crop(rgb: np.ndarray, mode: str = "drop", margin: float = 0.06) -> CropBox:
+    """The crop box of one drop image (RGB or grey array of any size) for ``mode`` in CROP_MODES.
+
+    ``margin`` widens the found box on each side by that share of its long side. The box is made
+    square in pixels where the frame allows, at least MIN_SHARE of the short side, and falls back to
+    the well and then the whole frame when the drop or the well is not found with confidence.
+    """
+    if mode not in CROP_MODES:
+        raise ValueError(f"unknown crop mode {mode!r}; expected one of {', '.join(CROP_MODES)}")
+    if mode == "none":
+        return FULL_FRAME
+    grey = _working_grey(rgb)
+    if grey is None:
+        return FULL_FRAME
+    h, w = grey.shape
+    blur = cv2.GaussianBlur(grey, (5, 5), 0)
+    well = _find_well(blur)
+    if mode == "drop":
+        drop = _find_drop(blur, well)
+        if drop is not None:
+            return _frame_box(drop, w, h, margin, "drop", well.kind if well else None)
+    if well is None:
+        return FULL_FRAME
+    return _frame_box(well.box, w, h, margin, "well", well.kind)
+
+
+def apply_crop(rgb: np.ndarray, box: CropBox) -> np.ndarray:
+    """The pixels of ``box`` in ``rgb`` (a view, not a copy), whatever resolution ``rgb`` has."""
+    h, w = rgb.shape[:2]
+    x0, y0, x1, y1 = box.pixels(w, h)
+    return rgb[y0:y1, x0:x1]
+
+
+# --------------------------------------------------------------------------------------------
+# Working copy
+# --------------------------------------------------------------------------------------------
+
+
+def _working_grey(rgb: np.ndarray) -> np.ndarray | None:
+    """Grey uint8 copy with long side WORK_SIDE; None when the array is unusable."""
+    arr = np.asarray(rgb)
+    if arr.ndim == 3 and arr.shape[2] >= 3:
+        arr = arr[:, :, :3]
+    elif arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    elif arr.ndim != 2:
+        return None
+    h, w = arr.shape[:2]
+    if h < 8 or w < 8 or max(h, w) > 20 * min(h, w):
+        return None
+    if arr.dtype != np.uint8:
+        arr = _to_uint8(arr)
+        if arr is None:
+            return None
+    # An integer box reduction (the fast path of INTER_AREA) to at most twice the working size, then
+    # a cheap bilinear step to the exact size, so every input size meets the same working copy.
+    k = max(1, max(h, w) // WORK_SIDE)
+    if k > 1:
+        arr = arr[: h - h % k, : w - w % k]
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY)
+    if k > 1:
+        arr = cv2.resize(arr, (arr.shape[1] // k, arr.shape[0] // k), interpolation=cv2.INTER_AREA)
+    scale = WORK_SIDE / max(h, w)
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    if (arr.shape[1], arr.shape[0]) != size:
+        arr = cv2.resize(arr, size, interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(arr)
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray | None:
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if not np.issubdtype(arr.dtype, np.number):
+        return None
+    a = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(a.max()) if a.size else 0.0
+    if top <= 1.0:
+        a = a * 255.0
+    elif top > 255.0:
+        a = a * (255.0 / top)
+    return np.clip(a, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# Well
+# --------------------------------------------------------------------------------------------
+
+
+def _find_well(blur: np.ndarray) -> _Well | None:
+    """The well floor: the central bright region inside darker plate, round if a circle fits it."""
+    lo, hi = _percentiles(blur, None, (0.02, 0.98))
+    if hi - lo < 24:
+        return None
+    _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, _DISK9)
+    outline = _central_outline(bright)
+    if outline is None:
+        return None
+    floor = np.zeros_like(bright)
+    cv2.drawContours(floor, [outline], -1, 255, -1)
+    return _round_well(blur, floor, outline) or _square_well(blur, floor, outline)
+
+
+def _percentiles(grey: np.ndarray, mask: np.ndarray | None, shares: tuple[float, ...]) -> list[float]:
+    """Grey levels below which the given shares of (masked) pixels lie; a histogram beats a sort."""
+    cdf = np.cumsum(cv2.calcHist([grey], [0], mask, [256], [0, 256]).ravel())
+    if cdf[-1] <= 0:
+        return [0.0 for _ in shares]
+    return [float(np.searchsorted(cdf, q * cdf[-1])) for q in shares]
+
+
+def _disk(size: int) -> np.ndarray:
+    size = max(1, int(size))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
+_DISK3, _DISK5, _DISK7, _DISK9 = _disk(3), _disk(5), _disk(7), _disk(9)
+
+
+def _central_outline(bright: np.ndarray) -> np.ndarray | None:
+    """Outline of the largest bright region whose centre lies near the middle of the frame."""
+    h, w = bright.shape
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    best, best_area = None, 0.08 * h * w
+    for c in contours:
+        if len(c) < 40:
+            continue
+        m = cv2.moments(c)
+        if m["m00"] <= best_area:
+            continue
+        cx, cy = m["m10"] / m["m00"], m["m01"] / m["m00"]
+        if abs(cx - w / 2) < 0.3 * w and abs(cy - h / 2) < 0.3 * h:
+            best, best_area = c, m["m00"]
+    return best
+
+
+def _inner_points(outline: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Outline points that are not on the frame border (where the frame, not the well, cuts it)."""
+    pts = outline[:, 0, :]
+    return pts[(pts[:, 0] > 1) & (pts[:, 1] > 1) & (pts[:, 0] < w - 2) & (pts[:, 1] < h - 2)]
+
+
+def _round_well(blur: np.ndarray, floor: np.ndarray, outline: np.ndarray) -> _Well | None:
+    """A circle through the floor outline with a dark ring outside it and the floor inside it."""
+    h, w = blur.shape
+    side = min(h, w)
+    pts = _inner_points(outline, w, h).astype(np.float64)
+    pts = pts[:: max(1, len(pts) // 120)]
+    if len(pts) < 20:
+        return None
+    circle = _ransac_circle(pts, tol=0.015 * side, r_range=(_ROUND_R[0] * side, _ROUND_R[1] * side))
+    if circle is None:
+        return None
+    cx, cy, r = circle
+    # The floor must lie inside the circle: a square floor sticks out at its corners.
+    outside = floor.copy()
+    cv2.circle(outside, (round(cx), round(cy)), round(1.04 * r), 0, -1)
+    if cv2.countNonZero(outside) > 0.04 * cv2.countNonZero(floor) or _ring_score(blur, cx, cy, r) < 0.6:
+        return None
+    interior = np.zeros_like(floor)
+    cv2.circle(interior, (round(cx), round(cy)), max(1, round(0.9 * r)), 255, -1)
+    return _Well("round", (cx - r, cy - r, cx + r, cy + r), interior)
+
+
+# Fixed point triples for the circle search: deterministic, and cheaper than a generator per call.
+_TRIPLES = np.random.default_rng(0).random((64, 3))
+
+
+def _ransac_circle(pts: np.ndarray, tol: float, r_range: tuple[float, float]) -> tuple[float, float, float] | None:
+    """Circle with the most outline points within ``tol``, refined by least squares on those points.
+
+    Arcs hidden by a drop against the wall or bent by a notch are outvoted by the rest of the wall.
+    """
+    idx = (_TRIPLES * len(pts)).astype(np.intp)
+    a, b, c = pts[idx[:, 0]], pts[idx[:, 1]], pts[idx[:, 2]]
+    d = 2 * (a[:, 0] * (b[:, 1] - c[:, 1]) + b[:, 0] * (c[:, 1] - a[:, 1]) + c[:, 0] * (a[:, 1] - b[:, 1]))
+    d = np.where(np.abs(d) > 1e-6, d, np.nan)
+    sa, sb, sc = (a * a).sum(1), (b * b).sum(1), (c * c).sum(1)
+    ux = (sa * (b[:, 1] - c[:, 1]) + sb * (c[:, 1] - a[:, 1]) + sc * (a[:, 1] - b[:, 1])) / d
+    uy = (sa * (c[:, 0] - b[:, 0]) + sb * (a[:, 0] - c[:, 0]) + sc * (b[:, 0] - a[:, 0])) / d
+    ur = np.hypot(a[:, 0] - ux, a[:, 1] - uy)
+    dist = np.abs(np.hypot(pts[:, 0] - ux[:, None], pts[:, 1] - uy[:, None]) - ur[:, None])
+    votes = np.where((ur >= r_range[0]) & (ur <= r_range[1]), (dist < tol).sum(axis=1), 0)
+    best = int(np.argmax(votes))
+    if votes[best] < max(20, 0.4 * len(pts)):
+        return None
+    inliers = pts[dist[best] < tol]
+    # Least squares (Kasa): x^2 + y^2 = 2 cx x + 2 cy y + k, through the normal equations.
+    design = np.column_stack([inliers, np.ones(len(inliers))])
+    try:
+        sol = np.linalg.solve(design.T @ design, design.T @ (inliers * inliers).sum(1))
+    except np.linalg.LinAlgError:
+        return None
+    cx, cy = sol[0] / 2, sol[1] / 2
+    r2 = sol[2] + cx * cx + cy * cy
+    if not r2 > 0:
+        return None
+    r = math.sqrt(r2)
+    if not r_range[0] <= r <= r_range[1]:
+        return None
+    return float(cx), float(cy), float(r)
+
+
+_RING_COS = np.cos(np.linspace(0, 2 * np.pi, _RING_ANGLES, endpoint=False))
+_RING_SIN = np.sin(np.linspace(0, 2 * np.pi, _RING_ANGLES, endpoint=False))
+_RING_RADII = np.array([0.80, 0.86, 0.92, 1.08, 1.14, 1.20])[:, None]
+
+
+def _ring_score(blur: np.ndarray, cx: float, cy: float, r: float) -> float:
+    """Share of directions (within the frame) with a bright floor just inside r and a dark wall outside."""
+    h, w = blur.shape
+    x = np.rint(cx + _RING_RADII * r * _RING_COS).astype(np.intp)
+    y = np.rint(cy + _RING_RADII * r * _RING_SIN).astype(np.intp)
+    valid = ((x >= 0) & (x < w) & (y >= 0) & (y < h)).all(axis=0)
+    if valid.sum() < 0.3 * _RING_ANGLES:
+        return 0.0
+    v = blur[y[:, valid], x[:, valid]].astype(np.float32)
+    inside, outside = v[:3].mean(axis=0), v[3:].mean(axis=0)
+    return float(((outside < 0.62 * inside) & (inside > 40)).mean())
+
+
+def _square_well(blur: np.ndarray, floor: np.ndarray, outline: np.ndarray) -> _Well | None:
+    """Any other well: a compact bright floor with a sharp edge, clearly brighter than the plate.
+
+    Its extent comes from the rows and columns the floor fills substantially, so a thin bright leak
+    along the plate (a neighbouring well's light, a gap in the wall) does not stretch the box.
+    """
+    h, w = blur.shape
+    cols = np.count_nonzero(floor, axis=0)
+    rows = np.count_nonzero(floor, axis=1)
+    xs = np.flatnonzero(cols >= 0.35 * cols.max())
+    ys = np.flatnonzero(rows >= 0.35 * rows.max())
+    x0, x1, y0, y1 = int(xs[0]), int(xs[-1]) + 1, int(ys[0]), int(ys[-1]) + 1
+    box_area = float((x1 - x0) * (y1 - y0))
+    if not 0.1 * h * w <= box_area <= 0.85 * h * w:
+        return None
+    inside = floor[y0:y1, x0:x1]
+    if cv2.countNonZero(inside) < 0.5 * box_area:
+        return None
+    level = _percentiles(blur[y0:y1, x0:x1], inside, (0.5,))[0]
+    # The plate in a band around the box is much darker...
+    e = max(2, round(0.04 * min(h, w)))
+    X0, Y0, X1, Y1 = max(0, x0 - e), max(0, y0 - e), min(w, x1 + e), min(h, y1 + e)
+    band = np.full((Y1 - Y0, X1 - X0), 255, np.uint8)
+    band[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0] = 0
+    if not band.any() or _percentiles(blur[Y0:Y1, X0:X1], band, (0.5,))[0] > 0.72 * level:
+        return None
+    # ...and the floor ends at a sharp edge, not a vignette.
+    pts = _inner_points(outline, w, h)
+    grad = cv2.morphologyEx(blur, cv2.MORPH_GRADIENT, _DISK5)
+    if len(pts) < 20 or float(np.median(grad[pts[:, 1], pts[:, 0]])) < 0.12 * level:
+        return None
+    interior = np.zeros_like(floor)
+    cv2.fillConvexPoly(interior, cv2.convexHull(outline), 255)
+    interior[:y0], interior[y1:], interior[:, :x0], interior[:, x1:] = 0, 0, 0, 0
+    inset = max(3, round(0.12 * min(x1 - x0, y1 - y0)))
+    interior = cv2.erode(interior, cv2.getStructuringElement(cv2.MORPH_RECT, (inset, inset)))
+    return _Well("square", (float(x0), float(y0), float(x1), float(y1)), interior)
+
+
+# --------------------------------------------------------------------------------------------
+# Drop
+# --------------------------------------------------------------------------------------------
+
+
+def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, float, float] | None:
+    """Bounds of the drop's rim inside the well floor, or None when no distinct drop shows.
+
+    The rim refracts light away, so it shows as a closed or nearly closed edge. Edges inside the
+    floor (clear of the wall) are closed into regions; the region with the largest convex hull
+    and its neighbours (a rim broken into arcs, contents near it) make the drop. Specks, fibres
+    and floor texture have small or thin hulls and are ignored; no region -> None (the drop fills
+    the well or does not show). Where the rim runs into the wall, the box reaches the wall.
+    """
+    h, w = blur.shape
+    if well is not None:
+        interior, bounds = well.interior, well.box
+    else:
+        inset = round(0.04 * min(h, w))
+        interior = np.zeros_like(blur)
+        interior[inset:h - inset, inset:w - inset] = 255
+        bounds = (0.0, 0.0, float(w), float(h))
+    area = float(cv2.countNonZero(interior))
+    if area < 0.02 * h * w:
+        return None
+    grad = cv2.morphologyEx(blur, cv2.MORPH_GRADIENT, _DISK3)
+    # Flat floors need a faint rim seen; textured ones (polariser colours) need a higher bar.
+    noise = _percentiles(grad, interior, (0.5,))[0]
+    _, edges_raw = cv2.threshold(grad, max(5.0, 3.0 * noise + 2.0), 255, cv2.THRESH_BINARY)
+    edges_raw &= interior
+    edges = cv2.morphologyEx(edges_raw, cv2.MORPH_CLOSE, _DISK7)
+    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    parts = []
+    for c in contours:
+        if len(c) < 8:
+            continue
+        hull_area = cv2.contourArea(cv2.convexHull(c))
+        if hull_area >= 0.015 * area:
+            x, y, bw, bh = cv2.boundingRect(c)
+            parts.append((hull_area, (x, y, x + bw, y + bh), c))
+    if not parts:
+        return None
+    parts.sort(key=lambda part: -part[0])
+    hull_area, (x0, y0, x1, y1), _ = parts[0]
+    # A rim (even a half one) encloses area; a fibre or scratch is a thin streak.
+    if hull_area < 0.04 * area or hull_area < 0.25 * (x1 - x0) * (y1 - y0):
+        return None
+    box = [x0, y0, x1, y1]
+    chosen = [parts[0][2]]
+    reach = 0.06 * math.sqrt(area)
+    grown = True
+    while grown:
+        grown = False
+        for _, (px0, py0, px1, py1), c in parts[1:]:
+            near = px0 <= box[2] + reach and px1 >= box[0] - reach and py0 <= box[3] + reach and py1 >= box[1] - reach
+            within = px0 >= box[0] and py0 >= box[1] and px1 <= box[2] and py1 <= box[3]
+            if near and not within:
+                box = [min(box[0], px0), min(box[1], py0), max(box[2], px1), max(box[3], py1)]
+                chosen.append(c)
+                grown = True
+    # The drop holds nearly all the structure on the floor; if much lies elsewhere (a crystal
+    # shower seen zoomed, a faint rim of which only a crease showed) this box is not the drop.
+    if cv2.countNonZero(edges_raw[box[1]:box[3], box[0]:box[2]]) < 0.85 * cv2.countNonZero(edges_raw):
+        return None
+    return _reach_wall(box, np.vstack(chosen)[:, 0, :], interior, bounds, well)
+
+
+def _reach_wall(box: list[int], points: np.ndarray, interior: np.ndarray,
+                bounds: tuple[float, float, float, float], well: _Well | None) -> tuple[float, float, float, float]:
+    """Extend the drop box where the drop runs into the edge of the searched floor, out to the wall."""
+    band = interior & ~cv2.erode(interior, _DISK5)
+    touching = points[band[points[:, 1], points[:, 0]] > 0].astype(np.float64)
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if len(touching):
+        cx, cy = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+        hx, hy = (bounds[2] - bounds[0]) / 2, (bounds[3] - bounds[1]) / 2
+        dx, dy = touching[:, 0] - cx, touching[:, 1] - cy
+        if well is not None and well.kind == "round":
+            scale = min(hx, hy) / np.maximum(np.hypot(dx, dy), 1e-6)
+        else:
+            scale = np.minimum(hx / np.maximum(np.abs(dx), 1e-6), hy / np.maximum(np.abs(dy), 1e-6))
+        wx, wy = cx + dx * scale, cy + dy * scale
+        x0, y0, x1, y1 = min(x0, wx.min()), min(y0, wy.min()), max(x1, wx.max()), max(y1, wy.max())
+    return x0, y0, x1, y1
+
+
+# --------------------------------------------------------------------------------------------
+# Box
+# --------------------------------------------------------------------------------------------
+
+
+def _frame_box(box: tuple[float, float, float, float], w: int, h: int, margin: float,
+               found: str, well: str | None) -> CropBox:
+    """Working-pixel bounds -> square-ish, margined, clamped box in frame fractions."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, x1 = max(x0, 0.0), min(x1, float(w))
+    y0, y1 = max(y0, 0.0), min(y1, float(h))
+    if not (x1 > x0 and y1 > y0):
+        return FULL_FRAME
+    margin = max(0.0, float(margin)) if math.isfinite(margin) else 0.0
+    side = max(x1 - x0, y1 - y0) * (1.0 + 2.0 * margin)
+    side = max(side, MIN_SHARE * min(w, h))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    bw, bh = min(side, float(w)), min(side, float(h))
+    bx0 = min(max(cx - bw / 2, 0.0), w - bw)
+    by0 = min(max(cy - bh / 2, 0.0), h - bh)
+    return CropBox(bx0 / w, by0 / h, (bx0 + bw) / w, (by0 + bh) / h, found, well)
