@@ -342,9 +342,11 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
     if well is not None:
         interior, bounds = well.interior, well.box
     else:
+        # No well: a zoomed view. Search the frame, clear of its border and of dark wall pieces.
+        _, interior = cv2.threshold(blur, 0.5 * _percentiles(blur, None, (0.9,))[0], 255, cv2.THRESH_BINARY)
         inset = round(0.04 * min(h, w))
-        interior = np.zeros_like(blur)
-        interior[inset:h - inset, inset:w - inset] = 255
+        interior[:inset], interior[h - inset:], interior[:, :inset], interior[:, w - inset:] = 0, 0, 0, 0
+        interior = cv2.erode(interior, _DISK7)
         bounds = (0.0, 0.0, float(w), float(h))
     area = float(cv2.countNonZero(interior))
     if area < 0.02 * h * w:
@@ -388,7 +390,12 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
     # shower seen zoomed, a faint rim of which only a crease showed) this box is not the drop.
     if cv2.countNonZero(edges_raw[box[1]:box[3], box[0]:box[2]]) < 0.85 * cv2.countNonZero(edges_raw):
         return None
-    return _reach_wall(box, np.vstack(chosen)[:, 0, :], interior, bounds, well)
+    x0, y0, x1, y1 = _reach_wall(box, np.vstack(chosen)[:, 0, :], interior, bounds, well)
+    # A drop box as big as the searched floor tells nothing the well box does not.
+    fx0, fy0, fx1, fy1 = max(bounds[0], 0.0), max(bounds[1], 0.0), min(bounds[2], w), min(bounds[3], h)
+    if (min(x1, fx1) - max(x0, fx0)) * (min(y1, fy1) - max(y0, fy0)) > 0.9 * (fx1 - fx0) * (fy1 - fy0):
+        return None
+    return x0, y0, x1, y1
 
 
 def _reach_wall(box: list[int], points: np.ndarray, interior: np.ndarray,
