@@ -119,13 +119,15 @@ def _working_grey(rgb: np.ndarray) -> np.ndarray | None:
             return None
     # An integer box reduction (the fast path of INTER_AREA) to at most twice the working size, then
     # a cheap bilinear step to the exact size, so every input size meets the same working copy.
+    # From 4x reductions on, every other row is enough for the average and halves the cost.
     k = max(1, max(h, w) // WORK_SIDE)
+    ky = 2 if k >= 4 and k % 2 == 0 else 1
     if k > 1:
-        arr = arr[: h - h % k, : w - w % k]
+        arr = arr[: h - h % k : ky, : w - w % k]
     if arr.ndim == 3:
-        arr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2GRAY)
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2GRAY)
     if k > 1:
-        arr = cv2.resize(arr, (arr.shape[1] // k, arr.shape[0] // k), interpolation=cv2.INTER_AREA)
+        arr = cv2.resize(arr, (arr.shape[1] // k, arr.shape[0] // (k // ky)), interpolation=cv2.INTER_AREA)
     scale = WORK_SIDE / max(h, w)
     size = (max(8, round(w * scale)), max(8, round(h * scale)))
     if (arr.shape[1], arr.shape[0]) != size:
@@ -154,17 +156,22 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray | None:
 
 def _find_well(blur: np.ndarray) -> _Well | None:
     """The well floor: the central bright region inside darker plate, round if a circle fits it."""
-    lo, hi = _percentiles(blur, None, (0.02, 0.98))
-    if hi - lo < 24:
+    if cv2.meanStdDev(blur)[1][0, 0] < 8:  # a blank frame
         return None
     _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, _DISK9)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, _SQUARE9)  # cut thin bright bridges
     outline = _central_outline(bright)
     if outline is None:
         return None
     floor = np.zeros_like(bright)
     cv2.drawContours(floor, [outline], -1, 255, -1)
-    return _round_well(blur, floor, outline) or _square_well(blur, floor, outline)
+    h, w = blur.shape
+    points = outline[:, 0, :]
+    # Where the frame, not the wall, cuts the floor its outline says nothing about the well.
+    inner = points[(points[:, 0] > 1) & (points[:, 1] > 1) & (points[:, 0] < w - 2) & (points[:, 1] < h - 2)]
+    if len(inner) < 20:
+        return None
+    return _round_well(blur, floor, inner) or _square_well(blur, floor, outline, inner)
 
 
 def _percentiles(grey: np.ndarray, mask: np.ndarray | None, shares: tuple[float, ...]) -> list[float]:
@@ -180,7 +187,8 @@ def _disk(size: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
-_DISK3, _DISK5, _DISK7, _DISK9 = _disk(3), _disk(5), _disk(7), _disk(9)
+_DISK3, _DISK5, _DISK7 = _disk(3), _disk(5), _disk(7)
+_SQUARE9 = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
 
 
 def _central_outline(bright: np.ndarray) -> np.ndarray | None:
@@ -200,20 +208,14 @@ def _central_outline(bright: np.ndarray) -> np.ndarray | None:
     return best
 
 
-def _inner_points(outline: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Outline points that are not on the frame border (where the frame, not the well, cuts it)."""
-    pts = outline[:, 0, :]
-    return pts[(pts[:, 0] > 1) & (pts[:, 1] > 1) & (pts[:, 0] < w - 2) & (pts[:, 1] < h - 2)]
+def _round_well(blur: np.ndarray, floor: np.ndarray, inner: np.ndarray) -> _Well | None:
+    """A circle through the floor outline with a dark ring outside it and the floor inside it.
 
-
-def _round_well(blur: np.ndarray, floor: np.ndarray, outline: np.ndarray) -> _Well | None:
-    """A circle through the floor outline with a dark ring outside it and the floor inside it."""
+    ``inner`` is the part of the floor's outline that is not on the frame border.
+    """
     h, w = blur.shape
     side = min(h, w)
-    pts = _inner_points(outline, w, h).astype(np.float64)
-    pts = pts[:: max(1, len(pts) // 120)]
-    if len(pts) < 20:
-        return None
+    pts = inner[:: max(1, len(inner) // 100)].astype(np.float64)
     circle = _ransac_circle(pts, tol=0.015 * side, r_range=(_ROUND_R[0] * side, _ROUND_R[1] * side))
     if circle is None:
         return None
@@ -223,13 +225,13 @@ def _round_well(blur: np.ndarray, floor: np.ndarray, outline: np.ndarray) -> _We
     cv2.circle(outside, (round(cx), round(cy)), round(1.04 * r), 0, -1)
     if cv2.countNonZero(outside) > 0.04 * cv2.countNonZero(floor) or _ring_score(blur, cx, cy, r) < 0.6:
         return None
-    interior = np.zeros_like(floor)
+    interior = np.zeros_like(blur)
     cv2.circle(interior, (round(cx), round(cy)), max(1, round(0.9 * r)), 255, -1)
     return _Well("round", (cx - r, cy - r, cx + r, cy + r), interior)
 
 
 # Fixed point triples for the circle search: deterministic, and cheaper than a generator per call.
-_TRIPLES = np.random.default_rng(0).random((64, 3))
+_TRIPLES = np.random.default_rng(0).random((48, 3))
 
 
 def _ransac_circle(pts: np.ndarray, tol: float, r_range: tuple[float, float]) -> tuple[float, float, float] | None:
@@ -239,18 +241,24 @@ def _ransac_circle(pts: np.ndarray, tol: float, r_range: tuple[float, float]) ->
     """
     idx = (_TRIPLES * len(pts)).astype(np.intp)
     a, b, c = pts[idx[:, 0]], pts[idx[:, 1]], pts[idx[:, 2]]
-    d = 2 * (a[:, 0] * (b[:, 1] - c[:, 1]) + b[:, 0] * (c[:, 1] - a[:, 1]) + c[:, 0] * (a[:, 1] - b[:, 1]))
-    d = np.where(np.abs(d) > 1e-6, d, np.nan)
-    sa, sb, sc = (a * a).sum(1), (b * b).sum(1), (c * c).sum(1)
-    ux = (sa * (b[:, 1] - c[:, 1]) + sb * (c[:, 1] - a[:, 1]) + sc * (a[:, 1] - b[:, 1])) / d
-    uy = (sa * (c[:, 0] - b[:, 0]) + sb * (a[:, 0] - c[:, 0]) + sc * (b[:, 0] - a[:, 0])) / d
-    ur = np.hypot(a[:, 0] - ux, a[:, 1] - uy)
-    dist = np.abs(np.hypot(pts[:, 0] - ux[:, None], pts[:, 1] - uy[:, None]) - ur[:, None])
-    votes = np.where((ur >= r_range[0]) & (ur <= r_range[1]), (dist < tol).sum(axis=1), 0)
+    ab, ac = b - a, c - a
+    d = 2.0 * (ab[:, 0] * ac[:, 1] - ab[:, 1] * ac[:, 0])
+    d[np.abs(d) < 1e-6] = np.nan
+    sb, sc = (ab * ab).sum(1), (ac * ac).sum(1)
+    # Circumcentre relative to a.
+    ux = (ac[:, 1] * sb - ab[:, 1] * sc) / d
+    uy = (ab[:, 0] * sc - ac[:, 0] * sb) / d
+    ur = np.hypot(ux, uy)
+    ux, uy = ux + a[:, 0], uy + a[:, 1]
+    # |distance - r| < tol, compared on squares to spare a square root per point.
+    d2 = (pts[:, 0] - ux[:, None]) ** 2 + (pts[:, 1] - uy[:, None]) ** 2
+    lo, hi = (np.maximum(ur - tol, 0.0) ** 2)[:, None], ((ur + tol) ** 2)[:, None]
+    near = (d2 > lo) & (d2 < hi)
+    votes = np.where((ur >= r_range[0]) & (ur <= r_range[1]), near.sum(axis=1), 0)
     best = int(np.argmax(votes))
     if votes[best] < max(20, 0.4 * len(pts)):
         return None
-    inliers = pts[dist[best] < tol]
+    inliers = pts[near[best]]
     # Least squares (Kasa): x^2 + y^2 = 2 cx x + 2 cy y + k, through the normal equations.
     design = np.column_stack([inliers, np.ones(len(inliers))])
     try:
@@ -285,15 +293,15 @@ def _ring_score(blur: np.ndarray, cx: float, cy: float, r: float) -> float:
     return float(((outside < 0.62 * inside) & (inside > 40)).mean())
 
 
-def _square_well(blur: np.ndarray, floor: np.ndarray, outline: np.ndarray) -> _Well | None:
+def _square_well(blur: np.ndarray, floor: np.ndarray, outline: np.ndarray, inner: np.ndarray) -> _Well | None:
     """Any other well: a compact bright floor with a sharp edge, clearly brighter than the plate.
 
     Its extent comes from the rows and columns the floor fills substantially, so a thin bright leak
     along the plate (a neighbouring well's light, a gap in the wall) does not stretch the box.
     """
     h, w = blur.shape
-    cols = np.count_nonzero(floor, axis=0)
-    rows = np.count_nonzero(floor, axis=1)
+    cols = cv2.reduce(floor, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    rows = cv2.reduce(floor, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
     xs = np.flatnonzero(cols >= 0.35 * cols.max())
     ys = np.flatnonzero(rows >= 0.35 * rows.max())
     x0, x1, y0, y1 = int(xs[0]), int(xs[-1]) + 1, int(ys[0]), int(ys[-1]) + 1
@@ -303,24 +311,27 @@ def _square_well(blur: np.ndarray, floor: np.ndarray, outline: np.ndarray) -> _W
     inside = floor[y0:y1, x0:x1]
     if cv2.countNonZero(inside) < 0.5 * box_area:
         return None
-    level = _percentiles(blur[y0:y1, x0:x1], inside, (0.5,))[0]
+    level = cv2.mean(blur[y0:y1, x0:x1], inside)[0]
     # The plate in a band around the box is much darker...
     e = max(2, round(0.04 * min(h, w)))
     X0, Y0, X1, Y1 = max(0, x0 - e), max(0, y0 - e), min(w, x1 + e), min(h, y1 + e)
     band = np.full((Y1 - Y0, X1 - X0), 255, np.uint8)
     band[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0] = 0
-    if not band.any() or _percentiles(blur[Y0:Y1, X0:X1], band, (0.5,))[0] > 0.72 * level:
+    if not band.any() or cv2.mean(blur[Y0:Y1, X0:X1], band)[0] > 0.75 * level:
         return None
     # ...and the floor ends at a sharp edge, not a vignette.
-    pts = _inner_points(outline, w, h)
+    pts = inner[::3]
     grad = cv2.morphologyEx(blur, cv2.MORPH_GRADIENT, _DISK5)
-    if len(pts) < 20 or float(np.median(grad[pts[:, 1], pts[:, 0]])) < 0.12 * level:
+    if float(grad[pts[:, 1], pts[:, 0]].mean()) < 0.12 * level:
         return None
+    # Search for the drop clear of the wall: the floor's hull shrunk towards the centre by 6%.
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    hull = cv2.convexHull(outline)[:, 0, :].astype(np.float64)
+    shrunk = np.column_stack([cx + (hull[:, 0] - cx) * 0.88, cy + (hull[:, 1] - cy) * 0.88])
     interior = np.zeros_like(floor)
-    cv2.fillConvexPoly(interior, cv2.convexHull(outline), 255)
-    interior[:y0], interior[y1:], interior[:, :x0], interior[:, x1:] = 0, 0, 0, 0
-    inset = max(3, round(0.12 * min(x1 - x0, y1 - y0)))
-    interior = cv2.erode(interior, cv2.getStructuringElement(cv2.MORPH_RECT, (inset, inset)))
+    cv2.fillConvexPoly(interior, np.rint(shrunk).astype(np.int32), 255)
+    ix, iy = round(0.06 * (x1 - x0)), round(0.06 * (y1 - y0))
+    interior[:y0 + iy], interior[y1 - iy:], interior[:, :x0 + ix], interior[:, x1 - ix:] = 0, 0, 0, 0
     return _Well("square", (float(x0), float(y0), float(x1), float(y1)), interior)
 
 
@@ -353,7 +364,7 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
         return None
     grad = cv2.morphologyEx(blur, cv2.MORPH_GRADIENT, _DISK3)
     # Flat floors need a faint rim seen; textured ones (polariser colours) need a higher bar.
-    noise = _percentiles(grad, interior, (0.5,))[0]
+    noise = _percentiles(grad[::2, ::2], interior[::2, ::2], (0.5,))[0]
     _, edges_raw = cv2.threshold(grad, max(5.0, 3.0 * noise + 2.0), 255, cv2.THRESH_BINARY)
     edges_raw &= interior
     edges = cv2.morphologyEx(edges_raw, cv2.MORPH_CLOSE, _DISK7)
