@@ -23,6 +23,7 @@ CROP_MODES: tuple[str, ...] = ("none", "well", "drop")
 
 WORK_SIDE = 288  # long side of the working copy, pixels
 MIN_SHARE = 0.2  # a crop side is never below this share of the frame's short side
+BIG_DROP = 0.6  # a drop box over more than this share of the well's area gives way to the well box
 
 # Round wells: radius range as fractions of the frame's short side (MARCO zooms make it > 0.5).
 _ROUND_R = (0.28, 0.72)
@@ -159,7 +160,7 @@ def _find_well(blur: np.ndarray) -> _Well | None:
     if cv2.meanStdDev(blur)[1][0, 0] < 8:  # a blank frame
         return None
     _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, _SQUARE9)  # cut thin bright bridges
+    bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, _SQUARE7)  # cut thin bright bridges
     outline = _central_outline(bright)
     if outline is None:
         return None
@@ -171,7 +172,7 @@ def _find_well(blur: np.ndarray) -> _Well | None:
     inner = points[(points[:, 0] > 1) & (points[:, 1] > 1) & (points[:, 0] < w - 2) & (points[:, 1] < h - 2)]
     if len(inner) < 20:
         return None
-    return _round_well(blur, floor, inner) or _square_well(blur, floor, outline, inner)
+    return _round_well(blur, inner) or _square_well(blur, floor, outline, inner)
 
 
 def _percentiles(grey: np.ndarray, mask: np.ndarray | None, shares: tuple[float, ...]) -> list[float]:
@@ -188,7 +189,7 @@ def _disk(size: int) -> np.ndarray:
 
 
 _DISK3, _DISK5, _DISK7 = _disk(3), _disk(5), _disk(7)
-_SQUARE9 = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
+_SQUARE7 = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
 
 
 def _central_outline(bright: np.ndarray) -> np.ndarray | None:
@@ -208,34 +209,44 @@ def _central_outline(bright: np.ndarray) -> np.ndarray | None:
     return best
 
 
-def _round_well(blur: np.ndarray, floor: np.ndarray, inner: np.ndarray) -> _Well | None:
-    """A circle through the floor outline with a dark ring outside it and the floor inside it.
+def _round_well(blur: np.ndarray, inner: np.ndarray) -> _Well | None:
+    """A circle through much of the floor outline with a dark wall ring outside it.
 
-    ``inner`` is the part of the floor's outline that is not on the frame border.
+    ``inner`` is the part of the floor's outline not on the frame border. When a drop against the
+    wall splits the floor, the outline follows the drop's edge too, and that circle may win the
+    first vote; the ring check rejects it and the rest of the outline gets a second vote. Either
+    circle must pass through a good share of the whole outline: one through a square's four
+    corners does not.
     """
     h, w = blur.shape
     side = min(h, w)
+    tol = 0.015 * side
     pts = inner[:: max(1, len(inner) // 100)].astype(np.float64)
-    circle = _ransac_circle(pts, tol=0.015 * side, r_range=(_ROUND_R[0] * side, _ROUND_R[1] * side))
-    if circle is None:
-        return None
-    cx, cy, r = circle
-    # The floor must lie inside the circle: a square floor sticks out at its corners.
-    outside = floor.copy()
-    cv2.circle(outside, (round(cx), round(cy)), round(1.04 * r), 0, -1)
-    if cv2.countNonZero(outside) > 0.04 * cv2.countNonZero(floor) or _ring_score(blur, cx, cy, r) < 0.6:
-        return None
-    interior = np.zeros_like(blur)
-    cv2.circle(interior, (round(cx), round(cy)), max(1, round(0.9 * r)), 255, -1)
-    return _Well("round", (cx - r, cy - r, cx + r, cy + r), interior)
+    min_votes = max(20, 0.35 * len(pts))
+    for _ in range(2):
+        circle = _ransac_circle(pts, tol, (_ROUND_R[0] * side, _ROUND_R[1] * side), min_votes)
+        if circle is None:
+            return None
+        cx, cy, r = circle
+        # Dark wall all round where the frame shows it: a square floor sticks out at its corners.
+        if _ring_score(blur, cx, cy, r) >= 0.8:
+            interior = np.zeros_like(blur)
+            cv2.circle(interior, (round(cx), round(cy)), max(1, round(0.9 * r)), 255, -1)
+            return _Well("round", (cx - r, cy - r, cx + r, cy + r), interior)
+        pts = pts[np.abs(np.hypot(pts[:, 0] - cx, pts[:, 1] - cy) - r) >= 2 * tol]
+        if len(pts) < min_votes:
+            return None
+    return None
 
 
 # Fixed point triples for the circle search: deterministic, and cheaper than a generator per call.
 _TRIPLES = np.random.default_rng(0).random((48, 3))
 
 
-def _ransac_circle(pts: np.ndarray, tol: float, r_range: tuple[float, float]) -> tuple[float, float, float] | None:
-    """Circle with the most outline points within ``tol``, refined by least squares on those points.
+def _ransac_circle(pts: np.ndarray, tol: float, r_range: tuple[float, float],
+                   min_votes: float) -> tuple[float, float, float] | None:
+    """Circle with the most outline points (at least ``min_votes``) within ``tol``, refined by least
+    squares on those points.
 
     Arcs hidden by a drop against the wall or bent by a notch are outvoted by the rest of the wall.
     """
@@ -256,7 +267,7 @@ def _ransac_circle(pts: np.ndarray, tol: float, r_range: tuple[float, float]) ->
     near = (d2 > lo) & (d2 < hi)
     votes = np.where((ur >= r_range[0]) & (ur <= r_range[1]), near.sum(axis=1), 0)
     best = int(np.argmax(votes))
-    if votes[best] < max(20, 0.4 * len(pts)):
+    if votes[best] < min_votes:
         return None
     inliers = pts[near[best]]
     # Least squares (Kasa): x^2 + y^2 = 2 cx x + 2 cy y + k, through the normal equations.
@@ -277,19 +288,25 @@ def _ransac_circle(pts: np.ndarray, tol: float, r_range: tuple[float, float]) ->
 
 _RING_COS = np.cos(np.linspace(0, 2 * np.pi, _RING_ANGLES, endpoint=False))
 _RING_SIN = np.sin(np.linspace(0, 2 * np.pi, _RING_ANGLES, endpoint=False))
-_RING_RADII = np.array([0.80, 0.86, 0.92, 1.08, 1.14, 1.20])[:, None]
+_RING_RADII = np.array([0.82, 0.88, 0.94, 1.08, 1.14, 1.20])[:, None]
 
 
 def _ring_score(blur: np.ndarray, cx: float, cy: float, r: float) -> float:
-    """Share of directions (within the frame) with a bright floor just inside r and a dark wall outside."""
+    """Share of directions with a bright floor just inside r and a dark wall just outside.
+
+    Only directions where the frame shows both sides count; at least a quarter of them must.
+    """
     h, w = blur.shape
     x = np.rint(cx + _RING_RADII * r * _RING_COS).astype(np.intp)
     y = np.rint(cy + _RING_RADII * r * _RING_SIN).astype(np.intp)
-    valid = ((x >= 0) & (x < w) & (y >= 0) & (y < h)).all(axis=0)
-    if valid.sum() < 0.3 * _RING_ANGLES:
+    shown = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    v = np.where(shown, blur[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)], 0).astype(np.float32)
+    n_in, n_out = shown[:3].sum(axis=0), shown[3:].sum(axis=0)
+    valid = (n_in > 0) & (n_out > 0)
+    if valid.sum() < 0.25 * _RING_ANGLES:
         return 0.0
-    v = blur[y[:, valid], x[:, valid]].astype(np.float32)
-    inside, outside = v[:3].mean(axis=0), v[3:].mean(axis=0)
+    inside = v[:3, valid].sum(axis=0) / n_in[valid]
+    outside = v[3:, valid].sum(axis=0) / n_out[valid]
     return float(((outside < 0.62 * inside) & (inside > 40)).mean())
 
 
@@ -317,7 +334,7 @@ def _square_well(blur: np.ndarray, floor: np.ndarray, outline: np.ndarray, inner
     X0, Y0, X1, Y1 = max(0, x0 - e), max(0, y0 - e), min(w, x1 + e), min(h, y1 + e)
     band = np.full((Y1 - Y0, X1 - X0), 255, np.uint8)
     band[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0] = 0
-    if not band.any() or cv2.mean(blur[Y0:Y1, X0:X1], band)[0] > 0.75 * level:
+    if not band.any() or cv2.mean(blur[Y0:Y1, X0:X1], band)[0] > 0.85 * level:
         return None
     # ...and the floor ends at a sharp edge, not a vignette.
     pts = inner[::3]
@@ -386,25 +403,31 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
         return None
     box = [x0, y0, x1, y1]
     chosen = [parts[0][2]]
+    # Join the parts that lie mostly next to the drop found so far (rim arcs, contents); a fibre
+    # that merely starts near it and runs off across the floor stays out.
     reach = 0.06 * math.sqrt(area)
+    rest = parts[1:]
     grown = True
     while grown:
         grown = False
-        for _, (px0, py0, px1, py1), c in parts[1:]:
-            near = px0 <= box[2] + reach and px1 >= box[0] - reach and py0 <= box[3] + reach and py1 >= box[1] - reach
-            within = px0 >= box[0] and py0 >= box[1] and px1 <= box[2] and py1 <= box[3]
-            if near and not within:
+        for part in list(rest):
+            _, (px0, py0, px1, py1), c = part
+            ox = min(px1, box[2] + reach) - max(px0, box[0] - reach)
+            oy = min(py1, box[3] + reach) - max(py0, box[1] - reach)
+            if ox > 0 and oy > 0 and ox * oy >= 0.5 * (px1 - px0) * (py1 - py0):
                 box = [min(box[0], px0), min(box[1], py0), max(box[2], px1), max(box[3], py1)]
                 chosen.append(c)
+                rest.remove(part)
                 grown = True
     # The drop holds nearly all the structure on the floor; if much lies elsewhere (a crystal
     # shower seen zoomed, a faint rim of which only a crease showed) this box is not the drop.
     if cv2.countNonZero(edges_raw[box[1]:box[3], box[0]:box[2]]) < 0.85 * cv2.countNonZero(edges_raw):
         return None
     x0, y0, x1, y1 = _reach_wall(box, np.vstack(chosen)[:, 0, :], interior, bounds, well)
-    # A drop box as big as the searched floor tells nothing the well box does not.
+    # A drop box over most of the well gains little resolution over the well box, while a big drop
+    # is the likeliest to have shown only part of its rim: take the well then.
     fx0, fy0, fx1, fy1 = max(bounds[0], 0.0), max(bounds[1], 0.0), min(bounds[2], w), min(bounds[3], h)
-    if (min(x1, fx1) - max(x0, fx0)) * (min(y1, fy1) - max(y0, fy0)) > 0.9 * (fx1 - fx0) * (fy1 - fy0):
+    if (min(x1, fx1) - max(x0, fx0)) * (min(y1, fy1) - max(y0, fy0)) > BIG_DROP * (fx1 - fx0) * (fy1 - fy0):
         return None
     return x0, y0, x1, y1
 
