@@ -1,14 +1,18 @@
 """Drop-centred input crop: find the well and the drop so the CNN sees the drop, not the plate.
 
 Squashing a whole 1224x1024 frame to a 128-224 px model input leaves microcrystals and needles a
-few pixels wide. ``find_crop`` locates the well (a round well by its dark wall ring, any other well
-as the bright floor region) and the drop inside it (its refraction rim), and returns a square-ish
-box in fractions of the frame; the caller crops whatever resolution it holds with ``apply_crop``
-and fits the result to the model's square input.
+few pixels wide. ``find_crop`` returns a square-ish box in fractions of the frame around the drop
+(mode "drop"), the well floor (mode "well") or the whole frame (mode "none"); the caller crops
+whatever resolution it holds with ``apply_crop`` and fits the result to the model's square input.
 
-Everything runs on a grey copy reduced to a fixed working size, so a full-size decode, a 1/2-1/8
-DCT-reduced decode or any other copy of the same image gives the same box, in about a millisecond.
-When unsure it falls back: drop -> well -> whole frame. It never raises on odd arrays.
+How: a grey copy reduced to a fixed working size (so a full-size decode, a 1/2-1/8 DCT-reduced
+decode or any other copy of the same image gives the same box, in a few milliseconds on one core);
+the well floor is the central bright region after an Otsu threshold. A circle voted through its
+outline with a dark wall ring just outside makes a round well; otherwise a compact floor with a
+sharp edge and darker plate around it makes a square (or other) well. The drop is the largest
+closed edge region inside the floor, clear of the wall: its refraction rim. When unsure it falls
+back, drop -> well -> whole frame; a drop that fills the well (no rim) gives the well box. It never
+raises on odd arrays.
 """
 
 from __future__ import annotations
