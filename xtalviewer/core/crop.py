@@ -168,15 +168,13 @@ def _find_well(blur: np.ndarray) -> _Well | None:
     outline = _central_outline(bright)
     if outline is None:
         return None
-    floor = np.zeros_like(bright)
-    cv2.drawContours(floor, [outline], -1, 255, -1)
     h, w = blur.shape
     points = outline[:, 0, :]
     # Where the frame, not the wall, cuts the floor its outline says nothing about the well.
     inner = points[(points[:, 0] > 1) & (points[:, 1] > 1) & (points[:, 0] < w - 2) & (points[:, 1] < h - 2)]
     if len(inner) < 20:
         return None
-    return _round_well(blur, inner) or _square_well(blur, floor, outline, inner)
+    return _round_well(blur, inner) or _square_well(blur, outline, inner)
 
 
 def _percentiles(grey: np.ndarray, mask: np.ndarray | None, shares: tuple[float, ...]) -> list[float]:
@@ -314,13 +312,16 @@ def _ring_score(blur: np.ndarray, cx: float, cy: float, r: float) -> float:
     return float(((outside < 0.62 * inside) & (inside > 40)).mean())
 
 
-def _square_well(blur: np.ndarray, floor: np.ndarray, outline: np.ndarray, inner: np.ndarray) -> _Well | None:
+def _square_well(blur: np.ndarray, outline: np.ndarray, inner: np.ndarray) -> _Well | None:
     """Any other well: a compact bright floor with a sharp edge, clearly brighter than the plate.
 
-    Its extent comes from the rows and columns the floor fills substantially, so a thin bright leak
-    along the plate (a neighbouring well's light, a gap in the wall) does not stretch the box.
+    Its extent comes from the rows and columns the floor (``outline`` filled) fills substantially,
+    so a thin bright leak along the plate (a neighbouring well's light, a gap in the wall) does not
+    stretch the box.
     """
     h, w = blur.shape
+    floor = np.zeros_like(blur)
+    cv2.drawContours(floor, [outline], -1, 255, -1)
     cols = cv2.reduce(floor, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
     rows = cv2.reduce(floor, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
     xs = np.flatnonzero(cols >= 0.35 * cols.max())
