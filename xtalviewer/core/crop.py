@@ -165,16 +165,16 @@ def _find_well(blur: np.ndarray) -> _Well | None:
         return None
     _, bright = cv2.threshold(blur, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, _SQUARE7)  # cut thin bright bridges
-    outline = _central_outline(bright)
-    if outline is None:
+    outlines = _floor_outlines(bright)
+    if not outlines:
         return None
     h, w = blur.shape
-    points = outline[:, 0, :]
+    points = np.vstack(outlines)[:, 0, :]
     # Where the frame, not the wall, cuts the floor its outline says nothing about the well.
     inner = points[(points[:, 0] > 1) & (points[:, 1] > 1) & (points[:, 0] < w - 2) & (points[:, 1] < h - 2)]
     if len(inner) < 20:
         return None
-    return _round_well(blur, inner) or _square_well(blur, outline, inner)
+    return _round_well(blur, inner) or _square_well(blur, outlines, inner)
 
 
 def _percentiles(grey: np.ndarray, mask: np.ndarray | None, shares: tuple[float, ...]) -> list[float]:
@@ -190,25 +190,39 @@ def _disk(size: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
 
 
-_DISK3, _DISK5, _DISK7 = _disk(3), _disk(5), _disk(7)
+_DISK3, _DISK5, _DISK7, _DISK11 = _disk(3), _disk(5), _disk(7), _disk(11)
 _SQUARE7 = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
 
 
-def _central_outline(bright: np.ndarray) -> np.ndarray | None:
-    """Outline of the largest bright region whose centre lies near the middle of the frame."""
+def _floor_outlines(bright: np.ndarray) -> list[np.ndarray]:
+    """Outlines of the well floor: the largest bright region centred near the middle of the frame,
+    and the bright regions a dark band away from it that stay clear of the frame border: the floor
+    beyond a drop's rim, where a drop against the wall splits it. (Bright plate beyond the wall
+    runs out of the frame.)"""
     h, w = bright.shape
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    big = [c for c in contours if len(c) >= 20 and cv2.contourArea(c) >= 0.01 * h * w]
     best, best_area = None, 0.08 * h * w
-    for c in contours:
-        if len(c) < 40:
-            continue
+    for c in big:
         m = cv2.moments(c)
         if m["m00"] <= best_area:
             continue
         cx, cy = m["m10"] / m["m00"], m["m01"] / m["m00"]
         if abs(cx - w / 2) < 0.3 * w and abs(cy - h / 2) < 0.3 * h:
             best, best_area = c, m["m00"]
-    return best
+    if best is None:
+        return []
+    near = np.zeros_like(bright)
+    cv2.drawContours(near, [best], -1, 255, -1)
+    reach = 2 * round(0.04 * min(h, w)) + 1
+    near = cv2.dilate(near, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, reach)))
+    joined = [best]
+    for c in big:
+        x, y, bw, bh = cv2.boundingRect(c)
+        inside_frame = x > 1 and y > 1 and x + bw < w - 1 and y + bh < h - 1
+        if c is not best and inside_frame and near[c[:, 0, 1], c[:, 0, 0]].any():
+            joined.append(c)
+    return joined
 
 
 def _round_well(blur: np.ndarray, inner: np.ndarray) -> _Well | None:
@@ -312,18 +326,24 @@ def _ring_score(blur: np.ndarray, cx: float, cy: float, r: float) -> float:
     return float(((outside < 0.62 * inside) & (inside > 40)).mean())
 
 
-def _square_well(blur: np.ndarray, outline: np.ndarray, inner: np.ndarray) -> _Well | None:
+def _square_well(blur: np.ndarray, outlines: list[np.ndarray], inner: np.ndarray) -> _Well | None:
     """Any other well: a compact bright floor with a sharp edge, clearly brighter than the plate.
 
-    Its extent comes from the rows and columns the floor (``outline`` filled) fills substantially,
-    so a thin bright leak along the plate (a neighbouring well's light, a gap in the wall) does not
-    stretch the box.
+    Its extent comes from the rows and columns that the floor's hull fills substantially: the hull
+    takes in a drop against the wall that the bright floor only wraps round, and a thin bright leak
+    along the plate (a neighbouring well's light, a gap in the wall) adds only a thin wedge.
     """
     h, w = blur.shape
+    hull_points = cv2.convexHull(np.vstack(outlines))
+    # A wall is a smooth line; a bright region frayed by precipitate or texture is not a floor.
+    if sum(cv2.arcLength(c, True) for c in outlines) > 2.0 * cv2.arcLength(hull_points, True):
+        return None
     floor = np.zeros_like(blur)
-    cv2.drawContours(floor, [outline], -1, 255, -1)
-    cols = cv2.reduce(floor, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
-    rows = cv2.reduce(floor, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    cv2.drawContours(floor, outlines, -1, 255, -1)
+    hull = np.zeros_like(blur)
+    cv2.fillConvexPoly(hull, hull_points, 255)
+    cols = cv2.reduce(hull, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    rows = cv2.reduce(hull, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
     xs = np.flatnonzero(cols >= 0.35 * cols.max())
     ys = np.flatnonzero(rows >= 0.35 * rows.max())
     x0, x1, y0, y1 = int(xs[0]), int(xs[-1]) + 1, int(ys[0]), int(ys[-1]) + 1
@@ -348,8 +368,8 @@ def _square_well(blur: np.ndarray, outline: np.ndarray, inner: np.ndarray) -> _W
         return None
     # Search for the drop clear of the wall: the floor's hull shrunk towards the centre by 6%.
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    hull = cv2.convexHull(outline)[:, 0, :].astype(np.float64)
-    shrunk = np.column_stack([cx + (hull[:, 0] - cx) * 0.88, cy + (hull[:, 1] - cy) * 0.88])
+    corners = hull_points[:, 0, :].astype(np.float64)
+    shrunk = np.column_stack([cx + (corners[:, 0] - cx) * 0.88, cy + (corners[:, 1] - cy) * 0.88])
     interior = np.zeros_like(floor)
     cv2.fillConvexPoly(interior, np.rint(shrunk).astype(np.int32), 255)
     ix, iy = round(0.06 * (x1 - x0)), round(0.06 * (y1 - y0))
@@ -379,7 +399,7 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
         _, interior = cv2.threshold(blur, 0.5 * _percentiles(blur, None, (0.9,))[0], 255, cv2.THRESH_BINARY)
         inset = round(0.04 * min(h, w))
         interior[:inset], interior[h - inset:], interior[:, :inset], interior[:, w - inset:] = 0, 0, 0, 0
-        interior = cv2.erode(interior, _DISK7)
+        interior = cv2.erode(interior, _DISK11)
         bounds = (0.0, 0.0, float(w), float(h))
     area = float(cv2.countNonZero(interior))
     if area < 0.02 * h * w:
@@ -402,9 +422,16 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
     if not parts:
         return None
     parts.sort(key=lambda part: -part[0])
-    hull_area, (x0, y0, x1, y1), _ = parts[0]
+    hull_area, (x0, y0, x1, y1), first = parts[0]
     # A rim (even a half one) encloses area; a fibre or scratch is a thin streak.
     if hull_area < 0.04 * area or hull_area < 0.25 * (x1 - x0) * (y1 - y0):
+        return None
+    # And a rim is a closed, roughly convex outline or an arc of one, not a spray of crystals or a
+    # cloud of specks in a drop that fills the well.
+    side = min(h, w)
+    rim = first[:: max(1, len(first) // 150), 0, :].astype(np.float64)
+    circle = _ransac_circle(rim, 0.015 * side, (0.08 * side, 0.75 * side), max(20, 0.35 * len(rim)))
+    if circle is None and cv2.contourArea(first) < 0.75 * hull_area:
         return None
     box = [x0, y0, x1, y1]
     chosen = [parts[0][2]]
@@ -429,6 +456,11 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
     if cv2.countNonZero(edges_raw[box[1]:box[3], box[0]:box[2]]) < 0.85 * cv2.countNonZero(edges_raw):
         return None
     x0, y0, x1, y1 = _reach_wall(box, np.vstack(chosen)[:, 0, :], interior, bounds, well)
+    # Where only an arc of the rim showed, the circle through it gives the rest of the drop.
+    if circle is not None:
+        cx, cy, r = circle
+        x0, y0 = min(x0, max(cx - r, bounds[0])), min(y0, max(cy - r, bounds[1]))
+        x1, y1 = max(x1, min(cx + r, bounds[2])), max(y1, min(cy + r, bounds[3]))
     # A drop box over most of the well gains little resolution over the well box, while a big drop
     # is the likeliest to have shown only part of its rim: take the well then.
     fx0, fy0, fx1, fy1 = max(bounds[0], 0.0), max(bounds[1], 0.0), min(bounds[2], w), min(bounds[3], h)
