@@ -191,6 +191,7 @@ def _disk(size: int) -> np.ndarray:
 
 
 _DISK3, _DISK5, _DISK7, _DISK11 = _disk(3), _disk(5), _disk(7), _disk(11)
+_SQUARE5 = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
 _SQUARE7 = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
 
 
@@ -426,12 +427,9 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
     # A rim (even a half one) encloses area; a fibre or scratch is a thin streak.
     if hull_area < 0.04 * area or hull_area < 0.25 * (x1 - x0) * (y1 - y0):
         return None
-    # And a rim is a closed, roughly convex outline or an arc of one, not a spray of crystals or a
-    # cloud of specks in a drop that fills the well.
-    side = min(h, w)
-    rim = first[:: max(1, len(first) // 150), 0, :].astype(np.float64)
-    circle = _ransac_circle(rim, 0.015 * side, (0.08 * side, 0.75 * side), max(20, 0.35 * len(rim)))
-    if circle is None and cv2.contourArea(first) < 0.75 * hull_area:
+    # And a rim runs round the region: edges line most of its hull. A spray of crystals or a cloud
+    # of specks in a drop that fills the well leaves the hull's sides empty between the tips.
+    if _hull_lined(first, edges) < 0.6:
         return None
     box = [x0, y0, x1, y1]
     chosen = [parts[0][2]]
@@ -456,17 +454,43 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
     if cv2.countNonZero(edges_raw[box[1]:box[3], box[0]:box[2]]) < 0.85 * cv2.countNonZero(edges_raw):
         return None
     x0, y0, x1, y1 = _reach_wall(box, np.vstack(chosen)[:, 0, :], interior, bounds, well)
-    # Where only an arc of the rim showed, the circle through it gives the rest of the drop.
+    # Where only an arc of the rim showed, the circle through it (as far as it lies in the well)
+    # gives the rest of the drop.
+    side = min(h, w)
+    rim = first[:: max(1, len(first) // 150), 0, :].astype(np.float64)
+    circle = _ransac_circle(rim, 0.015 * side, (0.08 * side, 0.75 * side), max(20, 0.35 * len(rim)))
     if circle is not None:
         cx, cy, r = circle
-        x0, y0 = min(x0, max(cx - r, bounds[0])), min(y0, max(cy - r, bounds[1]))
-        x1, y1 = max(x1, min(cx + r, bounds[2])), max(y1, min(cy + r, bounds[3]))
+        px, py = cx + r * _RING_COS, cy + r * _RING_SIN
+        wx, wy = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+        if well is not None and well.kind == "round":
+            keep = np.hypot(px - wx, py - wy) <= (bounds[2] - bounds[0]) / 2
+        else:
+            keep = (px >= bounds[0]) & (px <= bounds[2]) & (py >= bounds[1]) & (py <= bounds[3])
+        if keep.any():
+            x0, y0 = min(x0, float(px[keep].min())), min(y0, float(py[keep].min()))
+            x1, y1 = max(x1, float(px[keep].max())), max(y1, float(py[keep].max()))
     # A drop box over most of the well gains little resolution over the well box, while a big drop
     # is the likeliest to have shown only part of its rim: take the well then.
     fx0, fy0, fx1, fy1 = max(bounds[0], 0.0), max(bounds[1], 0.0), min(bounds[2], w), min(bounds[3], h)
     if (min(x1, fx1) - max(x0, fx0)) * (min(y1, fy1) - max(y0, fy0)) > BIG_DROP * (fx1 - fx0) * (fy1 - fy0):
         return None
     return x0, y0, x1, y1
+
+
+def _hull_lined(contour: np.ndarray, edges: np.ndarray) -> float:
+    """Share of points along the contour's convex hull that have an edge pixel within 2 px."""
+    h, w = edges.shape
+    corners = cv2.convexHull(contour)[:, 0, :].astype(np.float64)
+    ends = np.vstack([corners[1:], corners[:1]])
+    steps = np.maximum(1, (np.hypot(*(ends - corners).T) // 2).astype(int))
+    t = np.concatenate([np.arange(n) / n for n in steps])
+    start = np.repeat(corners, steps, axis=0)
+    along = start + (np.repeat(ends, steps, axis=0) - start) * t[:, None]
+    x = np.clip(np.rint(along[:, 0]).astype(np.intp), 0, w - 1)
+    y = np.clip(np.rint(along[:, 1]).astype(np.intp), 0, h - 1)
+    near = cv2.dilate(edges, _SQUARE5)
+    return float(np.count_nonzero(near[y, x])) / max(1, len(x))
 
 
 def _reach_wall(box: list[int], points: np.ndarray, interior: np.ndarray,
