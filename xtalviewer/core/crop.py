@@ -213,6 +213,8 @@ def _floor_outlines(bright: np.ndarray) -> list[np.ndarray]:
             best, best_area = c, m["m00"]
     if best is None:
         return []
+    if len(big) == 1:
+        return [best]
     near = np.zeros_like(bright)
     cv2.drawContours(near, [best], -1, 255, -1)
     reach = 2 * round(0.04 * min(h, w)) + 1
@@ -454,11 +456,13 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
     if cv2.countNonZero(edges_raw[box[1]:box[3], box[0]:box[2]]) < 0.85 * cv2.countNonZero(edges_raw):
         return None
     x0, y0, x1, y1 = _reach_wall(box, np.vstack(chosen)[:, 0, :], interior, bounds, well)
-    # Where only an arc of the rim showed, the circle through it (as far as it lies in the well)
-    # gives the rest of the drop.
-    side = min(h, w)
-    rim = first[:: max(1, len(first) // 150), 0, :].astype(np.float64)
-    circle = _ransac_circle(rim, 0.015 * side, (0.08 * side, 0.75 * side), max(20, 0.35 * len(rim)))
+    # Where only an arc of the rim showed (a closed rim fills its hull), the circle through it (as
+    # far as it lies in the well) gives the rest of the drop.
+    circle = None
+    if cv2.contourArea(first) < 0.8 * hull_area:
+        side = min(h, w)
+        rim = first[:: max(1, len(first) // 150), 0, :].astype(np.float64)
+        circle = _ransac_circle(rim, 0.015 * side, (0.08 * side, 0.75 * side), max(20, 0.35 * len(rim)))
     if circle is not None:
         cx, cy, r = circle
         px, py = cx + r * _RING_COS, cy + r * _RING_SIN
@@ -480,16 +484,19 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
 
 def _hull_lined(contour: np.ndarray, edges: np.ndarray) -> float:
     """Share of points along the contour's convex hull that have an edge pixel within 2 px."""
-    h, w = edges.shape
-    corners = cv2.convexHull(contour)[:, 0, :].astype(np.float64)
+    x0, y0, bw, bh = cv2.boundingRect(contour)
+    x0, y0 = max(x0 - 2, 0), max(y0 - 2, 0)
+    near = cv2.dilate(edges[y0:y0 + bh + 4, x0:x0 + bw + 4], _SQUARE5)
+    h, w = near.shape
+    corners = cv2.convexHull(contour)[:, 0, :].astype(np.float64) - (x0, y0)
     ends = np.vstack([corners[1:], corners[:1]])
     steps = np.maximum(1, (np.hypot(*(ends - corners).T) // 2).astype(int))
-    t = np.concatenate([np.arange(n) / n for n in steps])
+    first = np.repeat(np.cumsum(steps) - steps, steps)
+    t = (np.arange(int(steps.sum())) - first) / np.repeat(steps, steps)
     start = np.repeat(corners, steps, axis=0)
     along = start + (np.repeat(ends, steps, axis=0) - start) * t[:, None]
     x = np.clip(np.rint(along[:, 0]).astype(np.intp), 0, w - 1)
     y = np.clip(np.rint(along[:, 1]).astype(np.intp), 0, h - 1)
-    near = cv2.dilate(edges, _SQUARE5)
     return float(np.count_nonzero(near[y, x])) / max(1, len(x))
 
 
