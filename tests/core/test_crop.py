@@ -50,7 +50,8 @@ def assert_valid(box: CropBox):
 
 def assert_covers(box: CropBox, bounds, slack=0.01):
     x0, y0, x1, y1 = bounds
-    assert box.x0 <= x0 + slack and box.y0 <= y0 + slack and box.x1 >= x1 - slack and box.y1 >= y1 - slack, (box, bounds)
+    covered = box.x0 <= x0 + slack and box.y0 <= y0 + slack and box.x1 >= x1 - slack and box.y1 >= y1 - slack
+    assert covered, (box, bounds)
 
 
 @pytest.mark.parametrize("round_well", [True, False], ids=["round", "square"])

@@ -33,6 +33,10 @@ BIG_DROP = 0.6  # a drop box over more than this share of the well's area gives 
 _ROUND_R = (0.28, 0.72)
 _RING_ANGLES = 48
 
+# Structuring elements, sized for the working copy.
+_DISK3, _DISK5, _DISK7, _DISK11 = (cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)) for k in (3, 5, 7, 11))
+_SQUARE5, _SQUARE7 = (cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)) for k in (5, 7))
+
 
 @dataclass(frozen=True)
 class CropBox:
@@ -183,16 +187,6 @@ def _percentiles(grey: np.ndarray, mask: np.ndarray | None, shares: tuple[float,
     if cdf[-1] <= 0:
         return [0.0 for _ in shares]
     return [float(np.searchsorted(cdf, q * cdf[-1])) for q in shares]
-
-
-def _disk(size: int) -> np.ndarray:
-    size = max(1, int(size))
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-
-
-_DISK3, _DISK5, _DISK7, _DISK11 = _disk(3), _disk(5), _disk(7), _disk(11)
-_SQUARE5 = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
-_SQUARE7 = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
 
 
 def _floor_outlines(bright: np.ndarray) -> list[np.ndarray]:
@@ -483,21 +477,14 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
 
 
 def _hull_lined(contour: np.ndarray, edges: np.ndarray) -> float:
-    """Share of points along the contour's convex hull that have an edge pixel within 2 px."""
+    """Share of the contour's convex hull outline that runs within 2 px of an edge pixel."""
     x0, y0, bw, bh = cv2.boundingRect(contour)
     x0, y0 = max(x0 - 2, 0), max(y0 - 2, 0)
     near = cv2.dilate(edges[y0:y0 + bh + 4, x0:x0 + bw + 4], _SQUARE5)
-    h, w = near.shape
-    corners = cv2.convexHull(contour)[:, 0, :].astype(np.float64) - (x0, y0)
-    ends = np.vstack([corners[1:], corners[:1]])
-    steps = np.maximum(1, (np.hypot(*(ends - corners).T) // 2).astype(int))
-    first = np.repeat(np.cumsum(steps) - steps, steps)
-    t = (np.arange(int(steps.sum())) - first) / np.repeat(steps, steps)
-    start = np.repeat(corners, steps, axis=0)
-    along = start + (np.repeat(ends, steps, axis=0) - start) * t[:, None]
-    x = np.clip(np.rint(along[:, 0]).astype(np.intp), 0, w - 1)
-    y = np.clip(np.rint(along[:, 1]).astype(np.intp), 0, h - 1)
-    return float(np.count_nonzero(near[y, x])) / max(1, len(x))
+    line = np.zeros_like(near)
+    cv2.polylines(line, [cv2.convexHull(contour) - np.array([x0, y0], np.int32)], True, 255, 1)
+    drawn = cv2.countNonZero(line)
+    return cv2.countNonZero(line & near) / drawn if drawn else 0.0
 
 
 def _reach_wall(box: list[int], points: np.ndarray, interior: np.ndarray,
