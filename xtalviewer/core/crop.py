@@ -25,7 +25,7 @@ import numpy as np
 
 CROP_MODES: tuple[str, ...] = ("none", "well", "drop")
 
-WORK_SIDE = 288  # long side of the working copy, pixels
+WORK_SIDE = 256  # long side of the working copy, pixels
 MIN_SHARE = 0.2  # a crop side is never below this share of the frame's short side
 BIG_DROP = 0.6  # a drop box over more than this share of the well's area gives way to the well box
 
@@ -196,7 +196,10 @@ def _floor_outlines(bright: np.ndarray) -> list[np.ndarray]:
     runs out of the frame.)"""
     h, w = bright.shape
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    big = [c for c in contours if len(c) >= 20 and cv2.contourArea(c) >= 0.01 * h * w]
+    # A region of area A has an outline of at least 2 sqrt(pi A) px, and a chain of outline points
+    # at least 1/sqrt(2) of that: a cheap test that spares the area of every speck.
+    shortest = max(20, 2.5 * math.sqrt(0.01 * h * w))
+    big = [c for c in contours if len(c) >= shortest and cv2.contourArea(c) >= 0.01 * h * w]
     best, best_area = None, 0.08 * h * w
     for c in big:
         m = cv2.moments(c)
@@ -234,8 +237,9 @@ def _round_well(blur: np.ndarray, inner: np.ndarray) -> _Well | None:
     h, w = blur.shape
     side = min(h, w)
     tol = 0.015 * side
-    pts = inner[:: max(1, len(inner) // 100)].astype(np.float64)
+    pts = inner[:: max(1, len(inner) // 80)].astype(np.float64)
     min_votes = max(20, 0.35 * len(pts))
+    span = max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]))
     for _ in range(2):
         circle = _ransac_circle(pts, tol, (_ROUND_R[0] * side, _ROUND_R[1] * side), min_votes)
         if circle is None:
@@ -246,6 +250,9 @@ def _round_well(blur: np.ndarray, inner: np.ndarray) -> _Well | None:
             interior = np.zeros_like(blur)
             cv2.circle(interior, (round(cx), round(cy)), max(1, round(0.9 * r)), 255, -1)
             return _Well("round", (cx - r, cy - r, cx + r, cy + r), interior)
+        # A second vote only for a circle well inside the outline's extent, as a drop's edge is.
+        if 2 * r > 0.85 * span:
+            return None
         pts = pts[np.abs(np.hypot(pts[:, 0] - cx, pts[:, 1] - cy) - r) >= 2 * tol]
         if len(pts) < min_votes:
             return None
@@ -253,7 +260,7 @@ def _round_well(blur: np.ndarray, inner: np.ndarray) -> _Well | None:
 
 
 # Fixed point triples for the circle search: deterministic, and cheaper than a generator per call.
-_TRIPLES = np.random.default_rng(0).random((48, 3))
+_TRIPLES = np.random.default_rng(0).random((40, 3))
 
 
 def _ransac_circle(pts: np.ndarray, tol: float, r_range: tuple[float, float],
@@ -359,9 +366,7 @@ def _square_well(blur: np.ndarray, outlines: list[np.ndarray], inner: np.ndarray
     if not band.any() or cv2.mean(blur[Y0:Y1, X0:X1], band)[0] > 0.85 * level:
         return None
     # ...and the floor ends at a sharp edge, not a vignette.
-    pts = inner[::3]
-    grad = cv2.morphologyEx(blur, cv2.MORPH_GRADIENT, _DISK5)
-    if float(grad[pts[:, 1], pts[:, 0]].mean()) < 0.12 * level:
+    if _edge_strength(blur, inner[::3]) < 0.12 * level:
         return None
     # Search for the drop clear of the wall: the floor's hull shrunk towards the centre by 6%.
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -372,6 +377,18 @@ def _square_well(blur: np.ndarray, outlines: list[np.ndarray], inner: np.ndarray
     ix, iy = round(0.06 * (x1 - x0)), round(0.06 * (y1 - y0))
     interior[:y0 + iy], interior[y1 - iy:], interior[:, :x0 + ix], interior[:, x1 - ix:] = 0, 0, 0, 0
     return _Well("square", (float(x0), float(y0), float(x1), float(y1)), interior)
+
+
+_NEIGHBOURS = np.array([(dx, dy) for dy in range(-2, 3) for dx in range(-2, 3) if dx * dx + dy * dy <= 5])
+
+
+def _edge_strength(blur: np.ndarray, pts: np.ndarray) -> float:
+    """Mean grey range (max - min) over the 5 px disc round each point: the gradient there."""
+    h, w = blur.shape
+    x = np.clip(pts[:, 0] + _NEIGHBOURS[:, :1], 0, w - 1)
+    y = np.clip(pts[:, 1] + _NEIGHBOURS[:, 1:], 0, h - 1)
+    v = blur[y, x]
+    return float((v.max(axis=0).astype(np.float32) - v.min(axis=0)).mean())
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,8 +426,9 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
     edges = cv2.morphologyEx(edges_raw, cv2.MORPH_CLOSE, _DISK7)
     contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     parts = []
+    shortest = max(8, 2.5 * math.sqrt(0.015 * area))  # see _floor_outlines
     for c in contours:
-        if len(c) < 8:
+        if len(c) < shortest:
             continue
         hull_area = cv2.contourArea(cv2.convexHull(c))
         if hull_area >= 0.015 * area:
