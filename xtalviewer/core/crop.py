@@ -463,7 +463,7 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
                 chosen.append(c)
                 rest.remove(part)
                 grown = True
-    # The drop holds nearly all the structure on the floor; if much lies elsewhere (a crystal
+    # The drop holds most of the structure on the floor; if much lies elsewhere (a crystal
     # shower seen zoomed, a faint rim of which only a crease showed) this box is not the drop.
     if cv2.countNonZero(edges_raw[box[1]:box[3], box[0]:box[2]]) < 0.85 * cv2.countNonZero(edges_raw):
         return None
