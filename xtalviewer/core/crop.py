@@ -418,6 +418,38 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
     area = float(cv2.countNonZero(interior))
     if area < 0.02 * h * w:
         return None
+    edges_raw, edges, parts = _edge_parts(blur, interior, area)
+    if not parts:
+        return None
+    hull_area, (x0, y0, x1, y1), first = parts[0]
+    # A rim (even a half one) encloses area; a fibre or scratch is a thin streak.
+    if hull_area < 0.04 * area or hull_area < 0.25 * (x1 - x0) * (y1 - y0):
+        return None
+    # And a rim runs round the region: edges line most of its hull. A spray of crystals or a cloud
+    # of specks in a drop that fills the well leaves the hull's sides empty between the tips.
+    if _hull_lined(first, edges) < 0.6:
+        return None
+    box, chosen = _join_neighbours(parts, reach=0.06 * math.sqrt(area))
+    # The drop holds most of the structure on the floor; if much lies elsewhere (a crystal
+    # shower seen zoomed, a faint rim of which only a crease showed) this box is not the drop.
+    if cv2.countNonZero(edges_raw[box[1]:box[3], box[0]:box[2]]) < 0.85 * cv2.countNonZero(edges_raw):
+        return None
+    x0, y0, x1, y1 = _reach_wall(box, np.vstack(chosen)[:, 0, :], interior, bounds, well)
+    # Where only an arc of the rim showed (a closed rim fills its hull), the circle through it
+    # gives the rest of the drop.
+    if cv2.contourArea(first) < 0.8 * hull_area:
+        x0, y0, x1, y1 = _complete_arc(first, (x0, y0, x1, y1), bounds, well, min(h, w))
+    # A drop box over most of the well gains little resolution over the well box, while a big drop
+    # is the likeliest to have shown only part of its rim: take the well then.
+    fx0, fy0, fx1, fy1 = max(bounds[0], 0.0), max(bounds[1], 0.0), min(bounds[2], w), min(bounds[3], h)
+    if (min(x1, fx1) - max(x0, fx0)) * (min(y1, fy1) - max(y0, fy0)) > BIG_DROP * (fx1 - fx0) * (fy1 - fy0):
+        return None
+    return x0, y0, x1, y1
+
+
+def _edge_parts(blur: np.ndarray, interior: np.ndarray, area: float) -> tuple[np.ndarray, np.ndarray, list]:
+    """Edges inside ``interior`` (raw, and closed into regions) and the regions whose convex hull
+    covers at least 1.5% of it, largest first, as (hull area, bounding box, contour)."""
     grad = cv2.morphologyEx(blur, cv2.MORPH_GRADIENT, _DISK3)
     # Flat floors need a faint rim seen; textured ones (polariser colours) need a higher bar.
     noise = _percentiles(grad[::2, ::2], interior[::2, ::2], (0.5,))[0]
@@ -434,22 +466,16 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
         if hull_area >= 0.015 * area:
             x, y, bw, bh = cv2.boundingRect(c)
             parts.append((hull_area, (x, y, x + bw, y + bh), c))
-    if not parts:
-        return None
     parts.sort(key=lambda part: -part[0])
-    hull_area, (x0, y0, x1, y1), first = parts[0]
-    # A rim (even a half one) encloses area; a fibre or scratch is a thin streak.
-    if hull_area < 0.04 * area or hull_area < 0.25 * (x1 - x0) * (y1 - y0):
-        return None
-    # And a rim runs round the region: edges line most of its hull. A spray of crystals or a cloud
-    # of specks in a drop that fills the well leaves the hull's sides empty between the tips.
-    if _hull_lined(first, edges) < 0.6:
-        return None
-    box = [x0, y0, x1, y1]
+    return edges_raw, edges, parts
+
+
+def _join_neighbours(parts: list, reach: float) -> tuple[list[int], list[np.ndarray]]:
+    """Box of the first part grown by the parts that lie mostly next to it (rim arcs, contents),
+    and the contours taken; a fibre that merely starts near it and runs off across the floor stays
+    out."""
+    box = list(parts[0][1])
     chosen = [parts[0][2]]
-    # Join the parts that lie mostly next to the drop found so far (rim arcs, contents); a fibre
-    # that merely starts near it and runs off across the floor stays out.
-    reach = 0.06 * math.sqrt(area)
     rest = parts[1:]
     grown = True
     while grown:
@@ -463,35 +489,29 @@ def _find_drop(blur: np.ndarray, well: _Well | None) -> tuple[float, float, floa
                 chosen.append(c)
                 rest.remove(part)
                 grown = True
-    # The drop holds most of the structure on the floor; if much lies elsewhere (a crystal
-    # shower seen zoomed, a faint rim of which only a crease showed) this box is not the drop.
-    if cv2.countNonZero(edges_raw[box[1]:box[3], box[0]:box[2]]) < 0.85 * cv2.countNonZero(edges_raw):
-        return None
-    x0, y0, x1, y1 = _reach_wall(box, np.vstack(chosen)[:, 0, :], interior, bounds, well)
-    # Where only an arc of the rim showed (a closed rim fills its hull), the circle through it (as
-    # far as it lies in the well) gives the rest of the drop.
-    circle = None
-    if cv2.contourArea(first) < 0.8 * hull_area:
-        side = min(h, w)
-        rim = first[:: max(1, len(first) // 150), 0, :].astype(np.float64)
-        circle = _ransac_circle(rim, 0.015 * side, (0.08 * side, 0.75 * side), max(20, 0.35 * len(rim)))
-    if circle is not None:
-        cx, cy, r = circle
-        px, py = cx + r * _RING_COS, cy + r * _RING_SIN
-        wx, wy = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
-        if well is not None and well.kind == "round":
-            keep = np.hypot(px - wx, py - wy) <= (bounds[2] - bounds[0]) / 2
-        else:
-            keep = (px >= bounds[0]) & (px <= bounds[2]) & (py >= bounds[1]) & (py <= bounds[3])
-        if keep.any():
-            x0, y0 = min(x0, float(px[keep].min())), min(y0, float(py[keep].min()))
-            x1, y1 = max(x1, float(px[keep].max())), max(y1, float(py[keep].max()))
-    # A drop box over most of the well gains little resolution over the well box, while a big drop
-    # is the likeliest to have shown only part of its rim: take the well then.
-    fx0, fy0, fx1, fy1 = max(bounds[0], 0.0), max(bounds[1], 0.0), min(bounds[2], w), min(bounds[3], h)
-    if (min(x1, fx1) - max(x0, fx0)) * (min(y1, fy1) - max(y0, fy0)) > BIG_DROP * (fx1 - fx0) * (fy1 - fy0):
-        return None
-    return x0, y0, x1, y1
+    return box, chosen
+
+
+def _complete_arc(rim: np.ndarray, box: tuple[float, float, float, float],
+                  bounds: tuple[float, float, float, float], well: _Well | None,
+                  side: int) -> tuple[float, float, float, float]:
+    """``box`` grown by the circle through the rim arc, as far as that circle lies in the well."""
+    pts = rim[:: max(1, len(rim) // 150), 0, :].astype(np.float64)
+    circle = _ransac_circle(pts, 0.015 * side, (0.08 * side, 0.75 * side), max(20, 0.35 * len(pts)))
+    if circle is None:
+        return box
+    cx, cy, r = circle
+    px, py = cx + r * _RING_COS, cy + r * _RING_SIN
+    wx, wy = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+    if well is not None and well.kind == "round":
+        keep = np.hypot(px - wx, py - wy) <= (bounds[2] - bounds[0]) / 2
+    else:
+        keep = (px >= bounds[0]) & (px <= bounds[2]) & (py >= bounds[1]) & (py <= bounds[3])
+    if not keep.any():
+        return box
+    x0, y0, x1, y1 = box
+    return (min(x0, float(px[keep].min())), min(y0, float(py[keep].min())),
+            max(x1, float(px[keep].max())), max(y1, float(py[keep].max())))
 
 
 def _hull_lined(contour: np.ndarray, edges: np.ndarray) -> float:
