@@ -32,7 +32,7 @@ SCRATCH_LR = {"resnet": 1e-3, "inception": 1e-3, "vgg": 5e-4, "alexnet": 1e-4}
 SCRATCH_EPOCHS = 20
 FINE_TUNE_EPOCHS = 8
 FINE_TUNE_LR_FACTOR = 0.3
-CROP = "none"  # "drop" once the crop step lands
+CROP = "drop"
 CRYSTAL_WEIGHT = 0.5
 
 

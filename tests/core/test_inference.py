@@ -215,3 +215,35 @@ def test_predict_counts_hits_at_the_operating_point_and_models_shows_the_rule(sc
     assert "trained before calibration" in listing and "highest crystal recall" in listing
     assert main(["models", "activate", str(calibrated), "--db", str(db_path)]) == 0
     assert "chosen for 99% crystal recall" in capsys.readouterr().out
+
+
+def test_the_gpu_path_crops_like_the_cpu_path(tmp_path):
+    """forward_uint8_gpu runs on any device; on the CPU it must see the same drop as the CPU path."""
+    import dataclasses
+
+    import cv2
+    import numpy as np
+    from torchvision.io import decode_jpeg
+
+    from xtalviewer.core.imaging import decode
+    from xtalviewer.core.labels import load_scheme
+    from xtalviewer.core.models import Preprocess
+    from dropimages import small_drop
+
+    rgb = small_drop("needles", size=(1224, 1024))
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    scheme = load_scheme("xtal10")
+    meta, net = load_checkpoint(tiny_checkpoint(tmp_path / "t.pt", scheme, size=64), scheme)
+    meta = dataclasses.replace(meta, preprocess=Preprocess(input_size=64, crop="drop"))
+    scorer = Scorer(net, meta, torch.device("cpu"), amp=False)
+    full = decode_jpeg(torch.frombuffer(bytearray(buf.tobytes()), dtype=torch.uint8))
+    region = scorer.gpu_region(full)
+    cpu_rgb = decode(buf.tobytes(), min_side=meta.preprocess.decode_min_side())
+    box = meta.preprocess.crop_box(cpu_rgb)
+    assert box.found == "drop"
+    h, w = full.shape[-2:]
+    assert region.shape[-1] / w == pytest.approx(box.x1 - box.x0, abs=0.02)
+    assert region.shape[-2] / h == pytest.approx(box.y1 - box.y0, abs=0.02)
+    gpu = scorer.forward_uint8_gpu([full])[0]
+    cpu = scorer.forward_uint8(torch.from_numpy(meta.preprocess.fit_square(cpu_rgb)[None]))[0]
+    assert np.abs(gpu - cpu).max() < 0.05

@@ -129,3 +129,24 @@ def test_a_checkpoint_from_before_calibration_still_loads_with_the_old_rule(tmp_
     assert meta.preprocess.crop == "none"
     with torch.inference_mode():
         assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_a_crop_step_fits_the_drop_not_the_frame():
+    import numpy as np
+
+    from xtalviewer.core.crop import apply_crop, find_crop
+
+    from dropimages import small_drop
+
+    rgb = small_drop()
+    p = Preprocess(input_size=64, crop="drop")
+    box = p.crop_box(rgb)
+    assert box == find_crop(rgb, "drop", p.crop_margin) and (box.x1 - box.x0) < 0.9
+    region, found = p.crop_region(rgb)
+    assert found == box and region.shape == apply_crop(rgb, box).shape
+    assert np.array_equal(p.fit_square(rgb), p.fit_region(apply_crop(rgb, box)))
+    assert not np.array_equal(p.fit_square(rgb), Preprocess(input_size=64).fit_square(rgb))
+    # a drop crop keeps more decoded pixels, so the crop is not upsampled from a reduced decode
+    assert p.decode_min_side() == 3 * 64 and Preprocess(input_size=64, crop="well").decode_min_side() == 128
+    blank = np.full((200, 240, 3), 128, np.uint8)
+    assert p.crop_box(blank).found == "frame" and p.fit_square(blank).shape == (64, 64, 3)
