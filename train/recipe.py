@@ -26,7 +26,7 @@ class Recipe:
 
 
 # inputs on a CPU are smaller than each architecture's usual size, so a run takes minutes, not hours
-CPU_SIZE = {"resnet": 160, "inception": 160, "vgg": 128, "alexnet": 128}
+CPU_SIZE = {"resnet": 128, "inception": 128, "vgg": 96, "alexnet": 128}
 # AdamW learning rates that train each family from scratch without diverging
 SCRATCH_LR = {"resnet": 1e-3, "inception": 1e-3, "vgg": 5e-4, "alexnet": 1e-4}
 SCRATCH_EPOCHS = 20
@@ -69,5 +69,6 @@ def resolve_settings(config: TrainConfig, arch: str, plan: InitPlan, device: tor
         preprocess = inherited
     else:
         preprocess = Preprocess(input_size=size, crop=crop)
-    return Settings(preprocess=preprocess, epochs=config.epochs or recipe.epochs, lr=config.lr or recipe.lr,
+    epochs = recipe.epochs if config.epochs is None else config.epochs  # 0: calibrate and test only
+    return Settings(preprocess=preprocess, epochs=epochs, lr=config.lr or recipe.lr,
                     crystal_weight=recipe.crystal_weight if config.crystal_weight is None else config.crystal_weight)

@@ -302,3 +302,18 @@ def test_killed_after_registration_resume_registers_once_and_keeps_best_pt(store
         assert [m["id"] for m in s.models()] == [model["id"]]
     assert file_sha256(model["path"]) == model["sha256"]
     assert json.loads((run / "resnet18" / "result.json").read_text())["model_id"] == model["id"]
+
+
+def test_zero_epochs_calibrates_and_registers_the_starting_model(store_db, tmp_path, capsys):
+    db = fresh_db(store_db, tmp_path)
+    common = ["--db", str(db), "--arch", "resnet", "--runs-dir", str(tmp_path / "runs")]
+    assert main(common + ["--image-size", "32", "--epochs", "1", "--init", "scratch"]) == 0
+    assert main(common + ["--epochs", "0"]) == 0  # continue from it without training: a new operating point
+    with Store(db) as s:
+        first, second = s.models()
+        assert second["metrics"]["epochs_run"] == 0 and second["operating_point"].calibrated
+        _, a = load_checkpoint(first["path"], s.scheme)
+        _, b = load_checkpoint(second["path"], s.scheme)
+    import torch
+
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
