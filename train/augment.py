@@ -15,16 +15,9 @@ import torch.nn.functional as F
 from xtalviewer.core.models import Preprocess
 
 
-def _normalise(x: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
-    mean = torch.tensor(preprocess.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(preprocess.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
 def to_input(batch_u8: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
     """(B, S, S, 3) uint8 -> normalised (B, 3, S, S) float, no augmentation (validation, test)."""
-    x = batch_u8.permute(0, 3, 1, 2).float().div_(255.0)
-    return _normalise(x, preprocess)
+    return preprocess.normalise_batch(batch_u8)
 
 
 def _gaussian_kernel(sigma: float, device: torch.device) -> torch.Tensor:
@@ -88,4 +81,4 @@ def augment(batch_u8: torch.Tensor, preprocess: Preprocess, generator: torch.Gen
     # sensor noise
     noise = rand(b, 1, 1, 1) * 0.03 * strength
     x = x + (torch.randn(x.shape, generator=g) if on_cpu else torch.randn(x.shape, device=dev)) * noise
-    return _normalise(x.clamp_(0, 1), preprocess)
+    return preprocess.normalise(x.clamp_(0, 1))

@@ -23,6 +23,7 @@ from pathlib import Path
 from train.config import CROP_CHOICES, TrainConfig
 from train.events import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE  # noqa: F401  (part of this command's interface)
 from xtalviewer.core.crystal_call import DEFAULT_TARGET_RECALL
+from xtalviewer.core.devices import DEVICES
 from xtalviewer.core.paths import data_dir, default_db_path
 
 
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=5, help="early stopping: epochs without a better validation loss")
     p.add_argument("--time-limit", type=float, default=None, metavar="MIN",
                    help="stop an architecture's training after this many minutes (its best epoch is kept)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--sources", default="human,import",
                    help="whose labels to learn from: human, import, accepted-prediction (comma list)")
     p.add_argument("--val", type=float, default=0.15, help="share of images for validation (split by plate)")

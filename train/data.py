@@ -27,10 +27,9 @@ from xtalviewer.core.imaging import ImageLoadError, load_rgb
 from xtalviewer.core.models import Preprocess
 from xtalviewer.core.paths import cache_dir
 from xtalviewer.core.regular import open_regular
-from xtalviewer.core.store import Store
+from xtalviewer.core.store import SOURCES, Store
 
-SOURCES = ("human", "import", "accepted-prediction")
-DEFAULT_SOURCES = ("human", "import")
+DEFAULT_SOURCES = ("human", "import")  # what a reviewer judged; accepted predictions only on request
 SPLITS = ("train", "val", "test")
 
 

@@ -13,9 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from xtalviewer.core.devices import DEVICES
 from xtalviewer.core.paths import default_db_path
-
-DEVICES = ("auto", "cpu", "cuda", "mps")  # as xtalviewer.core.inference.DEVICES, without importing torch here
 
 
 class PredictError(Exception):

@@ -143,13 +143,17 @@ class Preprocess:
         """SxSx3 uint8 -> 3xSxS float32, normalised."""
         return self.normalise_batch(torch.from_numpy(np.ascontiguousarray(square))[None])[0]
 
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) float in [0, 1] -> normalised: the one definition training, augmentation and
+        every scoring path use."""
+        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        return (x - mean) / std
+
     def normalise_batch(self, batch_u8: torch.Tensor) -> torch.Tensor:
         """(N, S, S, 3) uint8 -> (N, 3, S, S) float32 normalised, in channels_last memory order
         (a free view of the pixels as they are; convolutions run fastest on it)."""
-        x = batch_u8.permute(0, 3, 1, 2).float()
-        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1) * 255.0
-        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1) * 255.0
-        return x.sub_(mean).div_(std)
+        return self.normalise(batch_u8.permute(0, 3, 1, 2).float().div_(255.0))
 
     def __call__(self, rgb: np.ndarray) -> torch.Tensor:
         return self.to_tensor(self.fit_square(rgb))
