@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import base64
 import html
-from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from xtalviewer import __version__
+from xtalviewer.core.crystal_call import is_hit
 from xtalviewer.core.imaging import ImageLoadError, fit_within
-from xtalviewer.core.crystal_call import OperatingPoint, is_hit
 from xtalviewer.core.labels import LabelScheme
 from xtalviewer.core.outputs import OutputFileError, output_target, write_output
 from xtalviewer.core.plates import PlateType, row_letter
+from xtalviewer.core.report_data import (  # noqa: F401  (ReportError and hits are part of this module's interface)
+    ReportData,
+    ReportError,
+    collect,
+    hits,
+    label_counts,
+    pick_inspection,
+)
 from xtalviewer.core.settings import load_settings
 from xtalviewer.core.store import Store
 from xtalviewer.core.thumbnails import ThumbnailCache
@@ -44,113 +52,10 @@ METRICS = (
 )
 
 
-class ReportError(ValueError):
-    """A report that cannot be made as asked (unknown plate or inspection, unwritable target)."""
-
 
 def esc(value: object) -> str:
     """Text for HTML content or a quoted attribute."""
     return html.escape("" if value is None else str(value), quote=True)
-
-
-# -- gathering --------------------------------------------------------------------------------------
-
-
-@dataclass
-class ReportData:
-    """Everything the report shows, read from the store in one go."""
-
-    plate: dict
-    inspection: dict
-    inspections: list[dict]
-    scheme: LabelScheme
-    model: dict | None
-    drops: list[dict]
-    annotators: list[dict]
-    generated_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
-
-    @property
-    def operating_point(self) -> OperatingPoint:
-        return (self.model or {}).get("operating_point") or OperatingPoint()
-
-    @property
-    def plate_type(self) -> PlateType:
-        return PlateType(self.plate["rows"], self.plate["cols"], self.plate["drops"])
-
-
-def pick_inspection(inspections: list[dict], key: str | None) -> dict:
-    """The inspection named by ``key`` (or by an unambiguous imaging date); the latest without one."""
-    if not inspections:
-        raise ReportError("the plate has no inspections")
-    if key is None:
-        return inspections[-1]
-    for insp in inspections:
-        if insp["key"] == key:
-            return insp
-    by_date = [i for i in inspections if (i["imaged_at"] or "").startswith(key)]
-    if len(by_date) == 1:
-        return by_date[0]
-    known = ", ".join(i["key"] for i in inspections)
-    raise ReportError(f"no inspection '{key}' on this plate (inspections: {known})")
-
-
-def _annotations(store: Store, inspection_id: int) -> dict[int, dict]:
-    """Who gave each drop its current label, and when."""
-    rows = store.query(
-        "SELECT i.id, a.annotator, a.created_at, a.source FROM image i JOIN annotation a ON a.id = i.annotation_id "
-        "WHERE i.inspection_id = ?",
-        (inspection_id,),
-    )
-    return {r.pop("id"): r for r in rows}
-
-
-def _annotator_summary(store: Store, inspection_id: int) -> list[dict]:
-    """Per annotator: labels given on this inspection, how many are still current, the latest one."""
-    return store.query(
-        "SELECT a.annotator, COUNT(*) AS given, SUM(i.annotation_id = a.id) AS current, "
-        "MAX(a.created_at) AS last_at FROM annotation a JOIN image i ON i.id = a.image_id "
-        "WHERE i.inspection_id = ? AND a.label IS NOT NULL GROUP BY a.annotator ORDER BY given DESC, a.annotator",
-        (inspection_id,),
-    )
-
-
-def collect(store: Store, barcode: str, inspection_key: str | None = None) -> ReportData:
-    """Read the plate, the chosen inspection, its drops with labels and predictions, and the model."""
-    plate = store.plate_by_barcode(barcode)
-    if plate is None:
-        raise ReportError(f"no plate '{barcode}' in {store.path}")
-    inspections = store.inspections(plate["id"])
-    inspection = pick_inspection(inspections, inspection_key)
-    model = store.active_model()
-    drops = store.review_queue(model["id"] if model else None, "plate", inspection_id=inspection["id"])
-    files = {r["id"]: r for r in store.query(
-        "SELECT id, size, mtime FROM image WHERE inspection_id = ?", (inspection["id"],))}
-    who = _annotations(store, inspection["id"])
-    for d in drops:
-        d.update(size=files[d["id"]]["size"], mtime=files[d["id"]]["mtime"])
-        d.update(who.get(d["id"]) or {"annotator": None, "created_at": None, "source": None})
-    return ReportData(plate, inspection, inspections, store.scheme, model, drops,
-                      _annotator_summary(store, inspection["id"]))
-
-
-def hits(data: ReportData) -> list[dict]:
-    """Drops labelled as a crystal or that the model calls a hit (crystal probability at its operating
-    point), most probable first. Drops the model has not scored come last, in plate order.
-    """
-    crystal = data.scheme.crystal_keys
-    threshold = data.operating_point.threshold
-    chosen = [d for d in data.drops if d["label"] in crystal or is_hit(d["crystal_prob"], threshold)]
-    return sorted(chosen, key=lambda d: (d["crystal_prob"] is None, -(d["crystal_prob"] or 0.0),
-                                         d["row"], d["col"], d["drop_no"]))
-
-
-def label_counts(data: ReportData) -> dict[str | None, int]:
-    """Current labels of the inspection's drops, in scheme order, None for unlabelled."""
-    counts: dict[str | None, int] = {c.key: 0 for c in data.scheme.classes}
-    counts[None] = 0
-    for d in data.drops:
-        counts[d["label"] if d["label"] in counts else None] += 1
-    return counts
 
 
 # -- small formatting helpers -----------------------------------------------------------------------
@@ -497,74 +402,9 @@ def model_html(data: ReportData) -> str:
     return f'<div class="twocol"><table class="facts">{fact_rows}</table><div>{metric_part}</div></div>{note}'
 
 
-CSS = """
-*{box-sizing:border-box}
-html{-webkit-print-color-adjust:exact;print-color-adjust:exact}
-body{font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#1d2329;
- margin:0;background:#fff}
-main{max-width:1040px;margin:0 auto;padding:28px 32px 48px}
-h1{font-size:26px;margin:0}
-h2{font-size:17px;margin:34px 0 10px;padding-bottom:4px;border-bottom:2px solid #1d2329}
-header{display:grid;grid-template-columns:1fr auto;gap:4px 32px;align-items:start;border-bottom:1px solid #c9d0d6;
- padding-bottom:14px}
-.sub{margin:2px 0 0;color:#56606a}
-.gen{grid-column:1/-1;margin:6px 0 0;color:#56606a;font-size:12px}
-table{border-collapse:collapse}
-.twocol>.facts{justify-self:start}
-.facts th{text-align:left;font-weight:600;color:#56606a;padding:1px 14px 1px 0;vertical-align:top;white-space:nowrap}
-.facts td{padding:1px 0;overflow-wrap:anywhere}
-.muted{color:#6b7680}.small{font-size:12px}
-.cards{display:flex;flex-wrap:wrap;gap:10px;margin:18px 0 0}
-.card{border:1px solid #d5dbe0;border-radius:6px;padding:6px 14px;min-width:120px}
-.card b{display:block;font-size:22px;line-height:1.2}.card span{color:#56606a;font-size:12px}
-.sw{display:inline-block;width:12px;height:12px;border-radius:3px;margin-right:6px;vertical-align:-1px;
- border:1px solid rgba(0,0,0,.25)}
-.sw.dot{border-radius:50%;background:#b71c1c;width:10px;height:10px;border:0;margin:0 7px 0 1px}
-.sw.unl{border:1px dashed #8d969e}
-.sw.hitsw{background:#fff;border:2px solid #1d2329}
-.platemap{max-width:100%;height:auto;display:block;margin:4px 0 8px}
-.platemap text{fill:#3a444d;font-weight:600}
-.platemap rect{stroke:rgba(0,0,0,.28);stroke-width:.6}
-.platemap rect.hit{stroke:#1d2329;stroke-width:1.6}
-.platemap rect.unl{stroke:#8d969e;stroke-dasharray:2.5 1.5;stroke-width:.8}
-.platemap rect.well{fill:#f7f8f9;stroke:#dfe3e6;stroke-width:.6}
-.platemap rect.none{fill:#fff;stroke:#ccd2d7;stroke-dasharray:2 2}
-.legend{list-style:none;padding:0;margin:4px 0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:13px}
-.legend .n{color:#6b7680;margin-left:2px}
-.legend.notes{font-size:12px;color:#3a444d}
-table.hits{width:100%}
-.hits th{text-align:left;font-size:12px;color:#56606a;border-bottom:1px solid #1d2329;padding:4px 8px}
-.hits td{border-bottom:1px solid #dde2e6;padding:6px 8px;vertical-align:top}
-.hits tr{break-inside:avoid;page-break-inside:avoid}
-.hits .num{color:#6b7680;text-align:right}
-.hits .prob{font-size:18px;font-weight:700;font-variant-numeric:tabular-nums;text-align:right}
-.well{font-size:15px}
-img.thumb{width:128px;height:auto;display:block;border-radius:4px;border:1px solid #c9d0d6}
-.thumb.placeholder{width:128px;height:107px;border:1px dashed #9aa4ad;border-radius:4px;display:flex;
- flex-direction:column;justify-content:center;align-items:center;text-align:center;padding:6px;
- background:repeating-linear-gradient(45deg,#f4f5f6,#f4f5f6 6px,#eceef0 6px,#eceef0 12px);font-size:12px}
-.thumb.placeholder .reason{color:#8a1c1c;overflow-wrap:anywhere}
-.top3{margin:0;padding-left:18px}.top3 li{white-space:nowrap}.top3 li.xtal{font-weight:600}
-.top3 .p{color:#56606a;font-variant-numeric:tabular-nums}
-.twocol{display:grid;grid-template-columns:1fr 1fr;gap:8px 40px;align-items:start}
-.counts,.people,.metrics{width:100%}
-.counts th,.people th{text-align:left;font-size:12px;color:#56606a;border-bottom:1px solid #1d2329;padding:3px 8px}
-.counts td,.people td,.metrics td,.metrics th{padding:3px 8px;border-bottom:1px solid #e6e9ec}
-.metrics th{text-align:left;white-space:nowrap}
-.counts tfoot th{border-top:1px solid #1d2329;border-bottom:0;color:#1d2329}
-.n,.counts .n,.people .n{text-align:right;font-variant-numeric:tabular-nums}
-.barcell{width:35%}.bar{display:block;height:10px;border-radius:2px;min-width:1px;border:1px solid rgba(0,0,0,.15)}
-.tag{font-size:10px;text-transform:uppercase;letter-spacing:.04em;color:#8a1c1c;border:1px solid #e0b4b4;
- border-radius:3px;padding:0 3px;margin-left:4px;vertical-align:1px}
-.empty{background:#f6f7f8;border-left:3px solid #9aa4ad;padding:8px 12px}
-code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;background:#eef0f2;padding:0 3px;
- border-radius:3px}
-footer{margin-top:36px;color:#6b7680;font-size:12px;border-top:1px solid #c9d0d6;padding-top:8px}
-@media (max-width:760px){.twocol,header{grid-template-columns:1fr}}
-@media print{main{padding:0;max-width:none}h2{break-after:avoid}section.map{break-inside:avoid}
- .counts,.people,.metrics,.facts,.twocol{break-inside:avoid}
- @page{margin:14mm}}
-"""
+def report_css() -> str:
+    """The report's style sheet (resources/styles/report.css), inlined into every report."""
+    return (resources.files("xtalviewer.resources") / "styles" / "report.css").read_text(encoding="utf-8")
 
 
 def render(data: ReportData, cache: ThumbnailCache) -> str:
@@ -576,7 +416,7 @@ def render(data: ReportData, cache: ThumbnailCache) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f'<meta name="generator" content="xtalviewer {esc(__version__)}">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
+        f"<title>{esc(title)}</title><style>{report_css()}</style></head><body><main>"
         f"{header_html(data)}{summary_html(data, hit_rows)}"
         f'<section class="map"><h2>Plate map</h2>{plate_map_svg(data)}{legend_html(data, counts)}</section>'
         f'<section><h2>Hits ({len(hit_rows)})</h2><p class="muted small">{esc(hit_intro(data))}</p>'
