@@ -13,7 +13,7 @@ from pathlib import Path
 
 from xtalviewer.core.crystal_call import DEFAULT_TARGET_RECALL
 
-INIT_CHOICES = ("auto", "active", "base", "imagenet", "scratch")
+INIT_CHOICES = ("active", "base", "imagenet", "scratch")
 CROP_CHOICES = ("none", "well", "drop")
 
 
@@ -32,7 +32,7 @@ class TrainConfig:
     patience: int = 5
     time_limit: float | None = None  # minutes per architecture
     device: str = "auto"
-    init: str = "auto"  # auto | active | base | imagenet | scratch | a checkpoint path
+    init: str = "active"  # active | base | imagenet | scratch | a checkpoint path
     crystal_recall: float = DEFAULT_TARGET_RECALL
     crystal_weight: float | None = None  # weight of the crystal-vs-rest loss term
     sources: str = "human,import"
