@@ -20,14 +20,15 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from xtalviewer.core import queries
 from xtalviewer.core.crystal_call import OperatingPoint, crystal_in_top3, crystal_probability
 from xtalviewer.core.labels import DEFAULT_SCHEME, LabelScheme, SchemeError, load_scheme
 from xtalviewer.core.plates import PlateType
+from xtalviewer.core.queries import QUEUE_ORDERS  # noqa: F401  (re-exported)
 from xtalviewer.core.schema import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_S = 30.0
 SOURCES = ("human", "accepted-prediction", "import")
-QUEUE_ORDERS = ("plate", "crystal", "margin", "entropy", "disagreement")
 
 
 class StoreError(RuntimeError):
@@ -257,18 +258,6 @@ class Store:
         )
         return cur.lastrowid, True
 
-    def plate_by_barcode(self, barcode: str) -> dict | None:
-        rows = self.query("SELECT * FROM plate WHERE barcode = ?", (barcode,))
-        return rows[0] if rows else None
-
-    def plates(self) -> list[dict]:
-        return self.query("SELECT * FROM plate ORDER BY barcode")
-
-    def inspections(self, plate_id: int) -> list[dict]:
-        return self.query(
-            "SELECT * FROM inspection WHERE plate_id = ? ORDER BY imaged_at, id", (plate_id,)
-        )
-
     # -- images -----------------------------------------------------------------------------------
 
     def known_files(self, paths: Iterable[str]) -> dict[str, tuple[int | None, float | None, str | None]]:
@@ -311,39 +300,10 @@ class Store:
             inserted = self.conn.execute(count_sql, inspections).fetchone()[0] - before
         return inserted, written - inserted
 
-    def image(self, image_id: int) -> dict | None:
-        rows = self.query(
-            "SELECT i.*, p.barcode, n.imaged_at, n.key AS inspection_key, n.imager FROM image i "
-            "JOIN plate p ON p.id = i.plate_id JOIN inspection n ON n.id = i.inspection_id WHERE i.id = ?",
-            (image_id,),
-        )
-        return rows[0] if rows else None
-
-    def image_id_by_path(self, path: str) -> int | None:
-        row = self.conn.execute("SELECT id FROM image WHERE path = ?", (path,)).fetchone()
-        return row[0] if row else None
-
-    def image_id_by_position(self, barcode: str, inspection_key: str, well: str, drop_no: int) -> int | None:
-        row = self.conn.execute(
-            "SELECT i.id FROM image i JOIN inspection n ON n.id = i.inspection_id JOIN plate p ON p.id = i.plate_id "
-            "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ?",
-            (barcode, inspection_key, well, drop_no),
-        ).fetchone()
-        return row[0] if row else None
-
     def mark_load_error(self, image_id: int, reason: str | None) -> None:
         """Record (or clear, with None) why an image cannot be decoded, so every view can say so."""
         with self.transaction():
             self.conn.execute("UPDATE image SET load_error = ? WHERE id = ?", (reason, image_id))
-
-    def drop_images(self, plate_id: int, well: str, drop_no: int) -> list[dict]:
-        """One drop across every inspection of its plate, oldest first: the drop's time course."""
-        return self.query(
-            "SELECT i.*, n.imaged_at, n.key AS inspection_key, n.profile FROM image i "
-            "JOIN inspection n ON n.id = i.inspection_id "
-            "WHERE i.plate_id = ? AND i.well = ? AND i.drop_no = ? ORDER BY n.imaged_at, n.id",
-            (plate_id, well, drop_no),
-        )
 
     # -- annotations ------------------------------------------------------------------------------
 
@@ -390,17 +350,6 @@ class Store:
                 ids.append(cur.lastrowid)
         return ids
 
-    def current_label(self, image_id: int) -> str | None:
-        row = self.conn.execute("SELECT label FROM image WHERE id = ?", (image_id,)).fetchone()
-        return row[0] if row else None
-
-    def history(self, image_id: int) -> list[dict]:
-        """Every annotation of an image, newest first, with what the model showed at the time."""
-        rows = self.query("SELECT * FROM annotation WHERE image_id = ? ORDER BY id DESC", (image_id,))
-        for r in rows:
-            r["shown"] = json.loads(r["shown"]) if r["shown"] else None
-        return rows
-
     # -- models -----------------------------------------------------------------------------------
 
     def add_model(
@@ -439,31 +388,6 @@ class Store:
             if activate:
                 self.activate_model(model_id)
         return model_id
-
-    def _decode_model(self, row: dict) -> dict:
-        for key in ("classes", "normalization", "metrics"):
-            row[key] = json.loads(row[key]) if row.get(key) else None
-        row["active"] = bool(row["active"])
-        row["operating_point"] = OperatingPoint.from_dict(json.loads(row["operating_point"]) if row.get("operating_point") else None)
-        return row
-
-    def operating_point(self, model_id: int | None) -> OperatingPoint:
-        """The model's crystal-call rule; the uncalibrated 50% rule for older or unknown models."""
-        if model_id is None:
-            return OperatingPoint()
-        row = self.conn.execute("SELECT operating_point FROM model WHERE id = ?", (model_id,)).fetchone()
-        return OperatingPoint.from_dict(json.loads(row[0]) if row and row[0] else None)
-
-    def models(self) -> list[dict]:
-        return [self._decode_model(r) for r in self.query("SELECT * FROM model ORDER BY id")]
-
-    def model(self, model_id: int) -> dict | None:
-        rows = self.query("SELECT * FROM model WHERE id = ?", (model_id,))
-        return self._decode_model(rows[0]) if rows else None
-
-    def active_model(self) -> dict | None:
-        rows = self.query("SELECT * FROM model WHERE active = 1")
-        return self._decode_model(rows[0]) if rows else None
 
     def activate_model(self, model_id: int) -> None:
         with self.transaction():
@@ -509,173 +433,37 @@ class Store:
             )
         return len(values)
 
-    def prediction(self, image_id: int, model_id: int) -> dict | None:
-        rows = self.query("SELECT * FROM prediction WHERE image_id = ? AND model_id = ?", (image_id, model_id))
-        if not rows:
-            return None
-        row = rows[0]
-        row["probs"] = np.frombuffer(row["probs"], dtype="<f4").tolist()
-        return row
+    # -- read-only queries (xtalviewer/core/queries.py) ----------------------------------------------
 
-    # -- review queue -----------------------------------------------------------------------------
-
-    def review_queue(
-        self,
-        model_id: int | None,
-        order: str = "plate",
-        *,
-        plate_id: int | None = None,
-        inspection_id: int | None = None,
-        unlabelled_only: bool = False,
-        label: str | None = None,
-        predicted: str | None = None,
-        crystal_top3: bool | None = None,
-        hit: bool | None = None,
-        limit: int | None = None,
-    ) -> list[dict]:
-        """Drops to review, in one of QUEUE_ORDERS, filtered; each row carries what the grid shows.
-
-        ``hit`` keeps only the model's hits (crystal probability at or above its operating-point
-        threshold), or only the drops that are not; ``crystal_top3`` does the same for the top-3 flag.
-
-        Orders that rank by the model walk the prediction indexes, so the global top 100 of half a
-        million images comes back without sorting them all. Images the model has not scored yet come
-        after the scored ones (none, for the disagreement order, which needs a prediction).
-        """
-        if order not in QUEUE_ORDERS:
-            raise ValueError(f"unknown review order {order!r}; choose from {', '.join(QUEUE_ORDERS)}")
-        where, params = ["1 = 1"], {"model": model_id}
-        if plate_id is not None:
-            where.append("i.plate_id = :plate")
-            params["plate"] = plate_id
-        if inspection_id is not None:
-            where.append("i.inspection_id = :inspection")
-            params["inspection"] = inspection_id
-        if unlabelled_only:
-            where.append("i.label IS NULL")
-        if label is not None:
-            where.append("i.label = :label")
-            params["label"] = label
-        columns = (
-            "i.id, i.plate_id, i.inspection_id, i.well, i.row, i.col, i.drop_no, i.path, i.label, i.load_error, "
-            "p.id AS prediction_id, p.top1, p.p1, p.top2, p.p2, p.top3, p.p3, p.crystal_prob, p.margin, "
-            "p.entropy, p.crystal_top3"
-        )
-        pred_where = list(where)
-        if predicted is not None:
-            pred_where.append("p.top1 = :predicted")
-            params["predicted"] = predicted
-        if crystal_top3 is not None:
-            pred_where.append("p.crystal_top3 = :ctop3")
-            params["ctop3"] = int(crystal_top3)
-        if hit is not None:
-            pred_where.append("p.crystal_prob >= :threshold" if hit else "p.crystal_prob < :threshold")
-            params["threshold"] = self.operating_point(model_id).threshold
-        if order == "disagreement":
-            pred_where.append("i.label IS NOT NULL AND i.label != p.top1")
-        needs_prediction = predicted is not None or crystal_top3 is not None or hit is not None or order == "disagreement"
-        lim = f" LIMIT {int(limit)}" if limit is not None else ""
-
-        if order == "plate" or model_id is None:
-            if needs_prediction and model_id is None:
-                return []
-            join = "JOIN" if needs_prediction else "LEFT JOIN"
-            sql = (
-                f"SELECT {columns} FROM image i {join} prediction p ON p.image_id = i.id AND p.model_id = :model "
-                f"WHERE {' AND '.join(pred_where)} ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no{lim}"
-            )
-            return self.query(sql, params)
-
-        sort = {
-            "crystal": "p.crystal_prob DESC",
-            "margin": "p.margin ASC",
-            "entropy": "p.entropy DESC",
-            "disagreement": "p.crystal_prob DESC",
-        }[order]
-        # across the whole store, walk the prediction index in order (CROSS JOIN fixes the loop
-        # order); within one plate, start from the plate's images and sort the few thousand rows
-        join = "JOIN" if plate_id is not None or inspection_id is not None else "CROSS JOIN"
-        sql = (
-            f"SELECT {columns} FROM prediction p {join} image i ON i.id = p.image_id "
-            f"WHERE p.model_id = :model AND {' AND '.join(pred_where)} ORDER BY {sort}, p.image_id{lim}"
-        )
-        rows = self.query(sql, params)
-        if needs_prediction or (limit is not None and len(rows) >= limit):
-            return rows
-        rest = None if limit is None else limit - len(rows)
-        sql = (
-            f"SELECT {columns} FROM image i LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = :model "
-            f"WHERE p.id IS NULL AND {' AND '.join(where)} "
-            f"ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no"
-            + (f" LIMIT {rest}" if rest is not None else "")
-        )
-        return rows + self.query(sql, params)
-
-    # -- summaries ------------------------------------------------------------------------------
-
-    def _count_columns(self, model_id: int | None) -> tuple[str, list]:
-        """SQL aggregate columns over images i (and their prediction p) shared by the summaries, and
-        their parameters: hits count at the model's operating-point threshold."""
-        crystal = sorted(self.scheme.crystal_keys)
-        marks = ",".join("?" * len(crystal))
-        columns = (f"COUNT(i.id) AS images, SUM(i.label IS NOT NULL) AS labelled, "
-                   f"SUM(i.label IN ({marks})) AS crystal_labels, SUM(i.load_error IS NOT NULL) AS unreadable, "
-                   "SUM(p.crystal_prob >= ?) AS predicted_hits, SUM(p.crystal_top3 = 1) AS crystal_top3, "
-                   "COUNT(p.id) AS predicted")
-        return columns, [*crystal, self.operating_point(model_id).threshold]
-
-    def plate_summaries(self, model_id: int | None = None) -> list[dict]:
-        """Per plate: inspections, drops, reviewed (labelled) drops, crystal labels, predicted hits
-        (crystal probability at the model's operating point) and drops with a crystal class in its top 3."""
-        columns, crystal = self._count_columns(model_id)
-        return self.query(
-            f"""
-            SELECT pl.id, pl.barcode, pl.rows, pl.cols, pl.drops,
-                   (SELECT COUNT(*) FROM inspection n WHERE n.plate_id = pl.id) AS inspections, {columns}
-            FROM plate pl
-            LEFT JOIN image i ON i.plate_id = pl.id
-            LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
-            GROUP BY pl.id ORDER BY pl.barcode
-            """,
-            (*crystal, model_id),
-        )
-
-    def inspection_summaries(self, model_id: int | None = None) -> list[dict]:
-        """Per inspection, for the plate browser: drops, reviewed, crystal labels, predicted hits."""
-        columns, crystal = self._count_columns(model_id)
-        return self.query(
-            f"""
-            SELECT n.id, n.plate_id, pl.barcode, n.key, n.imaged_at, n.imager, n.profile, {columns}
-            FROM inspection n
-            JOIN plate pl ON pl.id = n.plate_id
-            LEFT JOIN image i ON i.inspection_id = n.id
-            LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
-            GROUP BY n.id ORDER BY pl.barcode, n.imaged_at, n.id
-            """,
-            (*crystal, model_id),
-        )
-
-    def inherited_labels(self, inspection_id: int) -> dict[int, tuple[str, str]]:
-        """Unlabelled drops of an inspection whose drop was labelled at an earlier inspection:
-        image id -> (that label, when it was imaged). The app shows these as inherited until confirmed."""
-        rows = self.conn.execute(
-            """
-            SELECT cur.id, prev.label, pn.imaged_at
-            FROM image cur
-            JOIN inspection cn ON cn.id = cur.inspection_id
-            JOIN image prev ON prev.plate_id = cur.plate_id AND prev.row = cur.row AND prev.col = cur.col
-                AND prev.drop_no = cur.drop_no
-            JOIN inspection pn ON pn.id = prev.inspection_id
-            WHERE cur.inspection_id = ? AND cur.label IS NULL AND prev.label IS NOT NULL
-              AND (pn.imaged_at < cn.imaged_at OR (pn.imaged_at = cn.imaged_at AND pn.id < cn.id))
-            ORDER BY pn.imaged_at, pn.id
-            """,
-            (inspection_id,),
-        ).fetchall()
-        return {image_id: (label, imaged_at) for image_id, label, imaged_at in rows}  # latest earlier one wins
-
-    def label_counts(self) -> dict[str | None, int]:
-        return {r[0]: r[1] for r in self.conn.execute("SELECT label, COUNT(*) FROM image GROUP BY label ORDER BY label")}
+    plate_by_barcode = queries.plate_by_barcode
+    image_id_by_path = queries.image_id_by_path
+    image_id_by_position = queries.image_id_by_position
+    current_label = queries.current_label
+    operating_point = queries.operating_point
+    models = queries.models
+    model = queries.model
+    active_model = queries.active_model
+    prediction = queries.prediction
+    plates = queries.plates
+    barcodes = queries.barcodes
+    inspections = queries.inspections
+    inspection = queries.inspection
+    inspection_choices = queries.inspection_choices
+    image = queries.image
+    inspection_of_image = queries.inspection_of_image
+    same_drop = queries.same_drop
+    drop_images = queries.drop_images
+    drop_course = queries.drop_course
+    history = queries.history
+    inherited_labels = queries.inherited_labels
+    review_queue = queries.review_queue
+    plate_summaries = queries.plate_summaries
+    inspection_summaries = queries.inspection_summaries
+    label_counts = queries.label_counts
+    plate_label_counts = queries.plate_label_counts
+    judged_label_count = queries.judged_label_count
+    label_vs_prediction = queries.label_vs_prediction
+    inspection_drops = queries.inspection_drops
 
 
 def _split_sql(script: str) -> list[str]:
