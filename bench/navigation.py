@@ -218,7 +218,7 @@ def bench_memory(root: Path, n_images: int, settings: Settings) -> dict:
 
 
 def memory_of(db: Path, thumbs: Path) -> dict:
-    from xtalviewer.gui.workers import cached_scorer
+    from xtalviewer.gui.scoring import cached_scorer
 
     settings = Settings(annotator="bench", thumbnail_dir=str(thumbs))
     app, window = open_window(db, settings)

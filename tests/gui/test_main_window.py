@@ -5,7 +5,7 @@ from PySide6.QtTest import QTest
 
 from xtalviewer.core.store import PredictionRow, Store
 from xtalviewer.gui.grid_model import Role
-from xtalviewer.gui.main_window import select_rows
+from xtalviewer.gui.grid_view import select_rows
 
 KEYS = ["clear", "light_precipitate", "heavy_precipitate", "phase_separation", "skin", "other",
         "microcrystals", "needles", "plates", "crystals_3d"]
@@ -55,7 +55,8 @@ def test_enter_accepts_the_prediction_and_records_what_was_shown(plate_db, setti
     w = open_window(plate_db, settings)
     w.set_current_row(w.grid_model.row_of(first))
     assert w.prediction.bars.top3[0] == ("plates", pytest.approx(0.7))
-    assert w.prediction.flag.text() == "CRYSTAL IN TOP 3: Plates 70.0%"
+    assert w.prediction.flag.text() == "HIT: crystal probability 92.5% ≥ 50.0%"  # the uncalibrated model: 50%
+    assert w.prediction.top3.text() == "crystal in top 3: Plates 70.0%"
     press(w, Qt.Key.Key_Return)
     with Store(plate_db) as s:
         (h,) = s.history(first)
@@ -121,26 +122,26 @@ def test_review_orders_and_filters(scored_db, settings, open_window):
     db, ids = scored_db
     w = open_window(db, settings)
     assert ids_in_grid(w) == ids
-    choose(w.order_box, "crystal")
+    choose(w.toolbar.order_box, "crystal")
     assert ids_in_grid(w)[:2] == [ids[2], ids[1]]  # 3D crystals 95%, then needles 60%
     with Store(db) as s:
         expected = [r["id"] for r in s.review_queue(s.active_model()["id"], "crystal", inspection_id=w.inspection["id"])]
     assert ids_in_grid(w) == expected
-    choose(w.order_box, "margin")
+    choose(w.toolbar.order_box, "margin")
     assert ids_in_grid(w)[0] == ids[3]
-    choose(w.order_box, "disagreement")
+    choose(w.toolbar.order_box, "disagreement")
     assert ids_in_grid(w) == [ids[4]]
-    choose(w.order_box, "plate")
-    w.unreviewed.setChecked(True)
+    choose(w.toolbar.order_box, "plate")
+    w.toolbar.unreviewed.setChecked(True)
     assert ids[0] not in ids_in_grid(w) and ids[4] not in ids_in_grid(w) and len(ids_in_grid(w)) == 10
-    w.unreviewed.setChecked(False)
-    choose(w.label_filter, "clear")
+    w.toolbar.unreviewed.setChecked(False)
+    choose(w.toolbar.label_filter, "clear")
     assert ids_in_grid(w) == [ids[0]]
-    choose(w.label_filter, "")
-    choose(w.pred_filter, "heavy_precipitate")
+    choose(w.toolbar.label_filter, "")
+    choose(w.toolbar.pred_filter, "heavy_precipitate")
     assert ids_in_grid(w) == [ids[4]]
-    choose(w.pred_filter, "")
-    choose(w.top3_filter, "yes")
+    choose(w.toolbar.pred_filter, "")
+    choose(w.toolbar.top3_filter, "yes")
     assert {ids[1], ids[2]} <= set(ids_in_grid(w))
     with Store(db) as s:
         expected = [r["id"] for r in s.review_queue(s.active_model()["id"], "plate", inspection_id=w.inspection["id"],
@@ -157,12 +158,13 @@ def test_prediction_panel_shows_the_stored_top3(scored_db, settings, open_window
     assert w.prediction.bars.top3 == [(p["top1"], p["p1"]), (p["top2"], p["p2"]), (p["top3"], p["p3"])]
     assert w.prediction.title.text() == "Model: tiny"
     w.set_current_row(w.grid_model.row_of(ids[0]))
-    assert w.prediction.flag.text() == "no crystal in top 3"
+    assert w.prediction.flag.text().startswith("not a hit")
+    assert w.prediction.top3.text() == "no crystal in top 3"
 
 
 def test_live_worker_fills_predictions_and_the_grid(plate_db, settings, open_window, qtbot):
     w = open_window(plate_db, settings, start_scoring=True)
-    qtbot.waitUntil(lambda: w.scoring is None, timeout=60000)
+    qtbot.waitUntil(lambda: not w.scoring.running(), timeout=60000)
     rows = w.grid_model.rows()
     readable = [r for r in rows if not r.get("load_error")]
     assert readable and all(r.get("top1") for r in readable)
@@ -241,7 +243,7 @@ def test_a_label_that_cannot_be_written_is_reported_at_once_and_kept_on_screen(p
         w.store.conn.execute("PRAGMA query_only = ON")  # every write fails like a read-only database
     press(w, Qt.Key.Key_8)
     assert w.alert.isVisible() and "NOT SAVED: Needles" in w.alert.text() and expect in w.alert.text().lower()
-    assert w.pending_label == "needles"
+    assert w.session.pending_label == "needles"
     assert w.current_row() == row and w.grid_model.row_dict(row)["label"] is None  # nothing moved on
     with Store(plate_db) as s:
         assert s.history(first) == []
@@ -250,7 +252,7 @@ def test_a_label_that_cannot_be_written_is_reported_at_once_and_kept_on_screen(p
     else:
         w.store.conn.execute("PRAGMA query_only = OFF")
     press(w, Qt.Key.Key_8)  # fixed: the same key saves it
-    assert not w.alert.isVisible() and w.pending_label is None
+    assert not w.alert.isVisible() and w.session.pending_label is None
     with Store(plate_db) as s:
         assert s.current_label(first) == "needles"
 
@@ -259,13 +261,13 @@ def test_orders_and_filters_from_the_keyboard(scored_db, settings, open_window):
     db, ids = scored_db
     w = open_window(db, settings)
     press(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    assert w.order_box.currentData() == "crystal" and ids_in_grid(w)[0] == ids[2]
+    assert w.toolbar.order_box.currentData() == "crystal" and ids_in_grid(w)[0] == ids[2]
     press(w, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
-    assert w.unreviewed.isChecked() and ids[0] not in ids_in_grid(w)
+    assert w.toolbar.unreviewed.isChecked() and ids[0] not in ids_in_grid(w)
     press(w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
-    assert w.top3_filter.currentData() == "yes"
+    assert w.toolbar.top3_filter.currentData() == "yes"
     press(w, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert not w.unreviewed.isChecked() and w.top3_filter.currentData() == ""
+    assert not w.toolbar.unreviewed.isChecked() and w.toolbar.top3_filter.currentData() == ""
     press(w, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert ids_in_grid(w) == ids
 

@@ -1,0 +1,69 @@
+"""Menus and shortcuts made from the action table (``gui/actions.py``), and the Model menu's list
+of registered models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMainWindow, QMenu
+
+from xtalviewer.core.crystal_call import pct
+from xtalviewer.gui.actions import Action
+
+
+def install_actions(window: QMainWindow, actions: list[Action]) -> tuple[dict[str, QAction], dict[str, QMenu]]:
+    """One QAction per table entry with a ``run``, in its menu, its shortcut live in the whole window.
+    Returns the actions and the menus by name ('&Edit', '&Review/Filter by label', …)."""
+    menus: dict[str, QMenu] = {}
+    groups: dict[str, QActionGroup] = {}
+    made: dict[str, QAction] = {}
+
+    def menu(path: str) -> QMenu:
+        if path not in menus:
+            parent, _, name = path.rpartition("/")
+            menus[path] = (menu(parent).addMenu(name) if parent else window.menuBar().addMenu(name))
+        return menus[path]
+
+    for spec in actions:
+        if spec.run is None:
+            continue
+        a = QAction(spec.text, window)
+        a.setObjectName(spec.name)
+        a.setShortcuts([QKeySequence(k) for k in spec.keys])
+        a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        a.setCheckable(spec.checkable)
+        if spec.checkable:  # hand the new state over explicitly: Qt's own slots take no default
+            a.triggered.connect(lambda _=False, act=a, run=spec.run: run(window, act.isChecked()))
+        else:
+            a.triggered.connect(lambda _=False, run=spec.run: run(window))
+        if spec.group:
+            groups.setdefault(spec.group, QActionGroup(window)).addAction(a)
+        window.addAction(a)
+        if spec.menu:
+            if spec.separator:
+                menu(spec.menu).addSeparator()
+            menu(spec.menu).addAction(a)
+        made[spec.name] = a
+    return made, menus
+
+
+def fill_model_menu(menu: QMenu, keep: list[QAction], models: list[dict],
+                    activate: Callable[[int], None]) -> None:
+    """The Model menu: ``keep`` (Retrain…), then every registered model, the active one checked."""
+    menu.clear()
+    for a in keep:
+        menu.addAction(a)
+    menu.addSeparator()
+    if not models:
+        menu.addAction("No trained models yet").setEnabled(False)
+    group = QActionGroup(menu)
+    for m in models:
+        acc = (m["metrics"] or {}).get("accuracy")
+        text = f"{m['name']}  ({m['arch']}@{m['input_size']}" + (f", {pct(acc)})" if acc is not None else ")")
+        a = QAction(text, menu, checkable=True)
+        a.setChecked(bool(m["active"]))
+        a.triggered.connect(lambda _=False, mid=m["id"]: activate(mid))
+        group.addAction(a)
+        menu.addAction(a)
