@@ -107,14 +107,13 @@ def test_agreement_tab_shows_rates_bars_and_confusion(qtbot, plate_db):
     assert bar_lengths(tab.plate_bars["top3"], False).tolist() == pytest.approx([75.0])
     assert tab.overall.value() == pytest.approx(50.0)
     matrix = expected["confusion"]
-    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    assert np.allclose(tab.confusion_image.image, share)
-    assert [t.textItem.toPlainText() for t in tab.cell_texts] == [str(v) for v in matrix.ravel()]
-    assert tab.bottom_axis._tickLevels[0][0] == (0.5, "Clear")
+    assert tab.confusion.matrix == matrix.tolist()  # the Retrain dialog's confusion widget
+    assert tab.confusion.names[0] == "Clear" and tab.confusion.row_title == "Reviewer's label"
+    assert not tab.confusion.grab().isNull()
 
-    dialog.refresh()  # redraws in place
+    dialog.refresh()
     qtbot.waitUntil(lambda: tab.data is not None, timeout=5000)
-    assert len(tab.cell_texts) == matrix.size
+    assert tab.confusion.matrix == matrix.tolist()
 
 
 def test_agreement_says_when_no_model_is_active(qtbot, tmp_path):
