@@ -321,3 +321,62 @@ def test_painting_and_filtering_do_not_leak_references_to_none(scored_db, settin
         w.reload_queue()
         w.step_inspection(-1 if i % 2 else 1)
     assert sys.getrefcount(None) - before > -100  # thousands without the workarounds
+
+
+@pytest.fixture
+def calibrated_db(plate_db):
+    """The tiny model again, calibrated: hits at a crystal probability of 30%."""
+    from xtalviewer.core.crystal_call import OperatingPoint
+
+    with Store(plate_db) as s:
+        old = s.active_model()
+        op = OperatingPoint(threshold=0.3, temperature=1.2, target_recall=0.99, val_recall=0.99, val_review_load=0.2)
+        model_id = s.add_model(name="tiny-calibrated", arch="resnet18", classes=s.scheme.keys, input_size=32,
+                               path=old["path"], activate=True, operating_point=op)
+        latest = s.query("SELECT MAX(id) AS i FROM inspection")[0]["i"]
+        ids = [r["id"] for r in s.review_queue(model_id, "plate", inspection_id=latest)]
+        s.put_predictions(model_id, [
+            PredictionRow(ids[0], probs(clear=0.9)),
+            PredictionRow(ids[1], probs(needles=0.35, clear=0.6)),  # 36.9% crystal: a hit at 30%, not at 50%
+            PredictionRow(ids[2], probs(crystals_3d=0.95)),
+        ])
+    return plate_db, ids, op
+
+
+def test_hits_follow_the_models_operating_point(calibrated_db, settings, open_window, qtbot):
+    db, ids, op = calibrated_db
+    w = open_window(db, settings)
+    assert w.status.model.text() == "Model: tiny-calibrated · hit ≥ 30.0% (99% recall on validation)"
+    assert w.status.model.toolTip() == op.describe()
+    hit = [w.grid_model.data(w.grid_model.index(w.grid_model.row_of(i)), Role.HIT) for i in ids[:3]]
+    assert hit == [False, True, True]
+    assert "a hit (≥ 30.0%)" in w.grid_model.data(w.grid_model.index(w.grid_model.row_of(ids[1])),
+                                                  Qt.ItemDataRole.ToolTipRole)
+    w.set_current_row(w.grid_model.row_of(ids[1]))
+    assert w.prediction.flag.text() == "HIT: crystal probability 36.9% ≥ 30.0%"
+    assert w.prediction.top3.text() == "crystal in top 3: Needles 35.0%"  # the second strategy, on its own line
+    assert "2 hits" in w.grid_title.text()
+    press(w, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)  # hits only
+    assert ids_in_grid(w) == [ids[1], ids[2]] and w.toolbar.hit_filter.currentData() == "yes"
+    press(w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)  # and crystal in top 3: both strategies at once
+    assert w.toolbar.top3_filter.currentData() == "yes" and set(ids_in_grid(w)) == {ids[1], ids[2]}
+    qtbot.waitUntil(lambda: w.browser_model.index_of(w.inspection["id"]) is not None, timeout=10000)
+    row = w.browser_model.index_of(w.inspection["id"])
+    hits = w.browser_model.itemFromIndex(row.siblingAtColumn(4))
+    assert hits.text() == "2" and op.describe() in hits.toolTip()
+    assert op.describe() in w.browser_model.horizontalHeaderItem(4).toolTip()
+
+
+def test_the_shortcut_list_is_the_action_table(plate_db, settings, open_window):
+    from xtalviewer.gui.actions import shortcut_rows
+
+    w = open_window(plate_db, settings)
+    listed = shortcut_rows(w.action_table)
+    for spec in w.action_table:
+        if spec.run is not None and spec.keys:  # each key the window answers is listed under ?
+            assert w.actions_[spec.name].shortcuts()[0].toString() == spec.keys[0]
+            assert (spec.key_text(), spec.help or spec.text) in listed
+    assert ("Ctrl+H", "Hits only: crystal probability at the model's threshold") in listed
+    assert ("9", "Label as Plates (crystal), then next drop") in listed
+    menu_texts = [a.text() for a in w.menus["&Review"].actions()]
+    assert "Hits only" in menu_texts and "Crystal in top 3 only" in menu_texts

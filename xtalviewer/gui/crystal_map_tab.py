@@ -17,8 +17,7 @@ from xtalviewer.core.crystal_call import pct
 from xtalviewer.core.labels import LabelScheme
 from xtalviewer.gui.plot_style import AXIS_PEN, PLOT_BG, layout_widget, message_label, style_plot
 from xtalviewer.gui.plot_tab import PlotTab
-from xtalviewer.gui.theme import (CRYSTAL_MARK, HIT_MARK, LIGHT_TEXT, NO_IMAGE, TEXT, TICK_TEXT, UNSCORED,
-                                  hit_rule)
+from xtalviewer.gui.theme import CRYSTAL_MARK, HIT_MARK, LIGHT_TEXT, NO_IMAGE, TEXT, TICK_TEXT, UNSCORED
 
 PROB_MAP = "viridis"
 
@@ -178,7 +177,8 @@ class CrystalMapTab(PlotTab):
         scored = int(np.count_nonzero(~np.isnan(data["prob"])))
         images = int(np.count_nonzero(data["image_ids"] >= 0))
         op = data["operating_point"]
-        hits = f", {int(data['hit'].sum())} hits ({hit_rule(op)})" if self.model else ""
+        hits = (f", {int(data['hit'].sum())} hits at crystal probability ≥ {pct(op.threshold)}"
+                + ("" if op.calibrated else " (not calibrated)") if self.model else "")
         self.title.setText(f"{data['barcode']} · {when} · {rows * cols}-well, {drops} drop{'s' if drops > 1 else ''}"
                            f" · {model}: {scored:,} of {images:,} drops scored{hits}")
         crystal, inherited = int(data["crystal_label"].sum()), int(data["crystal_inherited"].sum())

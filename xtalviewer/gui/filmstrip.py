@@ -66,7 +66,7 @@ class FilmDelegate(QStyledItemDelegate):
         rect = option.rect.adjusted(2, 2, -2, -2)
         p.save()
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        p.fillRect(rect, QColor(theme.SELECTED if selected else theme.PANEL))
+        p.fillRect(rect, QColor(theme.HIGHLIGHT if selected else theme.PANEL))
         img_rect = QRect(rect.x() + 4, rect.y() + 18, rect.width() - 8, rect.height() - 40)
         thumb = None if r.get("load_error") else self.thumbs.request(r["id"], r)
         if thumb is not None:

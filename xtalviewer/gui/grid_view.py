@@ -30,7 +30,7 @@ class DropDelegate(QStyledItemDelegate):
         r = option.rect.adjusted(2, 2, -2, -2)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         current = bool(option.state & QStyle.StateFlag.State_HasFocus)
-        p.fillRect(r, QColor(theme.SELECTED if selected else theme.PANEL))
+        p.fillRect(r, QColor(theme.HIGHLIGHT if selected else theme.PANEL))
         image_rect = QRect(r.x() + 3, r.y() + 3, r.width() - 6, r.height() - CAPTION - 6)
 
         cell = index.model().cell(index.row())

@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
 from xtalviewer.core.crystal_call import pct
+from xtalviewer.core.metrics import HEADLINE
 from xtalviewer.gui.actions import Action
 
 
@@ -59,9 +60,13 @@ def fill_model_menu(menu: QMenu, keep: list[QAction], models: list[dict],
     if not models:
         menu.addAction("No trained models yet").setEnabled(False)
     group = QActionGroup(menu)
+    titles = {key: title for key, title, _ in HEADLINE}
     for m in models:
-        acc = (m["metrics"] or {}).get("accuracy")
-        text = f"{m['name']}  ({m['arch']}@{m['input_size']}" + (f", {pct(acc)})" if acc is not None else ")")
+        metrics = m["metrics"] or {}
+        parts = [f"{m['arch']}@{m['input_size']}"]
+        parts += [f"{titles[key]} {pct(metrics[key])}" for key in ("accuracy", "crystal_recall")
+                  if metrics.get(key) is not None]
+        text = f"{m['name']}  ({', '.join(parts)})"
         a = QAction(text, menu, checkable=True)
         a.setChecked(bool(m["active"]))
         a.triggered.connect(lambda _=False, mid=m["id"]: activate(mid))

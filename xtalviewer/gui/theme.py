@@ -14,7 +14,7 @@ WINDOW = "#23272e"
 PANEL = "#2b2f36"  # cells, tiles, header sections
 BACKDROP = "#1e2126"  # grid, time course and plot backgrounds
 IMAGE_BACKDROP = "#111317"
-SELECTED = "#3d5a80"
+HIGHLIGHT = "#3d5a80"
 CURRENT = "#ffd54f"  # the current drop's outline, the current label's button border
 # text
 TEXT = "#e5e7eb"
@@ -53,7 +53,7 @@ QComboBox, QCheckBox, QLabel {{ color: {TEXT}; }}
 QToolBar {{ border: none; spacing: 6px; }}
 QDockWidget::title {{ background: {PANEL}; padding: 4px; }}
 QProgressBar {{ border: 1px solid {AXIS}; border-radius: 3px; text-align: center; }}
-QProgressBar::chunk {{ background: {SELECTED}; }}
+QProgressBar::chunk {{ background: {HIGHLIGHT}; }}
 """
 
 
