@@ -5,7 +5,7 @@ import pytest
 
 from xtalviewer.core.crystal_call import OperatingPoint
 from xtalviewer.core.plates import PlateType, well_name
-from xtalviewer.core.review import Filters, LabelNotSaved, ReviewError, ReviewSession
+from xtalviewer.core.review import Filters, LabelNotSaved, ReviewError, ReviewSession, chosen_model
 from xtalviewer.core.store import ImageRow, PredictionRow, Store
 
 KEYS = ["clear", "light_precipitate", "heavy_precipitate", "phase_separation", "skin", "other",
@@ -172,6 +172,12 @@ def test_no_drop_matches(session):
     assert session.label("clear") is None and session.history() == [] and session.time_course() == []
 
 
+def test_closing_the_inspection_empties_the_queue(session, store):
+    session.close_inspection()
+    assert session.rows == [] and session.inspection is None and session.current_drop is None
+    assert session.row_of(store.ids[0]) is None and session.reload() == -1 and session.step(1) is None
+
+
 def test_counts_follow_labels_and_hits(session, store):
     assert session.counts() == {"shown": 6, "labelled": 0, "hits": 2, "crystal_top3": 2, "scored": 5}
     session.set_selection([0, 1])
@@ -238,3 +244,9 @@ def test_unknown_label_writes_nothing(session, store):
     with pytest.raises(KeyError):
         session.label("diamonds")
     assert store.history(session.current_image_id) == []
+
+
+def test_the_preferred_model_when_the_database_has_it(store):
+    other = store.add_model(name="other", arch="resnet18", classes=store.scheme.keys, input_size=32, path="/o.pt")
+    assert chosen_model(store, other)["id"] == other
+    assert chosen_model(store, 999)["id"] == store.model_id == chosen_model(store, None)["id"]

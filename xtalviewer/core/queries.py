@@ -141,7 +141,8 @@ def _decode_model(row: dict) -> dict:
     for key in ("classes", "normalization", "metrics"):
         row[key] = json.loads(row[key]) if row.get(key) else None
     row["active"] = bool(row["active"])
-    row["operating_point"] = OperatingPoint.from_dict(json.loads(row["operating_point"]) if row.get("operating_point") else None)
+    op = row.get("operating_point")
+    row["operating_point"] = OperatingPoint.from_dict(json.loads(op) if op else None)
     return row
 
 

@@ -24,6 +24,12 @@ _ADVICE = {"full": "Free some disk space", "readonly": "Make the database writab
            "read-only": "Make the database writable", "locked": "Another program holds the database"}
 
 
+def chosen_model(store: Store, preferred: int | None) -> dict | None:
+    """The user's preferred model when this database has it, else the database's active model."""
+    found = store.model(preferred) if preferred is not None else None
+    return found or store.active_model()
+
+
 @dataclass(frozen=True)
 class Filters:
     """Which drops of the inspection the queue keeps. ``hit`` is the model's call at its operating
@@ -124,6 +130,11 @@ class ReviewSession:
         self.inspection = found
         self.reload(keep_image=keep_image)
         return True
+
+    def close_inspection(self) -> None:
+        """Nothing open, an empty queue (a cold start, as the navigation benchmark measures it)."""
+        self.inspection, self.rows, self._by_id, self.inherited = None, [], {}, {}
+        self.selection, self.current = [], -1
 
     def reload(self, keep_image: int | None = None) -> int:
         """Read the queue again; the current drop stays current when it is still in it. Returns the current row."""

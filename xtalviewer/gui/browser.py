@@ -85,9 +85,11 @@ class PlateBrowserModel(QStandardItemModel):
         items[HITS].setText(str(sum(r["predicted_hits"] or 0 for r in rows)))
         items[HITS].setToolTip(self._rule)
 
-    def set_counts(self, inspection_id: int, **counts) -> None:
+    def set_counts(self, row: dict) -> None:
+        """One inspection's summary row again (after labels were written)."""
+        inspection_id = row["id"]
         if inspection_id in self._rows:
-            self._rows[inspection_id].update(counts)
+            self._rows[inspection_id].update(row)
             self._fill(inspection_id)
             self._fill_plate(self._rows[inspection_id]["plate_id"])
 

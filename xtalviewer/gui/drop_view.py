@@ -39,10 +39,12 @@ class DropView(QObject):
         self.pane.set_course(s.time_course(), r and r["id"])
         if r is None:
             self.pane.title.setText("")
-            self.image_view.show_message(None, "No drop selected" if s.inspection is None else "No drops match the filters")
+            self.image_view.show_message(None, "No drop selected" if s.inspection is None else
+                                         "No drops match the filters")
             return
         self._pending = r["id"]
-        self.pane.title.setText(f"{s.inspection['barcode']}  {r['well']}  drop {r['drop_no']}  ·  {Path(r['path']).name}")
+        self.pane.title.setText(f"{s.inspection['barcode']}  {r['well']}  drop {r['drop_no']}  ·  "
+                                f"{Path(r['path']).name}")
         self.scoring.prioritize(r["id"])
         if r.get("load_error"):
             self._image_failed(r["id"], r["load_error"])

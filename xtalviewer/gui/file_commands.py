@@ -86,7 +86,8 @@ class FileCommands(QObject):
         if not path:
             return
         self._say(f"Exporting to {path}…")
-        self.exports.start(export_task, self.db_path, path, on_done=lambda n: self._say(f"Wrote {n} rows to {path}", 6000),
+        self.exports.start(export_task, self.db_path, path,
+                           on_done=lambda n: self._say(f"Wrote {n} rows to {path}", 6000),
                            on_failed=lambda e: self._say(f"Export failed: {e}", 15000))
 
     def plate_report(self, inspection: dict | None, cache: ThumbnailCache) -> None:

@@ -68,12 +68,14 @@ class DropGridModel(QAbstractListModel):
         thousands of them: the interpreter aborts within minutes.)"""
         r = self.session.rows[row]
         error = r.get("load_error") or self.thumbs.error(r["id"])
+        label = r.get("label")
+        carried = None if label else self.session.inherited.get(r["id"])  # as session.inherited_label, per cell
         return {
             "name": f"{r['well']}·{r['drop_no']}",
             "error": error,
             "thumbnail": None if error else self.thumbs.request(r["id"], r),
-            "label": r.get("label"),
-            "inherited": self.session.inherited_label(r["id"]),
+            "label": label,
+            "inherited": carried[0] if carried else None,
             "crystal_prob": r.get("crystal_prob"),
             "hit": self.session.is_hit(r),
             "crystal_top3": bool(r.get("crystal_top3")),
@@ -125,7 +127,8 @@ class DropGridModel(QAbstractListModel):
             parts.append(f"label: {self.scheme.get(r['label']).name}")
         elif inherited:
             label, when = inherited
-            parts.append(f"inherited from {(when or '')[:10]}: {self.scheme.get(label).name} (press its key to confirm)")
+            parts.append(f"inherited from {(when or '')[:10]}: {self.scheme.get(label).name} "
+                         "(press its key to confirm)")
         if r.get("top1"):
             threshold = self.session.operating_point.threshold
             call = f"a hit (≥ {pct(threshold)})" if self.session.is_hit(r) else f"not a hit (< {pct(threshold)})"

@@ -13,7 +13,7 @@ from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QSplitter, QWidget
 
 from xtalviewer.core.imaging import load_rgb
-from xtalviewer.core.review import Filters, LabelChange, LabelNotSaved, ReviewError, ReviewSession
+from xtalviewer.core.review import Filters, LabelChange, LabelNotSaved, ReviewError, ReviewSession, chosen_model
 from xtalviewer.core.settings import Settings, save_settings
 from xtalviewer.core.store import Store
 from xtalviewer.core.thumbnails import ThumbnailCache
@@ -27,7 +27,7 @@ from xtalviewer.gui.grid_model import DropGridModel
 from xtalviewer.gui.grid_view import DropGridView, GridPane
 from xtalviewer.gui.image_pane import ImagePane
 from xtalviewer.gui.loader import BackgroundLoader
-from xtalviewer.gui.menus import fill_model_menu, install_actions
+from xtalviewer.gui.menus import fill_model_menu, install_actions, show_undo_state
 from xtalviewer.gui.review_toolbar import ReviewToolbar
 from xtalviewer.gui.scoring import LiveScoring
 from xtalviewer.gui.shortcuts import ShortcutOverlay
@@ -44,7 +44,7 @@ class MainWindow(QMainWindow):
         self.db_path, self.settings, self.start_scoring = Path(db_path), settings, start_scoring
         self.store = Store(self.db_path)
         self.scheme = self.store.scheme
-        self.session = ReviewSession(self.store, settings.annotator, model=self._chosen_model(),
+        self.session = ReviewSession(self.store, settings.annotator, chosen_model(self.store, settings.default_model),
                                      order=settings.review_order, auto_advance=settings.auto_advance)
         self.hotkeys = {c.key: settings.hotkeys.get(c.key, c.hotkey) for c in self.scheme.classes}
         self._closed = False
@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
         self.overlay = ShortcutOverlay(shortcut_rows(self.action_table), self)
         self.actions_, self.menus = install_actions(self, self.action_table)
         self.actions_["edit.advance"].setChecked(self.session.auto_advance)
+        self._undo_state()
         self._show_filter_state()
         self._model_changed()
 
@@ -113,14 +114,9 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(area, dock)
 
-    def _chosen_model(self) -> dict | None:
-        """The user's default model when this database has it, else the database's active model."""
-        preferred = self.store.model(self.settings.default_model) if self.settings.default_model is not None else None
-        return preferred or self.store.active_model()
-
     def _model_changed(self) -> None:
         """Menu, status bar and hit rule follow the session's model."""
-        fill_model_menu(self.menus["&Model"], [self.actions_["model.retrain"]], self.store.models(), self.activate_model)
+        fill_model_menu(self.menus["&Model"], self.store.models(), self.activate_model)
         self.status.show(self.settings.annotator, self.settings.device, self.model, self.session.operating_point)
 
     @property
@@ -288,13 +284,16 @@ class MainWindow(QMainWindow):
         if verb:
             self.statusBar().showMessage(f"{verb}: {change.text}", 5000)
         self.grid_model.refresh(change.image_ids)
-        self.actions_["edit.undo"].setText(f"Undo {self.session.undo_text}" if self.session.undo_text else "Undo label")
-        self.actions_["edit.redo"].setText(f"Redo {self.session.redo_text}" if self.session.redo_text else "Redo label")
+        self._undo_state()
         counts = self.session.inspection_counts()
         if counts:
-            self.browser_model.set_counts(counts["id"], labelled=counts["labelled"], crystal_labels=counts["crystal_labels"])
+            self.browser_model.set_counts(counts)
         self.set_current_row(self.session.current)
         return True
+
+    def _undo_state(self) -> None:
+        show_undo_state(self.actions_["edit.undo"], self.actions_["edit.redo"], self.session.undo_text,
+                        self.session.redo_text)
 
     def set_auto_advance(self, on: bool) -> None:
         self.settings.auto_advance = self.session.auto_advance = on
@@ -358,14 +357,14 @@ class MainWindow(QMainWindow):
         self.actions_["edit.advance"].setChecked(new.auto_advance)
         if (new.thumbnail_dir, new.thumbnail_limit_mb) != (old.thumbnail_dir, old.thumbnail_limit_mb):
             self.thumb_cache = self._thumb_cache(new)
-        model = self._chosen_model()
+        model = chosen_model(self.store, self.settings.default_model)
         if new.device != old.device or (model and self.model and model["id"] != self.model["id"]):
             self._switch_model(model)
         self._model_changed()
 
     @staticmethod
     def _thumb_cache(settings: Settings) -> ThumbnailCache:
-        return ThumbnailCache(settings.thumbnail_folder(), size=256, limit_bytes=settings.thumbnail_limit_mb * 1024 * 1024)
+        return ThumbnailCache(settings.thumbnail_folder(), size=256, limit_bytes=settings.thumbnail_limit_mb << 20)
 
     def _save_settings(self) -> None:
         try:

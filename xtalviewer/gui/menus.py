@@ -50,10 +50,12 @@ def install_actions(window: QMainWindow, actions: list[Action]) -> tuple[dict[st
     return made, menus
 
 
-def fill_model_menu(menu: QMenu, keep: list[QAction], models: list[dict],
-                    activate: Callable[[int], None]) -> None:
-    """The Model menu: ``keep`` (Retrain…), then every registered model, the active one checked."""
+def fill_model_menu(menu: QMenu, models: list[dict], activate: Callable[[int], None]) -> None:
+    """The Model menu: its actions from the table (Retrain…), then every registered model, the active one checked."""
+    keep = [a for a in menu.actions() if a.objectName()]
     menu.clear()
+    for old in menu.findChildren(QActionGroup):
+        old.deleteLater()
     for a in keep:
         menu.addAction(a)
     menu.addSeparator()
@@ -72,3 +74,10 @@ def fill_model_menu(menu: QMenu, keep: list[QAction], models: list[dict],
         a.triggered.connect(lambda _=False, mid=m["id"]: activate(mid))
         group.addAction(a)
         menu.addAction(a)
+
+
+def show_undo_state(undo: QAction, redo: QAction, undo_text: str | None, redo_text: str | None) -> None:
+    """Edit > Undo / Redo name the labels they would revert, and are off when there are none."""
+    for action, verb, text in ((undo, "Undo", undo_text), (redo, "Redo", redo_text)):
+        action.setText(f"{verb} {text}" if text else f"{verb} label")
+        action.setEnabled(text is not None)

@@ -76,7 +76,8 @@ class PredictionPanel(QWidget):
         self.title.setText(f"Model: {model_name}" if model_name else "Model: none active")
         if not prediction or not prediction.get("top1"):
             self.bars.set_top3([])
-            self.flag.setText("scoring…" if pending else ("no prediction" if model_name else "train a model to see predictions"))
+            self.flag.setText("scoring…" if pending else
+                              "no prediction" if model_name else "train a model to see predictions")
             self.flag.setStyleSheet(NEUTRAL)
             self.top3.hide()
             self.detail.setText("")

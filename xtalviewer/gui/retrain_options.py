@@ -5,7 +5,8 @@ is chosen for. Says in words why Start cannot run with a choice."""
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QSpinBox
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QSpinBox)
 
 from xtalviewer.core.crystal_call import DEFAULT_TARGET_RECALL
 from xtalviewer.core.inference import DEVICES, DeviceError, describe_device, select_device
@@ -71,7 +72,8 @@ class RetrainOptions(QGroupBox):
             (f"Continue from {active_model['name']} ({active_model['arch']}): a shorter schedule at a lower "
              "learning rate, for new labels on top of a model that works. " if can_continue else
              "No active model of this database's label scheme to continue from. ")
-            + "ImageNet weights come from torchvision's cache; without them the trainer says so and starts from scratch.")
+            + "ImageNet weights come from torchvision's cache; without them the trainer says so and starts "
+              "from scratch.")
         self.init_box.currentIndexChanged.connect(self.changed)
         self.recall_box = QDoubleSpinBox()
         self.recall_box.setRange(50.0, 100.0)

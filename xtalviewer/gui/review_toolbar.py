@@ -28,8 +28,8 @@ class ReviewToolbar(QToolBar):
         self.pred_filter = self._combo([("Any prediction", ANY), *((c.name, c.key) for c in scheme.classes)])
         self.hit_filter = self._combo([("Hits: any", ANY), ("Hits only", "yes"), ("Not hits", "no")])
         self.hit_filter.setToolTip("The model's hits: crystal probability at or above its operating-point threshold")
-        self.top3_filter = self._combo([(f"{TOP3_STRATEGY.capitalize()}: any", ANY), (TOP3_STRATEGY.capitalize(), "yes"),
-                                        (f"No {TOP3_STRATEGY}", "no")])
+        top3 = TOP3_STRATEGY.capitalize()
+        self.top3_filter = self._combo([(f"{top3}: any", ANY), (top3, "yes"), (f"No {TOP3_STRATEGY}", "no")])
         self.top3_filter.setToolTip("The second strategy: a crystal class among the model's three most likely")
         self.unreviewed = QCheckBox("Unreviewed only")
         self.unreviewed.setFocusPolicy(Qt.FocusPolicy.NoFocus)

@@ -82,7 +82,8 @@ class PlateScoring:
             if result.error:
                 state.partial((result.image_id, None, result.error))
             else:
-                state.partial((result.image_id, prediction_fields(result.probs, result.top3, scheme.crystal_mask), None))
+                fields = prediction_fields(result.probs, result.top3, scheme.crystal_mask)
+                state.partial((result.image_id, fields, None))
             state.progress(done, run.total)
         return {"scored": run.scored, "errors": run.errors, "total": run.total, "seconds": run.seconds,
                 "cancelled": run.cancelled, "write_error": run.write_error}

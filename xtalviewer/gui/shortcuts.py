@@ -31,8 +31,8 @@ class ShortcutOverlay(QDialog):
         per_column = max(1, -(-len(rows) // 2))  # two columns
         for i, (keys, what) in enumerate(rows):
             k = QLabel(keys)
-            k.setStyleSheet(f"font-family: monospace; font-weight: bold; padding: 2px 8px; background: {theme.NEUTRAL}; "
-                            f"color: {theme.TEXT}; border-radius: 3px;")
+            k.setStyleSheet(f"font-family: monospace; font-weight: bold; padding: 2px 8px; "
+                            f"background: {theme.NEUTRAL}; color: {theme.TEXT}; border-radius: 3px;")
             k.setAlignment(Qt.AlignmentFlag.AlignCenter)
             grid.addWidget(k, i % per_column, 2 * (i // per_column))
             grid.addWidget(QLabel(what), i % per_column, 2 * (i // per_column) + 1)
