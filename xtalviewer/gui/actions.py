@@ -14,6 +14,10 @@ from xtalviewer.core.review import ORDERS, Filters
 from xtalviewer.gui import dialogs
 
 KEY_NAMES = {"Return": "Enter", "PgUp": "Page Up", "PgDown": "Page Down"}
+MENUS = ("&File", "&Edit", "&View", "&Review", "&Model", "&Help")  # the menu bar, left to right
+# the ? list: what a reviewer needs most first (by action name prefix), the rest in table order
+LIST_ORDER = ("label.", "edit.accept", "grid.", "edit.select_all", "view.next", "view.previous", "order.", "filter.",
+              "edit.undo", "edit.redo", "view.fit", "view.zoom", "view.bigger", "view.smaller", "edit.advance")
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class Action:
     def key_text(self) -> str:
         if self.shown_keys is not None:
             return self.shown_keys
-        return " / ".join(KEY_NAMES.get(k, k) for k in self.keys[:2])
+        return " / ".join(dict.fromkeys(KEY_NAMES.get(k, k) for k in self.keys[:2]))
 
 
 def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]:
@@ -56,7 +60,6 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
                             lambda w, key=key: w.requeue(predicted=key or None), listed=False)
                      for key, name in [("", "Any prediction"), *((c.key, c.name) for c in scheme.classes)]]
     return [
-        *label_as,
         Action("file.import", "Import plate folder…", ("Ctrl+I",), "&File", lambda w: w.files.import_folder(),
                help="Import a plate folder"),
         Action("file.export", "Export labels CSV…", ("Ctrl+E",), "&File", lambda w: w.files.export_csv(),
@@ -75,6 +78,7 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
                shown_keys="Shift+arrows, Ctrl+A", help="Select several drops (a label key labels them all)"),
         Action("edit.advance", "Advance after labelling", ("Ctrl+Shift+A",), "&Edit",
                lambda w, on: w.set_auto_advance(on), checkable=True, help="Auto-advance after labelling on/off"),
+        *label_as,
         Action("edit.preferences", "Preferences…", ("Ctrl+,",), "&Edit", lambda w: dialogs.preferences(w),
                separator=True, help="Preferences (annotator, device, hotkeys …)"),
         Action("grid.move", "Move in the plate grid", shown_keys="← → ↑ ↓"),
@@ -115,5 +119,8 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
 
 
 def shortcut_rows(actions: list[Action]) -> list[tuple[str, str]]:
-    """(keys, what they do) for the ? overlay, in the table's order, every listed action with a key."""
-    return [(a.key_text(), a.help or a.text) for a in actions if a.listed and a.key_text()]
+    """(keys, what they do) for the ? overlay: every listed action with a key, in ``LIST_ORDER``."""
+    def rank(a: Action) -> int:
+        return next((i for i, prefix in enumerate(LIST_ORDER) if a.name.startswith(prefix)), len(LIST_ORDER))
+
+    return [(a.key_text(), a.help or a.text) for a in sorted(actions, key=rank) if a.listed and a.key_text()]

@@ -68,7 +68,7 @@ class CrystalMapTab(PlotTab):
             symbol="s", size=0.82, pxMode=False, brush=None,
             pen=pg.mkPen(CRYSTAL_MARK, width=2, style=Qt.PenStyle.DashLine))
         self.inherited_marks.setZValue(3)
-        self.hit_marks = pg.ScatterPlotItem(symbol="o", size=0.3, pxMode=False, brush=pg.mkBrush(HIT_MARK),
+        self.hit_marks = pg.ScatterPlotItem(symbol="o", size=9, pxMode=True, brush=pg.mkBrush(HIT_MARK),
                                             pen=pg.mkPen(LIGHT_TEXT, width=1))
         self.hit_marks.setZValue(4)
         for item in (self.backdrop, self.image, self.grid, self.drop_grid, self.marks, self.inherited_marks,

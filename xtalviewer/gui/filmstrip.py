@@ -89,7 +89,9 @@ class FilmDelegate(QStyledItemDelegate):
                 p.setPen(QPen(color, 1, Qt.PenStyle.DashLine))
                 p.drawRect(band.adjusted(0, 0, -1, -1))
                 p.setPen(QColor(theme.TEXT))
-                p.drawText(band, Qt.AlignmentFlag.AlignCenter, f"{self.scheme.get(label).name} (inherited)")
+                text = f"{self.scheme.get(label).name} (inherited)"
+                p.drawText(band, Qt.AlignmentFlag.AlignCenter,
+                           p.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, band.width() - 4))
             else:
                 p.fillRect(band, color)
                 p.setPen(theme.text_on(color))

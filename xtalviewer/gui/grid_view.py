@@ -144,6 +144,7 @@ class GridPane(QWidget):
         self.title = QLabel()
         self.title.setStyleSheet("font-weight: bold; padding: 4px;")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # no minimum width
+        self.title.setWordWrap(True)  # a narrow grid still shows the counts
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)

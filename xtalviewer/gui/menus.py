@@ -11,13 +11,13 @@ from PySide6.QtWidgets import QMainWindow, QMenu
 
 from xtalviewer.core.crystal_call import pct
 from xtalviewer.core.metrics import HEADLINE
-from xtalviewer.gui.actions import Action
+from xtalviewer.gui.actions import MENUS, Action
 
 
 def install_actions(window: QMainWindow, actions: list[Action]) -> tuple[dict[str, QAction], dict[str, QMenu]]:
     """One QAction per table entry with a ``run``, in its menu, its shortcut live in the whole window.
     Returns the actions and the menus by name ('&Edit', '&Review/Filter by label', …)."""
-    menus: dict[str, QMenu] = {}
+    menus: dict[str, QMenu] = {name: window.menuBar().addMenu(name) for name in MENUS}
     groups: dict[str, QActionGroup] = {}
     made: dict[str, QAction] = {}
 

@@ -35,12 +35,16 @@ class TopBars(QWidget):
             key, prob = self.top3[i]
             cls = self.scheme.get(key)
             color = QColor(cls.color)
-            p.fillRect(QRect(0, y, max(2, int(w * prob)), 22), color)
-            p.setPen(theme.text_on(color) if prob > 0.5 else QColor(theme.TEXT))
+            bar = QRect(0, y, max(2, int(w * prob)), 22)
+            p.fillRect(bar, color)
             text = f"{cls.hotkey}  {cls.name}{'  ◆' if cls.crystal else ''}"
-            p.drawText(QRect(6, y, w - 60, 22), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
-            p.setPen(QColor(theme.TEXT))
-            p.drawText(QRect(w - 56, y, 52, 22), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, pct(prob))
+            for clip, pen in ((bar, theme.text_on(color)), (QRect(bar.right() + 1, y, w, 22), QColor(theme.TEXT))):
+                p.setClipRect(clip)  # readable on the bar and beside it
+                p.setPen(pen)
+                p.drawText(QRect(6, y, w - 60, 22), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+                p.drawText(QRect(w - 56, y, 52, 22), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                           pct(prob))
+            p.setClipping(False)
         p.end()
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout)
+                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout,
+                               QWidget)
 
 from train.events import EXIT_CANCELLED, read_event
 from xtalviewer.core.crystal_call import pct
@@ -86,9 +87,10 @@ class RetrainDialog(QDialog):
         self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(self.results.column("init"), QHeaderView.ResizeMode.Stretch)  # long; elided
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _: self.activate_selected())
         self.rule = QLabel(f"★ {BEST_RULE[0].upper()}{BEST_RULE[1:]}. Hover a column title for its definition.")
@@ -105,20 +107,21 @@ class RetrainDialog(QDialog):
         self.log.setPlaceholderText("The training log appears here.")
         self.log_toggle = self._button("Hide lo&g", self._show_log, checkable=True)
 
-        table_box = QSplitter(Qt.Orientation.Vertical)
-        table_box.addWidget(self.table)
-        table_box.addWidget(self.rule)
-        table_box.setStretchFactor(0, 1)
-        left = QSplitter(Qt.Orientation.Vertical)
-        for w in (self.curves, table_box, self.log):
-            left.addWidget(w)
-        left.setChildrenCollapsible(False)
-        left.setSizes([300, 220, 100])
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(left)
-        split.addWidget(self.heatmap)
+        top = QSplitter(Qt.Orientation.Horizontal)  # curves beside the selected model's confusion matrix
+        top.addWidget(self.curves)
+        top.addWidget(self.heatmap)
+        top.setChildrenCollapsible(False)
+        top.setSizes([820, 440])
+        table_box = QWidget()  # the table the full width: thirteen columns
+        tl = QVBoxLayout(table_box)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.table, 1)
+        tl.addWidget(self.rule)
+        split = QSplitter(Qt.Orientation.Vertical)
+        for w in (top, table_box, self.log):
+            split.addWidget(w)
         split.setChildrenCollapsible(False)
-        split.setSizes([760, 440])
+        split.setSizes([360, 220, 110])
 
         self.start_button = self._button("&Start", self.start, default=True)
         self.cancel_button = self._button("&Cancel training", self.cancel, enabled=False)

@@ -83,8 +83,8 @@ class RetrainOptions(QGroupBox):
         self.recall_box.setValue(100 * DEFAULT_TARGET_RECALL)
         self.recall_box.setToolTip("The crystal recall the hit threshold is chosen for on the validation split: "
                                    "higher catches more crystals and flags more drops for review")
-        self._pair(grid, 2, 0, "&Start from:", self.init_box, span=3)
-        self._pair(grid, 2, 2, "Target crystal &recall:", self.recall_box)
+        self._pair(grid, 2, 0, "Start &from:", self.init_box, span=3)
+        self._pair(grid, 2, 2, "&Target crystal recall:", self.recall_box)
 
         self.hint = QLabel(f"Inception v3 needs images of at least {ARCHITECTURES['inception_v3'][1]} px and AlexNet "
                            f"at least {ARCHITECTURES['alexnet'][1]} px. {CPU_IMAGE_SIZE} px keeps a CPU run short; "

@@ -26,7 +26,7 @@ DARK_TEXT, LIGHT_TEXT = "#111111", "#ffffff"
 # meanings
 HIT = "#c62828"  # a hit at the model's operating point
 NOT_HIT = "#000000"  # with alpha: the badge of a drop that is not a hit
-TOP3 = "#ff5252"  # the top-3 strategy's flag
+TOP3 = "#ffb300"  # the top-3 strategy's flag: amber, apart from the hit's red
 NEUTRAL = "#374151"  # "no prediction" and "not a hit" panels
 NEUTRAL_TEXT = "#d1d5db"
 ERROR = "#e57373"
