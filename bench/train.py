@@ -27,8 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from train.data import DecodedCache, labelled_samples  # noqa: E402
-from train.events import EventWriter  # noqa: E402
-from train.loop import RunSpec, train_one_epoch  # noqa: E402
+from train.loop import LoopSpec, batches, train_one_epoch, warmup_cosine  # noqa: E402
 from xtalviewer.core.importers import import_paths  # noqa: E402
 from xtalviewer.core.inference import describe_device, select_device  # noqa: E402
 from xtalviewer.core.models import Preprocess, autocast_dtype, build_model, resolve_arch  # noqa: E402
@@ -110,19 +109,20 @@ def our_loop(samples, db: Path, cache_dir: Path, arch: str, size: int, epochs: i
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
     with Store(db) as s:
         scheme = s.scheme
-    spec = RunSpec(arch=arch, run_dir=cache_dir, run_id="bench", db=db, scheme=scheme, splits={}, split_unit="plate",
-                   preprocess=preprocess, device=device, epochs=epochs, batch_size=batch_size, lr=1e-3,
-                   weight_decay=1e-4, patience=99, balance="none", seed=0, init=None, amp=amp, workers=2)
+    spec = LoopSpec(arch=arch, run_dir=cache_dir, run_id="bench", scheme=scheme, preprocess=preprocess, device=device,
+                    epochs=epochs, batch_size=batch_size, lr=1e-3, weight_decay=1e-4, patience=99, seed=0, amp=amp)
     labels = np.array([s.label for s in samples], dtype=np.int64)
     gen = torch.Generator().manual_seed(0)
-    seen, step = 0, 0
+    scheduler = warmup_cosine(opt, 1, {"steps": epochs * len(samples) // batch_size})
+    crystal = torch.tensor(scheme.crystal_mask, device=device)
+    seen = 0
     rng = np.random.default_rng(0)
     t1 = time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    for _ in range(1, epochs + 1):
         idx = rng.permutation(len(samples))
         idx = idx[: len(idx) // batch_size * batch_size]
-        _, _, step = train_one_epoch(model, opt, cache.array, labels, idx, spec, step, epochs * len(idx) // batch_size,
-                                     EventWriter(None), epoch, gen, scaler, lambda: False, None)
+        train_one_epoch(model, batches(cache.array, labels, idx, batch_size, device), opt, scheduler, spec, gen, scaler,
+                        crystal, lambda: False, lambda *a: None)
         seen += len(idx)
     if device.type == "cuda":
         torch.cuda.synchronize()

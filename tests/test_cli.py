@@ -1,10 +1,21 @@
 import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
+from dbfixtures import fake_network_mount, held_write_lock, run_on_read_only_medium
 from imagefiles import write_image
+from modelfiles import tiny_checkpoint
+from specialfiles import file_type, special_targets
 
 from xtalviewer.cli import main
 from xtalviewer.core.exchange import EXPORT_COLUMNS
+from xtalviewer.core.labels import load_scheme
 from xtalviewer.core.store import PredictionRow, Store
 
 
@@ -148,3 +159,256 @@ def test_a_database_that_is_not_ours_exits_2(capsys, tmp_path):
     bad.write_text("hello")
     code, _, err = run(capsys, "stats", "--db", bad)
     assert code == 2 and "not an SQLite file" in err
+
+
+def test_export_refuses_a_non_regular_target_and_leaves_it(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    targets = special_targets(tmp_path, ".csv")
+    reader = os.open(targets["FIFO"], os.O_RDONLY | os.O_NONBLOCK)  # an old build must not hang on open()
+    try:
+        for kind, target in targets.items():
+            before = file_type(target)
+            code, _, err = run(capsys, "export", "-o", target, "--db", db_path)
+            assert code == 2 and "not a regular file" in err and err.count("\n") == 1, kind
+            assert file_type(target) == before, f"the {kind} was replaced"
+    finally:
+        os.close(reader)
+
+
+def test_export_writes_through_a_symbolic_link(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    real = tmp_path / "labels-2026.csv"
+    real.write_text("old")
+    link = tmp_path / "labels.csv"
+    link.symlink_to(real)
+    code, out, _ = run(capsys, "export", "-o", link, "--db", db_path)
+    assert code == 0 and link.is_symlink()
+    assert real.read_text().startswith("plate,inspection,")
+
+
+def counts(db):
+    with Store(db) as s:
+        return {t: s.query(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"]
+                for t in ("plate", "image", "annotation", "model", "prediction")}, s.active_model()
+
+
+def one_line_error(err):
+    return err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_writers_that_wait_past_the_busy_timeout_exit_2_with_one_line_and_change_nothing(
+        capsys, plate_folder, db_path, tmp_path, monkeypatch):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt", load_scheme("xtal10"))
+    with Store(db_path) as s:
+        s.add_model(name="old", arch="resnet18", classes=s.scheme.keys, input_size=32, path=str(ckpt))
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"image_path,label\n{plate_folder / 'P7_01A_1.jpg'},needles\n")
+    second = tmp_path / "Q8_2026-02-04_RI1000-0081-2drop"
+    write_image(second / "Q8_01A_1.jpg")
+    before = counts(db_path)
+    monkeypatch.setenv("XTALVIEWER_BUSY_TIMEOUT", "0.3")
+    with held_write_lock(db_path) as holder:
+        for argv in (["import", second], ["import-labels", labels], ["models", "activate", "1"],
+                     ["predict", "--model", tmp_path / "other.pt", "--device", "cpu"]):
+            if argv[0] == "predict":
+                tiny_checkpoint(tmp_path / "other.pt", load_scheme("xtal10"), seed=1)  # registered on first use
+            code, _, err = run(capsys, *argv, "--db", db_path)
+            assert code == 2 and one_line_error(err), (argv, err)
+            assert "is busy" in err and "run this again" in err, err
+            if sys.platform.startswith("linux"):
+                assert f"pid {holder.pid}" in err
+        code, out, _ = run(capsys, "stats", "--db", db_path)  # reading goes on meanwhile
+        assert code == 0 and "P7" in out
+    assert counts(db_path) == before
+
+
+def test_predict_never_claims_predictions_its_writer_could_not_store(capsys, plate_folder, db_path, tmp_path,
+                                                                    monkeypatch):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    ckpt = tiny_checkpoint(tmp_path / "tiny.pt", load_scheme("xtal10"))
+    with Store(db_path) as s:
+        s.add_model(name="tiny", arch="resnet18", classes=s.scheme.keys, input_size=32, path=str(ckpt),
+                    activate=True)
+    monkeypatch.setenv("XTALVIEWER_BUSY_TIMEOUT", "0.3")
+    with held_write_lock(db_path):
+        code, out, err = run(capsys, "predict", "--db", db_path, "--device", "cpu")
+    assert code == 2 and "Scored" not in out and one_line_error(err)
+    assert "could not be stored" in err and "is busy" in err and "0 of 8 were stored" in err
+    assert counts(db_path)[0]["prediction"] == 0
+
+
+def test_a_database_path_that_is_not_a_regular_file_exits_2_and_is_left_alone(capsys, plate_folder, tmp_path):
+    targets = {**special_targets(tmp_path, ".db"), "/dev/null": Path("/dev/null")}
+    existed = os.path.exists("/dev/null-journal")
+    for kind, target in targets.items():
+        if kind == "FIFO":
+            continue  # see the subprocess test below: an old build would block on it
+        before = file_type(target)
+        for argv in (["stats"], ["import", plate_folder]):
+            code, _, err = run(capsys, *argv, "--db", target)
+            assert code == 2 and "not a regular file" in err and one_line_error(err), (kind, err)
+        assert file_type(target) == before, kind
+        assert not os.path.exists(f"{target}-journal") or (kind == "/dev/null" and existed)
+    proc = subprocess.run([sys.executable, "-m", "xtalviewer", "import", plate_folder, "--db", targets["FIFO"]],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "is a FIFO (named pipe), not a regular file" in proc.stderr
+
+
+def test_a_database_on_a_read_only_medium_still_answers_readers(capsys, plate_folder, tmp_path):
+    medium = tmp_path / "medium"
+    db = medium / "lab.db"
+    run(capsys, "import", plate_folder, "--db", db)
+    with Store(db) as s:
+        s.add_annotation(1, "needles", "ann")
+    assert not (medium / "lab.db-wal").exists()  # closed cleanly: nothing but the database on the medium
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    for argv in (["stats"], ["export", "-o", out_dir / "x.csv"], ["report", "--plate", "P7", "-o", out_dir / "r.html"],
+                 ["models"]):
+        proc = run_on_read_only_medium(medium, [*argv, "--db", db])
+        assert proc.returncode == 0, (argv, proc.stderr)
+    assert "needles" in (out_dir / "x.csv").read_text()
+    labels = out_dir / "labels.csv"
+    labels.write_text(f"image_path,label\n{plate_folder / 'P7_01A_2.jpg'},clear\n")
+    for argv in (["import", plate_folder], ["import-labels", labels], ["models", "activate", "1"]):
+        proc = run_on_read_only_medium(medium, [*argv, "--db", db])
+        assert proc.returncode == 2 and "read-only" in proc.stderr and one_line_error(proc.stderr), (argv, proc.stderr)
+
+
+def test_a_database_on_a_network_share_is_refused_unless_allowed(capsys, plate_folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("XTALVIEWER_ALLOW_NETWORK_DB", "")  # main() sets it; teardown takes it away again
+    share = tmp_path / "share"
+    share.mkdir()
+    fake_network_mount(monkeypatch, tmp_path, share, "fuse.sshfs", "lab@nas:/srv/xtal")
+    code, _, err = run(capsys, "import", plate_folder, "--db", share / "lab.db")
+    assert code == 2 and "network file system, fuse.sshfs" in err and one_line_error(err)
+    assert not (share / "lab.db").exists()
+    code, _, _ = run(capsys, "import", plate_folder, "--db", share / "lab.db", "--allow-network-db")
+    assert code == 0
+    assert os.environ["XTALVIEWER_ALLOW_NETWORK_DB"] == "1"  # the flag sets it for child processes
+    monkeypatch.setenv("XTALVIEWER_ALLOW_NETWORK_DB", "")
+    assert run(capsys, "stats", "--db", share / "lab.db")[0] == 2
+    assert run(capsys, "--allow-network-db", "stats", "--db", share / "lab.db")[0] == 0
+
+
+def test_a_database_made_with_a_scheme_file_opens_without_it(capsys, plate_folder, tmp_path, monkeypatch):
+    scheme = tmp_path / "schemes" / "mylab.json"
+    scheme.parent.mkdir()
+    scheme.write_text(json.dumps({"classes": [
+        {"key": "nothing", "name": "Nothing", "hotkey": "n", "color": "#eeeeee", "crystal": False, "marco": "Clear"},
+        {"key": "hit", "name": "Hit", "hotkey": "h", "color": "#cc0000", "crystal": True, "marco": "Crystals"},
+    ]}))
+    db = tmp_path / "lab.db"
+    assert run(capsys, "import", plate_folder, "--scheme", scheme, "--db", db)[0] == 0
+    code, out, err = run(capsys, "stats", "--db", db)
+    assert code == 0 and "label scheme mylab" in out and "hit" in out, err
+    scheme.unlink()
+    monkeypatch.setenv("XTALVIEWER_HOME", str(tmp_path / "another-computer"))
+    src = tmp_path / "l.csv"
+    src.write_text(f"image_path,label\n{plate_folder / 'P7_01A_1.jpg'},Hit\n")
+    assert run(capsys, "import-labels", src, "--db", db)[1].startswith("Stored 1 label")
+    assert run(capsys, "stats", "--db", db)[0] == 0
+
+
+def test_a_failed_import_leaves_no_new_database(capsys, plate_folder, tmp_path):
+    for bad in (["--scheme", "nosuch"], ["--scheme", tmp_path / "broken.json"]):
+        (tmp_path / "broken.json").write_text("{")
+        db = tmp_path / "new.db"
+        code, _, err = run(capsys, "import", plate_folder, "--db", db, *bad)
+        assert code == 2 and one_line_error(err), err
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new.db")) == []
+    existing = tmp_path / "kept.db"
+    Store(existing).close()
+    assert run(capsys, "import", plate_folder, "--db", existing, "--scheme", "marco4")[0] == 2
+    assert existing.exists()  # a database that was there before stays
+
+
+def test_import_labels_refuses_devices_and_endless_lines(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    proc = subprocess.run([sys.executable, "-m", "xtalviewer", "import-labels", "/dev/zero", "--db", str(db_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "is a character device, not a regular file" in proc.stderr
+    endless = tmp_path / "binary.csv"
+    endless.write_bytes(b"image_path,label\n" + b"x" * 3_000_000)
+    started = time.perf_counter()
+    code, _, err = run(capsys, "import-labels", endless, "--db", db_path)
+    assert code == 2 and "line 2 is longer than 65536 characters" in err and one_line_error(err)
+    assert time.perf_counter() - started < 5
+    assert counts(db_path)[0]["annotation"] == 0
+
+
+def test_reimporting_a_label_csv_adds_nothing_even_with_conflicting_rows(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    a, b = plate_folder / "P7_01A_1.jpg", plate_folder / "P7_01A_2.jpg"
+    src = tmp_path / "l.csv"
+    src.write_text(f"image_path,label\n{a},clear\n{b},skin\n{a},needles\n")
+    code, out, _ = run(capsys, "import-labels", src, "--db", db_path)
+    assert code == 0 and out.startswith("Stored 2 labels; 0 unchanged") and "1 line superseded" in out
+    assert "line 2: the same image again on line 4; the later line counts" in out
+    for _ in range(2):
+        code, out, _ = run(capsys, "import-labels", src, "--db", db_path)
+        assert out.startswith("Stored 0 labels; 2 unchanged")
+    with Store(db_path) as s:
+        assert s.current_label(s.image_id_by_path(str(a))) == "needles"
+        assert s.query("SELECT COUNT(*) AS n FROM annotation")[0]["n"] == 2
+
+
+def test_two_concurrent_imports_of_one_csv_store_each_label_once(capsys, tmp_path, db_path):
+    folder = tmp_path / "BIG1"
+    write_image(folder / "A01.jpg")
+    for r in "ABCDEFGH":
+        for c in range(1, 13):
+            if (r, c) != ("A", 1):
+                shutil.copy(folder / "A01.jpg", folder / f"{r}{c:02d}.jpg")
+    run(capsys, "import", folder, "--db", db_path)
+    src = tmp_path / "l.csv"
+    with Store(db_path) as s:
+        paths = [r["path"] for r in s.query("SELECT path FROM image")]
+    src.write_text("image_path,label\n" + "".join(f"{p},{'needles' if i % 2 else 'clear'}\n"
+                                                   for i, p in enumerate(paths * 20)))
+    argv = [sys.executable, "-m", "xtalviewer", "import-labels", str(src), "--db", str(db_path)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert counts(db_path)[0]["annotation"] == 96
+
+
+def test_an_unclosed_quote_is_reported_by_line_and_stores_nothing(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    src = tmp_path / "l.csv"
+    src.write_text(f"image_path,label\n{plate_folder / 'P7_01A_1.jpg'},clear\n"
+                   f"\"{plate_folder / 'P7_01A_2.jpg'},skin\n{plate_folder / 'P7_01B_1.jpg'},clear\n")
+    code, _, err = run(capsys, "import-labels", src, "--db", db_path)
+    assert code == 2 and one_line_error(err)
+    assert "line 3: a quoted field that starts on this line is never closed" in err and "nothing was stored" in err
+    assert counts(db_path)[0]["annotation"] == 0
+
+
+def test_a_bad_label_names_only_a_few_classes(capsys, plate_folder, db_path, tmp_path):
+    run(capsys, "import", plate_folder, "--db", db_path)
+    src = tmp_path / "l.csv"
+    src.write_text(f"image_path,label\n{plate_folder / 'P7_01A_1.jpg'},neddles\n")
+    out = run(capsys, "import-labels", src, "--db", db_path)[1]
+    line = next(l for l in out.splitlines() if "line 2" in l)
+    assert "unknown label 'neddles' (did you mean 'needles'?" in line and "(10 classes)" in line
+    assert "crystals_3d" not in line
+
+
+def test_export_neutralises_formula_cells_and_import_labels_reads_them_back(capsys, tmp_path, db_path):
+    folder = tmp_path / "=HYPERLINK(1)"
+    write_image(folder / "A01.jpg")
+    run(capsys, "import", folder, "--db", db_path)
+    with Store(db_path) as s:
+        s.add_annotation(1, "needles", "@evil")
+    out = tmp_path / "x.csv"
+    run(capsys, "export", "-o", out, "--db", db_path)
+    with open(out, newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["plate"] == "'=HYPERLINK(1)" and row["annotator"] == "'@evil"
+    assert all(not v.startswith(("=", "+", "-", "@")) for v in row.values())
+    other = tmp_path / "other.db"
+    run(capsys, "import", folder, "--db", other)
+    assert run(capsys, "import-labels", out, "--db", other)[1].startswith("Stored 1 label")
+    with Store(other) as s:
+        assert s.query("SELECT annotator FROM annotation")[0]["annotator"] == "@evil"

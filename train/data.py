@@ -12,7 +12,9 @@ import hashlib
 import json
 import os
 import random
+import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +26,7 @@ import numpy as np
 from xtalviewer.core.imaging import ImageLoadError, load_rgb
 from xtalviewer.core.models import Preprocess
 from xtalviewer.core.paths import cache_dir
+from xtalviewer.core.regular import open_regular
 from xtalviewer.core.store import Store
 
 SOURCES = ("human", "import", "accepted-prediction")
@@ -47,16 +50,9 @@ def labelled_samples(store: Store, sources: Sequence[str] = DEFAULT_SOURCES) -> 
     bad = [s for s in sources if s not in SOURCES]
     if bad:
         raise ValueError(f"unknown label source {bad[0]!r} (choose from {', '.join(SOURCES)})")
-    marks = ",".join("?" * len(sources))
-    rows = store.conn.execute(
-        f"""SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no
-            FROM image i JOIN annotation a ON a.id = i.annotation_id JOIN plate p ON p.id = i.plate_id
-            WHERE i.label IS NOT NULL AND i.load_error IS NULL AND a.source IN ({marks})
-            ORDER BY i.id""",
-        list(sources),
-    ).fetchall()
     index = {k: n for n, k in enumerate(store.scheme.keys)}
-    return [Sample(r[0], r[1], r[2], index[r[3]], r[4], r[5], r[6]) for r in rows]
+    return [Sample(r["id"], r["path"], r["mtime"], index[r["label"]], r["barcode"], r["well"], r["drop_no"])
+            for r in store.labelled_images(sources)]
 
 
 def samples_from_csv(store: Store, csv_path: str | Path) -> tuple[list[Sample], list[tuple[int, str]]]:
@@ -65,7 +61,11 @@ def samples_from_csv(store: Store, csv_path: str | Path) -> tuple[list[Sample], 
 
     index = {k: n for n, k in enumerate(store.scheme.keys)}
     out, problems = [], []
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+    try:
+        fh = open_regular(csv_path, "r", newline="", encoding="utf-8-sig")  # a FIFO must not hang evaluate
+    except OSError as exc:
+        raise ValueError(f"{csv_path}: cannot be read ({exc.strerror or exc})") from None
+    with fh:
         reader = csv.DictReader(fh)
         if "image_path" not in (reader.fieldnames or []) or "label" not in (reader.fieldnames or []):
             raise ValueError(f"{csv_path}: needs the columns image_path,label")
@@ -74,12 +74,10 @@ def samples_from_csv(store: Store, csv_path: str | Path) -> tuple[list[Sample], 
             if key is None:
                 problems.append((reader.line_num, f"unknown label '{row.get('label')}'"))
                 continue
-            rows = store.query("SELECT i.id, i.path, i.mtime, p.barcode, i.well, i.drop_no FROM image i "
-                               "JOIN plate p ON p.id = i.plate_id WHERE i.path = ?", (row["image_path"],))
-            if not rows:
+            r = store.image_with_plate(row["image_path"])
+            if r is None:
                 problems.append((reader.line_num, f"no such image in the database: {row['image_path']}"))
                 continue
-            r = rows[0]
             out.append(Sample(r["id"], r["path"], r["mtime"], index[key], r["barcode"], r["well"], r["drop_no"]))
     return out, problems
 
@@ -146,13 +144,14 @@ class DecodedCache:
     def __init__(self, samples: Sequence[Sample], preprocess: Preprocess, folder: Path | None = None):
         self.samples = list(samples)
         self.preprocess = preprocess
-        ident = json.dumps([preprocess.input_size, preprocess.fit, [(s.path, s.mtime) for s in self.samples]])
+        ident = json.dumps([preprocess.to_dict(), [(s.path, s.mtime) for s in self.samples]])
         digest = hashlib.sha1(ident.encode("utf-8", "surrogateescape")).hexdigest()[:20]
         self.folder = Path(folder) if folder else cache_dir() / "train"
         self.path = self.folder / f"{digest}-{preprocess.input_size}.npy"
         self.status_path = self.path.with_suffix(".json")
         self.array: np.ndarray | None = None
         self.failed: list[tuple[int, str]] = []
+        self.crop_fallbacks = 0  # images whose well/drop was not found, so the whole frame was used
 
     @property
     def ok(self) -> np.ndarray:
@@ -163,8 +162,11 @@ class DecodedCache:
         return self.path.is_file() and self.status_path.is_file()
 
     def open(self) -> DecodedCache:
+        sweep_stale_parts(self.folder)
         self.array = np.load(self.path, mmap_mode="r")
-        self.failed = [tuple(x) for x in json.loads(self.status_path.read_text())["failed"]]
+        status = json.loads(self.status_path.read_text())
+        self.failed = [tuple(x) for x in status["failed"]]
+        self.crop_fallbacks = int(status.get("crop_fallbacks", 0))
         return self
 
     def build(self, workers: int = 2, progress: Callable[[int, int], None] | None = None,
@@ -176,19 +178,25 @@ class DecodedCache:
         if self.ready():
             return self.open()
         self.folder.mkdir(parents=True, exist_ok=True)
+        sweep_stale_parts(self.folder)
         s = self.preprocess.input_size
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.part")
         try:
             arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(self.samples), s, s, 3))
             failed: list[tuple[int, str]] = []
+            fallbacks: list[int] = []
             stop = threading.Event()
+            preprocess = self.preprocess
 
             def one(i: int) -> None:
                 if stop.is_set():
                     return
                 try:
-                    rgb = load_rgb(self.samples[i].path, min_side=self.preprocess.decode_min_side())
-                    arr[i] = self.preprocess.fit_square(rgb)
+                    region, box = preprocess.crop_region(load_rgb(self.samples[i].path,
+                                                                  min_side=preprocess.decode_min_side()))
+                    if box is not None and box.found == "frame":
+                        fallbacks.append(i)
+                    arr[i] = preprocess.fit_region(region)
                 except ImageLoadError as exc:
                     failed.append((i, str(exc)))
                     arr[i] = 0
@@ -207,8 +215,44 @@ class DecodedCache:
             os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)
-        self.status_path.write_text(json.dumps({"failed": sorted(failed)}))
+        self.status_path.write_text(json.dumps({"failed": sorted(failed), "crop_fallbacks": len(fallbacks)}))
         return self.open()
+
+
+_PART_NAME = re.compile(r"\.npy\.(\d+)\.part$")
+STALE_PART_S = 24 * 3600  # where a process cannot be asked after (Windows), a day-old part is a dead one
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, run by someone else
+        return True
+    return True
+
+
+def sweep_stale_parts(folder: Path) -> list[Path]:
+    """Delete half-built cache files (``<name>.npy.<pid>.part``) whose building process is gone:
+    a killed build (SIGKILL, power cut) leaves one, tens of MB each. Returns what was deleted."""
+    removed = []
+    for part in folder.glob("*.npy.*.part"):
+        m = _PART_NAME.search(part.name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        try:
+            if os.name == "nt":  # os.kill(pid, 0) would send Ctrl+C there
+                gone = time.time() - part.stat().st_mtime > STALE_PART_S
+            else:
+                gone = pid != os.getpid() and not _process_alive(pid)
+            if gone:
+                part.unlink()
+                removed.append(part)
+        except OSError:  # another process swept it first
+            pass
+    return removed
 
 
 def describe_counts(samples: Sequence[Sample], keys: Sequence[str]) -> str:

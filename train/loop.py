@@ -1,18 +1,17 @@
-"""Train one architecture: epochs over the decoded cache, early stopping on validation loss,
-the best checkpoint, test metrics, and registration of the model once (and only once) it is done.
+"""The epoch loop: batches in, a trained model and its best checkpoint out.
 
-Plain functions in the manner of torchvision's reference scripts: ``train_one_epoch``,
-``evaluate`` and ``fit``; the run folder holds args.json, summary.csv, last.pt (to resume),
-best.pt (an xtalviewer checkpoint) and metrics.json.
+Plain functions in the manner of torchvision's reference scripts: ``train_one_epoch`` over a batch
+iterator, ``evaluate`` returning logits, and ``fit`` with early stopping on the validation loss, a
+stock warm-up + cosine schedule (``LambdaLR``), ``last.pt`` to resume and ``summary.csv`` per epoch.
+Nothing here registers models or knows about run folders beyond its own: that is ``train.run``.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,28 +22,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from train.augment import augment, to_input
-from train.data import DecodedCache, Sample, sample_weights
 from train.events import EventWriter
+from xtalviewer.core.crystal_call import DEFAULT_TARGET_RECALL, choose_threshold, crystal_probability, softmax
 from xtalviewer.core.labels import LabelScheme
 from xtalviewer.core.metrics import compute_metrics, headline
-from xtalviewer.core.models import (
-    CheckpointMeta,
-    Preprocess,
-    build_model,
-    file_sha256,
-    imagenet_state_dict,
-    load_backbone_weights,
-    read_checkpoint,
-    save_checkpoint,
-)
-from xtalviewer.core.store import Store
+from xtalviewer.core.models import CheckpointMeta, Preprocess, save_checkpoint
 
 SUMMARY_COLUMNS = (
     "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top3_accuracy",
-    "val_missed_crystal_top1", "val_missed_crystal_top3", "lr", "seconds", "images_per_s",
+    "val_missed_crystal_top1", "val_missed_crystal_top3", "val_balanced_accuracy", "val_ece",
+    "val_review_load", "val_top3_review_load", "lr", "seconds", "images_per_s",
 )
-# AdamW learning rates that train each family from scratch without diverging
-DEFAULT_LR = {"resnet": 1e-3, "inception": 1e-3, "vgg": 5e-4, "alexnet": 1e-4}
 
 
 @dataclass
@@ -62,16 +50,13 @@ class Dist:
 
 
 @dataclass
-class RunSpec:
-    """Everything one architecture's run needs; ``args`` is what goes to args.json."""
+class LoopSpec:
+    """What the epoch loop needs for one architecture."""
 
     arch: str
     run_dir: Path
     run_id: str
-    db: Path
     scheme: LabelScheme
-    splits: dict[str, list[Sample]]
-    split_unit: str
     preprocess: Preprocess
     device: torch.device
     epochs: int
@@ -79,81 +64,85 @@ class RunSpec:
     lr: float
     weight_decay: float
     patience: int
-    balance: str
     seed: int
-    init: str | None
     amp: torch.dtype | None  # autocast type (float16 on CUDA, bfloat16 on a capable CPU), None: float32
-    workers: int
-    args: dict = field(default_factory=dict)
+    crystal_weight: float = 0.0
+    target_recall: float = DEFAULT_TARGET_RECALL
     time_limit_s: float | None = None
+    init_text: str = "random initialisation"
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class FitResult:
+    best_path: Path
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    train_seconds: float
 
 
 class Cancelled(KeyboardInterrupt):
     """Raised between batches when the run is asked to stop (Cancel in the app, SIGTERM)."""
 
 
-def _init_weights(model: nn.Module, spec: RunSpec, log: Callable[[str], None]) -> str:
-    """Apply --init and return what was used, in words (it goes into the checkpoint and the log)."""
-    if not spec.init:
-        return "random initialisation"
-    if spec.init == "imagenet":
-        state = imagenet_state_dict(spec.arch)
-        if state is None:
-            log(f"ImageNet weights for {spec.arch} are not in the local torch cache "
-                f"({torch.hub.get_dir()}/checkpoints); starting from random initialisation instead")
-            return "random initialisation (ImageNet weights not cached)"
-        copied, skipped = load_backbone_weights(model, state)
-        return f"ImageNet weights from the torch cache ({copied} tensors; {skipped} new, the head)"
-    path = Path(spec.init)
-    try:
-        _, state = read_checkpoint(path)
-    except Exception:
-        state = torch.load(path, map_location="cpu", weights_only=True)  # a plain state dict
-        if not isinstance(state, dict):
-            raise ValueError(f"--init {path}: neither an xtalviewer checkpoint nor a state dict") from None
-    copied, skipped = load_backbone_weights(model, state)
-    if copied == 0:
-        raise ValueError(f"--init {path}: no weights match {spec.arch}; is it a checkpoint of another architecture?")
-    return f"weights from {path} ({copied} tensors; {skipped} new)"
+def crystal_aware_loss(logits: torch.Tensor, y: torch.Tensor, crystal: torch.Tensor, weight: float) -> torch.Tensor:
+    """Cross-entropy over the classes plus ``weight`` x a crystal-vs-rest cross-entropy on the summed
+    crystal probability: a crystal drop is then penalised for leaking probability to non-crystal
+    classes even when its own crystal class is confused with another crystal class."""
+    logp = F.log_softmax(logits.float(), dim=1)
+    loss = F.nll_loss(logp, y)
+    if weight > 0:
+        log_crystal = torch.logsumexp(logp[:, crystal], dim=1)
+        log_rest = torch.logsumexp(logp[:, ~crystal], dim=1)
+        is_crystal = crystal[y]
+        loss = loss + weight * -torch.where(is_crystal, log_crystal, log_rest).mean()
+    return loss
 
 
-def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+def warmup_cosine(optimizer: torch.optim.Optimizer, warmup: int, horizon: dict) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine decay to zero at ``horizon['steps']`` (a dict, so a time limit can
+    shorten the horizon after the first epoch and the schedule still anneals)."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, horizon["steps"] - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def epoch_indices(weights: np.ndarray, seed: int, epoch: int, d: Dist) -> np.ndarray:
     """This rank's share of the epoch's weighted sample (same draw on every rank, then dealt out)."""
     rng = np.random.default_rng([seed, epoch])
-    p = weights / weights.sum()
-    chosen = rng.choice(len(weights), size=len(weights), replace=True, p=p)
+    chosen = rng.choice(len(weights), size=len(weights), replace=True, p=weights / weights.sum())
     return chosen[d.rank :: d.world]
 
 
-def train_one_epoch(model, optimizer, data: np.ndarray, labels: np.ndarray, indices: np.ndarray, spec: RunSpec,
-                    step0: int, total_steps: int, events: EventWriter, epoch: int, gen: torch.Generator,
-                    scaler, cancel: Callable[[], bool], progress: Callable[[int], None] | None) -> tuple[float, float, int]:
+def batches(data: np.ndarray, labels: np.ndarray, indices: np.ndarray, batch_size: int,
+            device: torch.device, drop_last: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(uint8 images (B, S, S, 3), labels) on ``device``; sorted reads within a batch suit a memmap."""
+    n = len(indices)
+    count = max(1, n // batch_size) if drop_last and n >= batch_size else math.ceil(n / batch_size)
+    for b in range(count):
+        idx = np.sort(indices[b * batch_size : (b + 1) * batch_size])
+        yield (torch.from_numpy(np.ascontiguousarray(data[idx])).to(device, non_blocking=True),
+               torch.from_numpy(labels[idx]).to(device))
+
+
+def train_one_epoch(model: nn.Module, batch_iter, optimizer, scheduler, spec: LoopSpec,
+                    gen: torch.Generator, scaler, crystal: torch.Tensor, cancel: Callable[[], bool],
+                    on_batch: Callable[[int, float, int], None]) -> tuple[float, float]:
+    """One pass over ``batch_iter``; returns (mean loss, accuracy) on the augmented batches."""
     model.train()
-    bs = spec.batch_size
-    n_batches = max(1, len(indices) // bs) if len(indices) >= bs else 1
     loss_sum = correct = seen = 0
-    step = step0
-    warmup = max(1, total_steps // (5 * max(1, spec.epochs)))
-    for b in range(n_batches):
+    for b, (x_u8, y) in enumerate(batch_iter):
         if cancel():
             raise Cancelled()
-        idx = np.sort(indices[b * bs : (b + 1) * bs])  # sorted reads are kinder to a memmap
-        x_u8 = torch.from_numpy(np.ascontiguousarray(data[idx])).to(spec.device, non_blocking=True)
-        y = torch.from_numpy(labels[idx]).to(spec.device)
         x = augment(x_u8, spec.preprocess, gen).contiguous(memory_format=torch.channels_last)
-        lr = _lr_at(step, total_steps, spec.lr, warmup)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         with torch.autocast(spec.device.type, dtype=spec.amp or torch.float32, enabled=spec.amp is not None):
             logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
+        loss = crystal_aware_loss(logits, y, crystal, spec.crystal_weight)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -162,134 +151,131 @@ def train_one_epoch(model, optimizer, data: np.ndarray, labels: np.ndarray, indi
         else:
             loss.backward()
             optimizer.step()
-        step += 1
-        loss_sum += loss.item() * len(idx)
+        scheduler.step()
+        loss_sum += loss.item() * len(y)
         correct += int((logits.argmax(1) == y).sum())
-        seen += len(idx)
-        if progress:
-            progress(len(idx))
-        events.batch(run=spec.run_id, arch=spec.arch, epoch=epoch, batch=b + 1, batches=n_batches,
-                     loss=round(loss.item(), 4), lr=lr)
-    return loss_sum / max(1, seen), correct / max(1, seen), step
+        seen += len(y)
+        on_batch(b + 1, loss.item(), len(y))
+    return loss_sum / max(1, seen), correct / max(1, seen)
 
 
 @torch.inference_mode()
-def evaluate(model, data: np.ndarray, labels: np.ndarray, indices: np.ndarray, spec: RunSpec, d: Dist,
+def evaluate(model: nn.Module, data: np.ndarray, labels: np.ndarray, indices: np.ndarray, spec: LoopSpec, d: Dist,
              batch_size: int = 64) -> tuple[float | None, np.ndarray, np.ndarray]:
-    """(mean loss, probabilities, truth) over ``indices``, shared out across ranks and gathered back."""
+    """(mean cross-entropy, logits, truth) over ``indices``, shared out across ranks and gathered back."""
     model.eval()
-    mine = indices[d.rank :: d.world]
-    probs, truth, loss_sum = [], [], 0.0
-    for start in range(0, len(mine), batch_size):
-        idx = mine[start : start + batch_size]
-        x = to_input(torch.from_numpy(np.ascontiguousarray(data[idx])).to(spec.device), spec.preprocess)
-        x = x.contiguous(memory_format=torch.channels_last)
-        y = torch.from_numpy(labels[idx]).to(spec.device)
+    logits_out, truth, loss_sum = [], [], 0.0
+    for x_u8, y in batches(data, labels, indices[d.rank :: d.world], batch_size, spec.device, drop_last=False):
+        x = to_input(x_u8, spec.preprocess).contiguous(memory_format=torch.channels_last)
         with torch.autocast(spec.device.type, dtype=spec.amp or torch.float32, enabled=spec.amp is not None):
-            logits = model(x)
-        loss_sum += float(F.cross_entropy(logits.float(), y, reduction="sum"))
-        probs.append(torch.softmax(logits.float(), 1).cpu().numpy())
-        truth.append(labels[idx])
-    p = np.concatenate(probs) if probs else np.zeros((0, len(spec.scheme.keys)), np.float32)
+            logits = model(x).float()
+        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+        logits_out.append(logits.cpu().numpy())
+        truth.append(y.cpu().numpy())
+    z = np.concatenate(logits_out) if logits_out else np.zeros((0, len(spec.scheme.keys)), np.float32)
     t = np.concatenate(truth) if truth else np.zeros(0, np.int64)
     if d.world > 1:
         gathered: list = [None] * d.world
-        dist.all_gather_object(gathered, (p, t, loss_sum))
-        p = np.concatenate([g[0] for g in gathered])
+        dist.all_gather_object(gathered, (z, t, loss_sum))
+        z = np.concatenate([g[0] for g in gathered])
         t = np.concatenate([g[1] for g in gathered])
         loss_sum = sum(g[2] for g in gathered)
-    n = len(t)
-    return (loss_sum / n if n else None), p, t
+    return (loss_sum / len(t) if len(t) else None), z, t
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def _meta(spec: RunSpec, init_text: str, metrics: dict | None = None) -> CheckpointMeta:
+def checkpoint_meta(spec: LoopSpec, **extra) -> CheckpointMeta:
     return CheckpointMeta(arch=spec.arch, scheme_id=spec.scheme.id, classes=spec.scheme.keys,
                           crystal=spec.scheme.crystal_mask, preprocess=spec.preprocess, run_id=spec.run_id,
-                          metrics=metrics, init=init_text)
+                          init=spec.init_text, **extra)
 
 
-def fit(spec: RunSpec, cache: DecodedCache, d: Dist, events: EventWriter, log: Callable[[str], None],
-        cancel: Callable[[], bool] = lambda: False, progress_factory=None) -> dict:
-    """Train, early-stop, evaluate on the test split and register; resumes from last.pt when present."""
+def _epoch_row(epoch: int, train_loss: float, train_acc: float, val_loss: float | None, val_logits: np.ndarray,
+               val_truth: np.ndarray, spec: LoopSpec, lr: float, seconds: float, images: int) -> tuple[dict, dict]:
+    probs = softmax(val_logits)
+    mask = np.asarray(spec.scheme.crystal_mask)
+    # the review load this epoch's model would need for the target recall on validation
+    threshold, _, load = choose_threshold(crystal_probability(probs, mask), mask[val_truth] if len(val_truth) else
+                                          np.zeros(0, bool), spec.target_recall)
+    m = compute_metrics(val_truth, probs, spec.scheme.keys, spec.scheme.crystal_mask, threshold=threshold)
+    row = {
+        "epoch": epoch, "train_loss": round(train_loss, 5), "train_accuracy": round(train_acc, 5),
+        "val_loss": _r(val_loss), "val_accuracy": _r(m["accuracy"]), "val_top3_accuracy": _r(m["top3_accuracy"]),
+        "val_missed_crystal_top1": _r(m["missed_crystal_rate_top1"]),
+        "val_missed_crystal_top3": _r(m["missed_crystal_rate_top3"]),
+        "val_balanced_accuracy": _r(m["balanced_accuracy"]), "val_ece": _r(m["ece"]),
+        "val_review_load": _r(None if math.isnan(load) else load), "val_top3_review_load": _r(m["top3_review_load"]),
+        "lr": f"{lr:.3g}", "seconds": round(seconds, 2), "images_per_s": round(images / max(seconds, 1e-9), 2),
+    }
+    return row, m
+
+
+def fit(spec: LoopSpec, model: nn.Module, data: np.ndarray, labels: np.ndarray, split_index: dict[str, np.ndarray],
+        weights: np.ndarray, d: Dist, events: EventWriter, log: Callable[[str], None],
+        cancel: Callable[[], bool] = lambda: False, progress_factory=None) -> FitResult:
+    """Train ``model`` (already initialised, on its device, DDP-wrapped when distributed), early-stop
+    on the validation loss, keep ``best.pt``; resumes from ``last.pt`` when present."""
     run_dir = spec.run_dir
-    torch.manual_seed(spec.seed)
-    split_index: dict[str, np.ndarray] = {}
-    position = {s.image_id: i for i, s in enumerate(cache.samples)}
-    ok = cache.ok
-    for name, samples in spec.splits.items():
-        split_index[name] = np.array([position[s.image_id] for s in samples if ok[position[s.image_id]]], dtype=np.int64)
-    labels = np.array([s.label for s in cache.samples], dtype=np.int64)
-    data = cache.array
     train_idx = split_index["train"]
-    if len(train_idx) == 0:
-        raise ValueError("no training images: label some drops first (or check --sources)")
-    weights = sample_weights([cache.samples[i] for i in train_idx], len(spec.scheme.keys), spec.balance)
-
-    model = build_model(spec.arch, len(spec.scheme.keys), spec.preprocess.input_size)
-    init_text = _init_weights(model, spec, log)
-    model = model.to(spec.device).to(memory_format=torch.channels_last)  # faster on CPU and GPU alike
-    if d.world > 1:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[spec.device.index] if spec.device.type == "cuda" else None)
+    val_idx = split_index["val"] if len(split_index["val"]) else train_idx
     optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     scaler = torch.amp.GradScaler("cuda") if spec.amp == torch.float16 and spec.device.type == "cuda" else None
+    per_rank = len(train_idx) // d.world
+    steps_per_epoch = max(1, per_rank // spec.batch_size) if per_rank >= spec.batch_size else 1
+    horizon = {"steps": steps_per_epoch * spec.epochs}
+    scheduler = warmup_cosine(optimizer, max(1, horizon["steps"] // (5 * max(1, spec.epochs))), horizon)
+    crystal = torch.tensor(spec.scheme.crystal_mask, device=spec.device)
 
-    steps_per_epoch = max(1, (len(train_idx) // d.world) // spec.batch_size) if len(train_idx) // d.world >= spec.batch_size else 1
-    total_steps = steps_per_epoch * spec.epochs
-    start_epoch, step, best_loss, bad_epochs, best_epoch = 1, 0, math.inf, 0, 0
+    start_epoch, best_loss, bad_epochs, best_epoch, elapsed = 1, math.inf, 0, 0, 0.0
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if last_path.is_file():
         state = torch.load(last_path, map_location="cpu", weights_only=True)
-        _unwrap(model).load_state_dict(state["model"])
+        unwrap(model).load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        start_epoch, step = state["epoch"] + 1, state["step"]
+        scheduler.load_state_dict(state["scheduler"])
+        horizon["steps"] = state["horizon"]
+        start_epoch = state["epoch"] + 1
         best_loss, bad_epochs, best_epoch = state["best_loss"], state["bad_epochs"], state["best_epoch"]
-        init_text = state.get("init", init_text)
+        elapsed = state.get("elapsed", 0.0)
         log(f"{spec.arch}: resuming after epoch {state['epoch']} (best validation loss {best_loss:.4f})")
     gen = torch.Generator().manual_seed(spec.seed * 1000 + start_epoch + d.rank)
 
-    if d.main:
-        events.emit("start", run=spec.run_id, arch=spec.arch, epochs=spec.epochs, image_size=spec.preprocess.input_size,
-                    train=len(train_idx), val=len(split_index["val"]), test=len(split_index["test"]),
-                    split_unit=spec.split_unit, device=str(spec.device), init=init_text, resumed_from=start_epoch - 1)
-        log(f"{spec.arch}@{spec.preprocess.input_size}: {len(train_idx)} train / {len(split_index['val'])} val / "
-            f"{len(split_index['test'])} test images (split by {spec.split_unit}); {init_text}; device {spec.device}")
-    started = time.perf_counter()
+    started = time.perf_counter() - elapsed
     stopped_early = False
     epoch = start_epoch - 1
     for epoch in range(start_epoch, spec.epochs + 1):
         t0 = time.perf_counter()
         if d.main:
             events.emit("epoch_start", run=spec.run_id, arch=spec.arch, epoch=epoch, epochs=spec.epochs)
-        indices = epoch_indices(weights, spec.seed, epoch, d)
-        indices = train_idx[indices]
+        indices = train_idx[epoch_indices(weights, spec.seed, epoch, d)]
+        n_batches = max(1, len(indices) // spec.batch_size) if len(indices) >= spec.batch_size else 1
         bar = progress_factory(len(indices), f"{spec.arch} epoch {epoch}/{spec.epochs}") if (progress_factory and d.main) else None
+
+        def on_batch(b: int, loss: float, n: int) -> None:
+            if bar:
+                bar.update(n)
+            if d.main:
+                events.batch(run=spec.run_id, arch=spec.arch, epoch=epoch, batch=b, batches=n_batches,
+                             loss=round(loss, 4), lr=scheduler.get_last_lr()[0])
+
         try:
-            train_loss, train_acc, step = train_one_epoch(
-                model, optimizer, data, labels, indices, spec, step, total_steps, events if d.main else EventWriter(None),
-                epoch, gen, scaler, cancel, bar.update if bar else None)
+            train_loss, train_acc = train_one_epoch(
+                model, batches(data, labels, indices, spec.batch_size, spec.device), optimizer, scheduler,
+                spec, gen, scaler, crystal, cancel, on_batch)
         finally:
             if bar:
                 bar.close()
-        val_idx = split_index["val"] if len(split_index["val"]) else train_idx
-        val_loss, val_probs, val_truth = evaluate(model, data, labels, val_idx, spec, d)
-        m = compute_metrics(val_truth, val_probs, spec.scheme.keys, spec.scheme.crystal_mask)
+        val_loss, val_logits, val_truth = evaluate(model, data, labels, val_idx, spec, d)
         seconds = time.perf_counter() - t0
-        row = {
-            "epoch": epoch, "train_loss": round(train_loss, 5), "train_accuracy": round(train_acc, 5),
-            "val_loss": round(val_loss, 5) if val_loss is not None else "", "val_accuracy": _r(m["accuracy"]),
-            "val_top3_accuracy": _r(m["top3_accuracy"]), "val_missed_crystal_top1": _r(m["missed_crystal_rate_top1"]),
-            "val_missed_crystal_top3": _r(m["missed_crystal_rate_top3"]),
-            "lr": f"{optimizer.param_groups[0]['lr']:.3g}", "seconds": round(seconds, 2),
-            "images_per_s": round(len(indices) * d.world / seconds, 2),
-        }
+        row, m = _epoch_row(epoch, train_loss, train_acc, val_loss, val_logits, val_truth, spec,
+                            optimizer.param_groups[0]["lr"], seconds, len(indices) * d.world)
         if spec.time_limit_s and epoch == start_epoch:
-            # fit the learning-rate schedule to the epochs the time limit allows, so it still anneals
+            # fit the schedule to the epochs the time limit allows, so it still anneals
             fits = max(epoch, int(spec.time_limit_s / max(seconds, 1e-6)))
-            total_steps = steps_per_epoch * min(spec.epochs, fits)
+            horizon["steps"] = steps_per_epoch * min(spec.epochs, fits)
         improved = val_loss is not None and val_loss < best_loss - 1e-4
         if improved:
             best_loss, bad_epochs, best_epoch = val_loss, 0, epoch
@@ -297,12 +283,13 @@ def fit(spec: RunSpec, cache: DecodedCache, d: Dist, events: EventWriter, log: C
             bad_epochs += 1
         if d.main:
             if improved:
-                save_checkpoint(best_path, _unwrap(model), _meta(spec, init_text))
-            torch.save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                        "step": step, "best_loss": best_loss, "bad_epochs": bad_epochs, "best_epoch": best_epoch,
-                        "init": init_text}, run_dir / "last.pt.part")
+                save_checkpoint(best_path, unwrap(model), checkpoint_meta(spec))
+            torch.save({"model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "horizon": horizon["steps"], "epoch": epoch,
+                        "best_loss": best_loss, "bad_epochs": bad_epochs, "best_epoch": best_epoch,
+                        "elapsed": time.perf_counter() - started}, run_dir / "last.pt.part")
             (run_dir / "last.pt.part").replace(last_path)
-            _append_summary(run_dir / "summary.csv", row)
+            append_summary(run_dir / "summary.csv", row)
             events.emit("epoch_end", run=spec.run_id, arch=spec.arch, **row, best=improved)
             log(f"{spec.arch} epoch {epoch}/{spec.epochs}: train loss {train_loss:.4f}, val loss "
                 f"{val_loss if val_loss is None else round(val_loss, 4)}, val {headline(m)} ({seconds:.1f} s)")
@@ -317,55 +304,17 @@ def fit(spec: RunSpec, cache: DecodedCache, d: Dist, events: EventWriter, log: C
             if d.main:
                 log(f"{spec.arch}: stopping at the time limit ({spec.time_limit_s / 60:.1f} min); best epoch {best_epoch}")
             break
-    train_seconds = time.perf_counter() - started
-
-    # test the best checkpoint, then (and only then) register it
-    _, state = read_checkpoint(best_path) if best_path.is_file() else (None, _unwrap(model).state_dict())
-    _unwrap(model).load_state_dict(state)
-    test_idx = split_index["test"]
-    test_loss, test_probs, test_truth = evaluate(model, data, labels, test_idx, spec, d)
-    metrics = compute_metrics(test_truth, test_probs, spec.scheme.keys, spec.scheme.crystal_mask)
-    metrics.update(split="test", split_unit=spec.split_unit, loss=test_loss, best_epoch=best_epoch,
-                   epochs_run=epoch, stopped_early=stopped_early, train_seconds=round(train_seconds, 1),
-                   arch=spec.arch, image_size=spec.preprocess.input_size, init=init_text)
-    result = {"arch": spec.arch, "run_id": spec.run_id, "metrics": metrics, "model_id": None}
-    if d.main:
-        save_checkpoint(best_path, _unwrap(model), _meta(spec, init_text, _headline_metrics(metrics)))
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        events.emit("metrics", run=spec.run_id, arch=spec.arch, metrics=metrics)
-        log(f"{spec.arch} test: {headline(metrics)}")
-        with Store(spec.db) as store:
-            model_id = store.add_model(
-                name=f"{spec.arch}-{spec.run_id}", arch=spec.arch, classes=spec.scheme.keys,
-                input_size=spec.preprocess.input_size, path=str(best_path.absolute()),
-                normalization={"mean": list(spec.preprocess.mean), "std": list(spec.preprocess.std),
-                               "fit": spec.preprocess.fit},
-                run_id=spec.run_id, metrics=_headline_metrics(metrics), sha256=file_sha256(best_path),
-            )
-        result["model_id"] = model_id
-        (run_dir / "result.json").write_text(json.dumps(result, indent=2))
-        last_path.unlink(missing_ok=True)  # finished: the resume state is no longer needed
-        events.emit("registered", run=spec.run_id, arch=spec.arch, model_id=model_id)
-    if d.world > 1:
-        box = [result["model_id"]]
-        dist.broadcast_object_list(box, src=0)
-        result["model_id"] = box[0]
-    return result
-
-
-def _headline_metrics(m: dict) -> dict:
-    """What the registry keeps: the headline figures plus the confusion matrix for the app."""
-    keep = ("accuracy", "top3_accuracy", "missed_crystal_rate_top1", "missed_crystal_rate_top3", "n", "crystal_images",
-            "confusion_matrix", "classes", "per_class", "train_seconds", "best_epoch", "epochs_run", "split_unit",
-            "image_size", "init")
-    return {k: m[k] for k in keep if k in m}
+    if d.main and not best_path.is_file():  # no epoch improved (or none ran): keep what there is
+        save_checkpoint(best_path, unwrap(model), checkpoint_meta(spec))
+    d.barrier()
+    return FitResult(best_path, best_epoch, epoch, stopped_early, time.perf_counter() - started)
 
 
 def _r(v: float | None) -> float | str:
     return "" if v is None else round(v, 5)
 
 
-def _append_summary(path: Path, row: dict) -> None:
+def append_summary(path: Path, row: dict) -> None:
     new = not path.exists()
     with open(path, "a", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=SUMMARY_COLUMNS)

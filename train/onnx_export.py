@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import os
 import sys
 import time
 import warnings
@@ -39,6 +38,7 @@ from torch import nn
 import xtalviewer
 from xtalviewer.core.labels import LabelScheme
 from xtalviewer.core.models import CheckpointMeta, file_sha256, load_checkpoint
+from xtalviewer.core.outputs import OutputFileError, output_target, place_output, scratch_path, write_output
 from xtalviewer.core.paths import default_db_path
 
 INPUT_NAME = "input"
@@ -239,7 +239,7 @@ def resolve_checkpoint(ref: str, db: str | Path | None = None) -> tuple[Path, di
     db = Path(db or default_db_path())
     if not db.exists():
         raise ExportError(f"database {db} does not exist; pass --db, or --model with a checkpoint path")
-    with Store(db, create=False) as store:
+    with Store(db, readonly=True) as store:  # exporting reads; a read-only medium is fine
         row = store.model(int(ref))
         if row is None:
             raise ExportError(f"no model {ref} in the registry of {db} (see `xtalviewer models`)")
@@ -257,6 +257,14 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, opset: int = DEFAULT
         raise ExportError(f"--opset {opset} is not supported (choose {OPSET_RANGE[0]}-{OPSET_RANGE[1]})")
     onnx = _onnx()
     checkpoint, out = Path(checkpoint), Path(out)
+    sidecar = out.with_name(out.name + ".json")
+    if not out.is_symlink():
+        out.parent.mkdir(parents=True, exist_ok=True)
+    try:  # a device, FIFO, socket or folder is refused (and left alone) before the export starts
+        output_target(out)
+        output_target(sidecar)
+    except OutputFileError as exc:
+        raise ExportError(str(exc)) from None
     meta, net = load_checkpoint(checkpoint, scheme)
     notes = []
     sha256 = file_sha256(checkpoint)
@@ -275,8 +283,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, opset: int = DEFAULT
     replaced = make_exportable(net, size)
     wrapper = _WithSoftmax(net).eval()
     dummy = torch.randn(2 if dynamic_batch else 1, 3, size, size, generator=generator)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(out.name + ".part")
+    part = scratch_path(out)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)  # the TorchScript exporter's notices
@@ -292,16 +299,18 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, opset: int = DEFAULT
                             f"'{meta.scheme_id}'); see metadata_props")
         onnx.checker.check_model(model)
         onnx.save(model, str(part))
-        os.replace(part, out)
+        place_output(part, out)  # through a symbolic link, never over it
     except Exception as exc:
         part.unlink(missing_ok=True)
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"ONNX export of {meta.arch}@{size} failed: {text}", EXIT_FAILED) from exc
 
-    sidecar = out.with_name(out.name + ".json")
     fit = meta.preprocess.fit
     usage = {"preprocess": PREPROCESS_STEPS.get(fit, fit), "python": usage_example(out.name, fit)}
-    sidecar.write_text(json.dumps({**metadata, "usage": usage}, indent=2) + "\n")
+    try:
+        write_output(sidecar, json.dumps({**metadata, "usage": usage}, indent=2) + "\n")
+    except (OutputFileError, OSError) as exc:
+        raise ExportError(f"{sidecar}: cannot be written ({exc})") from None
     result = ExportResult(path=out, sidecar=sidecar, metadata=metadata, opset=opset, dynamic_batch=dynamic_batch,
                           seconds=0.0, replaced_pools=replaced, warnings=notes)
     ort = _onnxruntime()

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from xtalviewer import __version__
+from xtalviewer.core.dbaccess import ALLOW_NETWORK_ENV, explain
 from xtalviewer.core.labels import SchemeError
+from xtalviewer.core.outputs import OutputFileError, output_target
 from xtalviewer.core.paths import default_db_path
 from xtalviewer.core.store import Store, StoreError
 from xtalviewer.core.users import default_annotator
@@ -23,20 +27,59 @@ class CommandError(Exception):
     """A clear, expected failure: printed as one line, exit status 2."""
 
 
+def _add_network_flag(parser: argparse.ArgumentParser, default: object = False) -> None:
+    parser.add_argument("--allow-network-db", action="store_true", default=default,
+                        help=f"use a database on a network file system that only this computer opens "
+                             f"(also {ALLOW_NETWORK_ENV}=1)")
+
+
 def _db_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--db", type=Path, default=None,
                         help=f"database file (default: {default_db_path()}; XTALVIEWER_DB overrides)")
+    _add_network_flag(parent, argparse.SUPPRESS)  # so it never resets the flag given before the command
     return parent
 
 
-def open_store(args: argparse.Namespace, scheme: str | None = None, *, create: bool = False) -> Store:
+def open_store(args: argparse.Namespace, scheme: str | None = None, *, create: bool = False,
+               readonly: bool = False) -> Store:
     """The database of --db (or the default). Only commands that add data create a missing one, so a
-    typo in --db is an error, not a new empty database."""
+    typo in --db is an error, not a new empty database; commands that only read open it read-only,
+    so a database on a read-only medium still answers them."""
     path = args.db or default_db_path()
     if not create and not Path(path).exists():
         raise CommandError(f"database {path} does not exist (import plates or run `xtalviewer demo` first)")
-    return Store(path, scheme)
+    return Store(path, scheme, readonly=readonly)
+
+
+def db_path_of(args: argparse.Namespace) -> Path:
+    return Path(getattr(args, "db", None) or default_db_path())
+
+
+def remove_if_empty(db: Path) -> None:
+    """Delete a database this command created when it holds no plate (and its -wal/-shm files)."""
+    try:
+        conn = sqlite3.connect(db.absolute().as_uri() + "?mode=ro", uri=True)
+        try:
+            has_plates = conn.execute("SELECT EXISTS (SELECT 1 FROM plate)").fetchone()[0]
+        except sqlite3.Error:  # no tables yet
+            has_plates = False
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return
+    if not has_plates:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+def checked_output(path: Path) -> Path:
+    """The -o target of a command that writes a file, refused (exit 2) before any work when it is a
+    device, FIFO, socket or folder, or its folder is missing; see ``xtalviewer.core.outputs``."""
+    try:
+        return output_target(path)
+    except OutputFileError as exc:
+        raise CommandError(str(exc)) from None
 
 
 # -- subcommands -------------------------------------------------------------------------------
@@ -50,16 +93,24 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]
     if missing:
         raise CommandError(f"{missing[0]}: no such file or folder")
-    with open_store(args, args.scheme, create=True) as store, tqdm(desc="import", unit="img", disable=None, leave=False) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
+    db = db_path_of(args)
+    created = not db.exists() and not db.is_symlink()
+    try:
+        with open_store(args, args.scheme, create=True) as store, \
+                tqdm(desc="import", unit="img", disable=None, leave=False) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
 
-        try:
-            report = import_paths(store, args.paths, progress=progress)
-        except ImportPathError as exc:
-            raise CommandError(str(exc)) from None
+            try:
+                report = import_paths(store, args.paths, progress=progress)
+            except ImportPathError as exc:
+                raise CommandError(str(exc)) from None
+    except BaseException:
+        if created:
+            remove_if_empty(db)  # a failed import leaves no new, empty database behind
+        raise
     print(report.summary())
     if report.layouts:
         print("Layouts: " + ", ".join(f"{k} {v}" for k, v in sorted(report.layouts.items())))
@@ -81,13 +132,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from xtalviewer.core.exchange import export_csv
 
-    with open_store(args) as store:
+    checked_output(args.output)
+    with open_store(args, readonly=True) as store:
         if args.plate and store.plate_by_barcode(args.plate) is None:
             raise CommandError(f"no plate '{args.plate}' in {store.path}")
         if args.model is not None and store.model(args.model) is None:
             raise CommandError(f"no model {args.model} in the registry")
         try:
             n = export_csv(store, args.output, plate=args.plate, model_id=args.model)
+        except OutputFileError as exc:
+            raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"{args.output}: cannot be written ({exc.strerror or exc})") from None
     print(f"Wrote {n} row{'s' * (n != 1)} to {args.output}")
@@ -95,23 +149,34 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import_labels(args: argparse.Namespace) -> int:
-    from xtalviewer.core.exchange import LabelCsvError, import_labels
+    from xtalviewer.core.exchange import LabelCsvError, read_label_csv, store_labels
 
     with open_store(args) as store:
         try:
-            report = import_labels(store, args.file, annotator=args.annotator, default_annotator=default_annotator())
+            report, wanted = read_label_csv(store, args.file, annotator=args.annotator,
+                                            default_annotator=default_annotator())
         except LabelCsvError as exc:
             raise CommandError(str(exc)) from None
+        try:
+            store_labels(store, wanted, report)
+        except StoreError as exc:
+            done = report.stored + report.unchanged
+            if not done:
+                raise
+            raise CommandError(f"{exc} {done} of {len(wanted)} labels were stored or unchanged before that; the same "
+                               "command stores the rest.") from None
     print(report.summary())
     for mapping, count in sorted(report.mapped.items()):
         print(f"Mapped {count} label{'s' * (count != 1)}: {mapping}")
     for line, problem in report.problems:
         print(f"  line {line}: {problem}")
+    for line, later in report.superseded:
+        print(f"  line {line}: the same image again on line {later}; the later line counts")
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    with open_store(args, readonly=True) as store:
         active = store.active_model()
         plates = store.plate_summaries(active["id"] if active else None)
         counts = store.label_counts()
@@ -160,17 +225,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def demo_model(db: Path, args: argparse.Namespace) -> int:
     """A quick ResNet trained on the demo labels, then every demo drop scored with it."""
-    from train.cli import build_parser as train_parser
-    from train.cli import train_main
+    from train.config import TrainConfig
+    from train.run import train
     from xtalviewer.predict import run_predict
 
     minutes = args.train_minutes
     print(f"Training a quick ResNet-18 on the demo labels ({minutes:g} min at most; `xtal-train` trains all four "
           "architectures properly)...")
-    targs = train_parser().parse_args(["--db", str(db), "--arch", "resnet", "--image-size", str(DEMO_IMAGE_SIZE),
-                                       "--epochs", "40", "--patience", "8", "--time-limit", str(minutes),
-                                       "--balance", "sqrt", "--activate", "best", "--name", "demo"])
-    train_main(targs)
+    train(TrainConfig(db=str(db), arch="resnet", image_size=DEMO_IMAGE_SIZE, epochs=40, patience=8, time_limit=minutes,
+                      balance="sqrt", activate="best", name="demo"))
     pargs = argparse.Namespace(db=db, model=None, plate=None, device="auto", batch_size=32, workers=2,
                                retry_errors=False)
     run_predict(pargs)
@@ -189,40 +252,51 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _metric(metrics: dict | None, key: str) -> str:
-    value = (metrics or {}).get(key)
-    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "-"
-
-
 def cmd_models(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    from xtalviewer.core.crystal_call import pct
+    from xtalviewer.core.metrics import BEST_RULE
+
+    with open_store(args, readonly=args.action != "activate") as store:
         if args.action == "activate":
             if args.id is None:
                 raise CommandError("say which model: xtalviewer models activate ID")
             store.activate_model(args.id)
             model = store.model(args.id)
-            print(f"Active model: {model['name']} ({model['id']}); the app rescores with it.")
+            print(f"Active model: {model['name']} ({model['id']}); {model['operating_point'].describe()}. "
+                  "The app rescores with it.")
             return 0
         models = store.models()
         if not models:
             print("No models in the registry. Train with `xtal-train` (or run `xtalviewer demo`).")
             return 0
-        print(f"{'':1} {'id':>3}  {'name':<28} {'arch':<13} {'size':>4}  {'accuracy':>8} {'top-3':>6} "
-              f"{'missed@1':>8} {'missed@3':>8}  created")
+        columns = (("top-1", "accuracy"), ("top-3", "top3_accuracy"), ("missed@1", "missed_crystal_rate_top1"),
+                   ("missed@3", "missed_crystal_rate_top3"), ("recall@op", "crystal_recall"),
+                   ("load@op", "review_load"), ("bal.acc", "balanced_accuracy"))
+        print(f"{'':1} {'id':>3}  {'name':<28} {'arch':<13} {'size':>4} {'crop':<5} "
+              + " ".join(f"{title:>9}" for title, _ in columns) + f" {'hit at':>8}  created")
+        uncalibrated = False
         for m in models:
-            metrics = m["metrics"]
-            print(f"{'*' if m['active'] else ' '} {m['id']:>3}  {m['name'][:28]:<28} {m['arch']:<13} {m['input_size']:>4}  "
-                  f"{_metric(metrics, 'accuracy'):>8} {_metric(metrics, 'top3_accuracy'):>6} "
-                  f"{_metric(metrics, 'missed_crystal_rate_top1'):>8} {_metric(metrics, 'missed_crystal_rate_top3'):>8}  "
-                  f"{m['created_at'][:16]}")
-        print("* = active")
+            metrics = m["metrics"] or {}
+            op = m["operating_point"]
+            crop = (m["normalization"] or {}).get("crop", "none")
+            threshold = pct(op.threshold) + ("" if op.calibrated else "*")
+            uncalibrated |= not op.calibrated
+            print(f"{'*' if m['active'] else ' '} {m['id']:>3}  {m['name'][:28]:<28} {m['arch']:<13} {m['input_size']:>4} "
+                  f"{crop:<5} " + " ".join(f"{pct(metrics.get(key)):>9}" for _, key in columns)
+                  + f" {threshold:>8}  {m['created_at'][:16]}")
+        print("* = active. Figures are on each run's held-out test plates; recall and load at the model's operating "
+              "point (hit = crystal probability >= 'hit at').")
+        if uncalibrated:
+            print("'hit at' with * : trained before calibration; hits use the old rule, crystal probability >= 50%.")
+        print(f"Retrain picks the {BEST_RULE}.")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from xtalviewer.core.report import ReportError, write_report
 
-    with Store(args.db or default_db_path(), create=False) as store:  # reporting must not create a database
+    checked_output(args.output)
+    with open_store(args, readonly=True) as store:  # reporting must not create (or change) a database
         try:
             path = write_report(store, args.plate, args.output, inspection_key=args.inspection)
         except ReportError as exc:
@@ -258,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", type=Path, default=None, metavar="FILE.png",
                         help="render the main window after loading to this PNG and exit")
     parser.add_argument("--plate", default=None, metavar="BARCODE", help="open this plate first")
+    _add_network_flag(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("import", parents=[db], help="record plate image folders as the imagers wrote them")
@@ -312,12 +387,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.allow_network_db:  # child processes (training from the app, torchrun workers) inherit it
+        os.environ[ALLOW_NETWORK_ENV] = "1"
     if args.command is None:
         return open_app(args)
     try:
         return args.func(args)
     except (CommandError, StoreError, SchemeError) as exc:
         print(f"xtalviewer {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.OperationalError as exc:  # busy past the timeout, read-only: one line, exit 2
+        explained = explain(exc, db_path_of(args))
+        if explained is None:
+            raise
+        print(f"xtalviewer {args.command}: error: {explained}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"xtalviewer {args.command}: interrupted", file=sys.stderr)

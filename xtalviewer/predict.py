@@ -85,9 +85,7 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
                 raise PredictError(f"no plate '{args.plate}' in {store.path}")
             plate_id = plate["id"]
         items = work_list(store, model["id"], plate_id=plate_id, retry_errors=args.retry_errors)
-        scope = (" WHERE plate_id = ?", (plate_id,)) if plate_id else ("", ())
-        total_images, marked = store.conn.execute(
-            f"SELECT COUNT(*), SUM(load_error IS NOT NULL) FROM image{scope[0]}", scope[1]).fetchone()
+        total_images, marked = store.image_counts(plate_id)
         # images marked unreadable earlier are skipped (unless --retry-errors); say how many
         skipped_unreadable = 0 if args.retry_errors else (marked or 0)
         meta, net = load_checkpoint(model["path"], store.scheme)
@@ -111,7 +109,9 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
               leave=False) as bar:
         for _ in run:
             bar.update(1)
-    figures = torch.tensor([run.scored, run.errors, len(items)], dtype=torch.float64)
+    # count what the writer committed, not what went through the model: a summary claims stored rows only
+    figures = torch.tensor([run.stored, run.errors, len(items), float(run.write_error is not None)],
+                           dtype=torch.float64)
     if world > 1:
         dist.all_reduce(figures)
         seconds = torch.tensor([run.seconds], dtype=torch.float64)
@@ -119,21 +119,31 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
         run_seconds = float(seconds[0])
     else:
         run_seconds = run.seconds
-    scored, errors, todo = (int(v) for v in figures)
+    scored, errors, todo, failed = (int(v) for v in figures)
     result = {
         "model": model["name"], "model_id": model["id"], "device": describe_device(device), "processes": world,
         "scored": scored, "unreadable": errors, "skipped_unreadable": skipped_unreadable,
         "cached": total_images - todo - skipped_unreadable, "seconds": run_seconds,
         "images_per_s": scored / run_seconds if run_seconds > 0 else 0.0, "write_error": run.write_error,
     }
-    if rank == 0:
+    if run.write_error:
+        raise PredictError(f"predictions could not be stored: {run.write_error} ({run.stored} of {len(items)} were "
+                           "stored before that; predict scores the rest when run again)")
+    if rank == 0 and not failed:
+        from xtalviewer.core.crystal_call import pct
+
+        with Store(db, readonly=True) as store:
+            calls = store.hit_counts(model["id"], plate_id)
+        op = model["operating_point"]
+        result.update(hits=calls["hits"], crystal_top3=calls["crystal_top3"], threshold=op.threshold)
         log(f"Scored {scored} image{'s' * (scored != 1)} with {model['name']} ({meta.arch}@{meta.input_size}) on "
             f"{result['device']}{f' x {world} processes' if world > 1 else ''} in {run_seconds:.1f} s: "
             f"{result['images_per_s']:.1f} img/s; {result['cached']} already scored, {errors} unreadable (marked)"
             + (f", {skipped_unreadable} skipped as marked unreadable earlier (--retry-errors tries them again)"
                if skipped_unreadable else "") + ".")
-    if run.write_error:
-        raise PredictError(f"predictions could not be stored: {run.write_error}")
+        log(f"Hits: {calls['hits']} of {calls['scored']} scored drops at the operating point (crystal probability >= "
+            f"{pct(op.threshold)}{'' if op.calibrated else ', not calibrated: the old 50% rule'}); "
+            f"{calls['crystal_top3']} with a crystal class in the top 3.")
     return result
 
 

@@ -1,7 +1,7 @@
 import csv
 from collections import Counter
 
-from xtalviewer.core.demo import FATE_WEIGHTS, DemoConfig, plan, run_demo
+from xtalviewer.core.demo import FATE_WEIGHTS, DemoConfig, drop_geometry, plan, run_demo
 from xtalviewer.core.store import Store
 
 
@@ -47,3 +47,19 @@ def test_demo_writes_xchem_plates_imports_them_and_labels_a_share(tmp_path):
         run_demo(s, config, log=lambda _: None)
         assert s.conn.execute("SELECT COUNT(*) FROM annotation").fetchone()[0] == len(labelled)
         assert s.conn.execute("SELECT COUNT(*) FROM image").fetchone()[0] == 384
+
+
+def test_each_plate_has_one_imaging_style_drawn_from_the_seed(tmp_path):
+    images = plan(DemoConfig(plates=4, inspections=2, seed=5), tmp_path)
+    by_plate = {}
+    for img in images:
+        by_plate.setdefault(img.barcode, []).append(img)
+    styles = {code: {drop_geometry(img).style for img in items[::37]} for code, items in by_plate.items()}
+    assert all(len(s) == 1 for s in styles.values())  # every drop of a plate shares its plate's style
+    assert len({next(iter(s)) for s in styles.values()}) == 4  # plates differ
+    again = plan(DemoConfig(plates=4, inspections=2, seed=5), tmp_path)
+    assert [drop_geometry(i) for i in again[:5]] == [drop_geometry(i) for i in images[:5]]
+    other = plan(DemoConfig(plates=4, inspections=2, seed=6), tmp_path)
+    assert drop_geometry(other[0]).style != drop_geometry(images[0]).style
+    # Drops of one plate still differ in outline and position.
+    assert len({drop_geometry(img).drop_center for img in by_plate["XV1001"][::2]}) > 90

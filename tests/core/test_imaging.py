@@ -1,4 +1,6 @@
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -90,6 +92,50 @@ def test_decompression_bomb_is_refused_from_the_header(tmp_path):
         read_header(path)
     with pytest.raises(ImageLoadError, match="decompression bomb"):
         load_rgb(path)
+
+
+def real_png_bomb(path, width, height):
+    """A complete, valid 8-bit grayscale PNG of width x height zeros: a few MB on disk, width*height
+    bytes once decoded. Rows are compressed in blocks so making it takes under a second."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    packer = zlib.compressobj(1)
+    rows_per_block = 500
+    block = b"\0" * ((1 + width) * rows_per_block)
+    idat = b"".join(packer.compress(block) for _ in range(height // rows_per_block)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+PEAK_PROBE = """
+import resource, sys
+from xtalviewer.core.imaging import ImageLoadError, load_rgb, read_header
+from xtalviewer.core.thumbnails import ThumbnailCache
+for read in (read_header, load_rgb, ThumbnailCache(sys.argv[2]).get):
+    try:
+        read(sys.argv[1])
+        print("decoded")
+    except ImageLoadError as exc:
+        print(exc)
+try:  # VmHWM: the peak of this process image; ru_maxrss on Linux keeps the forking parent's peak
+    peak_kb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+except OSError:
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
+print("peak MB", peak_kb / 1024)
+"""
+
+
+def test_a_real_decompression_bomb_named_jpg_is_refused_before_it_decodes(tmp_path):
+    # 20000x20000 PNG named .jpg: Pillow's getexif() on a PNG decodes all 400 MB of it
+    pytest.importorskip("resource")  # POSIX: the child reports its own peak memory
+    bomb = real_png_bomb(tmp_path / "A01_bomb.jpg", 20000, 20000)
+    assert bomb.stat().st_size < 5_000_000
+    out = subprocess.run([sys.executable, "-c", PEAK_PROBE, str(bomb), str(tmp_path / "thumbs")],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.count("decompression bomb") == 3, out
+    peak_mb = float(out.split("peak MB")[1])
+    assert peak_mb < 300, out
 
 
 def test_missing_file(tmp_path):

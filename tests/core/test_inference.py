@@ -171,3 +171,47 @@ def test_torchrun_shards_the_work_over_two_processes(scored_plate):
     assert "x 2 processes" in proc.stdout and "Scored 39 images" in proc.stdout
     with Store(db_path) as s:
         assert s.conn.execute("SELECT COUNT(*) FROM prediction WHERE model_id = ?", (model_id,)).fetchone()[0] == 39
+
+
+def test_scorer_applies_the_checkpoint_temperature(tmp_path):
+    from dataclasses import replace
+
+    from xtalviewer.core.crystal_call import OperatingPoint
+    from xtalviewer.core.labels import load_scheme
+
+    scheme = load_scheme("xtal10")
+    meta, net = load_checkpoint(tiny_checkpoint(tmp_path / "t.pt", scheme), scheme)
+    x = torch.randn(3, 3, 32, 32)
+    plain = Scorer(net, meta, torch.device("cpu"), amp=False).forward(x)
+    hot = Scorer(net, replace(meta, operating_point=OperatingPoint(temperature=3.0)), torch.device("cpu"),
+                 amp=False).forward(x)
+    with torch.inference_mode():
+        logits = net.eval()(x.contiguous(memory_format=torch.channels_last)).float()
+    assert plain == pytest.approx(torch.softmax(logits, 1).numpy(), abs=1e-4)
+    assert hot == pytest.approx(torch.softmax(logits / 3.0, 1).numpy(), abs=1e-4)
+    assert hot.max() < plain.max()  # softer
+
+
+def test_predict_counts_hits_at_the_operating_point_and_models_shows_the_rule(scored_plate, capsys, tmp_path):
+    from xtalviewer.cli import main
+    from xtalviewer.core.crystal_call import OperatingPoint
+
+    db_path, model_id, ckpt, _ = scored_plate
+    assert main(["predict", "--db", str(db_path), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    with Store(db_path) as s:
+        probs = [r["crystal_prob"] for r in s.query("SELECT crystal_prob FROM prediction")]
+        top3 = sum(r["crystal_top3"] for r in s.query("SELECT crystal_top3 FROM prediction"))
+        calibrated = s.add_model(name="calibrated", arch="resnet18", classes=s.scheme.keys, input_size=32,
+                                 path=str(ckpt), operating_point=OperatingPoint(threshold=0.25, target_recall=0.99))
+    hits = sum(p >= 0.5 for p in probs)
+    assert f"Hits: {hits} of 39 scored drops" in out and "not calibrated: the old 50% rule" in out
+    assert f"{top3} with a crystal class in the top 3" in out
+    assert main(["models", "--db", str(db_path)]) == 0
+    listing = capsys.readouterr().out
+    tiny = next(line for line in listing.splitlines() if " tiny " in line)
+    other = next(line for line in listing.splitlines() if " calibrated " in line)
+    assert "50.0%*" in tiny and "25.0%" in other and "25.0%*" not in other
+    assert "trained before calibration" in listing and "highest crystal recall" in listing
+    assert main(["models", "activate", str(calibrated), "--db", str(db_path)]) == 0
+    assert "chosen for 99% crystal recall" in capsys.readouterr().out

@@ -97,3 +97,35 @@ def test_foreign_files_give_clear_errors(tmp_path):
         read_checkpoint(empty)
     with pytest.raises(CheckpointError, match="not found"):
         read_checkpoint(tmp_path / "missing.pt")
+
+
+def test_checkpoint_round_trips_operating_point_and_crop(tmp_path):
+    from xtalviewer.core.crystal_call import OperatingPoint
+    from xtalviewer.core.models import CheckpointMeta, save_checkpoint
+
+    scheme = load_scheme("xtal10")
+    op = OperatingPoint(threshold=0.123, temperature=1.7, target_recall=0.99, val_recall=1.0, val_review_load=0.2,
+                        val_crystals=31)
+    meta = CheckpointMeta(arch="resnet18", scheme_id=scheme.id, classes=scheme.keys, crystal=scheme.crystal_mask,
+                          preprocess=Preprocess(input_size=48, crop="drop", crop_margin=0.1), operating_point=op)
+    save_checkpoint(tmp_path / "m.pt", build_model("resnet18", 10, 48), meta)
+    back, _ = read_checkpoint(tmp_path / "m.pt")
+    assert back.operating_point == op and back.operating_point.calibrated
+    assert back.preprocess.crop == "drop" and back.preprocess.crop_margin == 0.1 and back.input_size == 48
+    with pytest.raises(ValueError, match="unknown crop"):
+        Preprocess(crop="plate")
+
+
+def test_a_checkpoint_from_before_calibration_still_loads_with_the_old_rule(tmp_path):
+    scheme = load_scheme("xtal10")
+    path = tiny_checkpoint(tmp_path / "new.pt", scheme)
+    payload = torch.load(path, weights_only=True)
+    del payload["operating_point"]
+    payload["preprocess"] = {k: payload["preprocess"][k] for k in ("input_size", "fit", "mean", "std")}
+    torch.save(payload, tmp_path / "old.pt")
+    meta, model = load_checkpoint(tmp_path / "old.pt", scheme)
+    assert not meta.operating_point.calibrated
+    assert meta.operating_point.threshold == 0.5 and meta.operating_point.temperature == 1.0
+    assert meta.preprocess.crop == "none"
+    with torch.inference_mode():
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 from imagefiles import write_image
+from specialfiles import file_type, special_targets
 
 from xtalviewer.cli import main
+from xtalviewer.core.crystal_call import OperatingPoint
 from xtalviewer.core.importers import import_paths
 from xtalviewer.core.plates import PlateType
 from xtalviewer.core.report import ReportError, build_report, write_report
+from xtalviewer.core.settings import Settings, save_settings
 from xtalviewer.core.store import ImageRow, PredictionRow, Store
 from xtalviewer.core.thumbnails import ThumbnailCache
 
@@ -79,7 +84,8 @@ def plate(tmp_path, db_path):
         s.add_annotation(pos["B01-1"], "clear", "bob")
         s.add_annotation(pos["B02-2"], "microcrystals", "ann")
         model = s.add_model(name="resnet18-lab-2026", arch="resnet18", classes=sc.keys, input_size=224,
-                            path=str(tmp_path / "m.pt"), metrics=METRICS, activate=True)
+                            path=str(tmp_path / "m.pt"), metrics=METRICS, activate=True,
+                            operating_point=OperatingPoint(threshold=0.3, target_recall=0.99))
         s.put_predictions(model, [
             PredictionRow(pos["A01-1"], probs(sc, needles=0.6, microcrystals=0.1)),
             PredictionRow(pos["A03-1"], probs(sc, plates=0.5, clear=0.3)),
@@ -143,10 +149,25 @@ def test_plate_map_colours_each_labelled_drop_with_its_class_colour(plate, tmp_p
     assert unlabelled and unlabelled[0]["data-label"] == ""
 
 
-def test_hit_list_is_exactly_crystal_labels_and_crystal_top3_by_probability(plate, tmp_path):
+def test_hit_list_is_exactly_crystal_labels_and_model_hits_by_probability(plate, tmp_path):
     doc = Elements(report(plate, tmp_path))
     order = [a["data-drop"] for a in doc.find("tr", **{"class": "hitrow"})]
-    assert order == ["A01-1", "A03-1", "B02-1", "A02-1", "B02-2"]
+    assert order == ["A01-1", "A03-1", "B02-1", "A02-1", "B02-2"]  # B02-1 (.375) reaches the 30% threshold
+
+
+def test_hit_list_follows_the_models_threshold_not_the_top3_flag(plate, tmp_path):
+    with Store(plate) as s:
+        model = s.active_model()
+        strict = s.add_model(name="strict", arch="resnet18", classes=s.scheme.keys, input_size=224,
+                             path=model["path"], operating_point=OperatingPoint(threshold=0.6, target_recall=0.99))
+        for r in s.query("SELECT image_id, probs FROM prediction WHERE model_id = ?", (model["id"],)):
+            s.put_predictions(strict, [PredictionRow(r["image_id"], np.frombuffer(r["probs"], dtype="<f4"))])
+        s.activate_model(strict)
+    text = report(plate, tmp_path)
+    order = [a["data-drop"] for a in Elements(text).find("tr", **{"class": "hitrow"})]
+    # A03-1 (.575) and B02-1 (.375) have a crystal class in the top 3 but are below 60%: not hits
+    assert order == ["A01-1", "A02-1", "B02-2"]
+    assert "hit at crystal probability &gt;= 60.0%" in text
 
 
 def test_hit_rows_show_label_who_and_top3_with_percentages(plate, tmp_path):
@@ -257,3 +278,36 @@ def test_cli_report_exit_codes(plate, tmp_path, capsys, isolated_home):
     assert code == 2 and "cannot be written" in err
     code, _, err = run(capsys, "report", "--db", tmp_path / "none.db", "--plate", "P7", "-o", out)
     assert code == 2 and "does not exist" in err and not (tmp_path / "none.db").exists()
+
+
+def test_cli_report_refuses_a_non_regular_target_and_leaves_it(plate, tmp_path, capsys):
+    for kind, target in special_targets(tmp_path).items():
+        before = file_type(target)
+        code, _, err = run(capsys, "report", "--db", plate, "--plate", "P7", "-o", target)
+        assert code == 2 and "not a regular file" in err and err.count("\n") == 1, kind
+        assert file_type(target) == before, f"the {kind} was replaced"
+
+
+def test_cli_report_writes_through_a_symbolic_link(plate, tmp_path, capsys):
+    real = tmp_path / "shared" / "report.html"
+    real.parent.mkdir()
+    real.write_text("old")
+    link = tmp_path / "latest.html"
+    link.symlink_to(real)
+    code, _, _ = run(capsys, "report", "--db", plate, "--plate", "P7", "-o", link)
+    assert code == 0 and link.is_symlink()
+    assert real.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_cli_report_keeps_the_thumbnail_cache_within_the_preferences_limit(plate, tmp_path, capsys, isolated_home):
+    save_settings(Settings(thumbnail_limit_mb=1))
+    folder = isolated_home / "cache" / "thumbnails" / "00"
+    folder.mkdir(parents=True)
+    for i in range(30):  # 3 MB of entries written by earlier sessions
+        old = folder / f"{i:040d}.jpg"
+        old.write_bytes(b"\xff" * 100_000)
+        os.utime(old, (1_600_000_000 + i, 1_600_000_000 + i))
+    code, _, _ = run(capsys, "report", "--db", plate, "--plate", "P7", "-o", tmp_path / "r.html")
+    assert code == 0
+    used = sum(p.stat().st_size for p in (isolated_home / "cache" / "thumbnails").rglob("*.jpg"))
+    assert used <= 1024 * 1024

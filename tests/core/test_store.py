@@ -1,14 +1,18 @@
 import hashlib
 import json
+import os
 import sqlite3
+import sys
 
 import numpy as np
 import pytest
+from dbfixtures import fake_network_mount, held_write_lock
+from specialfiles import file_type, special_targets
 
 from xtalviewer.core import schema
 from xtalviewer.core.labels import SchemeError, load_scheme
 from xtalviewer.core.plates import PlateType, well_name
-from xtalviewer.core.store import ImageRow, PredictionRow, Store, StoreError
+from xtalviewer.core.store import ImageRow, PredictionRow, Store, StoreBusyError, StoreError, StoreReadOnlyError
 
 
 def populate(store: Store, wells: int = 6, drops: int = 1, barcode: str = "P1", key: str = "i1") -> list[int]:
@@ -306,3 +310,88 @@ def test_every_earlier_schema_version_migrates_with_a_backup(tmp_path, old_versi
             assert s.plate_by_barcode("OLD") is not None
     backups = list(tmp_path.glob(f"v{old_version}.db.v{old_version}-*.bak"))
     assert len(backups) == (1 if old_version >= 1 else 0)  # an empty database has nothing to back up
+
+
+def test_a_path_that_is_not_a_regular_file_is_refused_before_sqlite_opens_it(tmp_path):
+    for kind, target in special_targets(tmp_path, ".db").items():
+        before = file_type(target)
+        with pytest.raises(StoreError, match="not a regular file"):
+            Store(target)
+        assert file_type(target) == before, kind
+        assert not os.path.exists(f"{target}-journal") and not os.path.exists(f"{target}-wal"), kind
+    existed = os.path.exists("/dev/null-journal")
+    with pytest.raises(StoreError, match="/dev/null is a character device, not a regular file"):
+        Store("/dev/null")
+    assert existed or not os.path.exists("/dev/null-journal")
+
+
+def test_a_database_on_a_network_file_system_is_refused_unless_allowed(tmp_path, monkeypatch):
+    share = tmp_path / "share"
+    share.mkdir()
+    fake_network_mount(monkeypatch, tmp_path, share)
+    with pytest.raises(StoreError, match=r"network file system, nfs4 \(fileserver:/export/lab mounted on .*share\)"
+                                         r".*--allow-network-db"):
+        Store(share / "lab.db")
+    assert not (share / "lab.db").exists()
+    Store(share / "lab.db", allow_network=True).close()
+    monkeypatch.setenv("XTALVIEWER_ALLOW_NETWORK_DB", "1")
+    Store(share / "lab.db").close()
+    Store(tmp_path / "local.db").close()  # a local disk beside it is fine
+
+
+def test_a_read_only_store_reads_and_refuses_writes_saying_read_only(db_path):
+    with Store(db_path) as s:
+        (a,) = populate(s, wells=1)
+        s.add_annotation(a, "needles", "ann")
+    before = sha(db_path)
+    with Store(db_path, readonly=True) as s:
+        assert s.current_label(a) == "needles" and s.scheme.id == "xtal10"
+        with pytest.raises(StoreReadOnlyError, match="read-only .*opened for reading only"):
+            s.add_annotation(a, "clear", "ann")
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(db_path.with_name("missing.db"), readonly=True)
+    assert sha(db_path) == before and not db_path.with_name("missing.db").exists()
+
+
+def test_the_scheme_travels_inside_the_database(tmp_path, monkeypatch):
+    own = tmp_path / "elsewhere" / "mylab.json"
+    own.parent.mkdir()
+    own.write_text(json.dumps({"classes": [
+        {"key": "empty", "name": "Empty", "hotkey": "e", "color": "#ffffff", "crystal": False, "marco": "Clear"},
+        {"key": "xtal", "name": "Crystal", "hotkey": "x", "color": "#ff0000", "crystal": True, "marco": "Crystals"},
+    ], "aliases": {"Crystals": "xtal"}}))
+    db = tmp_path / "lab.db"
+    Store(db, str(own)).close()
+    own.unlink()  # another computer: the file is not there
+    monkeypatch.setenv("XTALVIEWER_HOME", str(tmp_path / "other-home"))
+    with Store(db) as s:
+        assert s.scheme.id == "mylab" and s.scheme.keys == ["empty", "xtal"] and s.scheme.resolve("Crystals") == "xtal"
+    with Store(db, readonly=True) as s:
+        assert s.scheme.keys == ["empty", "xtal"]
+
+
+def test_a_database_made_before_schemes_were_stored_gets_its_copy(db_path):
+    Store(db_path).close()
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'scheme_doc'")
+    with Store(db_path) as s:
+        assert json.loads(s.get_meta("scheme_doc"))["classes"][0]["key"] == "clear"
+
+
+def test_busy_past_the_timeout_names_the_holder_and_writes_nothing(db_path):
+    with Store(db_path) as s:
+        (a,) = populate(s, wells=1)
+    with held_write_lock(db_path) as holder, Store(db_path, busy_timeout=0.2) as s:
+        with pytest.raises(StoreBusyError, match="is busy: .* kept it locked for more than 0.2 s") as err:
+            s.add_annotation(a, "needles", "ann")
+        assert s.current_label(a) is None  # readers are never blocked
+    if sys.platform.startswith("linux"):
+        assert f"(pid {holder.pid})" in str(err.value)
+    with Store(db_path) as s:
+        assert s.query("SELECT COUNT(*) AS n FROM annotation")[0]["n"] == 0
+
+
+def test_the_busy_timeout_comes_from_the_environment(db_path, monkeypatch):
+    monkeypatch.setenv("XTALVIEWER_BUSY_TIMEOUT", "0.5")
+    with Store(db_path) as s:
+        assert s.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 500

@@ -48,3 +48,32 @@ def test_prune_keeps_the_cache_under_its_limit(tmp_path):
     used = cache.usage_bytes()
     removed = cache.prune(limit_bytes=used // 2)
     assert removed >= 3 and cache.usage_bytes() <= used // 2
+
+
+def fill(cache, folder, n):
+    for i in range(n):
+        src = write_image(folder / f"d{i}.jpg", size=(200, 150), color=(i * 7 % 256, i * 13 % 256, 0))
+        cache.get(str(src))
+
+
+def test_the_cache_prunes_itself_when_an_entry_takes_it_past_the_limit(tmp_path):
+    probe = ThumbnailCache(tmp_path / "probe", size=64)
+    fill(probe, tmp_path / "src", 1)
+    entry = probe.usage_bytes()
+    cache = ThumbnailCache(tmp_path / "cache", size=64, limit_bytes=entry * 10)
+    fill(cache, tmp_path / "src", 40)
+    assert cache.usage_bytes() <= cache.limit_bytes
+    assert len(list((tmp_path / "cache").glob("*/*.jpg"))) >= 5  # pruned to 90%, not emptied
+
+
+def test_prune_clears_half_written_entries_left_by_dead_processes(tmp_path):
+    cache = ThumbnailCache(tmp_path / "cache", size=64)
+    fill(cache, tmp_path / "src", 1)
+    old = tmp_path / "cache" / "ab" / "tmpx.part"
+    old.parent.mkdir(exist_ok=True)
+    old.write_bytes(b"x" * 100)
+    os.utime(old, (1_600_000_000, 1_600_000_000))
+    fresh = old.with_name("tmpy.part")
+    fresh.write_bytes(b"y")  # another process may be writing this one right now
+    cache.prune()
+    assert not old.exists() and fresh.exists()

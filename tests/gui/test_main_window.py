@@ -1,3 +1,7 @@
+import dataclasses
+import os
+import stat
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -227,7 +231,7 @@ def test_question_mark_shows_every_shortcut(plate_db, settings, open_window):
         assert needle in texts
 
 
-@pytest.mark.parametrize("how, expect", [("full", "full"), ("readonly", "readonly")])
+@pytest.mark.parametrize("how, expect", [("full", "full"), ("readonly", "read-only")])
 def test_a_label_that_cannot_be_written_is_reported_at_once_and_kept_on_screen(plate_db, settings, open_window,
                                                                                 monkeypatch, how, expect):
     import sqlite3
@@ -380,3 +384,30 @@ def test_the_shortcut_list_is_the_action_table(plate_db, settings, open_window):
     assert ("9", "Label as Plates (crystal), then next drop") in listed
     menu_texts = [a.text() for a in w.menus["&Review"].actions()]
     assert "Hits only" in menu_texts and "Crystal in top 3 only" in menu_texts
+
+def test_the_thumbnail_cache_is_pruned_to_its_limit_at_start_up(plate_db, settings, open_window, qtbot):
+    settings = dataclasses.replace(settings, thumbnail_limit_mb=1)
+    folder = settings.thumbnail_folder() / "00"
+    folder.mkdir(parents=True)
+    for i in range(30):  # 3 MB left by earlier sessions, over the 1 MB now chosen in Preferences
+        old = folder / f"{i:040d}.jpg"
+        old.write_bytes(b"\xff" * 100_000)
+        os.utime(old, (1_600_000_000 + i, 1_600_000_000 + i))
+    open_window(plate_db, settings)
+    qtbot.waitUntil(lambda: sum(p.stat().st_size for p in folder.glob("*.jpg")) <= 1024 * 1024, timeout=5000)
+
+
+def test_exporting_onto_a_fifo_is_refused_with_a_message(plate_db, settings, open_window, tmp_path, monkeypatch,
+                                                         qtbot):
+    from xtalviewer.gui import file_commands
+
+    fifo = tmp_path / "labels.csv"
+    os.mkfifo(fifo)
+    window = open_window(plate_db, settings)
+    warnings = []
+    monkeypatch.setattr(file_commands.QFileDialog, "getSaveFileName", lambda *a, **k: (str(fifo), "CSV (*.csv)"))
+    monkeypatch.setattr(file_commands.QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    QTest.keyClick(window.grid, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)  # Ctrl+E: export, off the GUI thread
+    qtbot.waitUntil(lambda: bool(warnings), timeout=10000)
+    assert "FIFO" in warnings[0] and not warnings[0].startswith("ValueError")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)

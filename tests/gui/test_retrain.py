@@ -160,13 +160,15 @@ def test_cancel_after_the_first_epoch_registers_nothing(db, open_dialog, qtbot):
 
 
 def test_train_command(tmp_path):
-    cmd = train_command(tmp_path / "x.db", ["resnet", "alexnet"], 3, 63, 16, "cpu", init="active", crystal_recall=0.95)
+    cmd = train_command(tmp_path / "x.db", ["resnet", "alexnet"], 3, 63, 16, "cpu", init="active", crystal_recall=0.99)
     assert cmd[:4] == [sys.executable, "-P", "-m", "train"]  # -P: the working folder is not on sys.path
     args = dict(zip(cmd[4::2], cmd[5::2]))
     assert args == {"--db": str(tmp_path / "x.db"), "--arch": "resnet,alexnet", "--epochs": "3", "--image-size": "63",
                     "--batch-size": "16", "--device": "cpu", "--events": "-", "--activate": "none",
-                    "--init": "active", "--crystal-recall": "0.95"}
+                    "--init": "active", "--crystal-recall": "0.99"}
     assert train_command("x.db", ["vgg"], 1, 32, 8, "auto", runs_dir=tmp_path)[-2:] == ["--runs-dir", str(tmp_path)]
+    auto = train_command("x.db", ["vgg"], None, None, 8, "auto")  # epochs and size: the trainer's recipe
+    assert "--epochs" not in auto and "--image-size" not in auto
 
 
 def test_json_lines_arrive_in_pieces():
@@ -206,13 +208,16 @@ def test_the_table_shows_the_headline_metrics_and_marks_the_best_by_the_rule(qtb
 def test_options_defaults_and_checks(tmp_path, open_dialog):
     dialog = open_dialog(tmp_path / "none.db", only=("resnet", "inception", "vgg", "alexnet"))
     o = dialog.options
-    assert o.epochs_box.value() == 20 and o.batch_box.value() == 32
-    assert o.size_box.value() == 128  # the device is the CPU
+    assert (o.epochs(), o.image_size(), o.batch_box.value()) == (None, None, 32)  # the recipe decides
+    assert o.epochs_box.text() == "auto" and o.size_box.text() == "auto"
+    assert "--epochs" not in dialog.command() and "--image-size" not in dialog.command()
     assert o.device_box.currentText() == "cpu"
     assert o.init() == "imagenet"  # nothing to continue from in a database without models
     assert o.crystal_recall() == 0.99 and o.recall_box.text() == "99.0 %"
     assert "75 px" in o.hint.text() and "63 px" in o.hint.text()
     assert dialog.start_button.isEnabled()
+    o.epochs_box.setValue(3)
+    assert dialog.command()[dialog.command().index("--epochs") + 1] == "3"
     o.size_box.setValue(70)
     assert not dialog.start_button.isEnabled() and "Inception v3 needs" in o.problem.text()
     o.arch_boxes["inception"].setChecked(False)
@@ -230,13 +235,9 @@ def test_options_defaults_and_checks(tmp_path, open_dialog):
 def test_a_missing_gpu_is_said_before_starting(tmp_path, open_dialog):
     dialog = open_dialog(tmp_path / "none.db", device="cuda")
     o = dialog.options
-    assert o.size_box.value() == 224
     assert not dialog.start_button.isEnabled() and "CUDA" in o.problem.text()
     o.device_box.setCurrentText("cpu")
-    assert dialog.start_button.isEnabled() and o.size_box.value() == 128  # follows the device until edited
-    o.size_box.setValue(96)
-    o.device_box.setCurrentText("auto")
-    assert o.size_box.value() == 96
+    assert dialog.start_button.isEnabled() and not o.problem.isVisible()
 
 
 def test_escape_closes_when_idle(tmp_path, qtbot):
@@ -374,3 +375,29 @@ def test_without_an_active_model_continuing_is_not_offered(tmp_path, open_dialog
     o = dialog.options
     assert o.init() == "imagenet"
     assert not o.init_box.model().item(o.init_box.findData("active")).isEnabled()
+
+
+def test_the_three_initialisations_run_through_the_trainer(db, open_dialog, qtbot, monkeypatch):
+    """Scratch, then ImageNet weights (none cached here: the trainer says so and starts from random),
+    then continuing from the model the first run registered and the dialog activated."""
+    monkeypatch.setenv("XTALVIEWER_OFFLINE", "1")  # never try a download in a test
+
+    def run(init: str) -> dict:
+        dialog = open_dialog(db, epochs=1, size=32, init=init)
+        assert dialog.options.init() == init
+        dialog.start()
+        qtbot.waitUntil(lambda: not dialog.running(), timeout=240_000)
+        assert dialog.error.isHidden(), dialog.error.text() + "\n" + dialog.log.toPlainText()[-3000:]
+        (row,) = dialog.results.rows
+        start = next(e for e in dialog.events if e["event"] == "start")
+        assert row["init"] == start["init"]
+        return {"dialog": dialog, "init": row["init"], "model_id": row["model_id"]}
+
+    scratch = run("scratch")
+    assert scratch["init"].startswith("random initialisation")
+    imagenet = run("imagenet")
+    assert "random initialisation" in imagenet["init"] and "ImageNet" in imagenet["dialog"].log.toPlainText()
+    scratch["dialog"].table.selectRow(0)
+    scratch["dialog"].activate_selected()
+    continued = run("active")
+    assert f"(model {scratch['model_id']})" in continued["init"] and continued["init"].startswith("continued from")

@@ -105,3 +105,17 @@ def test_a_cleared_loader_does_not_deliver_what_it_decoded_before(qtbot):
     qtbot.wait(50)
     assert ready == ["new"] and loader.cached("old") is None and loader.cached("new") is not None
     loader.close()
+
+
+def test_a_task_can_fail_with_words_of_its_own(qtbot):
+    from xtalviewer.gui.tasks import TaskFailed
+
+    runner = TaskRunner()
+    failed = []
+
+    def refused(state):
+        raise TaskFailed("labels.csv is a FIFO, not a file; choose a file")
+
+    runner.start(refused, on_failed=failed.append)
+    qtbot.waitUntil(lambda: bool(failed), timeout=5000)
+    assert failed == ["labels.csv is a FIFO, not a file; choose a file"]

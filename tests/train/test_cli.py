@@ -11,7 +11,8 @@ import pytest
 from trainfixtures import labelled_store
 
 import train.loop
-from train.cli import build_parser, main, train_main
+from train.cli import main, parse_config
+from train.run import train as run_training
 from xtalviewer.core.models import load_checkpoint
 from xtalviewer.core.store import Store
 
@@ -59,7 +60,7 @@ def test_each_architecture_trains_a_step_and_registers(arch, store_db, tmp_path,
         assert model["arch"] == arch and model["input_size"] == SMALL[arch] and model["active"]
         assert model["metrics"]["accuracy"] == metrics["accuracy"]
         meta, _ = load_checkpoint(model["path"], s.scheme)
-        assert meta.run_id == model["run_id"] and meta.init == "random initialisation"
+        assert meta.run_id == model["run_id"] and meta.init.startswith("random initialisation")
     names = [e["event"] for e in events_of(tmp_path / "ev.jsonl")]
     for expected in ("run", "start", "epoch_start", "batch", "epoch_end", "metrics", "registered", "run_done", "done"):
         assert expected in names
@@ -86,11 +87,11 @@ def test_an_interrupted_run_registers_nothing_and_resumes(store_db, tmp_path, mo
         cancel.set()  # as if Cancel was pressed during epoch 2
         return result
 
-    monkeypatch.setattr(train.loop, "evaluate", evaluate_then_cancel)
-    args = build_parser().parse_args(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "3",
-                                      "--runs-dir", str(tmp_path / "runs"), "--patience", "9"])
+    monkeypatch.setattr(train.loop, "evaluate", evaluate_then_cancel)  # the epoch loop's validation
+    config = parse_config(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "3",
+                           "--runs-dir", str(tmp_path / "runs"), "--patience", "9"])
     with pytest.raises(KeyboardInterrupt):
-        train_main(args, cancel)
+        run_training(config, cancel)
     (run,) = list((tmp_path / "runs").iterdir())
     assert (run / "resnet18" / "last.pt").exists()
     with Store(db) as s:
@@ -175,3 +176,129 @@ def test_time_limit_stops_after_the_epoch_that_reaches_it_and_still_registers(st
         assert len(list(csv.DictReader(fh))) == 1
     with Store(db) as s:
         assert len(s.models()) == 1 and s.models()[0]["metrics"]["epochs_run"] == 1
+
+
+def test_a_run_calibrates_and_records_the_operating_point(store_db, tmp_path, capsys):
+    db = fresh_db(store_db, tmp_path)
+    assert main(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "2", "--crystal-recall", "0.9",
+                 "--runs-dir", str(tmp_path / "runs"), "--init", "scratch"]) == 0
+    out = capsys.readouterr().out
+    assert "chosen for 90% crystal recall" in out and "recall@op" in out and "highest crystal recall" in out
+    (run,) = list((tmp_path / "runs").iterdir())
+    metrics = json.loads((run / "resnet18" / "metrics.json").read_text())
+    for key in ("crystal_recall", "crystal_precision", "review_load", "balanced_accuracy", "ece", "ece_uncalibrated",
+                "threshold", "temperature", "top3_crystal_recall", "top3_review_load", "val_crystal_recall"):
+        assert key in metrics, key
+    assert metrics["target_recall"] == 0.9 and metrics["val_crystal_recall"] >= 0.9
+    with open(run / "resnet18" / "summary.csv") as fh:
+        row = next(csv.DictReader(fh))
+    assert {"val_balanced_accuracy", "val_ece", "val_review_load", "val_top3_review_load"} <= set(row)
+    with Store(db) as s:
+        (model,) = s.models()
+        op = model["operating_point"]
+        assert op.calibrated and op.threshold == metrics["threshold"] and op.temperature == metrics["temperature"]
+        meta, _ = load_checkpoint(model["path"], s.scheme)
+        assert meta.operating_point == op
+    capsys.readouterr()
+    assert main(["evaluate", "--db", str(db), "--model", "1"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    for key in ("crystal_recall", "crystal_precision", "review_load", "balanced_accuracy", "ece", "threshold",
+                "temperature", "top3_crystal_recall", "top3_review_load"):
+        assert key in evaluated, key
+    assert evaluated["threshold"] == op.threshold
+
+
+def test_init_active_continues_from_the_registered_model(store_db, tmp_path, capsys):
+    db = fresh_db(store_db, tmp_path)
+    common = ["--db", str(db), "--arch", "resnet", "--epochs", "1", "--runs-dir", str(tmp_path / "runs")]
+    assert main(common + ["--image-size", "40", "--init", "scratch"]) == 0
+    capsys.readouterr()
+    assert main(common) == 0  # --init active is the default
+    out = capsys.readouterr().out
+    assert "continued from the active model" in out
+    with Store(db) as s:
+        first, second = s.models()
+        assert second["metrics"]["init"].startswith("continued from the active model")
+        assert second["input_size"] == 40  # the continued model's preprocessing is kept
+        meta, _ = load_checkpoint(second["path"], s.scheme)
+        assert meta.init.startswith("continued from")
+
+
+@pytest.mark.parametrize("content", [b"just some text\n", b"pickle"])
+def test_a_bad_init_file_is_one_line_before_anything_is_decoded(store_db, tmp_path, capsys, content):
+    import pickle
+
+    db = fresh_db(store_db, tmp_path)
+    bad = tmp_path / "bad.pt"
+    if content == b"pickle":
+        class Evil:
+            def __reduce__(self):
+                return (os.system, ("touch " + str(tmp_path / "owned"),))
+
+        bad.write_bytes(pickle.dumps({"state_dict": Evil()}))
+    else:
+        bad.write_bytes(content)
+    cache = tmp_path / "cache"
+    env_home = os.environ.get("XTALVIEWER_HOME")
+    os.environ["XTALVIEWER_HOME"] = str(tmp_path / "home")
+    try:
+        code = main(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "1",
+                     "--init", str(bad), "--runs-dir", str(tmp_path / "runs")])
+    finally:
+        if env_home is None:
+            os.environ.pop("XTALVIEWER_HOME")
+        else:
+            os.environ["XTALVIEWER_HOME"] = env_home
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "bad.pt" in err and "weights_only=False" not in err
+    assert not (tmp_path / "owned").exists()  # never unpickled
+    assert not list((tmp_path / "home").rglob("*.npy")) and not cache.exists()  # nothing decoded
+
+
+def test_a_damaged_last_pt_stops_resume_with_one_line(store_db, tmp_path, capsys, monkeypatch):
+    db = fresh_db(store_db, tmp_path)
+    cancel = threading.Event()
+    real_evaluate = train.loop.evaluate
+
+    def evaluate_then_cancel(*a, **kw):
+        result = real_evaluate(*a, **kw)
+        cancel.set()
+        return result
+
+    monkeypatch.setattr(train.loop, "evaluate", evaluate_then_cancel)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(parse_config(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "3",
+                                   "--runs-dir", str(tmp_path / "runs")]), cancel)
+    monkeypatch.setattr(train.loop, "evaluate", real_evaluate)
+    (run,) = list((tmp_path / "runs").iterdir())
+    last = run / "resnet18" / "last.pt"
+    last.write_bytes(last.read_bytes()[:300])
+    capsys.readouterr()
+    assert main(["--resume", run.name, "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be resumed from" in err and "delete it" in err
+
+
+def test_killed_after_registration_resume_registers_once_and_keeps_best_pt(store_db, tmp_path, monkeypatch):
+    from xtalviewer.core.models import file_sha256
+
+    db = fresh_db(store_db, tmp_path)
+    real_write = Path.write_text
+
+    def die_at_result(self, *a, **kw):
+        if self.name == "result.json":
+            raise KeyboardInterrupt  # as if killed right after registration
+        return real_write(self, *a, **kw)
+
+    monkeypatch.setattr(Path, "write_text", die_at_result)
+    assert main(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "1",
+                 "--runs-dir", str(tmp_path / "runs")]) == 130
+    monkeypatch.setattr(Path, "write_text", real_write)
+    (run,) = list((tmp_path / "runs").iterdir())
+    with Store(db) as s:
+        (model,) = s.models()
+    assert main(["--resume", run.name, "--runs-dir", str(tmp_path / "runs")]) == 0
+    with Store(db) as s:
+        assert [m["id"] for m in s.models()] == [model["id"]]
+    assert file_sha256(model["path"]) == model["sha256"]
+    assert json.loads((run / "resnet18" / "result.json").read_text())["model_id"] == model["id"]

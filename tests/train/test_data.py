@@ -1,7 +1,13 @@
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 
 import numpy as np
 import pytest
+from imagefiles import write_image
 from trainfixtures import labelled_store
 
 from train.data import (
@@ -10,6 +16,7 @@ from train.data import (
     labelled_samples,
     load_split,
     sample_weights,
+    samples_from_csv,
     save_split,
     split_samples,
 )
@@ -94,3 +101,45 @@ def test_decoded_cache_is_built_once_and_marks_unreadable_images(tmp_path):
     assert np.array_equal(again.open().array, cache.array)
     assert DecodedCache(samples, Preprocess(input_size=32), folder=tmp_path / "cache").path != cache.path
     assert Counter(int(a.mean() > 0) for a in cache.array[:6]) == {1: 6}
+
+
+SLOW_BUILD = """
+import sys, time
+from train import data
+from xtalviewer.core.models import Preprocess
+
+decode = data.load_rgb
+data.load_rgb = lambda *a, **k: (time.sleep(0.5), decode(*a, **k))[1]
+samples = [data.Sample(i, p, 1.0, 0, "P", "A01", 1) for i, p in enumerate(sys.argv[2:])]
+data.DecodedCache(samples, Preprocess(input_size=24), folder=sys.argv[1]).build(workers=1)
+"""
+
+
+def test_a_killed_cache_build_leaves_a_part_file_the_next_build_sweeps(tmp_path):
+    images = [str(write_image(tmp_path / "img" / f"A{i:02d}.jpg")) for i in range(1, 21)]
+    folder = tmp_path / "cache"
+    child = subprocess.Popen([sys.executable, "-c", SLOW_BUILD, str(folder), *images])
+    deadline = time.monotonic() + 60
+    while not list(folder.glob("*.npy.*.part")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    (leaked,) = folder.glob("*.npy.*.part")
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        busy = folder / f"{'0' * 20}-24.npy.{alive.pid}.part"  # another build still at work
+        busy.write_bytes(b"x")
+        samples = [Sample(i, p, 1.0, 0, "P", "A01", 1) for i, p in enumerate(images[:2])]
+        DecodedCache(samples, Preprocess(input_size=24), folder=folder).build()
+        assert not leaked.exists() and busy.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_truth_csv_that_is_a_fifo_is_refused_at_once(tmp_path):
+    db = labelled_store(tmp_path, plates=1, per_inspection=2, inspections=1)
+    fifo = tmp_path / "truth.csv"
+    os.mkfifo(fifo)
+    with Store(db) as s, pytest.raises(ValueError, match="is a FIFO"):
+        samples_from_csv(s, fifo)

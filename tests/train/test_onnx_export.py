@@ -10,6 +10,7 @@ import pytest
 import torch
 from imagefiles import write_image
 from modelfiles import tiny_checkpoint
+from specialfiles import file_type, special_targets
 
 from train.cli import main
 from train.onnx_export import FixedAdaptiveAvgPool, make_exportable, usage_example
@@ -167,3 +168,20 @@ def test_cli_errors_are_clear_with_exit_2(exported, tmp_path, monkeypatch, capsy
     code, err = run("--model", str(exported["ckpt"]))
     assert code == 2 and "pip install 'xtalviewer[onnx]'" in err
     assert not list(tmp_path.glob("x.onnx*"))
+
+
+def test_export_onnx_refuses_non_regular_targets_and_writes_through_links(exported, tmp_path, capsys):
+    for kind, target in special_targets(tmp_path, ".onnx").items():
+        before = file_type(target)
+        code = main(["export-onnx", "--model", str(exported["ckpt"]), "-o", str(target)])
+        err = capsys.readouterr().err
+        assert code == 2 and "not a regular file" in err, kind
+        assert file_type(target) == before, f"the {kind} was replaced"
+    real = tmp_path / "deploy" / "v3.onnx"
+    real.parent.mkdir()
+    link = tmp_path / "current.onnx"
+    link.symlink_to(real)
+    assert main(["export-onnx", "--model", str(exported["ckpt"]), "-o", str(link)]) == 0
+    assert link.is_symlink() and onnx.load(str(real)).graph.output[0].name == "probabilities"
+    assert json.loads((tmp_path / "current.onnx.json").read_text())["classes"]
+    assert not list(tmp_path.rglob("*.part"))

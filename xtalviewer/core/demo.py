@@ -1,8 +1,9 @@
 """Built-in demo data: synthetic plates written as an XChem Rock Imager export, with a time course.
 
-Each drop has a fate drawn with the class balance of a real screen (mostly clear or precipitate,
-a few crystals). Its outline and lighting stay fixed across inspections while its contents develop:
-crystals appear at some inspection and grow, skins form, precipitate darkens. The truth of every
+Each plate has one imaging style (well kind, illumination, colour cast, focus, noise), as one imager
+gives all its drops. Each drop has a fate drawn with the class balance of a real screen (mostly
+clear or precipitate, a few crystals). Its outline and lighting stay fixed across inspections while
+its contents develop: crystals appear at some inspection and grow, skins form, precipitate darkens. The truth of every
 image goes to ``truth.csv``; a share of it is stored as earlier human annotations.
 """
 
@@ -23,7 +24,7 @@ from xtalviewer.core.importers import import_paths
 from xtalviewer.core.paths import data_dir
 from xtalviewer.core.plates import row_letter
 from xtalviewer.core.store import Store
-from xtalviewer.core.synthetic import CRYSTAL_KEYS, random_geometry, render_drop
+from xtalviewer.core.synthetic import CRYSTAL_KEYS, DropGeometry, random_geometry, random_style, render_drop
 
 # share of drops per fate in a typical sparse-matrix screen
 FATE_WEIGHTS: dict[str, float] = {
@@ -67,6 +68,7 @@ class DemoImage:
     drop: int
     label: str
     path: Path
+    style_seed: int  # the plate's imaging style
     geometry_seed: int
     content_seed: int
     growth: float
@@ -89,6 +91,8 @@ def plan(config: DemoConfig, out: Path) -> list[DemoImage]:
     n = config.inspections
     images: list[DemoImage] = []
     for p in range(config.plates):
+        # From its own stream, so the fates of a seed stay what they were before plates had styles.
+        style_seed = int(np.random.default_rng([config.seed, p, 0x5717]).integers(0, 2**31))
         for r in range(1, 9):
             for c in range(1, 13):
                 for d in range(1, config.drops + 1):
@@ -101,17 +105,22 @@ def plan(config: DemoConfig, out: Path) -> list[DemoImage]:
                         growth = 1.0 if shown == "clear" else 0.35 + 0.65 * (k - onset + 1) / max(1, n - onset)
                         folder = folder_name(p, k, config.drops)
                         path = out / folder / f"{barcode(p)}_{c:02d}{row_letter(r)}_{d}.jpg"
-                        images.append(DemoImage(barcode(p), k, folder, r, c, d, shown, path, geometry_seed,
-                                                content_seed, round(min(1.0, growth), 3)))
+                        images.append(DemoImage(barcode(p), k, folder, r, c, d, shown, path, style_seed,
+                                                geometry_seed, content_seed, round(min(1.0, growth), 3)))
     return images
+
+
+def drop_geometry(img: DemoImage) -> DropGeometry:
+    """The drop's well, outline and lighting, drawn from its plate's imaging style."""
+    style = random_style(np.random.default_rng(img.style_seed))
+    return random_geometry(np.random.default_rng(img.geometry_seed), style)
 
 
 def _render_one(job: tuple[DemoImage, tuple[int, int], int]) -> None:
     img, size, quality = job
     if img.path.exists() and img.path.stat().st_size > 0:
         return
-    geometry = random_geometry(np.random.default_rng(img.geometry_seed))
-    rgb = render_drop(img.label, geometry, img.content_seed, img.growth, size=size)
+    rgb = render_drop(img.label, drop_geometry(img), img.content_seed, img.growth, size=size)
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError(f"JPEG encoding failed for {img.path}")

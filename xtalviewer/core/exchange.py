@@ -8,12 +8,19 @@ names or MARCO classes; every line it cannot use is reported with its number and
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xtalviewer.core.outputs import atomic_output, output_target
+from xtalviewer.core.regular import open_regular
 from xtalviewer.core.store import Store
 
+LABEL_CHUNK = 1_000  # labels per transaction: about 0.1 s of holding the write lock on a busy 2-core machine
+MAX_LINE_CHARS = 65_536  # a label CSV line is well under 1 KB; anything longer is not one
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
 EXPORT_COLUMNS = (
     "plate", "inspection", "imaged_at", "well", "drop", "image_path", "label", "annotator", "labelled_at",
     "model", "pred1", "p1", "pred2", "p2", "pred3", "p3",
@@ -57,12 +64,29 @@ def export_rows(store: Store, *, plate: str | None = None, model_id: int | None 
 
 
 def export_csv(store: Store, target: str | Path, *, plate: str | None = None, model_id: int | None = None) -> int:
+    """Write the export CSV whole (see ``outputs.atomic_output``); returns the number of rows.
+
+    Raises OutputFileError for a target that must not be replaced, OSError when writing fails.
+    """
+    output_target(target)  # a bad target fails before the query
     rows = export_rows(store, plate=plate, model_id=model_id)
-    with open(target, "w", newline="", encoding="utf-8") as fh:
+    with atomic_output(target, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: neutralise(v) for k, v in row.items()} for row in rows)
     return len(rows)
+
+
+def neutralise(value: object) -> object:
+    """A cell a spreadsheet would run as a formula (=, +, -, @ ...) gets a leading apostrophe, which
+    spreadsheets show as text; ``import-labels`` takes it off again."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _restore(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
 
 
 class LabelCsvError(ValueError):
@@ -76,21 +100,35 @@ class LabelImportReport:
     empty: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)
     mapped: Counter = field(default_factory=Counter)
+    superseded: list[tuple[int, int]] = field(default_factory=list)  # (line, later line naming the same image)
 
     def summary(self) -> str:
+        repeated = (f", {len(self.superseded)} line{'s' * (len(self.superseded) != 1)} superseded by a later line "
+                    "for the same image") if self.superseded else ""
         return (f"Stored {self.stored} label{'s' * (self.stored != 1)}; {self.unchanged} unchanged, "
                 f"{self.empty} rows without a label, {len(self.problems)} problem line"
-                f"{'s' * (len(self.problems) != 1)}.")
+                f"{'s' * (len(self.problems) != 1)}{repeated}.")
+
+
+@dataclass(frozen=True)
+class WantedLabel:
+    """One image's label as the CSV asks for it (the last line naming the image wins)."""
+
+    line: int
+    image_id: int
+    label: str
+    annotator: str
 
 
 def _find_image(store: Store, row: dict, csv_dir: Path) -> int | None:
     path = (row.get("image_path") or "").strip()
     if path:
-        found = store.image_id_by_path(path)
-        if found is None and not Path(path).is_absolute():
-            found = store.image_id_by_path(str((csv_dir / path).absolute()))
-        if found is not None:
-            return found
+        candidates = [path] if Path(path).is_absolute() else [path, str((csv_dir / path).absolute())]
+        candidates.append(os.path.realpath(candidates[-1]))  # the store holds real paths
+        for candidate in candidates:
+            found = store.image_id_by_path(candidate)
+            if found is not None:
+                return found
     if all((row.get(k) or "").strip() for k in ("plate", "inspection", "well", "drop")):
         try:
             drop = int(row["drop"])
@@ -100,21 +138,47 @@ def _find_image(store: Store, row: dict, csv_dir: Path) -> int | None:
     return None
 
 
-def import_labels(store: Store, source: str | Path, *, annotator: str | None = None,
-                  default_annotator: str = "unknown") -> LabelImportReport:
-    """Store the labels of a CSV as annotations with source ``import``, all in one transaction."""
+def _bounded_lines(fh, source: Path) -> Iterator[str]:
+    """The file's lines, refusing one longer than MAX_LINE_CHARS (a binary file, /dev/zero) before
+    it is read whole."""
+    number = 0
+    while True:
+        line = fh.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise LabelCsvError(f"{source}: line {number} is longer than {MAX_LINE_CHARS} characters; this is not a "
+                                "label CSV. Nothing was stored")
+        yield line
+
+
+def _csv_problem(exc: csv.Error, line: int) -> str:
+    text = str(exc)
+    if "unexpected end of data" in text or "field larger than field limit" in text:
+        return f"line {line}: a quoted field that starts on this line is never closed (a missing \")"
+    return f"line {line}: {text}"
+
+
+def read_label_csv(store: Store, source: str | Path, *, annotator: str | None = None,
+                   default_annotator: str = "unknown") -> tuple[LabelImportReport, list[WantedLabel]]:
+    """Read and check a label CSV without writing: the report so far and the labels it asks for.
+
+    Only a regular file is read, and no line may be longer than MAX_LINE_CHARS. A CSV that cannot
+    be parsed (an unclosed quote, text that is not UTF-8) raises LabelCsvError naming the line.
+    """
     source = Path(source)
     try:
-        fh = open(source, newline="", encoding="utf-8-sig")
+        fh = open_regular(source, "r", newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise LabelCsvError(f"{source}: cannot be read ({exc.strerror or exc})") from None
     report = LabelImportReport()
-    pending: list[dict] = []
-    seen: dict[int, str] = {}
+    wanted: dict[int, WantedLabel] = {}
     with fh:
+        lines = _bounded_lines(fh, source)
+        reader = csv.DictReader(lines, strict=True)
         try:
-            reader = csv.DictReader(fh)
-            fields = [f.strip() for f in (reader.fieldnames or [])]
+            fields = [_restore(f.strip()) for f in (reader.fieldnames or [])]
         except (csv.Error, UnicodeDecodeError) as exc:
             raise LabelCsvError(f"{source}: not a readable CSV file ({exc})") from None
         reader.fieldnames = fields
@@ -125,33 +189,61 @@ def import_labels(store: Store, source: str | Path, *, annotator: str | None = N
                 f"{source}: needs the columns image_path,label (or plate,inspection,well,drop,label as "
                 f"`xtalviewer export` writes them); found: {','.join(fields) or 'no header'}"
             )
+        line = reader.line_num + 1
         try:
-            for row in reader:
-                line = reader.line_num
+            for raw in reader:
+                row = {k: _restore(v) if isinstance(v, str) else v for k, v in raw.items()}
+                here, line = line, reader.line_num + 1
                 text = (row.get("label") or "").strip()
                 if not text:
                     report.empty += 1
                     continue
                 key = store.scheme.resolve(text)
                 if key is None:
-                    report.problems.append((line, f"unknown label '{text}' (scheme {store.scheme.id}: "
-                                                  f"{', '.join(store.scheme.keys)})"))
+                    report.problems.append((here, f"unknown label '{text}' {store.scheme.label_hint(text)}"))
                     continue
                 if key != text and text.casefold() not in (key.casefold(), store.scheme.get(key).name.casefold()):
                     report.mapped[f"{text} -> {key}"] += 1
                 image_id = _find_image(store, row, source.parent)
                 if image_id is None:
                     where = row.get("image_path") or "/".join(str(row.get(k, "")) for k in ("plate", "inspection", "well", "drop"))
-                    report.problems.append((line, f"no such image in the database: {where}"))
+                    report.problems.append((here, f"no such image in the database: {where}"))
                     continue
-                if seen.get(image_id, store.current_label(image_id)) == key:
-                    report.unchanged += 1
-                    continue
-                seen[image_id] = key
+                if image_id in wanted:
+                    report.superseded.append((wanted[image_id].line, here))
                 who = annotator or (row.get("annotator") or "").strip() or default_annotator
-                pending.append(dict(image_id=image_id, label=key, annotator=who, source="import"))
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise LabelCsvError(f"{source}: line {reader.line_num}: {exc}; nothing was stored") from None
-    store.add_annotations(pending)
-    report.stored = len(pending)
+                wanted[image_id] = WantedLabel(here, image_id, key, who)
+        except csv.Error as exc:
+            raise LabelCsvError(f"{source}: {_csv_problem(exc, line)}; nothing was stored") from None
+        except UnicodeDecodeError:
+            raise LabelCsvError(f"{source}: line {line}: not UTF-8 text; nothing was stored") from None
+    return report, sorted(wanted.values(), key=lambda w: w.line)
+
+
+def store_labels(store: Store, wanted: Sequence[WantedLabel], report: LabelImportReport,
+                 chunk: int | None = None) -> LabelImportReport:
+    """Append the labels that differ from the images' current ones, ``chunk`` at a time.
+
+    Each chunk is one short transaction that reads the current labels and writes inside it, so
+    the review window never waits long for the lock and two imports of one CSV store each label
+    once. A chunk is whole or absent; a second run stores what an interrupted one did not.
+    """
+    size = chunk or LABEL_CHUNK
+    for start in range(0, len(wanted), size):
+        part = wanted[start : start + size]
+        with store.transaction():
+            current = store.current_labels([w.image_id for w in part])
+            new = [w for w in part if current.get(w.image_id) != w.label]
+            store.add_annotations([dict(image_id=w.image_id, label=w.label, annotator=w.annotator, source="import")
+                                   for w in new])
+        report.stored += len(new)
+        report.unchanged += len(part) - len(new)
     return report
+
+
+def import_labels(store: Store, source: str | Path, *, annotator: str | None = None,
+                  default_annotator: str = "unknown") -> LabelImportReport:
+    """Store the labels of a CSV as annotations with source ``import``: read and check it all, then
+    write in short chunks (see ``store_labels``); a CSV that cannot be parsed stores nothing."""
+    report, wanted = read_label_csv(store, source, annotator=annotator, default_annotator=default_annotator)
+    return store_labels(store, wanted, report)

@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from xtalviewer.core.regular import open_regular
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"})
 MAX_PIXELS = 200_000_000  # a 2560x1920 drop image is 5 MP; anything this big is a bomb or a mistake
 _ROTATING_ORIENTATIONS = {5, 6, 7, 8}
@@ -46,8 +48,9 @@ def _os_reason(exc: OSError) -> str:
 
 
 def read_bytes(path: str | os.PathLike) -> bytes:
+    """The whole file; only a regular file is read (a FIFO or a device named like an image is refused)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             data = fh.read()
     except OSError as exc:
         raise ImageLoadError(_os_reason(exc)) from None
@@ -56,26 +59,53 @@ def read_bytes(path: str | os.PathLike) -> bytes:
     return data
 
 
-def _open_pil(source: str | os.PathLike | io.BytesIO) -> Image.Image:
+def _open_pil(source: str | os.PathLike | io.BytesIO | io.BufferedReader) -> Image.Image:
+    """Pillow's lazy open: it reads the header, never the pixels; the size is checked at once."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return Image.open(source)
+            im = Image.open(source)
     except UnidentifiedImageError:
         raise ImageLoadError("not an image file (unrecognised format)") from None
     except OSError as exc:
         raise ImageLoadError(_os_reason(exc)) from None
     except (ValueError, SyntaxError) as exc:  # Pillow raises these for some malformed headers
         raise ImageLoadError(f"unreadable image header ({exc})") from None
+    try:
+        _guard_size(*im.size)  # before anything that might decode (PNG's getexif() loads the whole image)
+    except ImageLoadError:
+        im.close()
+        raise
+    return im
+
+
+def _orientation(im: Image.Image) -> int | None:
+    """The EXIF orientation tag, read without decoding pixels.
+
+    Pillow's ``getexif()`` decodes a whole PNG to look for an eXIf chunk after the pixel data, so a
+    PNG's EXIF is taken only from what its header already holds.
+    """
+    try:
+        if im.format == "PNG":
+            raw = im.info.get("exif")
+            if not raw:
+                return None
+            exif = Image.Exif()
+            exif.load(raw)
+            return exif.get(0x0112)
+        return im.getexif().get(0x0112)
+    except Exception:  # a broken EXIF block must not make a readable image unreadable
+        return None
 
 
 def _oriented_size(im: Image.Image) -> tuple[int, int]:
     width, height = im.size
-    try:
-        orientation = im.getexif().get(0x0112)
-    except Exception:  # a broken EXIF block must not make a readable image unreadable
-        orientation = None
-    return (height, width) if orientation in _ROTATING_ORIENTATIONS else (width, height)
+    return (height, width) if _orientation(im) in _ROTATING_ORIENTATIONS else (width, height)
+
+
+def is_upright(im: Image.Image) -> bool:
+    """True when the image needs no EXIF rotation (checked from the header only)."""
+    return _orientation(im) in (None, 1)
 
 
 def _guard_size(width: int, height: int) -> None:
@@ -88,17 +118,26 @@ def _guard_size(width: int, height: int) -> None:
         )
 
 
+def open_header(data: bytes) -> Image.Image:
+    """Pillow's view of in-memory image bytes, size-checked before anything decodes; close it after use."""
+    return _open_pil(io.BytesIO(data))
+
+
 def read_header(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) as displayed (EXIF rotation applied), reading only the file's header."""
     try:
-        if os.path.getsize(path) == 0:
-            raise ImageLoadError("empty file (0 bytes)")
+        fh = open_regular(path)
     except OSError as exc:
         raise ImageLoadError(_os_reason(exc)) from None
-    with _open_pil(path) as im:
-        size = _oriented_size(im)
-    _guard_size(*size)
-    return size
+    with fh:
+        try:
+            empty = os.fstat(fh.fileno()).st_size == 0
+        except OSError as exc:
+            raise ImageLoadError(_os_reason(exc)) from None
+        if empty:
+            raise ImageLoadError("empty file (0 bytes)")
+        with _open_pil(fh) as im:
+            return _oriented_size(im)
 
 
 def _reduce_flag(width: int, height: int, max_side: int | None, min_side: int | None) -> int:
@@ -136,7 +175,6 @@ def decode(data: bytes, max_side: int | None = None, *, min_side: int | None = N
     """
     with _open_pil(io.BytesIO(data)) as im:
         width, height = _oriented_size(im)
-        _guard_size(width, height)
         fmt = im.format
         flag = _reduce_flag(width, height, max_side, min_side) if fmt == "JPEG" else cv2.IMREAD_COLOR
         arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag)

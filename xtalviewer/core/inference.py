@@ -9,7 +9,6 @@ channels_last, and JPEGs can be decoded on the GPU.
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 import time
@@ -20,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
-from xtalviewer.core.imaging import ImageLoadError, decode, read_bytes
+from xtalviewer.core.imaging import ImageLoadError, decode, is_upright, open_header, read_bytes
 from xtalviewer.core.models import CheckpointMeta, Preprocess, autocast_dtype
-from xtalviewer.core.store import PredictionRow, Store
+from xtalviewer.core.store import PredictionRow, Store, StoreError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -188,7 +186,8 @@ class ScoringRun:
         self.overlap = scorer.device.type != "cpu"
         self._gate = threading.Event()
         self._gate.set()
-        self.scored = 0
+        self.scored = 0  # forward passes done
+        self.stored = 0  # predictions committed by the writer (what a summary may claim)
         self.errors = 0
         self.seconds = 0.0
         self.write_error: str | None = None
@@ -229,8 +228,8 @@ class ScoringRun:
         try:
             data = read_bytes(item.path)
             if self.gpu_decode and data[:2] == b"\xff\xd8":
-                with Image.open(io.BytesIO(data)) as im:  # header only: EXIF-rotated or CMYK files go the CPU way
-                    if im.mode == "RGB" and im.getexif().get(0x0112, 1) == 1:
+                with open_header(data) as im:  # header only: EXIF-rotated or CMYK files go the CPU way
+                    if im.mode == "RGB" and is_upright(im):
                         return item, torch.frombuffer(bytearray(data), dtype=torch.uint8), None
             rgb = decode(data, min_side=self.scorer.preprocess.decode_min_side())
             return item, self.scorer.preprocess.fit_square(rgb), None
@@ -276,11 +275,13 @@ class ScoringRun:
                     break
                 preds, errors = batch
                 if preds:
-                    store.put_predictions(self.model_id, preds)
+                    self.stored += store.put_predictions(self.model_id, preds)
                 for image_id, reason in errors:
                     store.mark_load_error(image_id, reason)
-        except Exception as exc:  # reported to the caller; scoring itself goes on
-            self.write_error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # reported to the caller; nothing more could be stored, so scoring stops
+            self.write_error = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+            self._stop.set()
+            self._gate.set()
             while outbox.get() is not _DONE:
                 pass
         finally:

@@ -7,12 +7,14 @@ names the file, so a lab editing its own scheme sees exactly what to fix.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xtalviewer.core.paths import resources_dir, user_schemes_dir
+from xtalviewer.core.regular import read_regular_text
 
 DEFAULT_SCHEME = "xtal10"
 MARCO_CLASSES = ("Crystals", "Precipitate", "Clear", "Other")
@@ -92,6 +94,14 @@ class LabelScheme:
 
     def marco_of(self, key: str) -> str:
         return self.get(key).marco
+
+    def label_hint(self, text: str, shown: int = 4) -> str:
+        """For a message about a label that is not one of ours: the closest classes and a few others,
+        never all of a long scheme (the message repeats for every bad line of a CSV)."""
+        close = difflib.get_close_matches(text.strip().casefold(), self.keys, n=2, cutoff=0.6)
+        hint = f"did you mean {' or '.join(repr(k) for k in close)}? " if close else ""
+        more = f", ... ({len(self.keys)} classes)" if len(self.keys) > shown else ""
+        return f"({hint}scheme {self.id}: {', '.join(self.keys[:shown])}{more})"
 
 
 def _fail(path: Path | str, problem: str) -> SchemeError:
@@ -178,11 +188,28 @@ def parse_scheme(doc: object, scheme_id: str, path: Path | str) -> LabelScheme:
     )
 
 
+def scheme_document(scheme: LabelScheme) -> dict:
+    """The scheme as a scheme file holds it, so a copy can travel inside a database."""
+    doc: dict = {"name": scheme.name, "classes": [
+        {"key": c.key, "name": c.name, "hotkey": c.hotkey, "color": c.color, "crystal": c.crystal, "marco": c.marco,
+         **({"description": c.description} if c.description else {})} for c in scheme.classes]}
+    if scheme.description:
+        doc["description"] = scheme.description
+    if scheme.aliases:
+        doc["aliases"] = dict(scheme.aliases)
+    return doc
+
+
+def scheme_from_document(doc: object, scheme_id: str, source: str) -> LabelScheme:
+    """A scheme from a stored document (``scheme_document``); ``source`` names it in messages."""
+    return parse_scheme(doc, scheme_id, source)
+
+
 def load_scheme_file(path: Path | str) -> LabelScheme:
     """Load and validate one scheme file; its id is the file name without .json."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular_text(path)
     except FileNotFoundError:
         raise _fail(path, "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:

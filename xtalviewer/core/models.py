@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
-import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +23,7 @@ from torchvision import models as tvm
 
 from xtalviewer.core.crystal_call import OperatingPoint
 from xtalviewer.core.labels import LabelScheme, SchemeError
+from xtalviewer.core.regular import open_regular
 
 CHECKPOINT_FORMAT = "xtalviewer-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -46,6 +45,7 @@ _ALIASES = {"vgg11": "vgg11_bn", "vgg16": "vgg16_bn", "inception3": "inception_v
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FIT_MODES = ("resize", "pad")
+CROP_MODES = ("none", "well", "drop")
 
 
 class CheckpointError(Exception):
@@ -71,27 +71,59 @@ def family_of(arch: str) -> str:
 
 @dataclass(frozen=True)
 class Preprocess:
-    """How an RGB drop image becomes a model input: fit to a square, scale to [0, 1], normalise."""
+    """How an RGB drop image becomes a model input: crop to the well or drop, fit to a square, scale
+    to [0, 1], normalise. Training, CPU scoring and GPU scoring all apply this one definition."""
 
     input_size: int = 224
     fit: str = "resize"  # resize: squash to a square (keeps every pixel); pad: letterbox to a square
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    crop: str = "none"  # none: the whole frame; well: the well's interior; drop: the drop (see core/crop.py)
+    crop_margin: float = 0.06
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROP_MODES:
+            raise ValueError(f"unknown crop '{self.crop}' (choose from {', '.join(CROP_MODES)})")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Preprocess:
         return cls(input_size=int(d["input_size"]), fit=d.get("fit", "resize"), mean=tuple(d["mean"]),
-                   std=tuple(d["std"]))
+                   std=tuple(d["std"]), crop=d.get("crop", "none"), crop_margin=float(d.get("crop_margin", 0.06)))
 
     def decode_min_side(self) -> int:
-        """Shortest side a decoder must keep so fitting never upsamples (lets JPEGs decode at 1/2-1/8)."""
-        return self.input_size
+        """Shortest side a decoder must keep so fitting never upsamples (lets JPEGs decode at 1/2-1/8).
+        A crop keeps a part of the frame, so it needs proportionally more decoded pixels."""
+        if self.crop == "none":
+            return self.input_size
+        return self.input_size * (2 if self.crop == "well" else 3)
+
+    def crop_box(self, rgb: np.ndarray):
+        """The region of ``rgb`` the model sees, as a ``CropBox`` in frame fractions (the whole frame
+        for crop 'none')."""
+        from xtalviewer.core.crop import find_crop
+
+        return find_crop(rgb, self.crop, self.crop_margin)
+
+    def crop_region(self, rgb: np.ndarray) -> tuple[np.ndarray, object | None]:
+        """(the pixels the model sees, the CropBox or None when nothing is cropped)."""
+        if self.crop == "none":
+            return rgb, None
+        from xtalviewer.core.crop import apply_crop
+
+        box = self.crop_box(rgb)
+        return apply_crop(rgb, box), box
 
     def fit_square(self, rgb: np.ndarray) -> np.ndarray:
-        """HxWx3 uint8 -> SxSx3 uint8."""
+        """HxWx3 uint8 -> SxSx3 uint8 (cropped first when a crop is set)."""
+        return self.fit_region(self.crop_region(rgb)[0])
+
+    def fit_region(self, rgb: np.ndarray) -> np.ndarray:
+        """An already cropped HxWx3 uint8 region -> SxSx3 uint8."""
         s = self.input_size
         h, w = rgb.shape[:2]
         if self.fit == "pad":
@@ -221,18 +253,20 @@ class CheckpointMeta:
             )
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta) -> str:
-    """Write weights + metadata atomically; returns the file's sha256."""
+def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta, *, half: bool = False) -> str:
+    """Write weights + metadata atomically; returns the file's sha256. ``half`` stores floating
+    tensors as float16 (half the size, for shipped models; they load back into float32 models)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
         "arch": meta.arch,
         "scheme": {"id": meta.scheme_id, "classes": list(meta.classes), "crystal": list(meta.crystal)},
-        "preprocess": {**meta.preprocess.to_dict(), "mean": list(meta.preprocess.mean),
-                       "std": list(meta.preprocess.std)},
+        "preprocess": meta.preprocess.to_dict(),
         "run_id": meta.run_id,
         "metrics": meta.metrics,
         "init": meta.init,
@@ -250,7 +284,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, meta: CheckpointMeta) ->
 
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -265,8 +299,10 @@ def read_checkpoint(path: str | Path) -> tuple[CheckpointMeta, dict]:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        text = str(exc).splitlines()[0].split(". This is an internal")[0] if str(exc) else type(exc).__name__
+    except Exception as exc:  # anything a foreign or damaged file makes the (weights-only) unpickler raise
+        text = str(exc).splitlines()[0].split(". This is an internal")[0][:200] if str(exc) else type(exc).__name__
+        if isinstance(exc, KeyError) or "weights_only" in text.lower() or "unpickl" in text.lower():
+            text = f"{type(exc).__name__}: not a weights file this app can read safely"
         damaged = ("zip", "central directory", "eof", "truncat", "unexpected end", "invalid argument", "failed finding")
         if any(w in text.lower() for w in damaged):
             raise CheckpointError(f"checkpoint {path} is truncated or damaged ({text})") from None

@@ -7,7 +7,7 @@ and store.py hold SQL.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,6 +63,27 @@ def inspection_choices(store: Store) -> list[dict]:
         "JOIN plate pl ON pl.id = n.plate_id ORDER BY pl.barcode, n.imaged_at, n.id")
 
 
+def known_files(store: Store, paths: Iterable[str]) -> dict[str, tuple[int | None, float | None, str | None]]:
+    """(size, mtime, load_error) held for each of these paths, so an import can skip unchanged files."""
+    out: dict[str, tuple[int | None, float | None, str | None]] = {}
+    paths = list(paths)
+    for start in range(0, len(paths), 500):
+        chunk = paths[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for path, size, mtime, error in store.conn.execute(
+            f"SELECT path, size, mtime, load_error FROM image WHERE path IN ({marks})", chunk
+        ):
+            out[path] = (size, mtime, error)
+    return out
+
+def slot_paths(store: Store, barcode: str, inspection_key: str) -> dict[tuple[str, int], str]:
+    """(well, drop) -> stored path for one inspection of a plate (empty when it is new)."""
+    rows = store.conn.execute(
+        "SELECT i.well, i.drop_no, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id "
+        "JOIN plate p ON p.id = i.plate_id WHERE p.barcode = ? AND n.key = ?", (barcode, inspection_key))
+    return {(well, drop): path for well, drop, path in rows}
+
+
 def image(store: Store, image_id: int) -> dict | None:
     rows = store.query(
         "SELECT i.*, p.barcode, n.imaged_at, n.key AS inspection_key, n.imager FROM image i "
@@ -97,6 +118,48 @@ def image_id_by_position(store: Store, barcode: str, inspection_key: str, well: 
         (barcode, inspection_key, well, drop_no),
     ).fetchone()
     return row[0] if row else None
+
+
+def current_labels(store: Store, image_ids: Sequence[int]) -> dict[int, str | None]:
+    """image id -> current label (None when unlabelled) for images that exist."""
+    out: dict[int, str | None] = {}
+    ids = list(image_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        out.update(store.conn.execute(f"SELECT id, label FROM image WHERE id IN ({marks})", chunk).fetchall())
+    return out
+
+
+def image_with_plate(store: Store, path: str) -> dict | None:
+    """The image stored at ``path`` with its plate's barcode, or None."""
+    rows = store.query("SELECT i.id, i.path, i.mtime, p.barcode, i.well, i.drop_no FROM image i "
+                       "JOIN plate p ON p.id = i.plate_id WHERE i.path = ?", (path,))
+    return rows[0] if rows else None
+
+
+def image_counts(store: Store, plate_id: int | None = None) -> tuple[int, int]:
+    """(images, images marked unreadable), over one plate or all."""
+    scope = (" WHERE plate_id = ?", (plate_id,)) if plate_id is not None else ("", ())
+    total, marked = store.conn.execute(f"SELECT COUNT(*), SUM(load_error IS NOT NULL) FROM image{scope[0]}",
+                                       scope[1]).fetchone()
+    return total, marked or 0
+
+
+def labelled_images(store: Store, sources: Sequence[str]) -> list[dict]:
+    """Readable images whose current label came from one of ``sources``: the training set."""
+    marks = ",".join("?" * len(sources))
+    return store.query(
+        f"""SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no
+            FROM image i JOIN annotation a ON a.id = i.annotation_id JOIN plate p ON p.id = i.plate_id
+            WHERE i.label IS NOT NULL AND i.load_error IS NULL AND a.source IN ({marks})
+            ORDER BY i.id""", list(sources))
+
+
+def count_unreadable_labelled(store: Store) -> int:
+    """Labelled images marked unreadable: training leaves them out and says how many."""
+    return store.conn.execute(
+        "SELECT COUNT(*) FROM image WHERE label IS NOT NULL AND load_error IS NOT NULL").fetchone()[0]
 
 
 def current_label(store: Store, image_id: int) -> str | None:
@@ -355,6 +418,17 @@ def inspection_summaries(store: Store, model_id: int | None = None, inspection_i
         """,
         (*params, model_id, *([inspection_id] if inspection_id is not None else [])),
     )
+
+
+def hit_counts(store: Store, model_id: int, plate_id: int | None = None) -> dict:
+    """The model's crystal calls: scored drops, hits at its operating point, drops with a crystal
+    class in the top 3 (over one plate, or all)."""
+    scope, params = ("AND i.plate_id = ?", [plate_id]) if plate_id is not None else ("", [])
+    row = store.conn.execute(
+        f"SELECT COUNT(*), SUM(p.crystal_prob >= ?), SUM(p.crystal_top3) FROM prediction p JOIN image i "
+        f"ON i.id = p.image_id WHERE p.model_id = ? {scope}",
+        [store.operating_point(model_id).threshold, model_id, *params]).fetchone()
+    return {"scored": row[0], "hits": row[1] or 0, "crystal_top3": row[2] or 0}
 
 
 def label_counts(store: Store) -> dict[str | None, int]:

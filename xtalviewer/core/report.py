@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,9 +18,11 @@ import numpy as np
 
 from xtalviewer import __version__
 from xtalviewer.core.imaging import ImageLoadError, fit_within
+from xtalviewer.core.crystal_call import OperatingPoint, is_hit
 from xtalviewer.core.labels import LabelScheme
-from xtalviewer.core.paths import cache_dir
+from xtalviewer.core.outputs import OutputFileError, output_target, write_output
 from xtalviewer.core.plates import PlateType, row_letter
+from xtalviewer.core.settings import load_settings
 from xtalviewer.core.store import Store
 from xtalviewer.core.thumbnails import ThumbnailCache
 
@@ -37,6 +37,10 @@ METRICS = (
     ("missed_crystal_rate_top1", "Missed crystals (top-1)",
      "crystal drops whose top-1 prediction is not a crystal class"),
     ("missed_crystal_rate_top3", "Missed crystals (top-3)", "crystal drops with no crystal class in the top 3"),
+    ("crystal_recall", "Crystal recall at the operating point", "crystal drops flagged as hits"),
+    ("crystal_precision", "Crystal precision at the operating point", "flagged drops that are crystals"),
+    ("review_load", "Review load", "share of all drops flagged as hits"),
+    ("balanced_accuracy", "Balanced accuracy", "mean per-class recall"),
 )
 
 
@@ -64,6 +68,10 @@ class ReportData:
     drops: list[dict]
     annotators: list[dict]
     generated_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+
+    @property
+    def operating_point(self) -> OperatingPoint:
+        return (self.model or {}).get("operating_point") or OperatingPoint()
 
     @property
     def plate_type(self) -> PlateType:
@@ -126,12 +134,12 @@ def collect(store: Store, barcode: str, inspection_key: str | None = None) -> Re
 
 
 def hits(data: ReportData) -> list[dict]:
-    """Drops labelled as a crystal or with a crystal class in the model's top 3, most probable first.
-
-    Drops the model has not scored come last, in plate order.
+    """Drops labelled as a crystal or that the model calls a hit (crystal probability at its operating
+    point), most probable first. Drops the model has not scored come last, in plate order.
     """
     crystal = data.scheme.crystal_keys
-    chosen = [d for d in data.drops if d["label"] in crystal or d["crystal_top3"]]
+    threshold = data.operating_point.threshold
+    chosen = [d for d in data.drops if d["label"] in crystal or is_hit(d["crystal_prob"], threshold)]
     return sorted(chosen, key=lambda d: (d["crystal_prob"] is None, -(d["crystal_prob"] or 0.0),
                                          d["row"], d["col"], d["drop_no"]))
 
@@ -196,8 +204,10 @@ def _label_html(scheme: LabelScheme, key: str | None) -> str:
 
 
 def default_thumbnail_cache() -> ThumbnailCache:
-    """The app's thumbnail folder and size, so the report reuses what browsing the plate cached."""
-    return ThumbnailCache(cache_dir() / "thumbnails", size=256)
+    """The app's thumbnail folder, size and limit (Preferences), so the report reuses what browsing
+    the plate cached and keeps the cache within the limit the user chose."""
+    settings, _ = load_settings()
+    return ThumbnailCache(settings.thumbnail_folder(), size=256, limit_bytes=settings.thumbnail_limit_mb * 1024 * 1024)
 
 
 def thumbnail_uri(cache: ThumbnailCache, d: dict) -> str:
@@ -349,10 +359,11 @@ def summary_html(data: ReportData, hit_rows: list[dict]) -> str:
     labelled = sum(1 for d in data.drops if d["label"] is not None)
     crystal_labels = sum(1 for d in data.drops if d["label"] in crystal)
     predicted = sum(1 for d in data.drops if d["crystal_prob"] is not None)
-    model_hits = sum(1 for d in data.drops if d["crystal_top3"])
+    model_hits = sum(1 for d in data.drops if is_hit(d["crystal_prob"], data.operating_point.threshold))
+    top3 = sum(1 for d in data.drops if d["crystal_top3"])
     cards = [("drops imaged", len(data.drops)), ("labelled", labelled), ("crystal labels", crystal_labels)]
     if data.model:
-        cards += [("scored by the model", predicted), ("crystal in model top 3", model_hits)]
+        cards += [("scored by the model", predicted), ("model hits", model_hits), ("crystal in model top 3", top3)]
     cards.append(("drops in the hit list", len(hit_rows)))
     return '<div class="cards">' + "".join(
         f'<div class="card"><b>{n}</b><span>{esc(t)}</span></div>' for t, n in cards) + "</div>"
@@ -379,8 +390,10 @@ def _why(data: ReportData, d: dict) -> str:
     reasons = []
     if d["label"] in data.scheme.crystal_keys:
         reasons.append("crystal label")
+    if is_hit(d["crystal_prob"], data.operating_point.threshold):
+        reasons.append("model hit")
     if d["crystal_top3"]:
-        reasons.append("model top 3")
+        reasons.append("crystal in top 3")
     return " · ".join(reasons)
 
 
@@ -397,8 +410,7 @@ def hit_list_html(data: ReportData, hit_rows: list[dict], cache: ThumbnailCache)
     Without a model the probability and top-3 columns would be empty on every row, so they go.
     """
     if not hit_rows:
-        what = "no drop is labelled as a crystal" + (" and none has a crystal class in the model's top 3"
-                                                     if data.model else "")
+        what = "no drop is labelled as a crystal" + (" and the model calls none a hit" if data.model else "")
         return f'<p class="empty">No hits: {esc(what)}.</p>'
     scored = data.model is not None
     drops = data.plate_type.drops
@@ -422,8 +434,8 @@ def hit_list_html(data: ReportData, hit_rows: list[dict], cache: ThumbnailCache)
 def hit_intro(data: ReportData) -> str:
     if data.model is None:
         return "Drops labelled as a crystal, in plate order (no model has scored this database)."
-    return ("Drops labelled as a crystal or with a crystal class among the model's three most probable, "
-            "highest crystal probability first.")
+    return ("Drops labelled as a crystal or that the model calls a hit, highest crystal probability first. "
+            f"The model's rule: {data.operating_point.describe()}.")
 
 
 def counts_html(data: ReportData, counts: dict[str | None, int]) -> str:
@@ -466,7 +478,7 @@ def model_html(data: ReportData) -> str:
                 '<code>xtalviewer predict</code>.</p>')
     scored = sum(1 for d in data.drops if d["crystal_prob"] is not None)
     facts = [("Name", m["name"]), ("Architecture", m["arch"]), ("Input size", f"{m['input_size']} px"),
-             ("Registered", when(m.get("created_at")))]
+             ("Hit rule", data.operating_point.describe()), ("Registered", when(m.get("created_at")))]
     if m.get("run_id"):
         facts.append(("Training run", m["run_id"]))
     facts.append(("Drops scored", f"{scored} of {len(data.drops)}"))
@@ -598,27 +610,22 @@ def write_report(store: Store, barcode: str, target: str | Path, inspection_key:
                  thumb_cache: ThumbnailCache | None = None) -> Path:
     """Build the report and write it to ``target`` whole (a reader never sees half a file).
 
-    The target folder is checked before the images are read, so a wrong path fails at once.
+    The target is checked before the images are read, so a wrong path fails at once; a device,
+    FIFO, socket or folder is refused and left alone, a symbolic link is written through. The
+    thumbnail cache is pruned to its limit afterwards (a big plate can add thousands of entries).
     """
-    target = Path(target)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise ReportError(f"{target}: is a folder; give a file name such as report.html")
-    if not folder.is_dir():
-        raise ReportError(f"{target}: cannot be written (folder {folder} does not exist)")
-    if not os.access(folder, os.W_OK):
-        raise ReportError(f"{target}: cannot be written (no permission to write in {folder})")
-    text = build_report(store, barcode, inspection_key, thumb_cache)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        output_target(target)
+    except OutputFileError as exc:
+        raise ReportError(str(exc)) from None
+    cache = thumb_cache or default_thumbnail_cache()
+    text = build_report(store, barcode, inspection_key, cache)
+    try:
+        write_output(target, text)
+    except OutputFileError as exc:
+        raise ReportError(str(exc)) from None
     except OSError as exc:
         raise ReportError(f"{target}: cannot be written ({exc.strerror or exc})") from None
-    return target
+    finally:
+        cache.prune()
+    return Path(target)

@@ -301,7 +301,7 @@ class ReviewSession:
             wells = [self.rows[r]["well"] for it in items[:4] if (r := self.row_of(it["image_id"])) is not None]
             self.pending_label = label
             raise LabelNotSaved(label, self.scheme.get(label).name if label else "the label change", wells,
-                                str(exc) or type(exc).__name__) from exc
+                                str(exc).rstrip(".") or type(exc).__name__) from exc
         self.pending_label = None
         for it in items:
             row = self.row_of(it["image_id"])

@@ -14,6 +14,7 @@ from pathlib import Path
 import platformdirs
 
 from xtalviewer.core.paths import APP, cache_dir
+from xtalviewer.core.regular import read_regular_text
 
 SETTINGS_VERSION = 1
 
@@ -49,7 +50,7 @@ def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
     if not path.exists():
         return Settings(), None
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_regular_text(path))
         if not isinstance(doc, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:

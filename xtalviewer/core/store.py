@@ -3,6 +3,9 @@
 One ``Store`` is one connection; open one per thread or process. The database runs in WAL mode
 with a busy timeout so the GUI, a predict run and a train run can share it, and every label is
 committed (and synced) before ``add_annotation`` returns: a label acknowledged on screen is on disk.
+``Store(path, readonly=True)`` is for commands that only read: it opens a database on a read-only
+medium too. What may be opened, and the messages for a busy or read-only database, live in
+``dbaccess``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,50 +24,31 @@ import sqlite_utils
 
 from xtalviewer.core import queries
 from xtalviewer.core.crystal_call import OperatingPoint, crystal_in_top3, crystal_probability
-from xtalviewer.core.labels import DEFAULT_SCHEME, LabelScheme, SchemeError, load_scheme
+from xtalviewer.core.dbaccess import (
+    BUSY_TIMEOUT_S,
+    StoreBusyError,
+    StoreError,
+    StoreReadOnlyError,
+    busy_timeout_s,
+    check_database_path,
+    connect,
+    explain,
+)
+from xtalviewer.core.labels import LabelScheme, SchemeError
 from xtalviewer.core.plates import PlateType
 from xtalviewer.core.queries import QUEUE_ORDERS  # noqa: F401  (re-exported)
-from xtalviewer.core.schema import MIGRATIONS, SCHEMA_VERSION
+from xtalviewer.core.records import ImageRow, PredictionRow
+from xtalviewer.core.schema import MIGRATIONS, SCHEMA_VERSION, split_statements
+from xtalviewer.core.scheme_binding import bind_scheme
 
-BUSY_TIMEOUT_S = 30.0
+__all__ = ["BUSY_TIMEOUT_S", "ImageRow", "PredictionRow", "Store", "StoreBusyError", "StoreError",
+           "StoreReadOnlyError"]
 SOURCES = ("human", "accepted-prediction", "import")
-
-
-class StoreError(RuntimeError):
-    """A database that cannot be used as it is; the message says why and what to do."""
 
 
 def now_iso() -> str:
     """UTC timestamp with milliseconds, the form every created_at column holds."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    """What the importers hand the store for one drop image."""
-
-    inspection_id: int
-    plate_id: int
-    well: str
-    row: int
-    col: int
-    drop_no: int
-    path: str
-    size: int | None
-    mtime: float | None
-    width: int | None
-    height: int | None
-    load_error: str | None = None
-
-
-@dataclass(frozen=True)
-class PredictionRow:
-    """One model's output for one image: the full probability vector in scheme order."""
-
-    image_id: int
-    probs: Sequence[float]
-    image_size: int | None = None
-    image_mtime: float | None = None
 
 
 _IMAGE_COLUMNS = ("inspection_id", "plate_id", "well", "row", "col", "drop_no", "path", "size", "mtime", "width",
@@ -86,37 +69,75 @@ def _image_values(r: ImageRow) -> tuple:
 class Store:
     """An open xtalviewer database."""
 
-    def __init__(self, path: str | Path, scheme: str | LabelScheme | None = None, *, create: bool = True):
+    def __init__(self, path: str | Path, scheme: str | LabelScheme | None = None, *, create: bool = True,
+                 readonly: bool = False, busy_timeout: float | None = None, allow_network: bool | None = None):
+        """Open (or, with ``create`` and not ``readonly``, create) the database at ``path``.
+
+        ``readonly`` opens for reading only, so a database on a read-only medium opens too.
+        ``busy_timeout`` (seconds) defaults to XTALVIEWER_BUSY_TIMEOUT or 30; ``allow_network``
+        to XTALVIEWER_ALLOW_NETWORK_DB (a network file system is refused otherwise).
+        """
         self.path = Path(path)
-        if not create and not self.path.exists():
+        self.readonly = readonly
+        self.busy_timeout = busy_timeout_s() if busy_timeout is None else busy_timeout
+        if (readonly or not create) and not self.path.exists():
             raise StoreError(f"database {self.path} does not exist")
-        # never open() the file ourselves: closing any descriptor of a database file drops the POSIX
-        # locks SQLite holds on it in this process, and another process could then delete the WAL
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_database_path(self.path, allow_network=allow_network)
+        if readonly:
+            self._upgrade_if_old(scheme, allow_network)
+        else:
+            # never open() the file ourselves: closing any descriptor of a database file drops the POSIX
+            # locks SQLite holds on it in this process, and another process could then delete the WAL
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn = connect(self.path, readonly=readonly, timeout=self.busy_timeout)
         except sqlite3.Error as exc:
-            raise StoreError(f"database {self.path} cannot be opened: {exc}") from None
+            raise self._not_ours(exc) or self._explain(exc) or \
+                StoreError(f"database {self.path} cannot be opened: {exc}") from None
         self.conn = conn
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         try:
             self._configure()
             self._migrate()
-            self.scheme = self._bind_scheme(scheme)
+            self.scheme = bind_scheme(self, scheme)
         except sqlite3.DatabaseError as exc:
             conn.close()
-            if "not a database" in str(exc):
-                raise StoreError(f"{self.path} is not an xtalviewer database (it is not an SQLite file); "
-                                 "nothing was changed") from None
-            raise StoreError(f"database {self.path} cannot be used: {exc}") from None
+            raise self._not_ours(exc) or self._explain(exc) or \
+                StoreError(f"database {self.path} cannot be used: {exc}") from None
         except Exception:
             conn.close()
             raise
 
+    def _upgrade_if_old(self, scheme: str | LabelScheme | None, allow_network: bool | None) -> None:
+        """A reader cannot migrate: an older database is upgraded by a short writing open first."""
+        try:
+            probe = connect(self.path, readonly=True, timeout=self.busy_timeout)
+        except sqlite3.Error:
+            return  # the real open says why
+        try:
+            version = probe.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error:
+            return
+        finally:
+            probe.close()
+        if version < SCHEMA_VERSION:
+            Store(self.path, scheme, busy_timeout=self.busy_timeout, allow_network=allow_network).close()
+
+    def _not_ours(self, exc: sqlite3.Error) -> StoreError | None:
+        if "not a database" in str(exc):
+            return StoreError(f"{self.path} is not an xtalviewer database (it is not an SQLite file); nothing was changed")
+        return None
+
+    def _explain(self, exc: sqlite3.Error) -> StoreError | None:
+        return explain(exc, self.path, timeout=self.busy_timeout, opened_read_only=self.readonly)
+
     # -- connection, migrations, scheme ---------------------------------------------------------
 
     def _configure(self) -> None:
-        self.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        if self.readonly:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            return
         mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise StoreError(f"database {self.path} cannot use write-ahead logging (journal mode {mode})")
@@ -137,6 +158,11 @@ class Store:
             )
         if version == SCHEMA_VERSION:
             return
+        if self.readonly:
+            raise StoreReadOnlyError(
+                f"database {self.path} was written by an older xtalviewer (schema {version}) and must be upgraded, "
+                "but it cannot be written here; open it once where it can be (a copy in a writable folder)"
+            )
         if version == 0 and self.db.table_names():
             raise StoreError(f"{self.path} is an SQLite database but not an xtalviewer one; nothing was changed")
         if version > 0:
@@ -144,7 +170,7 @@ class Store:
         for number in range(version, SCHEMA_VERSION):
             with self.transaction():
                 # executescript would commit; run the statements one by one inside our transaction
-                for statement in _split_sql(MIGRATIONS[number]):
+                for statement in split_statements(MIGRATIONS[number]):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number + 1}")
 
@@ -157,27 +183,6 @@ class Store:
         finally:
             dest.close()
         return target
-
-    def _bind_scheme(self, scheme: str | LabelScheme | None) -> LabelScheme:
-        stored = self.get_meta("scheme")
-        wanted = scheme if isinstance(scheme, LabelScheme) else load_scheme(scheme or stored or DEFAULT_SCHEME)
-        if stored is None:
-            with self.transaction():
-                self.set_meta("scheme", wanted.id)
-                self.set_meta("scheme_classes", json.dumps(wanted.keys))
-            return wanted
-        if wanted.id != stored:
-            raise StoreError(
-                f"database {self.path} uses label scheme '{stored}', not '{wanted.id}'; "
-                "open it without choosing a scheme, or use another database"
-            )
-        stored_keys = json.loads(self.get_meta("scheme_classes") or "[]")
-        if stored_keys != wanted.keys:
-            raise SchemeError(
-                f"label scheme '{wanted.id}' ({wanted.path}) no longer matches database {self.path}: "
-                f"the database has classes {stored_keys}, the file has {wanted.keys}"
-            )
-        return wanted
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -192,13 +197,26 @@ class Store:
         if self.conn.in_transaction:
             yield self.conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._explain(exc) or exc from None
         try:
             yield self.conn
+        except sqlite3.OperationalError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise self._explain(exc) or exc from None
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise self._explain(exc) or exc from None
 
     def close(self) -> None:
         self.conn.close()
@@ -260,19 +278,6 @@ class Store:
 
     # -- images -----------------------------------------------------------------------------------
 
-    def known_files(self, paths: Iterable[str]) -> dict[str, tuple[int | None, float | None, str | None]]:
-        """(size, mtime, load_error) held for each of these paths, so an import can skip unchanged files."""
-        out: dict[str, tuple[int | None, float | None, str | None]] = {}
-        paths = list(paths)
-        for start in range(0, len(paths), 500):
-            chunk = paths[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for path, size, mtime, error in self.conn.execute(
-                f"SELECT path, size, mtime, load_error FROM image WHERE path IN ({marks})", chunk
-            ):
-                out[path] = (size, mtime, error)
-        return out
-
     def upsert_images(self, rows: Iterable[ImageRow]) -> tuple[int, int]:
         """Insert new drop images, refresh changed ones; returns (inserted, updated). Labels stay.
 
@@ -309,7 +314,7 @@ class Store:
 
     def _check_label(self, label: str | None) -> None:
         if label is not None and label not in self.scheme.keys:
-            raise ValueError(f"'{label}' is not a class of label scheme '{self.scheme.id}' ({', '.join(self.scheme.keys)})")
+            raise ValueError(f"'{label}' is not a class of label scheme '{self.scheme.id}' {self.scheme.label_hint(label)}")
 
     def add_annotation(
         self,
@@ -464,22 +469,12 @@ class Store:
     judged_label_count = queries.judged_label_count
     label_vs_prediction = queries.label_vs_prediction
     inspection_drops = queries.inspection_drops
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements, keeping trigger bodies (BEGIN ... END;) whole."""
-    statements, current = [], []
-    for line in script.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("--"):
-            continue
-        current.append(line)
-        if stripped.endswith(";"):
-            candidate = "\n".join(current)
-            if sqlite3.complete_statement(candidate):
-                statements.append(candidate)
-                current = []
-    if current:
-        statements.append("\n".join(current))
-    return statements
+    current_labels = queries.current_labels
+    hit_counts = queries.hit_counts
+    image_counts = queries.image_counts
+    labelled_images = queries.labelled_images
+    image_with_plate = queries.image_with_plate
+    count_unreadable_labelled = queries.count_unreadable_labelled
+    known_files = queries.known_files
+    slot_paths = queries.slot_paths
 

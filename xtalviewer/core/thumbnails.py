@@ -1,7 +1,9 @@
 """A disk cache of drop thumbnails, so reopening a plate does not decode full images again.
 
 Entries are keyed by the source path, its size and mtime and the thumbnail size: a re-imaged
-file gets a new entry, and stale ones age out when the cache is pruned to its size limit.
+file gets a new entry, and stale ones age out when the cache is pruned to its size limit. The
+cache prunes itself when an added entry takes it past the limit; the app also prunes it at
+start-up and after each report.
 """
 
 from __future__ import annotations
@@ -9,15 +11,20 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from xtalviewer.core.imaging import ImageLoadError, fit_within, load_rgb
+from xtalviewer.core.regular import read_regular_bytes
 
 DEFAULT_THUMB_SIZE = 256
 DEFAULT_LIMIT_BYTES = 2 * 1024**3
+PRUNE_TO = 0.9  # a prune leaves 10% headroom, so the next few entries do not prune again
+STALE_PART_S = 3600  # a half-written entry this old was left by a process that died
 
 
 class ThumbnailCache:
@@ -27,6 +34,9 @@ class ThumbnailCache:
         self.folder = Path(folder)
         self.size = size
         self.limit_bytes = limit_bytes
+        self._lock = threading.Lock()
+        self._pruning = threading.Lock()  # one prune at a time; an entry added meanwhile does not start another
+        self._usage: int | None = None  # bytes: counted at the first write or prune, then kept up to date
 
     def entry_path(self, path: str, file_size: int | None, mtime: float | None) -> Path:
         key = f"{path}\0{file_size}\0{mtime}\0{self.size}".encode("utf-8", "surrogateescape")
@@ -37,7 +47,7 @@ class ThumbnailCache:
         """The cached thumbnail (RGB) or None; never decodes the source image."""
         entry = self.entry_path(path, file_size, mtime)
         try:
-            data = np.fromfile(entry, dtype=np.uint8)
+            data = np.frombuffer(read_regular_bytes(entry), dtype=np.uint8)
         except OSError:
             return None
         arr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
@@ -75,30 +85,69 @@ class ThumbnailCache:
                 fh.write(buf.tobytes())
             os.replace(tmp, entry)
         except OSError:
-            pass  # a cache that cannot be written only costs speed
+            return  # a cache that cannot be written only costs speed
+        self._added(len(buf))
 
-    def usage_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.folder.glob("*/*.jpg"))
+    def _added(self, nbytes: int) -> None:
+        """Count a new entry; prune when it takes the cache past its limit."""
+        with self._lock:
+            if self._usage is None:
+                self._usage = self.usage_bytes()
+            else:
+                self._usage += nbytes
+            over = self._usage > self.limit_bytes
+        if over and self._pruning.acquire(blocking=False):
+            try:
+                self.prune()
+            finally:
+                self._pruning.release()
 
-    def prune(self, limit_bytes: int | None = None) -> int:
-        """Delete least recently modified entries until the cache fits; returns files removed."""
-        limit = self.limit_bytes if limit_bytes is None else limit_bytes
+    def _entries(self) -> list[tuple[float, int, Path]]:
         entries = []
         for p in self.folder.glob("*/*.jpg"):
             try:
                 st = p.stat()
-            except OSError:
+            except OSError:  # removed meanwhile by another process's prune
                 continue
             entries.append((st.st_mtime, st.st_size, p))
-        total = sum(e[1] for e in entries)
-        removed = 0
-        for _, size, p in sorted(entries):
-            if total <= limit:
-                break
+        return entries
+
+    def usage_bytes(self) -> int:
+        return sum(size for _, size, _ in self._entries())
+
+    def prune(self, limit_bytes: int | None = None) -> int:
+        """When the cache is over its limit, delete the least recently written entries until it
+        holds at most PRUNE_TO of the limit; also clears half-written entries of dead processes.
+        Returns the number of entries removed. Safe to run while other threads and processes use it."""
+        limit = self.limit_bytes if limit_bytes is None else limit_bytes
+        now = time.time()
+        for p in self.folder.glob("*/*.part"):
             try:
-                p.unlink()
-                total -= size
-                removed += 1
+                if now - p.stat().st_mtime > STALE_PART_S:
+                    p.unlink()
             except OSError:
                 pass
+        entries = self._entries()
+        total = sum(e[1] for e in entries)
+        removed = 0
+        if total > limit:
+            goal = int(limit * PRUNE_TO)
+            for _, size, p in sorted(entries):
+                if total <= goal:
+                    break
+                try:
+                    p.unlink()
+                    total -= size
+                    removed += 1
+                except OSError:
+                    pass
+        with self._lock:
+            self._usage = total
         return removed
+
+
+def prune_in_background(cache: ThumbnailCache) -> threading.Thread:
+    """Prune ``cache`` on a daemon thread (a big cache takes a moment to scan); returns the thread."""
+    thread = threading.Thread(target=cache.prune, name="thumbnail-prune", daemon=True)
+    thread.start()
+    return thread

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from xtalviewer.core.store import Store
 from xtalviewer.core.thumbnails import ThumbnailCache
-from xtalviewer.gui.tasks import TaskRunner, TaskState
+from xtalviewer.gui.tasks import TaskFailed, TaskRunner, TaskState
 
 
 def import_task(state: TaskState, db: Path, paths: list[str]):
@@ -26,7 +26,10 @@ def export_task(state: TaskState, db: Path, target: str) -> int:
     from xtalviewer.core.exchange import export_csv
 
     with Store(db) as store:
-        return export_csv(store, target)
+        try:
+            return export_csv(store, target)
+        except (ValueError, OSError) as exc:  # a device or folder picked as the target, a full disk ...
+            raise TaskFailed(str(exc)) from exc
 
 
 def report_task(state: TaskState, db: Path, inspection: dict, target: str, cache: ThumbnailCache) -> Path:
@@ -88,7 +91,7 @@ class FileCommands(QObject):
         self._say(f"Exporting to {path}…")
         self.exports.start(export_task, self.db_path, path,
                            on_done=lambda n: self._say(f"Wrote {n} rows to {path}", 6000),
-                           on_failed=lambda e: self._say(f"Export failed: {e}", 15000))
+                           on_failed=lambda e: QMessageBox.warning(self.window, "Export failed", e))
 
     def plate_report(self, inspection: dict | None, cache: ThumbnailCache) -> None:
         """One self-contained HTML file of this inspection, then opened."""

@@ -16,7 +16,7 @@ from xtalviewer.core.imaging import load_rgb
 from xtalviewer.core.review import Filters, LabelChange, LabelNotSaved, ReviewError, ReviewSession, chosen_model
 from xtalviewer.core.settings import Settings, save_settings
 from xtalviewer.core.store import Store
-from xtalviewer.core.thumbnails import ThumbnailCache
+from xtalviewer.core.thumbnails import ThumbnailCache, prune_in_background
 from xtalviewer.gui import dialogs
 from xtalviewer.gui.actions import review_actions, shortcut_rows
 from xtalviewer.gui.browser import PlateBrowser, summaries
@@ -364,7 +364,10 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _thumb_cache(settings: Settings) -> ThumbnailCache:
-        return ThumbnailCache(settings.thumbnail_folder(), size=256, limit_bytes=settings.thumbnail_limit_mb << 20)
+        """The disk cache, pruned in the background: its limit may have shrunk, or others filled it."""
+        cache = ThumbnailCache(settings.thumbnail_folder(), size=256, limit_bytes=settings.thumbnail_limit_mb << 20)
+        prune_in_background(cache)
+        return cache
 
     def _save_settings(self) -> None:
         try:

@@ -188,9 +188,8 @@ class RetrainDialog(QDialog):
 
     def command(self) -> list[str]:
         o = self.options
-        return train_command(self.db_path, o.selected_archs(), o.epochs_box.value(), o.size_box.value(),
-                             o.batch_box.value(), o.device_box.currentText(), self.runs_dir, init=o.init(),
-                             crystal_recall=o.crystal_recall())
+        return train_command(self.db_path, o.selected_archs(), o.epochs(), o.image_size(), o.batch_box.value(),
+                             o.device_box.currentText(), self.runs_dir, init=o.init(), crystal_recall=o.crystal_recall())
 
     def start(self) -> None:
         if self.running() or self.options.problem_text():
@@ -198,7 +197,7 @@ class RetrainDialog(QDialog):
         cmd = self.command()
         self._reset_run_state()
         self._clear_views()
-        self.curves.set_epochs(self.options.epochs_box.value())
+        self.curves.set_epochs(self.options.epochs() or 2)  # the start event says how many
         proc = QProcess(self)
         proc.readyReadStandardOutput.connect(self._read_stdout)
         proc.readyReadStandardError.connect(self._read_stderr)

@@ -1,6 +1,7 @@
 """The Retrain dialog's options: which architectures, epochs, image size, batch size, device, how
 the weights start (the current model, ImageNet, scratch) and the crystal recall the operating point
-is chosen for. Says in words why Start cannot run with a choice."""
+is chosen for. Epochs and image size start at "auto": the trainer's recipe decides (a shorter
+schedule when continuing, the continued model's input size). Says in words why Start cannot run."""
 
 from __future__ import annotations
 
@@ -15,15 +16,7 @@ from xtalviewer.gui import theme
 from xtalviewer.gui.trainer_process import INITS
 
 ARCH_CHOICES = (("resnet", "&ResNet"), ("inception", "&Inception v3"), ("vgg", "&VGG"), ("alexnet", "Ale&xNet"))
-CPU_IMAGE_SIZE, GPU_IMAGE_SIZE = 128, 224
-
-
-def default_image_size(device: str) -> int:
-    """Small images on a CPU (a run finishes in minutes, not hours); the usual 224 px elsewhere."""
-    try:
-        return CPU_IMAGE_SIZE if select_device(device).type == "cpu" else GPU_IMAGE_SIZE
-    except DeviceError:
-        return GPU_IMAGE_SIZE  # a GPU was asked for; the device hint says it is missing
+AUTO = 0  # the spin boxes' "auto": leave it to the trainer's recipe
 
 
 class RetrainOptions(QGroupBox):
@@ -45,10 +38,12 @@ class RetrainOptions(QGroupBox):
         archs.addStretch(1)
         grid.addLayout(archs, 0, 1, 1, 7)
 
-        self.epochs_box = self._spin(1, 1000, 20)
-        self.size_box = self._spin(16, 1024, default_image_size(device or "auto"), " px")
-        self.size_box.valueChanged.connect(self._size_edited)
-        self._size_auto, self._setting_size = True, False  # the size follows the device until someone types one
+        self.epochs_box = self._spin(AUTO, 1000, AUTO, auto="auto")
+        self.epochs_box.setToolTip("auto: the trainer's schedule, shorter when continuing from the current model")
+        self.size_box = self._spin(AUTO, 1024, AUTO, " px", auto="auto")
+        self.size_box.setSingleStep(16)
+        self.size_box.setToolTip("auto: each architecture's size in the trainer's recipe for this device, or the "
+                                 "continued model's")
         self.batch_box = self._spin(1, 1024, 32)
         self.device_box = QComboBox()
         self.device_box.addItems(list(DEVICES))
@@ -86,9 +81,10 @@ class RetrainOptions(QGroupBox):
         self._pair(grid, 2, 0, "Start &from:", self.init_box, span=3)
         self._pair(grid, 2, 2, "&Target crystal recall:", self.recall_box)
 
-        self.hint = QLabel(f"Inception v3 needs images of at least {ARCHITECTURES['inception_v3'][1]} px and AlexNet "
-                           f"at least {ARCHITECTURES['alexnet'][1]} px. {CPU_IMAGE_SIZE} px keeps a CPU run short; "
-                           f"{GPU_IMAGE_SIZE} px is the usual size on a GPU.")
+        self.hint = QLabel("Auto epochs and image size follow the trainer's recipe: a shorter schedule when continuing, "
+                           "the continued model's image size, smaller images on a CPU. A size of your own must be at "
+                           f"least {ARCHITECTURES['inception_v3'][1]} px for Inception v3 and "
+                           f"{ARCHITECTURES['alexnet'][1]} px for AlexNet.")
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet(f"color: {theme.MUTED};")
         grid.addWidget(self.hint, 3, 0, 1, 9)
@@ -98,11 +94,12 @@ class RetrainOptions(QGroupBox):
         self._device_problem: str | None = None
         self._describe_device()
 
-    def _spin(self, lo: int, hi: int, value: int, suffix: str = "") -> QSpinBox:
+    def _spin(self, lo: int, hi: int, value: int, suffix: str = "", auto: str = "") -> QSpinBox:
         box = QSpinBox()
         box.setRange(lo, hi)
         box.setValue(value)
         box.setSuffix(suffix)
+        box.setSpecialValueText(auto)  # shown at the minimum, AUTO
         box.setAccelerated(True)
         box.valueChanged.connect(self.changed)
         return box
@@ -123,16 +120,14 @@ class RetrainOptions(QGroupBox):
     def crystal_recall(self) -> float:
         return round(self.recall_box.value() / 100, 4)
 
-    def _size_edited(self) -> None:
-        if not self._setting_size:
-            self._size_auto = False
+    def epochs(self) -> int | None:
+        return self.epochs_box.value() or None
 
-    def _device_changed(self, name: str) -> None:
+    def image_size(self) -> int | None:
+        return self.size_box.value() or None
+
+    def _device_changed(self, _name: str) -> None:
         self._describe_device()
-        if self._size_auto:
-            self._setting_size = True
-            self.size_box.setValue(default_image_size(name))
-            self._setting_size = False
         self.changed.emit()
 
     def _describe_device(self) -> None:
@@ -151,7 +146,7 @@ class RetrainOptions(QGroupBox):
         if not archs:
             return "Choose at least one architecture."
         size = self.size_box.value()
-        for key in archs:
+        for key in archs if size != AUTO else ():
             variant = FAMILIES[key]
             if size < ARCHITECTURES[variant][1]:
                 name = dict(ARCH_CHOICES)[key].replace("&", "")

@@ -20,6 +20,10 @@ from PySide6.QtCore import QObject, Signal
 DONE, FAILED, PROGRESS, PARTIAL = "done", "failed", "progress", "partial"
 
 
+class TaskFailed(Exception):
+    """Raised by a task to report exactly this text (a message made for the user, no exception type)."""
+
+
 class TaskState:
     """What a running task sees of its runner: cancellation, and ways to report back."""
 
@@ -114,6 +118,9 @@ class TaskRunner(QObject):
         def run() -> None:
             try:
                 result = fn(state, *args)
+            except TaskFailed as exc:
+                relay.send(ticket, FAILED, str(exc))
+                return
             except Exception as exc:  # reported to the owner; the app keeps going
                 relay.send(ticket, FAILED, f"{type(exc).__name__}: {exc}")
                 return

@@ -16,24 +16,26 @@ from pathlib import Path
 from PySide6.QtCore import QProcess, QProcessEnvironment
 
 import xtalviewer
-from xtalviewer.core.crystal_call import DEFAULT_TARGET_RECALL
 from xtalviewer.core.paths import data_dir
 
 INITS = (("active", "Continue from the current model"), ("imagenet", "ImageNet weights"), ("scratch", "Scratch"))
 
 
-def train_command(db_path: Path | str, archs: Sequence[str], epochs: int, image_size: int, batch_size: int,
-                  device: str, runs_dir: Path | str | None = None, *, init: str | None = None,
+def train_command(db_path: Path | str, archs: Sequence[str], epochs: int | None, image_size: int | None,
+                  batch_size: int, device: str, runs_dir: Path | str | None = None, *, init: str | None = None,
                   crystal_recall: float | None = None) -> list[str]:
     """The training subprocess' argv; the dialog activates models itself, so ``--activate none``.
-    ``init``: active, imagenet or scratch; ``crystal_recall``: the operating point's target recall
-    (left to the trainer, whose default is the same, when it is ``DEFAULT_TARGET_RECALL``)."""
+    ``epochs``/``image_size`` None: the trainer's recipe; ``init``: active, imagenet or scratch;
+    ``crystal_recall``: the operating point's target recall."""
     cmd = [sys.executable, "-P", "-m", "train", "--db", str(Path(db_path).absolute()), "--arch", ",".join(archs),
-           "--epochs", str(epochs), "--image-size", str(image_size), "--batch-size", str(batch_size),
-           "--device", device, "--events", "-", "--activate", "none"]
+           "--batch-size", str(batch_size), "--device", device, "--events", "-", "--activate", "none"]
+    if epochs:
+        cmd += ["--epochs", str(epochs)]
+    if image_size:
+        cmd += ["--image-size", str(image_size)]
     if init is not None:
         cmd += ["--init", init]
-    if crystal_recall is not None and crystal_recall != DEFAULT_TARGET_RECALL:
+    if crystal_recall is not None:
         cmd += ["--crystal-recall", f"{crystal_recall:g}"]
     if runs_dir is not None:
         cmd += ["--runs-dir", str(Path(runs_dir).absolute())]

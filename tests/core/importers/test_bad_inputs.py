@@ -3,6 +3,9 @@ reason; predict and train skip the unreadable ones and say how many."""
 
 import os
 import shutil
+import stat
+import subprocess
+import sys
 
 import pytest
 from badfiles import make_bad_folder
@@ -10,8 +13,10 @@ from imagefiles import write_image
 from modelfiles import tiny_checkpoint
 
 import xtalviewer.core.importers as importers
+from xtalviewer.core.imaging import ImageLoadError
 from xtalviewer.core.importers import import_paths
 from xtalviewer.core.store import Store
+from xtalviewer.core.thumbnails import ThumbnailCache
 
 
 def test_import_finishes_and_reports_every_bad_file_with_its_reason(tmp_path, db_path):
@@ -90,3 +95,32 @@ def test_predict_and_train_skip_unreadable_images_and_say_how_many(tmp_path, db_
     out = capsys.readouterr()
     assert "4 labelled image(s) are marked unreadable and left out" in out.out
     assert code == 2 and "only 7 labelled images" in out.err  # what is left is too little to train on
+
+
+def fifo_and_device_images(folder):
+    """A plate folder whose A02.jpg is a FIFO without a writer and (as root) A03.jpg a null device."""
+    write_image(folder / "A01.jpg")
+    os.mkfifo(folder / "A02.jpg")
+    if os.geteuid() == 0:
+        os.mknod(folder / "A03.jpg", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    return folder
+
+
+def test_fifos_and_devices_named_like_images_are_refused_and_never_opened_for_long(tmp_path, db_path):
+    folder = fifo_and_device_images(tmp_path / "PF1")
+    with Store(db_path) as s:
+        report = import_paths(s, [folder])
+        ckpt = tiny_checkpoint(tmp_path / "tiny.pt", s.scheme)
+    reasons = {os.path.basename(p): r for p, r in report.unreadable}
+    assert reasons["A02.jpg"] == "is a FIFO (named pipe), not a regular file"
+    if os.geteuid() == 0:
+        assert reasons["A03.jpg"] == "is a character device, not a regular file"
+    # --retry-errors reads them again: an open() of the FIFO used to wait for a writer for ever
+    proc = subprocess.run([sys.executable, "-m", "xtalviewer", "predict", "--db", str(db_path), "--model", str(ckpt),
+                           "--device", "cpu", "--retry-errors"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Scored 1 image " in proc.stdout
+    cache = ThumbnailCache(tmp_path / "thumbs")
+    for name in reasons:
+        with pytest.raises(ImageLoadError, match="not a regular file"):
+            cache.get(str(folder / name))

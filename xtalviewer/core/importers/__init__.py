@@ -4,6 +4,11 @@
 the generic one last), groups files into plates and inspections, reads image sizes from headers
 in a thread pool, and records everything in the store. A file that cannot be read is recorded
 with its reason (so the app can show why) and listed in the report; the import carries on.
+
+Paths are recorded as real paths (folders resolved): a route through a symbolic link or through
+``/proc/<pid>/cwd`` (which stops existing with that process) is never stored, virtual file systems
+(/proc, /sys, /dev) are not walked, and a stored path that still names the same file is kept when
+an import finds the file again by another route.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from xtalviewer.core.filesystems import Mount, is_virtual, read_mounts, real_path
 from xtalviewer.core.imaging import ImageLoadError, _os_reason, is_image_path, read_header
 from xtalviewer.core.importers import generic, hwi, marco, minstrel, rockmaker, xchem
 from xtalviewer.core.importers.found import FoundImage, ParseContext
@@ -59,6 +65,8 @@ class ImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     layouts: Counter = field(default_factory=Counter)
+    found_again: list[tuple[str, str]] = field(default_factory=list)  # (route walked, stored path kept)
+    resolved: list[tuple[str, str]] = field(default_factory=list)  # (route walked, real path recorded)
 
     @property
     def images(self) -> int:
@@ -78,12 +86,29 @@ class _FileInfo:
     found: FoundImage
     size: int
     mtime: float
+    walked: str = ""  # the route the walk reached the file by
+    ident: tuple[int, int] = (0, 0)  # (device, inode): the file, whatever the route
+    path: str = ""  # what the store records: the real path, or a stored path to the same file
 
 
-def walk_images(paths: Iterable[str | os.PathLike], report: ImportReport) -> Iterator[Path]:
-    """Every image file under the given paths; folder errors and symlink loops go to the report."""
+VIRTUAL_NOTE = "virtual file system (/proc, /sys, /dev): not image storage"
+
+
+def real_route(path: Path) -> Path:
+    """The file's real folder and its own name: folder links and /proc/<pid>/cwd are resolved, a
+    symbolic link to a file keeps its (meaningful) name."""
+    return Path(real_path(path.parent)) / path.name
+
+
+def walk_images(paths: Iterable[str | os.PathLike], report: ImportReport,
+                mounts: list[Mount] | None = None) -> Iterator[Path]:
+    """Every image file under the given paths; folder errors, symlink loops and virtual file
+    systems (never walked) go to the report."""
     for raw in paths:
         top = Path(raw)
+        if is_virtual(top, mounts):
+            report.skipped.append((str(top), VIRTUAL_NOTE))
+            continue
         if top.is_file() or (top.is_symlink() and not top.is_dir()):
             if is_image_path(top):
                 if _utf8(str(top)):
@@ -107,6 +132,10 @@ def walk_images(paths: Iterable[str | os.PathLike], report: ImportReport) -> Ite
             ident = (st.st_dev, st.st_ino)
             if ident in seen_dirs:  # a symlink back up the tree: do not walk it twice (or forever)
                 report.skipped.append((folder, "folder already walked (symbolic link loop)"))
+                dirnames[:] = []
+                continue
+            if is_virtual(folder, mounts):  # e.g. a link to /proc, whose <pid>/cwd and root reach everything again
+                report.skipped.append((folder, VIRTUAL_NOTE))
                 dirnames[:] = []
                 continue
             seen_dirs.add(ident)
@@ -215,24 +244,30 @@ def import_paths(
     ctx = ParseContext()
 
     infos: list[_FileInfo] = []
-    for path in walk_images(paths, report):
+    first_route: dict[tuple[int, int], str] = {}
+    for walked in walk_images(paths, report, read_mounts()):
+        path = real_route(walked)
         try:
             st = path.stat()
         except OSError as exc:
-            report.unreadable.append((str(path), _os_reason(exc)))
+            report.unreadable.append((str(walked), _os_reason(exc)))
             continue
+        ident = (st.st_dev, st.st_ino)
+        if ident in first_route:  # one file reached twice in this import (two links, two routes)
+            report.skipped.append((str(walked), f"same file as {first_route[ident]}"))
+            continue
+        first_route[ident] = str(walked)
         found = _parse(path, ctx)
         if found is None:
-            report.skipped.append((str(path), "thumbnail, not a drop image"))
+            report.skipped.append((str(walked), "thumbnail, not a drop image"))
             continue
-        infos.append(_FileInfo(found, st.st_size, st.st_mtime))
+        infos.append(_FileInfo(found, st.st_size, st.st_mtime, str(walked), ident, str(path)))
     report.notes.extend(ctx.notes)
 
     by_plate: dict[str, list[_FileInfo]] = defaultdict(list)
     for info in infos:
         by_plate[info.found.barcode].append(info)
 
-    known = store.known_files(str(i.found.path) for i in infos)
     total, done = len(infos), 0
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for barcode in sorted(by_plate):
@@ -246,7 +281,9 @@ def import_paths(
                     continue
                 slots[key] = f
             chosen = list(slots.values())
-            fresh = [f for f in chosen if known.get(str(f.found.path), (None, None))[:2] != (f.size, f.mtime)]
+            _keep_stored_routes(store, barcode, chosen, report)
+            known = store.known_files(f.path for f in chosen)
+            fresh = [f for f in chosen if known.get(f.path, (None, None))[:2] != (f.size, f.mtime)]
             headers = dict(zip((id(f) for f in fresh), pool.map(lambda f: _header(f.found.path), fresh)))
 
             by_inspection: dict[str, list[_FileInfo]] = defaultdict(list)
@@ -274,16 +311,16 @@ def import_paths(
                         report.layouts[f.found.layout] += 1
                         if id(f) not in headers:
                             report.images_unchanged += 1
-                            error = known[str(f.found.path)][2]
+                            error = known[f.path][2]
                             if error:
-                                report.unreadable.append((str(f.found.path), error))
+                                report.unreadable.append((f.path, error))
                             continue
                         width, height, error = headers[id(f)]
                         if error:
-                            report.unreadable.append((str(f.found.path), error))
+                            report.unreadable.append((f.path, error))
                         rows.append(ImageRow(
                             inspection_id=inspection_id, plate_id=plate_id, well=well_name(f.found.row, f.found.col),
-                            row=f.found.row, col=f.found.col, drop_no=f.found.drop, path=str(f.found.path),
+                            row=f.found.row, col=f.found.col, drop_no=f.found.drop, path=f.path,
                             size=f.size, mtime=f.mtime, width=width, height=height, load_error=error,
                         ))
                     inserted, updated = store.upsert_images(rows)
@@ -293,4 +330,42 @@ def import_paths(
             done += len(files)
             if progress:
                 progress(done, total)
+    _route_notes(report)
     return report
+
+
+def _same_file(path: str, ident: tuple[int, int]) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == ident
+
+
+def _keep_stored_routes(store: Store, barcode: str, files: list[_FileInfo], report: ImportReport) -> None:
+    """A drop already recorded under a path that still names the same file keeps that path: an
+    import never swaps a working path for another route to the file. A stored path that no longer
+    exists is replaced (the file moved)."""
+    stored_by_key: dict[str, dict[tuple[str, int], str]] = {}
+    for f in files:
+        key = f.found.inspection_key
+        if key not in stored_by_key:
+            stored_by_key[key] = store.slot_paths(barcode, key)
+        old = stored_by_key[key].get((well_name(f.found.row, f.found.col), f.found.drop))
+        if old is not None and old != f.path and _same_file(old, f.ident):
+            f.path = old
+        if f.walked != f.path:
+            (report.found_again if old == f.path else report.resolved).append((f.walked, f.path))
+
+
+def _route_notes(report: ImportReport) -> None:
+    if report.found_again:
+        walked, kept = report.found_again[0]
+        n = len(report.found_again)
+        report.notes.append(f"found {n} recorded file{'s' * (n != 1)} again by another route (e.g. {walked} is "
+                            f"{kept}); the stored path{'s' * (n != 1)} {'are' if n != 1 else 'is'} kept")
+    if report.resolved:
+        walked, real = report.resolved[0]
+        n = len(report.resolved)
+        report.notes.append(f"recorded {n} file{'s' * (n != 1)} reached through symbolic links or /proc under "
+                            f"{'their' if n != 1 else 'its'} real path{'s' * (n != 1)} (e.g. {walked} as {real})")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from xtalviewer.core.importers.found import FoundImage, ParseContext, parse_datetime
 from xtalviewer.core.plates import PlateType, row_number, well_from_number
+from xtalviewer.core.regular import open_regular
 
 LAYOUT = "xchem"
 FOLDER_RE = re.compile(r"^(?P<barcode>[^_]+)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<rest>.+)$")
@@ -47,7 +48,7 @@ def _csv_rows(folder: Path, barcode: str, day: str, ctx: ParseContext) -> dict[t
         if not candidate.is_file():
             continue
         try:
-            with candidate.open(newline="", encoding="utf-8-sig") as fh:
+            with open_regular(candidate, "r", newline="", encoding="utf-8-sig") as fh:
                 reader = csv.DictReader(fh)
                 if not CSV_FIELDS <= set(reader.fieldnames or ()):
                     ctx.note(f"{candidate}: not a RockMaker CSV (expected columns {', '.join(sorted(CSV_FIELDS))}); ignored")

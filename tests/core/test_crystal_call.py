@@ -1,0 +1,92 @@
+"""The crystal call: temperature scaling, the recall-tuned threshold and the one hit rule."""
+
+import numpy as np
+import pytest
+
+from xtalviewer.core.crystal_call import (
+    DEFAULT_THRESHOLD,
+    OperatingPoint,
+    choose_threshold,
+    crystal_in_top3,
+    crystal_probability,
+    fit_operating_point,
+    fit_temperature,
+    is_hit,
+    pct,
+    softmax,
+)
+from xtalviewer.core.metrics import expected_calibration_error
+
+CRYSTAL = [False, False, True, True]
+
+
+def overconfident_fixture(n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of a model that is right ~70% of the time but ~99% sure: classic overconfidence."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 4, n)
+    predicted = np.where(rng.random(n) < 0.7, truth, rng.integers(0, 4, n))
+    logits = rng.normal(0, 1, (n, 4))
+    logits[np.arange(n), predicted] += 8.0
+    return logits, truth
+
+
+def test_temperature_scaling_lowers_the_calibration_error():
+    logits, truth = overconfident_fixture()
+    before = expected_calibration_error(truth, softmax(logits))
+    t = fit_temperature(logits, truth)
+    after = expected_calibration_error(truth, softmax(logits, t))
+    assert t > 1.5  # an overconfident model is softened
+    assert before > 0.2 and after < before / 3
+    # ranking within a drop is unchanged, so top-1 accuracy is too
+    assert (softmax(logits, t).argmax(1) == logits.argmax(1)).all()
+
+
+def test_a_calibrated_model_keeps_temperature_near_one():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 2, (4000, 4))
+    truth = np.array([rng.choice(4, p=p) for p in softmax(logits)])  # labels drawn from the model itself
+    assert fit_temperature(logits, truth) == pytest.approx(1.0, abs=0.15)
+
+
+@pytest.mark.parametrize("target", [0.9, 0.95, 0.99, 1.0])
+def test_threshold_reaches_the_requested_recall(target):
+    rng = np.random.default_rng(2)
+    is_crystal = rng.random(500) < 0.2
+    score = np.clip(np.where(is_crystal, rng.normal(0.6, 0.2, 500), rng.normal(0.2, 0.15, 500)), 0, 1)
+    threshold, recall, load = choose_threshold(score, is_crystal, target)
+    assert recall >= target
+    assert recall == pytest.approx((score[is_crystal] >= threshold).mean())
+    assert load == pytest.approx((score >= threshold).mean())
+    # the highest such threshold: a hair higher loses recall below the target
+    assert (score[is_crystal] >= np.nextafter(threshold, 1)).mean() < target
+
+
+def test_no_crystals_in_validation_keeps_the_old_rule():
+    threshold, recall, _ = choose_threshold(np.array([0.1, 0.7]), np.array([False, False]), 0.99)
+    assert threshold == DEFAULT_THRESHOLD and np.isnan(recall)
+    op = fit_operating_point(np.zeros((3, 4)), [0, 1, 0], CRYSTAL)
+    assert not op.calibrated and op.threshold == DEFAULT_THRESHOLD
+    assert "not calibrated" in op.describe()
+
+
+def test_fit_operating_point_on_validation_logits():
+    logits, truth = overconfident_fixture(seed=3)
+    op = fit_operating_point(logits, truth, CRYSTAL, target_recall=0.99)
+    assert op.calibrated and op.target_recall == 0.99 and op.temperature > 1
+    probs = softmax(logits, op.temperature)
+    flagged = crystal_probability(probs, CRYSTAL) >= op.threshold
+    is_crystal = np.asarray(CRYSTAL)[truth]
+    assert flagged[is_crystal].mean() >= 0.99 and op.val_recall == pytest.approx(flagged[is_crystal].mean())
+    assert op.val_review_load == pytest.approx(flagged.mean()) and op.val_crystals == int(is_crystal.sum())
+    assert OperatingPoint.from_dict(op.to_dict()) == op
+    assert "99% crystal recall" in op.describe()
+
+
+def test_hit_and_top3_rules():
+    probs = np.array([[0.5, 0.3, 0.15, 0.05], [0.9, 0.05, 0.03, 0.02]])
+    assert crystal_probability(probs, CRYSTAL) == pytest.approx([0.2, 0.05])
+    assert crystal_in_top3(probs, CRYSTAL).tolist() == [True, True]
+    assert is_hit(0.2, 0.2) and not is_hit(0.19, 0.2) and not is_hit(None, 0.0)
+    assert is_hit(np.array([0.1, 0.3]), 0.2).tolist() == [False, True]
+    assert crystal_in_top3(np.array([0.4, 0.3, 0.2, 0.1]), [False, False, False, True]) == np.False_
+    assert pct(0.1234) == "12.3%" and pct(None) == "–" and pct(0.99, 0) == "99%"

@@ -1,0 +1,71 @@
+"""One training run's settings as a plain dataclass: what the CLI parses, the app's Retrain dialog
+asks for, the demo and the benchmarks build, and args.json records (so --resume reads it back).
+
+Fields left at None mean "the recipe's default", decided per architecture and initialisation by
+``train.recipe`` when the run starts, and recorded in each architecture's metrics.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from xtalviewer.core.crystal_call import DEFAULT_TARGET_RECALL
+
+INIT_CHOICES = ("auto", "active", "base", "imagenet", "scratch")
+CROP_CHOICES = ("none", "well", "drop")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; see ``xtal-train --help`` for each field's meaning."""
+
+    db: str | None = None
+    arch: str = "all"
+    image_size: int | None = None
+    crop: str | None = None
+    epochs: int | None = None
+    batch_size: int = 32
+    lr: float | None = None
+    weight_decay: float = 1e-4
+    patience: int = 5
+    time_limit: float | None = None  # minutes per architecture
+    device: str = "auto"
+    init: str = "auto"  # auto | active | base | imagenet | scratch | a checkpoint path
+    crystal_recall: float = DEFAULT_TARGET_RECALL
+    crystal_weight: float | None = None  # weight of the crystal-vs-rest loss term
+    sources: str = "human,import"
+    val: float = 0.15
+    test: float = 0.15
+    balance: str = "sqrt"
+    seed: int = 0
+    workers: int = 2
+    amp: str = "auto"
+    events: str | None = None
+    runs_dir: str | None = None
+    name: str | None = None
+    resume: str | None = None
+    activate: str = "auto"  # auto: if none is active; best: always; none: never
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: (str(v) if isinstance(v, Path) else v) for k, v in d.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({k: v for k, v in self.to_dict().items() if k != "resume"}, indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def arch_names(self) -> list[str]:
+        return ["resnet", "inception", "vgg", "alexnet"] if self.arch == "all" else \
+            [a.strip() for a in self.arch.split(",") if a.strip()]
+
+    def source_list(self) -> list[str]:
+        return [s.strip() for s in self.sources.split(",") if s.strip()]
