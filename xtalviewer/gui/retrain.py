@@ -28,7 +28,7 @@ from xtalviewer.gui.confusion_view import ConfusionView
 from xtalviewer.gui.results_model import ResultsModel
 from xtalviewer.gui.retrain_options import RetrainOptions
 from xtalviewer.gui.trainer_process import LineBuffer, start_trainer, train_command
-from xtalviewer.gui.training_curves import TrainingCurves, _num
+from xtalviewer.gui.training_curves import TrainingCurves, as_number
 
 KILL_AFTER_MS = 5000  # SIGTERM stops at the next batch; a process still alive after this is killed
 LOG_LINES = 400
@@ -189,7 +189,8 @@ class RetrainDialog(QDialog):
     def command(self) -> list[str]:
         o = self.options
         return train_command(self.db_path, o.selected_archs(), o.epochs(), o.image_size(), o.batch_box.value(),
-                             o.device_box.currentText(), self.runs_dir, init=o.init(), crystal_recall=o.crystal_recall())
+                             o.device_box.currentText(), self.runs_dir, init=o.init(),
+                             crystal_recall=o.crystal_recall())
 
     def start(self) -> None:
         if self.running() or self.options.problem_text():
@@ -372,10 +373,10 @@ class RetrainDialog(QDialog):
         elif kind == "epoch_end":
             self.curves.add_epoch(arch, ev)
             self._progress(arch, int(ev["epoch"]), self._epochs, 1, 1)
-            loss = _num(ev.get("val_loss"))
+            loss = as_number(ev.get("val_loss"))
             loss_text = "–" if loss is None else f"{loss:.4f}"
             self._set_status(f"{arch}: epoch {ev['epoch']}/{self._epochs} done, validation loss {loss_text}, "
-                             f"accuracy {pct(_num(ev.get('val_accuracy')))}")
+                             f"accuracy {pct(as_number(ev.get('val_accuracy')))}")
         elif kind == "metrics":
             self._metrics[arch] = ev.get("metrics") or {}
             self._set_status(f"{arch}: testing done, registering the model…")

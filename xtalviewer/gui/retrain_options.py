@@ -81,8 +81,9 @@ class RetrainOptions(QGroupBox):
         self._pair(grid, 2, 0, "Start &from:", self.init_box, span=3)
         self._pair(grid, 2, 2, "&Target crystal recall:", self.recall_box)
 
-        self.hint = QLabel("Auto epochs and image size follow the trainer's recipe: a shorter schedule when continuing, "
-                           "the continued model's image size, smaller images on a CPU. A size of your own must be at "
+        self.hint = QLabel("Auto epochs and image size follow the trainer's recipe: a shorter schedule when "
+                           "continuing, the continued model's image size, smaller images on a CPU. A size of your own "
+                           "must be at "
                            f"least {ARCHITECTURES['inception_v3'][1]} px for Inception v3 and "
                            f"{ARCHITECTURES['alexnet'][1]} px for AlexNet.")
         self.hint.setWordWrap(True)

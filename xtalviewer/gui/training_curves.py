@@ -25,7 +25,8 @@ class EpochAxis(pg.AxisItem):
         return [str(int(round(v))) for v in values]
 
 
-def _num(value) -> float | None:
+def as_number(value) -> float | None:
+    """A JSON number as a float; None for anything else (missing, null, a bool)."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
@@ -104,8 +105,9 @@ class TrainingCurves(QWidget):
     def add_epoch(self, arch: str, ev: dict) -> None:
         """One ``epoch_end`` event's values."""
         self.ensure(arch)
-        values = {"train_loss": _num(ev.get("train_loss")), "val_loss": _num(ev.get("val_loss")),
-                  "val_accuracy": _num(ev.get("val_accuracy")), "missed_top3": _num(ev.get("val_missed_crystal_top3"))}
+        values = {"train_loss": as_number(ev.get("train_loss")), "val_loss": as_number(ev.get("val_loss")),
+                  "val_accuracy": as_number(ev.get("val_accuracy")),
+                  "missed_top3": as_number(ev.get("val_missed_crystal_top3"))}
         for key, value in values.items():
             if value is None:
                 continue
