@@ -171,8 +171,8 @@ def bench_open(db: Path, settings: Settings, cold: bool) -> dict:
     wait_for(app, lambda: window.inspection is not None and window.grid_model.rowCount() > 0)
     target = window.inspection["id"]
     wait_for(app, lambda: window.thumbs.idle() and window.images.idle(), 30)  # the window's own first open
-    window.inspection = None
-    window.grid_model.set_rows([])
+    window.session.close_inspection()
+    window.grid_model.reset()
     window.thumbs.clear()  # nothing in memory: warm means the disk cache only
     if cold:
         shutil.rmtree(settings.thumbnail_folder(), ignore_errors=True)
@@ -218,7 +218,7 @@ def bench_memory(root: Path, n_images: int, settings: Settings) -> dict:
 
 
 def memory_of(db: Path, thumbs: Path) -> dict:
-    from xtalviewer.gui.workers import cached_scorer
+    from xtalviewer.gui.scoring import cached_scorer
 
     settings = Settings(annotator="bench", thumbnail_dir=str(thumbs))
     app, window = open_window(db, settings)

@@ -28,8 +28,9 @@ MODULES = {
 DEFAULT = "xtalviewer.cli"
 
 # Interpreter flags a caller may put before ``-m`` out of habit (``python -u -m train``): accepted
-# and ignored, except -u which is honoured by unbuffering stdout.
-IGNORED_FLAGS = {"-u", "-B", "-E", "-s", "-I", "-O", "-OO"}
+# and ignored, except -u which is honoured by unbuffering stdout. The Retrain dialog passes -P (keep
+# the working folder off sys.path), which a frozen app needs no help with.
+IGNORED_FLAGS = {"-u", "-B", "-E", "-s", "-I", "-O", "-OO", "-P"}
 
 
 # Not a module: `xtalviewer --bundle-check` imports everything the app may import lazily (dialogs,

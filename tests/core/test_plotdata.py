@@ -166,6 +166,23 @@ def test_crystal_map_layout(store):
         plotdata.crystal_map(store, model, 999)
 
 
+def test_crystal_map_marks_hits_at_the_models_operating_point(store):
+    from xtalviewer.core.crystal_call import OperatingPoint
+
+    op = OperatingPoint(threshold=0.1, target_recall=0.99, val_recall=0.99, val_review_load=0.3)
+    model = store.add_model(name="c", arch="resnet18", classes=store.scheme.keys, input_size=32, path="/c.pt",
+                            activate=True, operating_point=op)
+    new = ids(store, "P1", "2026-01-08")
+    weak = [0.02] * len(KEYS)
+    weak[KEYS.index("clear")] = 1 - 0.02 * (len(KEYS) - 1)  # crystal 8%: below 10%
+    store.put_predictions(model, [PredictionRow(new[("A01", 2)], probs("clear", "skin", "needles")),  # ~15%: a hit
+                                  PredictionRow(new[("A02", 1)], weak)])
+    m = plotdata.crystal_map(store, model, store.image(new[("A01", 1)])["inspection_id"])
+    assert m["operating_point"] == op
+    assert m["hit"][0, 1] and not m["hit"][0, 2] and m["hit"].sum() == 1  # unscored drops are never hits
+    assert plotdata.cell_info(m, 0, 1)["hit"] and not plotdata.cell_info(m, 0, 0)["hit"]
+
+
 def test_inspection_choices_by_plate_oldest_first(store):
     choices = plotdata.inspection_choices(store)
     assert [(c["barcode"], c["imaged_at"][:10]) for c in choices] == [

@@ -9,7 +9,7 @@ from PySide6.QtTest import QTest
 
 from xtalviewer.core.store import PredictionRow, Store
 from xtalviewer.gui.grid_model import Role
-from xtalviewer.gui.main_window import select_rows
+from xtalviewer.gui.grid_view import select_rows
 
 KEYS = ["clear", "light_precipitate", "heavy_precipitate", "phase_separation", "skin", "other",
         "microcrystals", "needles", "plates", "crystals_3d"]
@@ -59,7 +59,8 @@ def test_enter_accepts_the_prediction_and_records_what_was_shown(plate_db, setti
     w = open_window(plate_db, settings)
     w.set_current_row(w.grid_model.row_of(first))
     assert w.prediction.bars.top3[0] == ("plates", pytest.approx(0.7))
-    assert w.prediction.flag.text() == "CRYSTAL IN TOP 3: Plates 70.0%"
+    assert w.prediction.flag.text() == "HIT: crystal probability 92.5% ≥ 50.0%"  # the uncalibrated model: 50%
+    assert w.prediction.top3.text() == "crystal in top 3: Plates 70.0%"
     press(w, Qt.Key.Key_Return)
     with Store(plate_db) as s:
         (h,) = s.history(first)
@@ -125,26 +126,26 @@ def test_review_orders_and_filters(scored_db, settings, open_window):
     db, ids = scored_db
     w = open_window(db, settings)
     assert ids_in_grid(w) == ids
-    choose(w.order_box, "crystal")
+    choose(w.toolbar.order_box, "crystal")
     assert ids_in_grid(w)[:2] == [ids[2], ids[1]]  # 3D crystals 95%, then needles 60%
     with Store(db) as s:
         expected = [r["id"] for r in s.review_queue(s.active_model()["id"], "crystal", inspection_id=w.inspection["id"])]
     assert ids_in_grid(w) == expected
-    choose(w.order_box, "margin")
+    choose(w.toolbar.order_box, "margin")
     assert ids_in_grid(w)[0] == ids[3]
-    choose(w.order_box, "disagreement")
+    choose(w.toolbar.order_box, "disagreement")
     assert ids_in_grid(w) == [ids[4]]
-    choose(w.order_box, "plate")
-    w.unreviewed.setChecked(True)
+    choose(w.toolbar.order_box, "plate")
+    w.toolbar.unreviewed.setChecked(True)
     assert ids[0] not in ids_in_grid(w) and ids[4] not in ids_in_grid(w) and len(ids_in_grid(w)) == 10
-    w.unreviewed.setChecked(False)
-    choose(w.label_filter, "clear")
+    w.toolbar.unreviewed.setChecked(False)
+    choose(w.toolbar.label_filter, "clear")
     assert ids_in_grid(w) == [ids[0]]
-    choose(w.label_filter, "")
-    choose(w.pred_filter, "heavy_precipitate")
+    choose(w.toolbar.label_filter, "")
+    choose(w.toolbar.pred_filter, "heavy_precipitate")
     assert ids_in_grid(w) == [ids[4]]
-    choose(w.pred_filter, "")
-    choose(w.top3_filter, "yes")
+    choose(w.toolbar.pred_filter, "")
+    choose(w.toolbar.top3_filter, "yes")
     assert {ids[1], ids[2]} <= set(ids_in_grid(w))
     with Store(db) as s:
         expected = [r["id"] for r in s.review_queue(s.active_model()["id"], "plate", inspection_id=w.inspection["id"],
@@ -161,12 +162,13 @@ def test_prediction_panel_shows_the_stored_top3(scored_db, settings, open_window
     assert w.prediction.bars.top3 == [(p["top1"], p["p1"]), (p["top2"], p["p2"]), (p["top3"], p["p3"])]
     assert w.prediction.title.text() == "Model: tiny"
     w.set_current_row(w.grid_model.row_of(ids[0]))
-    assert w.prediction.flag.text() == "no crystal in top 3"
+    assert w.prediction.flag.text().startswith("not a hit")
+    assert w.prediction.top3.text() == "no crystal in top 3"
 
 
 def test_live_worker_fills_predictions_and_the_grid(plate_db, settings, open_window, qtbot):
     w = open_window(plate_db, settings, start_scoring=True)
-    qtbot.waitUntil(lambda: w.scoring is None, timeout=60000)
+    qtbot.waitUntil(lambda: not w.scoring.running(), timeout=60000)
     rows = w.grid_model.rows()
     readable = [r for r in rows if not r.get("load_error")]
     assert readable and all(r.get("top1") for r in readable)
@@ -245,7 +247,7 @@ def test_a_label_that_cannot_be_written_is_reported_at_once_and_kept_on_screen(p
         w.store.conn.execute("PRAGMA query_only = ON")  # every write fails like a read-only database
     press(w, Qt.Key.Key_8)
     assert w.alert.isVisible() and "NOT SAVED: Needles" in w.alert.text() and expect in w.alert.text().lower()
-    assert w.pending_label == "needles"
+    assert w.session.pending_label == "needles"
     assert w.current_row() == row and w.grid_model.row_dict(row)["label"] is None  # nothing moved on
     with Store(plate_db) as s:
         assert s.history(first) == []
@@ -254,7 +256,7 @@ def test_a_label_that_cannot_be_written_is_reported_at_once_and_kept_on_screen(p
     else:
         w.store.conn.execute("PRAGMA query_only = OFF")
     press(w, Qt.Key.Key_8)  # fixed: the same key saves it
-    assert not w.alert.isVisible() and w.pending_label is None
+    assert not w.alert.isVisible() and w.session.pending_label is None
     with Store(plate_db) as s:
         assert s.current_label(first) == "needles"
 
@@ -263,13 +265,13 @@ def test_orders_and_filters_from_the_keyboard(scored_db, settings, open_window):
     db, ids = scored_db
     w = open_window(db, settings)
     press(w, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
-    assert w.order_box.currentData() == "crystal" and ids_in_grid(w)[0] == ids[2]
+    assert w.toolbar.order_box.currentData() == "crystal" and ids_in_grid(w)[0] == ids[2]
     press(w, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
-    assert w.unreviewed.isChecked() and ids[0] not in ids_in_grid(w)
+    assert w.toolbar.unreviewed.isChecked() and ids[0] not in ids_in_grid(w)
     press(w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
-    assert w.top3_filter.currentData() == "yes"
+    assert w.toolbar.top3_filter.currentData() == "yes"
     press(w, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    assert not w.unreviewed.isChecked() and w.top3_filter.currentData() == ""
+    assert not w.toolbar.unreviewed.isChecked() and w.toolbar.top3_filter.currentData() == ""
     press(w, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
     assert ids_in_grid(w) == ids
 
@@ -325,6 +327,64 @@ def test_painting_and_filtering_do_not_leak_references_to_none(scored_db, settin
     assert sys.getrefcount(None) - before > -100  # thousands without the workarounds
 
 
+@pytest.fixture
+def calibrated_db(plate_db):
+    """The tiny model again, calibrated: hits at a crystal probability of 30%."""
+    from xtalviewer.core.crystal_call import OperatingPoint
+
+    with Store(plate_db) as s:
+        old = s.active_model()
+        op = OperatingPoint(threshold=0.3, temperature=1.2, target_recall=0.99, val_recall=0.99, val_review_load=0.2)
+        model_id = s.add_model(name="tiny-calibrated", arch="resnet18", classes=s.scheme.keys, input_size=32,
+                               path=old["path"], activate=True, operating_point=op)
+        latest = s.query("SELECT MAX(id) AS i FROM inspection")[0]["i"]
+        ids = [r["id"] for r in s.review_queue(model_id, "plate", inspection_id=latest)]
+        s.put_predictions(model_id, [
+            PredictionRow(ids[0], probs(clear=0.9)),
+            PredictionRow(ids[1], probs(needles=0.35, clear=0.6)),  # 36.9% crystal: a hit at 30%, not at 50%
+            PredictionRow(ids[2], probs(crystals_3d=0.95)),
+        ])
+    return plate_db, ids, op
+
+
+def test_hits_follow_the_models_operating_point(calibrated_db, settings, open_window, qtbot):
+    db, ids, op = calibrated_db
+    w = open_window(db, settings)
+    assert w.status.model.text() == "Model: tiny-calibrated · hit ≥ 30.0% (99% recall on validation)"
+    assert w.status.model.toolTip() == op.describe()
+    hit = [w.grid_model.data(w.grid_model.index(w.grid_model.row_of(i)), Role.HIT) for i in ids[:3]]
+    assert hit == [False, True, True]
+    assert "a hit (≥ 30.0%)" in w.grid_model.data(w.grid_model.index(w.grid_model.row_of(ids[1])),
+                                                  Qt.ItemDataRole.ToolTipRole)
+    w.set_current_row(w.grid_model.row_of(ids[1]))
+    assert w.prediction.flag.text() == "HIT: crystal probability 36.9% ≥ 30.0%"
+    assert w.prediction.top3.text() == "crystal in top 3: Needles 35.0%"  # the second strategy, on its own line
+    assert "2 hits" in w.grid_title.text()
+    press(w, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)  # hits only
+    assert ids_in_grid(w) == [ids[1], ids[2]] and w.toolbar.hit_filter.currentData() == "yes"
+    press(w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)  # and crystal in top 3: both strategies at once
+    assert w.toolbar.top3_filter.currentData() == "yes" and set(ids_in_grid(w)) == {ids[1], ids[2]}
+    qtbot.waitUntil(lambda: w.browser_model.index_of(w.inspection["id"]) is not None, timeout=10000)
+    row = w.browser_model.index_of(w.inspection["id"])
+    hits = w.browser_model.itemFromIndex(row.siblingAtColumn(4))
+    assert hits.text() == "2" and op.describe() in hits.toolTip()
+    assert op.describe() in w.browser_model.horizontalHeaderItem(4).toolTip()
+
+
+def test_the_shortcut_list_is_the_action_table(plate_db, settings, open_window):
+    from xtalviewer.gui.actions import shortcut_rows
+
+    w = open_window(plate_db, settings)
+    listed = shortcut_rows(w.action_table)
+    for spec in w.action_table:
+        if spec.run is not None and spec.keys:  # each key the window answers is listed under ?
+            assert w.actions_[spec.name].shortcuts()[0].toString() == spec.keys[0]
+            assert (spec.key_text(), spec.help or spec.text) in listed
+    assert ("Ctrl+H", "Hits only: crystal probability at the model's threshold") in listed
+    assert ("9", "Label as Plates (crystal), then next drop") in listed
+    menu_texts = [a.text() for a in w.menus["&Review"].actions()]
+    assert "Hits only" in menu_texts and "Crystal in top 3 only" in menu_texts
+
 def test_the_thumbnail_cache_is_pruned_to_its_limit_at_start_up(plate_db, settings, open_window, qtbot):
     settings = dataclasses.replace(settings, thumbnail_limit_mb=1)
     folder = settings.thumbnail_folder() / "00"
@@ -337,14 +397,17 @@ def test_the_thumbnail_cache_is_pruned_to_its_limit_at_start_up(plate_db, settin
     qtbot.waitUntil(lambda: sum(p.stat().st_size for p in folder.glob("*.jpg")) <= 1024 * 1024, timeout=5000)
 
 
-def test_exporting_onto_a_fifo_is_refused_with_a_message(plate_db, settings, open_window, tmp_path, monkeypatch):
-    from xtalviewer.gui import main_window
+def test_exporting_onto_a_fifo_is_refused_with_a_message(plate_db, settings, open_window, tmp_path, monkeypatch,
+                                                         qtbot):
+    from xtalviewer.gui import file_commands
 
     fifo = tmp_path / "labels.csv"
     os.mkfifo(fifo)
     window = open_window(plate_db, settings)
     warnings = []
-    monkeypatch.setattr(main_window.QFileDialog, "getSaveFileName", lambda *a, **k: (str(fifo), "CSV (*.csv)"))
-    monkeypatch.setattr(main_window.QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
-    window.export_csv()
-    assert warnings and "FIFO" in warnings[0] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    monkeypatch.setattr(file_commands.QFileDialog, "getSaveFileName", lambda *a, **k: (str(fifo), "CSV (*.csv)"))
+    monkeypatch.setattr(file_commands.QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    QTest.keyClick(window.grid, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)  # Ctrl+E: export, off the GUI thread
+    qtbot.waitUntil(lambda: bool(warnings), timeout=10000)
+    assert "FIFO" in warnings[0] and not warnings[0].startswith("ValueError")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)

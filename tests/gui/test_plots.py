@@ -107,14 +107,13 @@ def test_agreement_tab_shows_rates_bars_and_confusion(qtbot, plate_db):
     assert bar_lengths(tab.plate_bars["top3"], False).tolist() == pytest.approx([75.0])
     assert tab.overall.value() == pytest.approx(50.0)
     matrix = expected["confusion"]
-    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    assert np.allclose(tab.confusion_image.image, share)
-    assert [t.textItem.toPlainText() for t in tab.cell_texts] == [str(v) for v in matrix.ravel()]
-    assert tab.bottom_axis._tickLevels[0][0] == (0.5, "Clear")
+    assert tab.confusion.matrix == matrix.tolist()  # the Retrain dialog's confusion widget
+    assert tab.confusion.names[0] == "Clear" and tab.confusion.row_title == "Reviewer's label"
+    assert not tab.confusion.grab().isNull()
 
-    dialog.refresh()  # redraws in place
+    dialog.refresh()
     qtbot.waitUntil(lambda: tab.data is not None, timeout=5000)
-    assert len(tab.cell_texts) == matrix.size
+    assert tab.confusion.matrix == matrix.tolist()
 
 
 def test_agreement_says_when_no_model_is_active(qtbot, tmp_path):
@@ -189,3 +188,20 @@ def test_an_empty_database_opens_with_messages(qtbot, db_path):
     assert dialog.counts.data[0] == [] and "No plates" in dialog.counts.info.text()
     assert "No inspections" in dialog.crystal_map.info.text()
     assert "No model is active" in dialog.agreement.message.text()
+
+
+def test_crystal_map_dots_the_hits_of_the_models_operating_point(qtbot, plate_db):
+    from xtalviewer.core.crystal_call import OperatingPoint
+
+    with Store(plate_db) as s:
+        op = OperatingPoint(threshold=0.2, target_recall=0.99, val_recall=0.99, val_review_load=0.3)
+        s.add_model(name="calibrated", arch="resnet18", classes=s.scheme.keys, input_size=32,
+                    path=s.active_model()["path"], activate=True, operating_point=op)
+    later, _ = label_and_score(plate_db)  # scored by the calibrated model, now the active one
+    dialog = open_dialog(qtbot, plate_db, inspection_id=later)
+    tab = dialog.crystal_map
+    xs, ys = tab.hit_marks.getData()
+    assert sorted(zip(ys.tolist(), xs.tolist())) == [(0.5, 0.5), (0.5, 2.5), (0.5, 3.5)]  # A01, A03, A04; not A02
+    assert "3 hits at crystal probability ≥ 20.0%" in tab.title.text()
+    tab._hover(tab.plot.vb.mapViewToScene(QPointF(1.5, 0.5)))
+    assert "not a hit (< 20.0%)" in tab.info.text()

@@ -1,5 +1,5 @@
 """The numbers behind the Plots dialog: label counts per plate, model-vs-human agreement and a plate's
-crystal-probability map. Plain functions over a ``Store``, one grouped SQL query each, so they stay
+crystal-probability map. Plain functions over a ``Store``, one grouped store query each, so they stay
 fast on a store of half a million images and can run on any thread that has its own connection.
 """
 
@@ -7,20 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from xtalviewer.core.crystal_call import is_hit
 from xtalviewer.core.plates import row_letter, well_name
 from xtalviewer.core.store import Store
 
 # label sources that count as a reviewer's judgement; a label accepted from a prediction would
 # agree with the model by construction and inflate the agreement
 JUDGED_SOURCES = ("human", "import")
-
-_LATEST_INSPECTIONS = """
-    SELECT id FROM (
-        SELECT id, ROW_NUMBER() OVER (PARTITION BY plate_id ORDER BY imaged_at DESC, id DESC) AS rank
-        FROM inspection
-    ) WHERE rank = 1
-"""
-
 
 def label_counts_per_plate(store: Store, latest_only: bool = True) -> tuple[list[str], list[str | None], np.ndarray]:
     """Drops per plate and current label: ``(barcodes, keys, counts)``.
@@ -31,14 +24,10 @@ def label_counts_per_plate(store: Store, latest_only: bool = True) -> tuple[list
     """
     keys: list[str | None] = [*store.scheme.keys, None]
     column = {k: j for j, k in enumerate(keys)}
-    barcodes = [r["barcode"] for r in store.query("SELECT barcode FROM plate ORDER BY barcode")]
+    barcodes = store.barcodes()
     row_of = {b: i for i, b in enumerate(barcodes)}
-    where = f"WHERE i.inspection_id IN ({_LATEST_INSPECTIONS})" if latest_only else ""
     counts = np.zeros((len(barcodes), len(keys)), dtype=np.int64)
-    for barcode, label, n in store.conn.execute(
-        f"SELECT pl.barcode, i.label, COUNT(*) FROM image i JOIN plate pl ON pl.id = i.plate_id {where} "
-        "GROUP BY i.plate_id, i.label"
-    ):
+    for barcode, label, n in store.plate_label_counts(latest_only):
         if barcode in row_of and label in column:
             counts[row_of[barcode], column[label]] += n
     return barcodes, keys, counts
@@ -58,29 +47,11 @@ def agreement(store: Store, model_id: int | None) -> dict:
     keys = store.scheme.keys
     index = {k: j for j, k in enumerate(keys)}
     crystal = np.asarray(store.scheme.crystal_mask)
-    marks = ",".join("?" * len(JUDGED_SOURCES))
-    labelled = store.conn.execute(
-        f"SELECT COUNT(*) FROM image i JOIN annotation a ON a.id = i.annotation_id "
-        f"WHERE i.label IS NOT NULL AND a.source IN ({marks})", JUDGED_SOURCES,
-    ).fetchone()[0]
+    labelled = store.judged_label_count(JUDGED_SOURCES)
     confusion = np.zeros((len(keys), len(keys)), dtype=np.int64)
     plates: dict[str, list[int]] = {}  # barcode -> [n, top1 hits, top3 hits]
     if model_id is not None:
-        # CROSS JOIN keeps SQLite walking the images in storage order and looking each prediction up by
-        # (model, image): 4x faster on 500k images than walking a prediction index and fetching rows
-        rows = store.conn.execute(
-            f"""
-            SELECT pl.barcode, i.label, p.top1, COUNT(*),
-                   SUM(i.label = p.top1 OR i.label = p.top2 OR i.label = p.top3)
-            FROM image i
-            CROSS JOIN annotation a ON a.id = i.annotation_id
-            CROSS JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
-            JOIN plate pl ON pl.id = i.plate_id
-            WHERE i.label IS NOT NULL AND a.source IN ({marks})
-            GROUP BY i.plate_id, i.label, p.top1
-            """,
-            (model_id, *JUDGED_SOURCES),
-        ).fetchall()
+        rows = store.label_vs_prediction(model_id, JUDGED_SOURCES)
         for barcode, label, top1, n, top3_hits in rows:
             if label not in index or top1 not in index:
                 continue
@@ -116,10 +87,7 @@ def agreement(store: Store, model_id: int | None) -> dict:
 
 def inspection_choices(store: Store) -> list[dict]:
     """Every inspection with its plate, oldest first within a plate: what the map's pickers offer."""
-    return store.query(
-        "SELECT n.id, n.plate_id, pl.barcode, n.key, n.imaged_at, n.imager, n.profile FROM inspection n "
-        "JOIN plate pl ON pl.id = n.plate_id ORDER BY pl.barcode, n.imaged_at, n.id"
-    )
+    return store.inspection_choices()
 
 
 def crystal_map(store: Store, model_id: int | None, inspection_id: int) -> dict:
@@ -130,20 +98,13 @@ def crystal_map(store: Store, model_id: int | None, inspection_id: int) -> dict:
     NaN where the model has not scored the drop or there is no image), top1 (model's top-1 key or
     None), labels (current label or None), crystal_label (bool), inherited (for unlabelled drops, the
     label the same drop got at an earlier inspection, as the review grid shows it), crystal_inherited
-    (bool), image_ids (-1 where no image).
+    (bool), image_ids (-1 where no image), operating_point (the model's crystal-call rule) and hit
+    (bool: the model calls the drop a hit at that rule).
     """
-    found = store.query(
-        "SELECT n.*, pl.barcode, pl.rows, pl.cols, pl.drops FROM inspection n JOIN plate pl ON pl.id = n.plate_id "
-        "WHERE n.id = ?", (inspection_id,),
-    )
-    if not found:
+    insp = store.inspection(inspection_id)
+    if insp is None:
         raise KeyError(f"there is no inspection {inspection_id}")
-    insp = found[0]
-    images = store.conn.execute(
-        "SELECT i.id, i.row, i.col, i.drop_no, i.label, p.crystal_prob, p.top1 FROM image i "
-        "LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ? WHERE i.inspection_id = ?",
-        (model_id, inspection_id),
-    ).fetchall()
+    images = store.inspection_drops(inspection_id, model_id)
     rows = max([insp["rows"], *(r[1] for r in images)])
     cols = max([insp["cols"], *(r[2] for r in images)])
     drops = max([insp["drops"], *(r[3] for r in images)])
@@ -165,16 +126,20 @@ def crystal_map(store: Store, model_id: int | None, inspection_id: int) -> dict:
     crystal_keys = store.scheme.crystal_keys
     is_crystal = np.frompyfunc(lambda k: k in crystal_keys, 1, 1)
     inspection = {k: insp[k] for k in ("id", "plate_id", "key", "imaged_at", "imager", "profile")}
+    op = store.operating_point(model_id)
+    with np.errstate(invalid="ignore"):
+        hit = np.asarray(is_hit(prob, op.threshold), dtype=bool) & ~np.isnan(prob)
     return {
         "rows": rows, "cols": cols, "drops": drops, "barcode": insp["barcode"], "inspection": inspection,
         "row_names": [row_letter(r + 1) for r in range(rows)], "prob": prob, "top1": top1, "labels": labels,
         "crystal_label": is_crystal(labels).astype(bool), "inherited": inherited,
         "crystal_inherited": is_crystal(inherited).astype(bool), "image_ids": image_ids, "model_id": model_id,
+        "operating_point": op, "hit": hit,
     }
 
 
 def cell_info(data: dict, row: int, column: int) -> dict | None:
-    """What a map cell holds: well, drop, image id, probability, top 1, label, inherited label;
+    """What a map cell holds: well, drop, image id, probability, hit, top 1, label, inherited label;
     None outside the plate."""
     if not (0 <= row < data["rows"] and 0 <= column < data["cols"] * data["drops"]):
         return None
@@ -184,6 +149,6 @@ def cell_info(data: dict, row: int, column: int) -> dict | None:
     return {
         "well": well_name(row + 1, col + 1), "drop": drop + 1,
         "image_id": image_id if image_id >= 0 else None,
-        "prob": None if np.isnan(p) else float(p), "top1": data["top1"][row, column],
+        "prob": None if np.isnan(p) else float(p), "hit": bool(data["hit"][row, column]), "top1": data["top1"][row, column],
         "label": data["labels"][row, column], "inherited": data["inherited"][row, column],
     }

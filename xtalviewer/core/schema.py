@@ -6,6 +6,8 @@ the ones it has not seen, in order.
 
 from __future__ import annotations
 
+import sqlite3
+
 MIGRATIONS: list[str] = [
     # 1: the first schema
     """
@@ -135,3 +137,21 @@ MIGRATIONS: list[str] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (BEGIN ... END;) whole."""
+    statements, current = [], []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("--"):
+            continue
+        current.append(line)
+        if stripped.endswith(";"):
+            candidate = "\n".join(current)
+            if sqlite3.complete_statement(candidate):
+                statements.append(candidate)
+                current = []
+    if current:
+        statements.append("\n".join(current))
+    return statements

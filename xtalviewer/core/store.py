@@ -16,13 +16,13 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import sqlite_utils
 
+from xtalviewer.core import queries
 from xtalviewer.core.crystal_call import OperatingPoint, crystal_in_top3, crystal_probability
 from xtalviewer.core.dbaccess import (
     BUSY_TIMEOUT_S,
@@ -34,56 +34,21 @@ from xtalviewer.core.dbaccess import (
     connect,
     explain,
 )
-from xtalviewer.core.labels import (
-    DEFAULT_SCHEME,
-    LabelScheme,
-    SchemeError,
-    find_scheme_file,
-    load_scheme,
-    load_scheme_file,
-    scheme_document,
-    scheme_from_document,
-)
+from xtalviewer.core.labels import LabelScheme, SchemeError
 from xtalviewer.core.plates import PlateType
-from xtalviewer.core.schema import MIGRATIONS, SCHEMA_VERSION
+from xtalviewer.core.queries import QUEUE_ORDERS  # noqa: F401  (re-exported)
+from xtalviewer.core.records import ImageRow, PredictionRow
+from xtalviewer.core.schema import MIGRATIONS, SCHEMA_VERSION, split_statements
+from xtalviewer.core.scheme_binding import bind_scheme
 
 __all__ = ["BUSY_TIMEOUT_S", "ImageRow", "PredictionRow", "Store", "StoreBusyError", "StoreError",
            "StoreReadOnlyError"]
 SOURCES = ("human", "accepted-prediction", "import")
-QUEUE_ORDERS = ("plate", "crystal", "margin", "entropy", "disagreement")
 
 
 def now_iso() -> str:
     """UTC timestamp with milliseconds, the form every created_at column holds."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    """What the importers hand the store for one drop image."""
-
-    inspection_id: int
-    plate_id: int
-    well: str
-    row: int
-    col: int
-    drop_no: int
-    path: str
-    size: int | None
-    mtime: float | None
-    width: int | None
-    height: int | None
-    load_error: str | None = None
-
-
-@dataclass(frozen=True)
-class PredictionRow:
-    """One model's output for one image: the full probability vector in scheme order."""
-
-    image_id: int
-    probs: Sequence[float]
-    image_size: int | None = None
-    image_mtime: float | None = None
 
 
 _IMAGE_COLUMNS = ("inspection_id", "plate_id", "well", "row", "col", "drop_no", "path", "size", "mtime", "width",
@@ -134,7 +99,7 @@ class Store:
         try:
             self._configure()
             self._migrate()
-            self.scheme = self._bind_scheme(scheme)
+            self.scheme = bind_scheme(self, scheme)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise self._not_ours(exc) or self._explain(exc) or \
@@ -205,7 +170,7 @@ class Store:
         for number in range(version, SCHEMA_VERSION):
             with self.transaction():
                 # executescript would commit; run the statements one by one inside our transaction
-                for statement in _split_sql(MIGRATIONS[number]):
+                for statement in split_statements(MIGRATIONS[number]):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number + 1}")
 
@@ -218,60 +183,6 @@ class Store:
         finally:
             dest.close()
         return target
-
-    def _bind_scheme(self, scheme: str | LabelScheme | None) -> LabelScheme:
-        """The database's label scheme. A new database stores the whole scheme, not only its id, so it
-        opens on any computer, with or without the scheme file (``--scheme /path/mylab.json``)."""
-        stored = self.get_meta("scheme")
-        if isinstance(scheme, LabelScheme):
-            wanted = scheme
-        elif scheme or stored is None:
-            wanted = load_scheme(scheme or DEFAULT_SCHEME)
-        else:
-            wanted = self._stored_scheme(stored)
-        if stored is None:
-            if self.readonly:
-                return wanted
-            with self.transaction():
-                self.set_meta("scheme", wanted.id)
-                self.set_meta("scheme_classes", json.dumps(wanted.keys))
-                self.set_meta("scheme_doc", json.dumps(scheme_document(wanted)))
-            return wanted
-        if wanted.id != stored:
-            raise StoreError(
-                f"database {self.path} uses label scheme '{stored}', not '{wanted.id}'; "
-                "open it without choosing a scheme, or use another database"
-            )
-        stored_keys = json.loads(self.get_meta("scheme_classes") or "[]")
-        if stored_keys != wanted.keys:
-            raise SchemeError(
-                f"label scheme '{wanted.id}' ({wanted.path}) no longer matches database {self.path}: "
-                f"the database has classes {stored_keys}, the file has {wanted.keys}"
-            )
-        if self.get_meta("scheme_doc") is None and not self.readonly:
-            self._keep_scheme_copy(wanted)
-        return wanted
-
-    def _stored_scheme(self, scheme_id: str) -> LabelScheme:
-        """The scheme a database was made with: its file when one with that id still matches (it may
-        carry new colours or hotkeys), else the copy stored in the database."""
-        stored_keys = json.loads(self.get_meta("scheme_classes") or "[]")
-        doc = self.get_meta("scheme_doc")
-        found = find_scheme_file(scheme_id)
-        from_file = load_scheme_file(found) if found else None
-        if from_file is not None and (doc is None or from_file.keys == stored_keys):
-            return from_file
-        if doc is not None:
-            return scheme_from_document(json.loads(doc), scheme_id, f"{self.path} (stored copy)")
-        return load_scheme(scheme_id)  # says which schemes it knows
-
-    def _keep_scheme_copy(self, scheme: LabelScheme) -> None:
-        """Store the scheme in a database made before schemes were stored; skipped while another writes."""
-        try:
-            with self.transaction():
-                self.set_meta("scheme_doc", json.dumps(scheme_document(scheme)))
-        except StoreError:
-            pass
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -365,39 +276,7 @@ class Store:
         )
         return cur.lastrowid, True
 
-    def plate_by_barcode(self, barcode: str) -> dict | None:
-        rows = self.query("SELECT * FROM plate WHERE barcode = ?", (barcode,))
-        return rows[0] if rows else None
-
-    def plates(self) -> list[dict]:
-        return self.query("SELECT * FROM plate ORDER BY barcode")
-
-    def inspections(self, plate_id: int) -> list[dict]:
-        return self.query(
-            "SELECT * FROM inspection WHERE plate_id = ? ORDER BY imaged_at, id", (plate_id,)
-        )
-
     # -- images -----------------------------------------------------------------------------------
-
-    def known_files(self, paths: Iterable[str]) -> dict[str, tuple[int | None, float | None, str | None]]:
-        """(size, mtime, load_error) held for each of these paths, so an import can skip unchanged files."""
-        out: dict[str, tuple[int | None, float | None, str | None]] = {}
-        paths = list(paths)
-        for start in range(0, len(paths), 500):
-            chunk = paths[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for path, size, mtime, error in self.conn.execute(
-                f"SELECT path, size, mtime, load_error FROM image WHERE path IN ({marks})", chunk
-            ):
-                out[path] = (size, mtime, error)
-        return out
-
-    def slot_paths(self, barcode: str, inspection_key: str) -> dict[tuple[str, int], str]:
-        """(well, drop) -> stored path for one inspection of a plate (empty when it is new)."""
-        rows = self.conn.execute(
-            "SELECT i.well, i.drop_no, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id "
-            "JOIN plate p ON p.id = i.plate_id WHERE p.barcode = ? AND n.key = ?", (barcode, inspection_key))
-        return {(well, drop): path for well, drop, path in rows}
 
     def upsert_images(self, rows: Iterable[ImageRow]) -> tuple[int, int]:
         """Insert new drop images, refresh changed ones; returns (inserted, updated). Labels stay.
@@ -426,39 +305,10 @@ class Store:
             inserted = self.conn.execute(count_sql, inspections).fetchone()[0] - before
         return inserted, written - inserted
 
-    def image(self, image_id: int) -> dict | None:
-        rows = self.query(
-            "SELECT i.*, p.barcode, n.imaged_at, n.key AS inspection_key, n.imager FROM image i "
-            "JOIN plate p ON p.id = i.plate_id JOIN inspection n ON n.id = i.inspection_id WHERE i.id = ?",
-            (image_id,),
-        )
-        return rows[0] if rows else None
-
-    def image_id_by_path(self, path: str) -> int | None:
-        row = self.conn.execute("SELECT id FROM image WHERE path = ?", (path,)).fetchone()
-        return row[0] if row else None
-
-    def image_id_by_position(self, barcode: str, inspection_key: str, well: str, drop_no: int) -> int | None:
-        row = self.conn.execute(
-            "SELECT i.id FROM image i JOIN inspection n ON n.id = i.inspection_id JOIN plate p ON p.id = i.plate_id "
-            "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ?",
-            (barcode, inspection_key, well, drop_no),
-        ).fetchone()
-        return row[0] if row else None
-
     def mark_load_error(self, image_id: int, reason: str | None) -> None:
         """Record (or clear, with None) why an image cannot be decoded, so every view can say so."""
         with self.transaction():
             self.conn.execute("UPDATE image SET load_error = ? WHERE id = ?", (reason, image_id))
-
-    def drop_images(self, plate_id: int, well: str, drop_no: int) -> list[dict]:
-        """One drop across every inspection of its plate, oldest first: the drop's time course."""
-        return self.query(
-            "SELECT i.*, n.imaged_at, n.key AS inspection_key, n.profile FROM image i "
-            "JOIN inspection n ON n.id = i.inspection_id "
-            "WHERE i.plate_id = ? AND i.well = ? AND i.drop_no = ? ORDER BY n.imaged_at, n.id",
-            (plate_id, well, drop_no),
-        )
 
     # -- annotations ------------------------------------------------------------------------------
 
@@ -505,27 +355,6 @@ class Store:
                 ids.append(cur.lastrowid)
         return ids
 
-    def current_labels(self, image_ids: Sequence[int]) -> dict[int, str | None]:
-        """image id -> current label (None when unlabelled) for images that exist."""
-        out: dict[int, str | None] = {}
-        ids = list(image_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            out.update(self.conn.execute(f"SELECT id, label FROM image WHERE id IN ({marks})", chunk).fetchall())
-        return out
-
-    def current_label(self, image_id: int) -> str | None:
-        row = self.conn.execute("SELECT label FROM image WHERE id = ?", (image_id,)).fetchone()
-        return row[0] if row else None
-
-    def history(self, image_id: int) -> list[dict]:
-        """Every annotation of an image, newest first, with what the model showed at the time."""
-        rows = self.query("SELECT * FROM annotation WHERE image_id = ? ORDER BY id DESC", (image_id,))
-        for r in rows:
-            r["shown"] = json.loads(r["shown"]) if r["shown"] else None
-        return rows
-
     # -- models -----------------------------------------------------------------------------------
 
     def add_model(
@@ -564,31 +393,6 @@ class Store:
             if activate:
                 self.activate_model(model_id)
         return model_id
-
-    def _decode_model(self, row: dict) -> dict:
-        for key in ("classes", "normalization", "metrics"):
-            row[key] = json.loads(row[key]) if row.get(key) else None
-        row["active"] = bool(row["active"])
-        row["operating_point"] = OperatingPoint.from_dict(json.loads(row["operating_point"]) if row.get("operating_point") else None)
-        return row
-
-    def operating_point(self, model_id: int | None) -> OperatingPoint:
-        """The model's crystal-call rule; the uncalibrated 50% rule for older or unknown models."""
-        if model_id is None:
-            return OperatingPoint()
-        row = self.conn.execute("SELECT operating_point FROM model WHERE id = ?", (model_id,)).fetchone()
-        return OperatingPoint.from_dict(json.loads(row[0]) if row and row[0] else None)
-
-    def models(self) -> list[dict]:
-        return [self._decode_model(r) for r in self.query("SELECT * FROM model ORDER BY id")]
-
-    def model(self, model_id: int) -> dict | None:
-        rows = self.query("SELECT * FROM model WHERE id = ?", (model_id,))
-        return self._decode_model(rows[0]) if rows else None
-
-    def active_model(self) -> dict | None:
-        rows = self.query("SELECT * FROM model WHERE active = 1")
-        return self._decode_model(rows[0]) if rows else None
 
     def activate_model(self, model_id: int) -> None:
         with self.transaction():
@@ -634,225 +438,43 @@ class Store:
             )
         return len(values)
 
-    def prediction(self, image_id: int, model_id: int) -> dict | None:
-        rows = self.query("SELECT * FROM prediction WHERE image_id = ? AND model_id = ?", (image_id, model_id))
-        if not rows:
-            return None
-        row = rows[0]
-        row["probs"] = np.frombuffer(row["probs"], dtype="<f4").tolist()
-        return row
+    # -- read-only queries (xtalviewer/core/queries.py) ----------------------------------------------
 
-    # -- review queue -----------------------------------------------------------------------------
-
-    def review_queue(
-        self,
-        model_id: int | None,
-        order: str = "plate",
-        *,
-        plate_id: int | None = None,
-        inspection_id: int | None = None,
-        unlabelled_only: bool = False,
-        label: str | None = None,
-        predicted: str | None = None,
-        crystal_top3: bool | None = None,
-        hit: bool | None = None,
-        limit: int | None = None,
-    ) -> list[dict]:
-        """Drops to review, in one of QUEUE_ORDERS, filtered; each row carries what the grid shows.
-
-        ``hit`` keeps only the model's hits (crystal probability at or above its operating-point
-        threshold), or only the drops that are not; ``crystal_top3`` does the same for the top-3 flag.
-
-        Orders that rank by the model walk the prediction indexes, so the global top 100 of half a
-        million images comes back without sorting them all. Images the model has not scored yet come
-        after the scored ones (none, for the disagreement order, which needs a prediction).
-        """
-        if order not in QUEUE_ORDERS:
-            raise ValueError(f"unknown review order {order!r}; choose from {', '.join(QUEUE_ORDERS)}")
-        where, params = ["1 = 1"], {"model": model_id}
-        if plate_id is not None:
-            where.append("i.plate_id = :plate")
-            params["plate"] = plate_id
-        if inspection_id is not None:
-            where.append("i.inspection_id = :inspection")
-            params["inspection"] = inspection_id
-        if unlabelled_only:
-            where.append("i.label IS NULL")
-        if label is not None:
-            where.append("i.label = :label")
-            params["label"] = label
-        columns = (
-            "i.id, i.plate_id, i.inspection_id, i.well, i.row, i.col, i.drop_no, i.path, i.label, i.load_error, "
-            "p.id AS prediction_id, p.top1, p.p1, p.top2, p.p2, p.top3, p.p3, p.crystal_prob, p.margin, "
-            "p.entropy, p.crystal_top3"
-        )
-        pred_where = list(where)
-        if predicted is not None:
-            pred_where.append("p.top1 = :predicted")
-            params["predicted"] = predicted
-        if crystal_top3 is not None:
-            pred_where.append("p.crystal_top3 = :ctop3")
-            params["ctop3"] = int(crystal_top3)
-        if hit is not None:
-            pred_where.append("p.crystal_prob >= :threshold" if hit else "p.crystal_prob < :threshold")
-            params["threshold"] = self.operating_point(model_id).threshold
-        if order == "disagreement":
-            pred_where.append("i.label IS NOT NULL AND i.label != p.top1")
-        needs_prediction = predicted is not None or crystal_top3 is not None or hit is not None or order == "disagreement"
-        lim = f" LIMIT {int(limit)}" if limit is not None else ""
-
-        if order == "plate" or model_id is None:
-            if needs_prediction and model_id is None:
-                return []
-            join = "JOIN" if needs_prediction else "LEFT JOIN"
-            sql = (
-                f"SELECT {columns} FROM image i {join} prediction p ON p.image_id = i.id AND p.model_id = :model "
-                f"WHERE {' AND '.join(pred_where)} ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no{lim}"
-            )
-            return self.query(sql, params)
-
-        sort = {
-            "crystal": "p.crystal_prob DESC",
-            "margin": "p.margin ASC",
-            "entropy": "p.entropy DESC",
-            "disagreement": "p.crystal_prob DESC",
-        }[order]
-        # across the whole store, walk the prediction index in order (CROSS JOIN fixes the loop
-        # order); within one plate, start from the plate's images and sort the few thousand rows
-        join = "JOIN" if plate_id is not None or inspection_id is not None else "CROSS JOIN"
-        sql = (
-            f"SELECT {columns} FROM prediction p {join} image i ON i.id = p.image_id "
-            f"WHERE p.model_id = :model AND {' AND '.join(pred_where)} ORDER BY {sort}, p.image_id{lim}"
-        )
-        rows = self.query(sql, params)
-        if needs_prediction or (limit is not None and len(rows) >= limit):
-            return rows
-        rest = None if limit is None else limit - len(rows)
-        sql = (
-            f"SELECT {columns} FROM image i LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = :model "
-            f"WHERE p.id IS NULL AND {' AND '.join(where)} "
-            f"ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no"
-            + (f" LIMIT {rest}" if rest is not None else "")
-        )
-        return rows + self.query(sql, params)
-
-    # -- summaries ------------------------------------------------------------------------------
-
-    def _count_columns(self, model_id: int | None) -> tuple[str, list]:
-        """SQL aggregate columns over images i (and their prediction p) shared by the summaries, and
-        their parameters: hits count at the model's operating-point threshold."""
-        crystal = sorted(self.scheme.crystal_keys)
-        marks = ",".join("?" * len(crystal))
-        columns = (f"COUNT(i.id) AS images, SUM(i.label IS NOT NULL) AS labelled, "
-                   f"SUM(i.label IN ({marks})) AS crystal_labels, SUM(i.load_error IS NOT NULL) AS unreadable, "
-                   "SUM(p.crystal_prob >= ?) AS predicted_hits, SUM(p.crystal_top3 = 1) AS crystal_top3, "
-                   "COUNT(p.id) AS predicted")
-        return columns, [*crystal, self.operating_point(model_id).threshold]
-
-    def plate_summaries(self, model_id: int | None = None) -> list[dict]:
-        """Per plate: inspections, drops, reviewed (labelled) drops, crystal labels, predicted hits
-        (crystal probability at the model's operating point) and drops with a crystal class in its top 3."""
-        columns, crystal = self._count_columns(model_id)
-        return self.query(
-            f"""
-            SELECT pl.id, pl.barcode, pl.rows, pl.cols, pl.drops,
-                   (SELECT COUNT(*) FROM inspection n WHERE n.plate_id = pl.id) AS inspections, {columns}
-            FROM plate pl
-            LEFT JOIN image i ON i.plate_id = pl.id
-            LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
-            GROUP BY pl.id ORDER BY pl.barcode
-            """,
-            (*crystal, model_id),
-        )
-
-    def inspection_summaries(self, model_id: int | None = None) -> list[dict]:
-        """Per inspection, for the plate browser: drops, reviewed, crystal labels, predicted hits."""
-        columns, crystal = self._count_columns(model_id)
-        return self.query(
-            f"""
-            SELECT n.id, n.plate_id, pl.barcode, n.key, n.imaged_at, n.imager, n.profile, {columns}
-            FROM inspection n
-            JOIN plate pl ON pl.id = n.plate_id
-            LEFT JOIN image i ON i.inspection_id = n.id
-            LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
-            GROUP BY n.id ORDER BY pl.barcode, n.imaged_at, n.id
-            """,
-            (*crystal, model_id),
-        )
-
-    def inherited_labels(self, inspection_id: int) -> dict[int, tuple[str, str]]:
-        """Unlabelled drops of an inspection whose drop was labelled at an earlier inspection:
-        image id -> (that label, when it was imaged). The app shows these as inherited until confirmed."""
-        rows = self.conn.execute(
-            """
-            SELECT cur.id, prev.label, pn.imaged_at
-            FROM image cur
-            JOIN inspection cn ON cn.id = cur.inspection_id
-            JOIN image prev ON prev.plate_id = cur.plate_id AND prev.row = cur.row AND prev.col = cur.col
-                AND prev.drop_no = cur.drop_no
-            JOIN inspection pn ON pn.id = prev.inspection_id
-            WHERE cur.inspection_id = ? AND cur.label IS NULL AND prev.label IS NOT NULL
-              AND (pn.imaged_at < cn.imaged_at OR (pn.imaged_at = cn.imaged_at AND pn.id < cn.id))
-            ORDER BY pn.imaged_at, pn.id
-            """,
-            (inspection_id,),
-        ).fetchall()
-        return {image_id: (label, imaged_at) for image_id, label, imaged_at in rows}  # latest earlier one wins
-
-    def hit_counts(self, model_id: int, plate_id: int | None = None) -> dict:
-        """The model's crystal calls: scored drops, hits at its operating point, drops with a crystal
-        class in the top 3 (over one plate, or all)."""
-        scope, params = ("AND i.plate_id = ?", [plate_id]) if plate_id is not None else ("", [])
-        row = self.conn.execute(
-            f"SELECT COUNT(*), SUM(p.crystal_prob >= ?), SUM(p.crystal_top3) FROM prediction p JOIN image i "
-            f"ON i.id = p.image_id WHERE p.model_id = ? {scope}",
-            [self.operating_point(model_id).threshold, model_id, *params]).fetchone()
-        return {"scored": row[0], "hits": row[1] or 0, "crystal_top3": row[2] or 0}
-
-    def image_counts(self, plate_id: int | None = None) -> tuple[int, int]:
-        """(images, images marked unreadable), over one plate or all."""
-        scope = (" WHERE plate_id = ?", (plate_id,)) if plate_id is not None else ("", ())
-        total, marked = self.conn.execute(f"SELECT COUNT(*), SUM(load_error IS NOT NULL) FROM image{scope[0]}",
-                                          scope[1]).fetchone()
-        return total, marked or 0
-
-    def labelled_images(self, sources: Sequence[str]) -> list[dict]:
-        """Readable images whose current label came from one of ``sources``: the training set."""
-        marks = ",".join("?" * len(sources))
-        return self.query(
-            f"""SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no
-                FROM image i JOIN annotation a ON a.id = i.annotation_id JOIN plate p ON p.id = i.plate_id
-                WHERE i.label IS NOT NULL AND i.load_error IS NULL AND a.source IN ({marks})
-                ORDER BY i.id""", list(sources))
-
-    def image_with_plate(self, path: str) -> dict | None:
-        """The image stored at ``path`` with its plate's barcode, or None."""
-        rows = self.query("SELECT i.id, i.path, i.mtime, p.barcode, i.well, i.drop_no FROM image i "
-                          "JOIN plate p ON p.id = i.plate_id WHERE i.path = ?", (path,))
-        return rows[0] if rows else None
-
-    def count_unreadable_labelled(self) -> int:
-        """Labelled images marked unreadable: training leaves them out and says how many."""
-        return self.conn.execute("SELECT COUNT(*) FROM image WHERE label IS NOT NULL AND load_error IS NOT NULL").fetchone()[0]
-
-    def label_counts(self) -> dict[str | None, int]:
-        return {r[0]: r[1] for r in self.conn.execute("SELECT label, COUNT(*) FROM image GROUP BY label ORDER BY label")}
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements, keeping trigger bodies (BEGIN ... END;) whole."""
-    statements, current = [], []
-    for line in script.splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("--"):
-            continue
-        current.append(line)
-        if stripped.endswith(";"):
-            candidate = "\n".join(current)
-            if sqlite3.complete_statement(candidate):
-                statements.append(candidate)
-                current = []
-    if current:
-        statements.append("\n".join(current))
-    return statements
+    plate_by_barcode = queries.plate_by_barcode
+    image_id_by_path = queries.image_id_by_path
+    image_id_by_position = queries.image_id_by_position
+    current_label = queries.current_label
+    operating_point = queries.operating_point
+    models = queries.models
+    model = queries.model
+    active_model = queries.active_model
+    prediction = queries.prediction
+    plates = queries.plates
+    barcodes = queries.barcodes
+    inspections = queries.inspections
+    inspection = queries.inspection
+    inspection_choices = queries.inspection_choices
+    image = queries.image
+    inspection_of_image = queries.inspection_of_image
+    same_drop = queries.same_drop
+    drop_images = queries.drop_images
+    drop_course = queries.drop_course
+    history = queries.history
+    inherited_labels = queries.inherited_labels
+    review_queue = queries.review_queue
+    plate_summaries = queries.plate_summaries
+    inspection_summaries = queries.inspection_summaries
+    label_counts = queries.label_counts
+    plate_label_counts = queries.plate_label_counts
+    judged_label_count = queries.judged_label_count
+    label_vs_prediction = queries.label_vs_prediction
+    inspection_drops = queries.inspection_drops
+    current_labels = queries.current_labels
+    hit_counts = queries.hit_counts
+    image_counts = queries.image_counts
+    labelled_images = queries.labelled_images
+    image_with_plate = queries.image_with_plate
+    count_unreadable_labelled = queries.count_unreadable_labelled
+    known_files = queries.known_files
+    slot_paths = queries.slot_paths
 

@@ -11,21 +11,10 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
 from xtalviewer.core.paths import resources_dir
-
 from xtalviewer.core.settings import Settings, load_settings, save_settings
 from xtalviewer.core.store import StoreError
 from xtalviewer.core.users import default_annotator
-
-STYLE = """
-QMainWindow, QWidget { background: #23272e; color: #e5e7eb; }
-QTreeView, QTableView { background: #1e2126; alternate-background-color: #23272e; }
-QHeaderView::section { background: #2b2f36; color: #e5e7eb; border: none; padding: 3px; }
-QComboBox, QCheckBox, QLabel { color: #e5e7eb; }
-QToolBar { border: none; spacing: 6px; }
-QDockWidget::title { background: #2b2f36; padding: 4px; }
-QProgressBar { border: 1px solid #4b5563; border-radius: 3px; text-align: center; }
-QProgressBar::chunk { background: #3d5a80; }
-"""
+from xtalviewer.gui.theme import STYLE
 
 
 def application() -> QApplication:
@@ -99,8 +88,8 @@ def run_app(db_path: Path, *, screenshot: Path | None = None, plate: str | None 
             "cannot be shown" in window.image_view._message.toPlainText()
 
     wait_until(app, settled, 60)
-    if window.scoring is not None:  # give live scoring a moment to fill the panel
-        wait_until(app, lambda: window.scoring is None, 20)
+    if window.scoring.running():  # give live scoring a moment to fill the panel
+        wait_until(app, lambda: not window.scoring.running(), 20)
     wait_until(app, lambda: False, 0.3)
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(str(screenshot))

@@ -1,19 +1,25 @@
 """Plates and their inspections with the counts a reviewer plans by: drops, reviewed, crystal
-labels, drops with a crystal in the model's top 3."""
+labels, and the model's hits at its operating point (the column's tooltip states the rule)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QHeaderView, QTreeView
 
-from xtalviewer.core.labels import LabelScheme
+from xtalviewer.core.crystal_call import OperatingPoint
+from xtalviewer.core.store import Store
+from xtalviewer.gui import theme
 
 INSPECTION_ROLE = Qt.ItemDataRole.UserRole + 1
 PLATE_ROW = -1
 HEADERS = ("Plate / inspection", "Drops", "Done", "Xtal", "Hits")
 HEADER_TIPS = ("Plate barcode, then each inspection's imaging time", "Drop images",
                "Drops with a label (reviewed)", "Drops labelled as a crystal class",
-               "Predicted hits: drops the active model gives a crystal probability of 50% or more")
+               "Predicted hits of the active model")
+HITS = HEADERS.index("Hits")
 
 
 class PlateBrowserModel(QStandardItemModel):
@@ -26,8 +32,13 @@ class PlateBrowserModel(QStandardItemModel):
         self._order: list[int] = []
         self._plates: dict[int, list[QStandardItem]] = {}
         self._rows: dict[int, dict] = {}
+        self._rule = ""
 
-    def set_rows(self, rows: list[dict], scheme: LabelScheme) -> None:
+    def set_rows(self, rows: list[dict], op: OperatingPoint, model_name: str | None = None) -> None:
+        """Summary rows of the store (one per inspection); hits counted at ``op``, the model's rule."""
+        self._rule = (f"Predicted hits of {model_name}: {op.describe()}" if model_name
+                      else "Predicted hits: no model is active")
+        self.horizontalHeaderItem(HITS).setToolTip(self._rule)
         self.removeRows(0, self.rowCount())
         self._items, self._order, self._plates, self._rows = {}, [], {}, {}
         for r in rows:
@@ -36,7 +47,7 @@ class PlateBrowserModel(QStandardItemModel):
                 for it in plate:
                     it.setEditable(False)
                     it.setData(PLATE_ROW, INSPECTION_ROLE)  # never None: reading None back leaks in PySide6 6.12
-                plate[0].setData(QColor("#e5e7eb"), Qt.ItemDataRole.ForegroundRole)
+                plate[0].setData(QColor(theme.TEXT), Qt.ItemDataRole.ForegroundRole)
                 self.appendRow(plate)
                 self._plates[r["plate_id"]] = plate
             when = (r["imaged_at"] or "")[:16].replace("T", " ")
@@ -59,9 +70,11 @@ class PlateBrowserModel(QStandardItemModel):
         items[1].setText(str(r["images"] or 0))
         items[2].setText(f"{r['labelled'] or 0}")
         items[3].setText(str(r["crystal_labels"] or 0))
-        items[4].setText(str(r["predicted_hits"] or 0) if r["predicted"] else "–")
+        items[HITS].setText(str(r["predicted_hits"] or 0) if r["predicted"] else "–")
+        items[HITS].setToolTip(f"{r['predicted_hits'] or 0} of {r['predicted'] or 0} scored drops. {self._rule}"
+                               if r["predicted"] else f"Not scored yet. {self._rule}")
         done = (r["labelled"] or 0) >= (r["images"] or 0) > 0
-        items[2].setData(QColor("#81c784") if done else None, Qt.ItemDataRole.ForegroundRole)
+        items[2].setData(QColor(theme.GOOD if done else theme.TEXT), Qt.ItemDataRole.ForegroundRole)
 
     def _fill_plate(self, plate_id: int) -> None:
         rows = [r for r in self._rows.values() if r["plate_id"] == plate_id]
@@ -69,11 +82,14 @@ class PlateBrowserModel(QStandardItemModel):
         items[1].setText(str(sum(r["images"] or 0 for r in rows)))
         items[2].setText(str(sum(r["labelled"] or 0 for r in rows)))
         items[3].setText(str(sum(r["crystal_labels"] or 0 for r in rows)))
-        items[4].setText(str(sum(r["predicted_hits"] or 0 for r in rows)))
+        items[HITS].setText(str(sum(r["predicted_hits"] or 0 for r in rows)))
+        items[HITS].setToolTip(self._rule)
 
-    def set_counts(self, inspection_id: int, **counts) -> None:
+    def set_counts(self, row: dict) -> None:
+        """One inspection's summary row again (after labels were written)."""
+        inspection_id = row["id"]
         if inspection_id in self._rows:
-            self._rows[inspection_id].update(counts)
+            self._rows[inspection_id].update(row)
             self._fill(inspection_id)
             self._fill_plate(self._rows[inspection_id]["plate_id"])
 
@@ -93,3 +109,27 @@ class PlateBrowserModel(QStandardItemModel):
     def index_of(self, inspection_id: int) -> QModelIndex | None:
         items = self._items.get(inspection_id)
         return items[0].index() if items else None
+
+
+class PlateBrowser(QTreeView):
+    """The tree of plates and inspections; the keyboard stays with the grid."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model_ = PlateBrowserModel(self)
+        self.setModel(self.model_)
+        self.setUniformRowHeights(True)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+
+    def select(self, inspection_id: int) -> None:
+        idx = self.model_.index_of(inspection_id)
+        if idx is not None:
+            self.setCurrentIndex(idx)
+            self.scrollTo(idx)
+
+
+def summaries(state, db: Path, model_id: int | None) -> list[dict]:
+    """The browser's rows, read on a background task's thread with its own connection."""
+    with Store(db) as store:
+        return store.inspection_summaries(model_id)

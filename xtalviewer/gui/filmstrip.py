@@ -1,5 +1,6 @@
 """The selected drop across every inspection of its plate: a horizontal strip with date and label.
-An inspection without its own label shows the earlier label as inherited, until confirmed."""
+An inspection without its own label shows the earlier label as inherited, until confirmed (the
+store's ``drop_course`` says which, by the same rule as the grid)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from xtalviewer.core.labels import LabelScheme
+from xtalviewer.gui import theme
 from xtalviewer.gui.loader import BackgroundLoader
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -22,14 +24,7 @@ class TimeCourseModel(QAbstractListModel):
         thumbs.failed.connect(self._arrived)
 
     def set_course(self, rows: list[dict]) -> None:
-        """Rows oldest first; each gets 'shown_label' and 'inherited' from the labels before it."""
-        carried = None
-        for r in rows:
-            if r.get("label"):
-                carried = r["label"]
-                r["shown_label"], r["inherited"] = r["label"], False
-            else:
-                r["shown_label"], r["inherited"] = carried, carried is not None
+        """Rows of ``Store.drop_course``, oldest first, with 'shown_label' and 'inherited'."""
         self.beginResetModel()
         self._rows = rows
         self.endResetModel()
@@ -71,7 +66,7 @@ class FilmDelegate(QStyledItemDelegate):
         rect = option.rect.adjusted(2, 2, -2, -2)
         p.save()
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        p.fillRect(rect, QColor("#3d5a80") if selected else QColor("#2b2f36"))
+        p.fillRect(rect, QColor(theme.HIGHLIGHT if selected else theme.PANEL))
         img_rect = QRect(rect.x() + 4, rect.y() + 18, rect.width() - 8, rect.height() - 40)
         thumb = None if r.get("load_error") else self.thumbs.request(r["id"], r)
         if thumb is not None:
@@ -80,9 +75,9 @@ class FilmDelegate(QStyledItemDelegate):
             target.moveCenter(img_rect.center())
             p.drawImage(target, thumb)
         elif r.get("load_error") or self.thumbs.error(r["id"]):
-            p.setPen(QColor("#e57373"))
+            p.setPen(QColor(theme.ERROR))
             p.drawText(img_rect, Qt.AlignmentFlag.AlignCenter, "unreadable")
-        p.setPen(QColor("#e5e7eb"))
+        p.setPen(QColor(theme.TEXT))
         p.drawText(QRect(rect.x(), rect.y(), rect.width(), 16), Qt.AlignmentFlag.AlignCenter,
                    (r.get("imaged_at") or "")[:10])
         label = r.get("shown_label")
@@ -93,14 +88,16 @@ class FilmDelegate(QStyledItemDelegate):
                 p.fillRect(band, color.darker(250))
                 p.setPen(QPen(color, 1, Qt.PenStyle.DashLine))
                 p.drawRect(band.adjusted(0, 0, -1, -1))
-                p.setPen(QColor("#e5e7eb"))
-                p.drawText(band, Qt.AlignmentFlag.AlignCenter, f"{self.scheme.get(label).name} (inherited)")
+                p.setPen(QColor(theme.TEXT))
+                text = f"{self.scheme.get(label).name} (inherited)"
+                p.drawText(band, Qt.AlignmentFlag.AlignCenter,
+                           p.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, band.width() - 4))
             else:
                 p.fillRect(band, color)
-                p.setPen(QColor("#111") if color.lightness() > 140 else QColor("#fff"))
+                p.setPen(theme.text_on(color))
                 p.drawText(band, Qt.AlignmentFlag.AlignCenter, self.scheme.get(label).name)
         else:
-            p.setPen(QColor("#9ca3af"))
+            p.setPen(QColor(theme.MUTED))
             p.drawText(band, Qt.AlignmentFlag.AlignCenter, "unlabelled")
         p.restore()
 
@@ -117,4 +114,4 @@ class Filmstrip(QListView):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setFixedHeight(150)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.setStyleSheet("QListView { background: #1e2126; border: none; }")
+        self.setStyleSheet(f"QListView {{ background: {theme.BACKDROP}; border: none; }}")

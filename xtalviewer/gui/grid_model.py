@@ -1,6 +1,6 @@
 """The drops of one inspection in the chosen review order: a list model the plate grid shows.
 
-Rows come from the store's indexed review queue; thumbnails are requested lazily from a
+Rows are the review session's (from the store's indexed review queue); thumbnails are requested lazily from a
 BackgroundLoader only when a row is painted, so a 1536-well plate opens as fast as a 96-well one.
 """
 
@@ -10,7 +10,8 @@ from enum import IntEnum
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from xtalviewer.core.labels import LabelScheme
+from xtalviewer.core.crystal_call import pct
+from xtalviewer.core.review import ReviewSession
 from xtalviewer.gui.loader import BackgroundLoader
 
 
@@ -23,70 +24,65 @@ class Role(IntEnum):
     CRYSTAL_PROB = Qt.ItemDataRole.UserRole + 6
     CRYSTAL_TOP3 = Qt.ItemDataRole.UserRole + 7
     ERROR = Qt.ItemDataRole.UserRole + 8
+    HIT = Qt.ItemDataRole.UserRole + 9
 
 
 class DropGridModel(QAbstractListModel):
-    def __init__(self, scheme: LabelScheme, thumbs: BackgroundLoader, parent=None):
+    """A view of the review session's queue: the session holds the rows, this model tells the grid."""
+
+    def __init__(self, session: ReviewSession, thumbs: BackgroundLoader, parent=None):
         super().__init__(parent)
-        self.scheme = scheme
+        self.session = session
+        self.scheme = session.scheme
         self.thumbs = thumbs
-        self._rows: list[dict] = []
-        self._by_id: dict[int, int] = {}
-        self._inherited: dict[int, tuple[str, str]] = {}
         thumbs.ready.connect(self._thumb_arrived)
         thumbs.failed.connect(self._thumb_arrived)
 
     # -- contents ---------------------------------------------------------------------------
 
-    def set_rows(self, rows: list[dict], inherited: dict[int, tuple[str, str]] | None = None) -> None:
+    def reset(self) -> None:
+        """The session read a new queue."""
         self.beginResetModel()
-        self._rows = rows
-        self._by_id = {r["id"]: i for i, r in enumerate(rows)}
-        self._inherited = inherited or {}
         self.endResetModel()
 
     def rows(self) -> list[dict]:
-        return self._rows
+        return self.session.rows
 
     def row_of(self, image_id: int) -> int | None:
-        return self._by_id.get(image_id)
+        return self.session.row_of(image_id)
 
     def row_dict(self, row: int) -> dict | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return self.session.row(row)
 
-    def update_image(self, image_id: int, **fields) -> None:
-        """Apply new values (a label, a prediction, an error) to one drop and repaint it."""
-        row = self._by_id.get(image_id)
-        if row is None:
-            return
-        self._rows[row].update(fields)
-        if "label" in fields:
-            self._inherited.pop(image_id, None)
-        idx = self.index(row)
-        self.dataChanged.emit(idx, idx)
+    def refresh(self, image_ids) -> None:
+        """These drops changed in the session (a label, a prediction, an error): repaint them."""
+        for image_id in image_ids:
+            row = self.session.row_of(image_id)
+            if row is not None:
+                idx = self.index(row)
+                self.dataChanged.emit(idx, idx)
 
     def cell(self, row: int) -> dict:
         """What the delegate paints, read straight from Python. (Never through QModelIndex.data():
         in PySide6 6.12 each call that yields None drops a reference to None, and painting makes
         thousands of them: the interpreter aborts within minutes.)"""
-        r = self._rows[row]
+        r = self.session.rows[row]
         error = r.get("load_error") or self.thumbs.error(r["id"])
-        inherited = self._inherited.get(r["id"])
+        label = r.get("label")
+        carried = None if label else self.session.inherited.get(r["id"])  # as session.inherited_label, per cell
         return {
             "name": f"{r['well']}·{r['drop_no']}",
             "error": error,
             "thumbnail": None if error else self.thumbs.request(r["id"], r),
-            "label": r.get("label"),
-            "inherited": None if r.get("label") or not inherited else inherited[0],
+            "label": label,
+            "inherited": carried[0] if carried else None,
             "crystal_prob": r.get("crystal_prob"),
+            "hit": self.session.is_hit(r),
             "crystal_top3": bool(r.get("crystal_top3")),
         }
 
-    def inherited(self, image_id: int) -> tuple[str, str] | None:
-        return self._inherited.get(image_id)
-
     def _thumb_arrived(self, key, _payload) -> None:
-        row = self._by_id.get(key)
+        row = self.session.row_of(key)
         if row is not None:
             idx = self.index(row)
             self.dataChanged.emit(idx, idx, [Role.THUMBNAIL])
@@ -94,12 +90,12 @@ class DropGridModel(QAbstractListModel):
     # -- Qt model API -------------------------------------------------------------------------
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self.session.rows)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or index.row() >= len(self._rows):
+        r = self.session.row(index.row()) if index.isValid() else None
+        if r is None:
             return None
-        r = self._rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{r['well']}·{r['drop_no']}"
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -109,32 +105,36 @@ class DropGridModel(QAbstractListModel):
         if role == Role.ROW:
             return r
         if role == Role.THUMBNAIL:
-            if r.get("load_error"):
-                return None
-            return self.thumbs.request(r["id"], r)
+            return None if r.get("load_error") else self.thumbs.request(r["id"], r)
         if role == Role.LABEL:
             return r.get("label")
         if role == Role.INHERITED:
-            inherited = self._inherited.get(r["id"])
-            return inherited[0] if inherited else None
+            return self.session.inherited_label(r["id"])
         if role == Role.CRYSTAL_PROB:
             return r.get("crystal_prob")
         if role == Role.CRYSTAL_TOP3:
             return r.get("crystal_top3")
+        if role == Role.HIT:
+            return self.session.is_hit(r)
         if role == Role.ERROR:
             return r.get("load_error") or self.thumbs.error(r["id"])
         return None
 
     def _tooltip(self, r: dict) -> str:
         parts = [f"{r['well']} drop {r['drop_no']}"]
+        inherited = self.session.inherited.get(r["id"])
         if r.get("label"):
             parts.append(f"label: {self.scheme.get(r['label']).name}")
-        elif r["id"] in self._inherited:
-            label, when = self._inherited[r["id"]]
-            parts.append(f"inherited from {when[:10]}: {self.scheme.get(label).name} (press its key to confirm)")
+        elif inherited:
+            label, when = inherited
+            parts.append(f"inherited from {(when or '')[:10]}: {self.scheme.get(label).name} "
+                         "(press its key to confirm)")
         if r.get("top1"):
-            parts.append(f"model: {self.scheme.get(r['top1']).name} {100 * r['p1']:.0f}%, crystal "
-                         f"{100 * (r.get('crystal_prob') or 0):.0f}%")
+            threshold = self.session.operating_point.threshold
+            call = f"a hit (≥ {pct(threshold)})" if self.session.is_hit(r) else f"not a hit (< {pct(threshold)})"
+            parts.append(f"model: {self.scheme.get(r['top1']).name} {pct(r['p1'], 0)}; crystal "
+                         f"{pct(r.get('crystal_prob') or 0, 0)}: {call}"
+                         + ("; crystal in top 3" if r.get("crystal_top3") else ""))
         error = r.get("load_error") or self.thumbs.error(r["id"])
         if error:
             parts.append(f"unreadable: {error}")

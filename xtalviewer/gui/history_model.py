@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
+from xtalviewer.core.crystal_call import pct
 from xtalviewer.core.labels import LabelScheme
 
 COLUMNS = ("When", "Who", "Label", "Model showed")
@@ -48,5 +49,5 @@ class HistoryModel(QAbstractTableModel):
         shown = r.get("shown") or []
         if not shown:
             return ""
-        text = ", ".join(f"{self.scheme.get(k).name if k in self.scheme.keys else k} {100 * p:.0f}%" for k, p in shown)
+        text = ", ".join(f"{self.scheme.get(k).name if k in self.scheme.keys else k} {pct(p, 0)}" for k, p in shown)
         return text if role == Qt.ItemDataRole.ToolTipRole else text.split(", ")[0]

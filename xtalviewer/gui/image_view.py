@@ -7,6 +7,8 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QWheelEvent
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsTextItem, QGraphicsView
 
+from xtalviewer.gui import theme
+
 
 class ImageView(QGraphicsView):
     def __init__(self, parent=None):
@@ -16,9 +18,9 @@ class ImageView(QGraphicsView):
         self._pixmap.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.scene().addItem(self._pixmap)
         self._message = QGraphicsTextItem()
-        self._message.setDefaultTextColor(QColor("#e0e0e0"))
+        self._message.setDefaultTextColor(QColor(theme.TEXT))
         self.scene().addItem(self._message)
-        self.setBackgroundBrush(QColor("#111317"))
+        self.setBackgroundBrush(QColor(theme.IMAGE_BACKDROP))
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform | QPainter.RenderHint.Antialiasing)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QPushButton, QWidget
 
 from xtalviewer.core.labels import LabelScheme
+from xtalviewer.gui import theme
 
 
 class LabelBar(QWidget):
@@ -22,12 +22,11 @@ class LabelBar(QWidget):
         for i, cls in enumerate(scheme.classes):
             button = QPushButton(f"{hotkeys.get(cls.key, cls.hotkey)}  {cls.name}")
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            color = QColor(cls.color)
-            text = "#111" if color.lightness() > 140 else "#fff"
+            text = theme.text_on(cls.color).name()
             button.setStyleSheet(
                 f"QPushButton {{ background: {cls.color}; color: {text}; border: 2px solid transparent; "
                 f"border-radius: 4px; padding: 4px; text-align: left; {'font-weight: bold;' if cls.crystal else ''} }}"
-                f"QPushButton[current=\"true\"] {{ border: 2px solid #ffd54f; }}"
+                f"QPushButton[current=\"true\"] {{ border: 2px solid {theme.CURRENT}; }}"
             )
             button.setToolTip(f"{cls.description}\nKey {hotkeys.get(cls.key, cls.hotkey)}"
                               f"{'; counts as a crystal hit' if cls.crystal else ''}")

@@ -2,7 +2,8 @@
 
 Used twice: for grid thumbnails (through the disk thumbnail cache) and for the full image on
 screen (with the next drops prefetched). Requests are served last-in first-out, so when a
-reviewer scrolls fast the thumbnails now in view come before the ones scrolled past.
+reviewer scrolls fast the thumbnails now in view come before the ones scrolled past. Results reach
+the GUI thread through a ``tasks.Relay``: after ``clear`` or ``close`` nothing decoded before is delivered.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 from xtalviewer.core.imaging import ImageLoadError
+from xtalviewer.gui.tasks import Relay
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -42,6 +44,7 @@ class BackgroundLoader(QObject):
         self._running: set[Hashable] = set()
         self._cv = threading.Condition()
         self._closed = False
+        self._relay = Relay(self._deliver, self)
         self._threads = [threading.Thread(target=self._work, name=f"loader-{i}", daemon=True) for i in range(threads)]
         for t in self._threads:
             t.start()
@@ -81,12 +84,16 @@ class BackgroundLoader(QObject):
             self._pending.clear()
 
     def clear(self) -> None:
+        """Forget everything; decodes still under way are not delivered."""
         with self._cv:
             self._pending.clear()
             self._memory.clear()
             self._errors.clear()
+            self._relay.renew()
 
     def close(self) -> None:
+        """Stop the threads; nothing is delivered after this (the receivers may be going away)."""
+        self._relay.close()
         with self._cv:
             self._closed = True
             self._pending.clear()
@@ -103,6 +110,7 @@ class BackgroundLoader(QObject):
                     return
                 key, payload = self._pending.popitem(last=True)
                 self._running.add(key)
+                ticket = self._relay.ticket
             try:
                 image = to_qimage(self._load(key, payload))
                 error = None
@@ -114,16 +122,18 @@ class BackgroundLoader(QObject):
                 self._running.discard(key)
                 if self._closed:
                     return
+                if ticket != self._relay.ticket:  # cleared while decoding
+                    continue
                 if image is not None:
                     self._memory[key] = image
                     while len(self._memory) > self._memory_items:
                         self._memory.popitem(last=False)
                 else:
                     self._errors[key] = error
-            try:
-                if image is not None:
-                    self.ready.emit(key, image)
-                else:
-                    self.failed.emit(key, error)
-            except RuntimeError:  # the receiver was destroyed while we worked
-                return
+            if image is not None:
+                self._relay.send(ticket, "ready", (key, image))
+            else:
+                self._relay.send(ticket, "failed", (key, error))
+
+    def _deliver(self, kind: str, payload: tuple) -> None:
+        (self.ready if kind == "ready" else self.failed).emit(*payload)

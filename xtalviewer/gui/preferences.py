@@ -23,8 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from xtalviewer.core.inference import DEVICES
 from xtalviewer.core.labels import LabelScheme, available_schemes
 from xtalviewer.core.settings import Settings
+from xtalviewer.gui import theme
 
 # keys the review window uses for itself; a label cannot take them
 RESERVED_KEYS = {"f", "+", "=", "-", "?"}
@@ -74,7 +76,7 @@ class PreferencesDialog(QDialog):
         self.default_model.setCurrentIndex(max(0, index))
         form.addRow("&Default model:", self.default_model)
         self.device = QComboBox()
-        for d in ("auto", "cpu", "cuda", "mps"):
+        for d in DEVICES:
             self.device.addItem(d, d)
         self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
         form.addRow("De&vice:", self.device)
@@ -120,7 +122,7 @@ class PreferencesDialog(QDialog):
         layout.addWidget(scheme_box)
 
         self.problem = QLabel()
-        self.problem.setStyleSheet("color: #ff8a80;")
+        self.problem.setStyleSheet(f"color: {theme.ERROR_TEXT};")
         layout.addWidget(self.problem)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._accept)

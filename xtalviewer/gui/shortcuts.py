@@ -1,41 +1,12 @@
-"""Every shortcut of the review window, shown by ? as an overlay (the window's own list, so it
-cannot go stale)."""
+"""Every shortcut of the review window, shown by ? as an overlay. The rows come from the window's
+action table (``actions.shortcut_rows``), so the list cannot go stale."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from xtalviewer.core.labels import LabelScheme
-
-
-def shortcut_rows(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[tuple[str, str]]:
-    rows = [(hotkeys[c.key], f"Label as {c.name}{' (crystal)' if c.crystal else ''}, then next drop")
-            for c in scheme.classes]
-    rows += [
-        ("Enter", "Accept the model's top-1 label"),
-        ("← → ↑ ↓", "Move in the plate grid"),
-        ("Shift+arrows, Ctrl+A", "Select several drops (a label key labels them all)"),
-        ("Page Up / Page Down", "Previous / next inspection (same drop kept within a plate)"),
-        ("Ctrl+1 … Ctrl+5", "Order: plate, likely crystals, margin, entropy, disagreements"),
-        ("Ctrl+U / Ctrl+K", "Unreviewed only / crystal in top 3 only"),
-        ("Ctrl+Shift+U", "Clear the filters (Alt+R: filter by label menus)"),
-        ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo a label (history keeps both)"),
-        ("F", "Fit the image"),
-        ("+ / -", "Zoom the image in / out (wheel zooms, drag pans)"),
-        ("Ctrl+= / Ctrl+-", "Bigger / smaller thumbnails (or Ctrl+wheel)"),
-        ("Ctrl+Shift+A", "Auto-advance after labelling on/off"),
-        ("Ctrl+I", "Import a plate folder"),
-        ("Ctrl+E", "Export labels as CSV"),
-        ("Ctrl+P", "Plate report (HTML) of this inspection"),
-        ("Ctrl+T", "Retrain the models"),
-        ("Ctrl+G", "Plots: labels per plate, model vs reviewers, crystal map"),
-        ("Ctrl+R", "Reload"),
-        ("Ctrl+,", "Preferences (annotator, device, hotkeys …)"),
-        ("?", "Show / hide this list"),
-        ("Ctrl+Q", "Quit"),
-    ]
-    return rows
+from xtalviewer.gui import theme
 
 
 class ShortcutOverlay(QDialog):
@@ -57,13 +28,14 @@ class ShortcutOverlay(QDialog):
             if item.widget():
                 item.widget().deleteLater()
         grid = self.grid
+        per_column = max(1, -(-len(rows) // 2))  # two columns
         for i, (keys, what) in enumerate(rows):
             k = QLabel(keys)
-            k.setStyleSheet("font-family: monospace; font-weight: bold; padding: 2px 8px; background: #374151; "
-                            "color: #f9fafb; border-radius: 3px;")
+            k.setStyleSheet(f"font-family: monospace; font-weight: bold; padding: 2px 8px; "
+                            f"background: {theme.NEUTRAL}; color: {theme.TEXT}; border-radius: 3px;")
             k.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            grid.addWidget(k, i % 16, 2 * (i // 16))
-            grid.addWidget(QLabel(what), i % 16, 2 * (i // 16) + 1)
+            grid.addWidget(k, i % per_column, 2 * (i // per_column))
+            grid.addWidget(QLabel(what), i % per_column, 2 * (i // per_column) + 1)
 
     def toggle(self) -> None:
         if self.isVisible():
