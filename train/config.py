@@ -13,7 +13,6 @@ from pathlib import Path
 
 from xtalviewer.core.crystal_call import DEFAULT_TARGET_RECALL
 
-INIT_CHOICES = ("active", "base", "imagenet", "scratch")
 CROP_CHOICES = ("none", "well", "drop")
 
 
