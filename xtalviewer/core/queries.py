@@ -7,25 +7,21 @@ and store.py hold SQL.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from xtalviewer.core.crystal_call import OperatingPoint
+from xtalviewer.core.schema import MODES, VISIBLE
 
 if TYPE_CHECKING:
     from xtalviewer.core.store import Store
 
-QUEUE_ORDERS = ("plate", "crystal", "margin", "entropy", "disagreement")
+QUEUE_ORDERS = ("plate", "crystal", "margin", "entropy", "disagreement", "best", "disputed")
 
-# each plate's latest inspection (what the plate looks like now)
-_LATEST_INSPECTIONS = """
-    SELECT id FROM (
-        SELECT id, ROW_NUMBER() OVER (PARTITION BY plate_id ORDER BY imaged_at DESC, id DESC) AS rank
-        FROM inspection
-    ) WHERE rank = 1
-"""
+_LEGACY_HWI_KEY = re.compile(r"^(\d{12})-(jpg|uvt|shg)$", re.IGNORECASE)  # HWI keys before schema 3
 
 
 # -- plates, inspections, images ----------------------------------------------------------------------
@@ -76,12 +72,12 @@ def known_files(store: Store, paths: Iterable[str]) -> dict[str, tuple[int | Non
             out[path] = (size, mtime, error)
     return out
 
-def slot_paths(store: Store, barcode: str, inspection_key: str) -> dict[tuple[str, int], str]:
-    """(well, drop) -> stored path for one inspection of a plate (empty when it is new)."""
+def slot_paths(store: Store, barcode: str, inspection_key: str) -> dict[tuple[str, int, str], str]:
+    """(well, drop, mode) -> stored path for one inspection of a plate (empty when it is new)."""
     rows = store.conn.execute(
-        "SELECT i.well, i.drop_no, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id "
+        "SELECT i.well, i.drop_no, i.mode, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id "
         "JOIN plate p ON p.id = i.plate_id WHERE p.barcode = ? AND n.key = ?", (barcode, inspection_key))
-    return {(well, drop): path for well, drop, path in rows}
+    return {(well, drop, mode): path for well, drop, mode, path in rows}
 
 
 def image(store: Store, image_id: int) -> dict | None:
@@ -98,12 +94,27 @@ def inspection_of_image(store: Store, image_id: int) -> int | None:
     return row[0] if row else None
 
 
-def same_drop(store: Store, inspection_id: int, plate_id: int, well: str, drop_no: int) -> int | None:
+def same_drop(store: Store, inspection_id: int, plate_id: int, well: str, drop_no: int,
+              mode: str = VISIBLE) -> int | None:
     """The image of this drop (plate, well, drop) in another inspection, if it was imaged there."""
     row = store.conn.execute(
-        "SELECT id FROM image WHERE inspection_id = ? AND plate_id = ? AND well = ? AND drop_no = ?",
-        (inspection_id, plate_id, well, drop_no)).fetchone()
+        "SELECT id FROM image WHERE inspection_id = ? AND plate_id = ? AND well = ? AND drop_no = ? AND mode = ?",
+        (inspection_id, plate_id, well, drop_no, mode)).fetchone()
     return row[0] if row else None
+
+
+def inspection_modes(store: Store, inspection_id: int) -> list[str]:
+    """The imaging modes an inspection holds, visible first (schema.MODES order, then others by name)."""
+    found = {r[0] for r in store.conn.execute("SELECT DISTINCT mode FROM image WHERE inspection_id = ?",
+                                              (inspection_id,))}
+    return sorted(found, key=lambda m: (MODES.index(m) if m in MODES else len(MODES), m))
+
+
+def drop_modes(store: Store, inspection_id: int, well: str, drop_no: int) -> dict[str, dict]:
+    """mode -> image row of one drop at one inspection (every mode it was imaged in)."""
+    rows = store.query("SELECT * FROM image WHERE inspection_id = ? AND well = ? AND drop_no = ?",
+                       (inspection_id, well, drop_no))
+    return {r["mode"]: r for r in rows}
 
 
 def image_id_by_path(store: Store, path: str) -> int | None:
@@ -112,10 +123,17 @@ def image_id_by_path(store: Store, path: str) -> int | None:
 
 
 def image_id_by_position(store: Store, barcode: str, inspection_key: str, well: str, drop_no: int) -> int | None:
+    """The drop's visible image (another mode only when the drop has no visible one). A key written
+    before imaging modes, an HWI '<stamp>-jpg|uvt|shg', names that mode of the inspection '<stamp>'."""
+    mode = None
+    legacy = _LEGACY_HWI_KEY.match(inspection_key)
+    if legacy:
+        inspection_key, mode = legacy.group(1), {"jpg": VISIBLE, "uvt": "uv", "shg": "shg"}[legacy.group(2).lower()]
     row = store.conn.execute(
         "SELECT i.id FROM image i JOIN inspection n ON n.id = i.inspection_id JOIN plate p ON p.id = i.plate_id "
-        "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ?",
-        (barcode, inspection_key, well, drop_no),
+        "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ? AND (? IS NULL OR i.mode = ?) "
+        "ORDER BY i.mode != 'visible', i.mode LIMIT 1",
+        (barcode, inspection_key, well, drop_no, mode, mode),
     ).fetchone()
     return row[0] if row else None
 
@@ -152,7 +170,7 @@ def labelled_images(store: Store, sources: Sequence[str]) -> list[dict]:
     return store.query(
         f"""SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no
             FROM image i JOIN annotation a ON a.id = i.annotation_id JOIN plate p ON p.id = i.plate_id
-            WHERE i.label IS NOT NULL AND i.load_error IS NULL AND a.source IN ({marks})
+            WHERE i.label IS NOT NULL AND i.load_error IS NULL AND a.source IN ({marks}) AND i.mode = 'visible'
             ORDER BY i.id""", list(sources))
 
 
@@ -167,20 +185,22 @@ def current_label(store: Store, image_id: int) -> str | None:
     return row[0] if row else None
 
 
-def drop_images(store: Store, plate_id: int, well: str, drop_no: int) -> list[dict]:
-    """One drop across every inspection of its plate, oldest first: the drop's time course."""
+def drop_images(store: Store, plate_id: int, well: str, drop_no: int, mode: str = VISIBLE) -> list[dict]:
+    """One drop across every inspection of its plate in one imaging mode, oldest first: the drop's
+    time course."""
     return store.query(
         "SELECT i.*, n.imaged_at, n.key AS inspection_key, n.profile FROM image i "
         "JOIN inspection n ON n.id = i.inspection_id "
-        "WHERE i.plate_id = ? AND i.well = ? AND i.drop_no = ? ORDER BY n.imaged_at, n.id",
-        (plate_id, well, drop_no),
+        "WHERE i.plate_id = ? AND i.well = ? AND i.drop_no = ? AND i.mode = ? ORDER BY n.imaged_at, n.id",
+        (plate_id, well, drop_no, mode),
     )
 
 
-def drop_course(store: Store, plate_id: int, well: str, drop_no: int) -> list[dict]:
+def drop_course(store: Store, plate_id: int, well: str, drop_no: int, mode: str = VISIBLE) -> list[dict]:
     """The time course with what each inspection shows: ``shown_label`` is its own label, or the
-    label inherited from an earlier inspection (``inherited`` True), by the rule of ``inherited_labels``."""
-    rows = drop_images(store, plate_id, well, drop_no)
+    label inherited from an earlier inspection (``inherited`` True), by the rule of ``inherited_labels``.
+    Another ``mode`` follows the drop in that mode (labels are given on the visible images)."""
+    rows = drop_images(store, plate_id, well, drop_no, mode)
     carried = inherited_labels(store, image_ids=[r["id"] for r in rows if not r["label"]])
     for r in rows:
         own = r["label"]
@@ -262,7 +282,7 @@ def inherited_labels(store: Store, inspection_id: int | None = None, *,
         FROM image cur
         JOIN inspection cn ON cn.id = cur.inspection_id
         JOIN image prev ON prev.plate_id = cur.plate_id AND prev.row = cur.row AND prev.col = cur.col
-            AND prev.drop_no = cur.drop_no
+            AND prev.drop_no = cur.drop_no AND prev.mode = cur.mode
         JOIN inspection pn ON pn.id = prev.inspection_id
         WHERE {where} AND cur.label IS NULL AND prev.label IS NOT NULL
           AND (pn.imaged_at < cn.imaged_at OR (pn.imaged_at = cn.imaged_at AND pn.id < cn.id))
@@ -274,6 +294,16 @@ def inherited_labels(store: Store, inspection_id: int | None = None, *,
 
 
 # -- review queue -----------------------------------------------------------------------------------------
+
+# the drop's highest crystal probability (this model) over every inspection of its plate, same mode
+BEST_PROB = ("(SELECT MAX(bp.crystal_prob) FROM image bi JOIN prediction bp ON bp.image_id = bi.id "
+             "AND bp.model_id = :model WHERE bi.plate_id = i.plate_id AND bi.row = i.row AND bi.col = i.col "
+             "AND bi.drop_no = i.drop_no AND bi.mode = i.mode)")
+# 1 when the image's newest second-look event sets the flag
+FLAGGED = "(SELECT f.flagged FROM flag f WHERE f.image_id = i.id ORDER BY f.id DESC LIMIT 1)"
+# the reviewers' latest labels of the image differ (each reviewer's newest annotation counts)
+REVIEWERS_DIFFER = ("((SELECT COUNT(DISTINCT a.label) FROM annotation a WHERE a.id IN "
+                    "(SELECT MAX(b.id) FROM annotation b WHERE b.image_id = i.id GROUP BY b.annotator)) > 1)")
 
 
 def review_queue(
@@ -289,11 +319,17 @@ def review_queue(
     crystal_top3: bool | None = None,
     hit: bool | None = None,
     limit: int | None = None,
+    mode: str = VISIBLE,
 ) -> list[dict]:
     """Drops to review, in one of QUEUE_ORDERS, filtered; each row carries what the grid shows.
 
     ``hit`` keeps only the model's hits (crystal probability at or above its operating-point
     threshold), or only the drops that are not; ``crystal_top3`` does the same for the top-3 flag.
+    ``mode``: the imaging mode whose images are the drops (the visible one; labels go there).
+
+    ``best`` ranks drops by their highest crystal probability over every inspection of their plate;
+    ``disputed`` lists only the drops flagged for a second look (newest flag first) and those whose
+    reviewers' latest labels differ, in plate order.
 
     Orders that rank by the model walk the prediction indexes, so the global top 100 of half a
     million images comes back without sorting them all. Images the model has not scored yet come
@@ -301,7 +337,7 @@ def review_queue(
     """
     if order not in QUEUE_ORDERS:
         raise ValueError(f"unknown review order {order!r}; choose from {', '.join(QUEUE_ORDERS)}")
-    where, params = ["1 = 1"], {"model": model_id}
+    where, params = ["i.mode = :mode"], {"model": model_id, "mode": mode}
     if plate_id is not None:
         where.append("i.plate_id = :plate")
         params["plate"] = plate_id
@@ -314,7 +350,7 @@ def review_queue(
         where.append("i.label = :label")
         params["label"] = label
     columns = (
-        "i.id, i.plate_id, i.inspection_id, i.well, i.row, i.col, i.drop_no, i.path, i.label, i.load_error, "
+        "i.id, i.plate_id, i.inspection_id, i.well, i.row, i.col, i.drop_no, i.mode, i.path, i.label, i.load_error, "
         "p.id AS prediction_id, p.top1, p.p1, p.top2, p.p2, p.top3, p.p3, p.crystal_prob, p.margin, "
         "p.entropy, p.crystal_top3"
     )
@@ -332,6 +368,20 @@ def review_queue(
         pred_where.append("i.label IS NOT NULL AND i.label != p.top1")
     needs_prediction = predicted is not None or crystal_top3 is not None or hit is not None or order == "disagreement"
     lim = f" LIMIT {int(limit)}" if limit is not None else ""
+    plate_order = "i.plate_id, i.inspection_id, i.row, i.col, i.drop_no"
+
+    if order in ("best", "disputed"):
+        if needs_prediction and model_id is None:
+            return []
+        join = "JOIN" if needs_prediction else "LEFT JOIN"
+        if order == "disputed":
+            pred_where.append(f"({FLAGGED} = 1 OR {REVIEWERS_DIFFER})")
+            sort = f"{FLAGGED} = 1 DESC, (SELECT MAX(f.id) FROM flag f WHERE f.image_id = i.id) DESC, {plate_order}"
+        else:
+            sort = f"best_prob IS NULL, best_prob DESC, {plate_order}"
+        sql = (f"SELECT {columns}, {BEST_PROB} AS best_prob FROM image i {join} prediction p ON p.image_id = i.id "
+               f"AND p.model_id = :model WHERE {' AND '.join(pred_where)} ORDER BY {sort}{lim}")
+        return store.query(sql, params)
 
     if order == "plate" or model_id is None:
         if needs_prediction and model_id is None:
@@ -339,7 +389,7 @@ def review_queue(
         join = "JOIN" if needs_prediction else "LEFT JOIN"
         sql = (
             f"SELECT {columns} FROM image i {join} prediction p ON p.image_id = i.id AND p.model_id = :model "
-            f"WHERE {' AND '.join(pred_where)} ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no{lim}"
+            f"WHERE {' AND '.join(pred_where)} ORDER BY {plate_order}{lim}"
         )
         return store.query(sql, params)
 
@@ -367,119 +417,3 @@ def review_queue(
         + (f" LIMIT {rest}" if rest is not None else "")
     )
     return rows + store.query(sql, params)
-
-
-# -- summaries ----------------------------------------------------------------------------------------------
-
-
-def _count_columns(store: Store, model_id: int | None) -> tuple[str, list]:
-    """SQL aggregate columns over images i (and their prediction p) shared by the summaries, and
-    their parameters: hits count at the model's operating-point threshold."""
-    crystal = sorted(store.scheme.crystal_keys)
-    marks = ",".join("?" * len(crystal))
-    columns = (f"COUNT(i.id) AS images, SUM(i.label IS NOT NULL) AS labelled, "
-               f"SUM(i.label IN ({marks})) AS crystal_labels, SUM(i.load_error IS NOT NULL) AS unreadable, "
-               "SUM(p.crystal_prob >= ?) AS predicted_hits, SUM(p.crystal_top3 = 1) AS crystal_top3, "
-               "COUNT(p.id) AS predicted")
-    return columns, [*crystal, store.operating_point(model_id).threshold]
-
-
-def plate_summaries(store: Store, model_id: int | None = None) -> list[dict]:
-    """Per plate: inspections, drops, reviewed (labelled) drops, crystal labels, predicted hits
-    (crystal probability at the model's operating point) and drops with a crystal class in its top 3."""
-    columns, params = _count_columns(store, model_id)
-    return store.query(
-        f"""
-        SELECT pl.id, pl.barcode, pl.rows, pl.cols, pl.drops,
-               (SELECT COUNT(*) FROM inspection n WHERE n.plate_id = pl.id) AS inspections, {columns}
-        FROM plate pl
-        LEFT JOIN image i ON i.plate_id = pl.id
-        LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
-        GROUP BY pl.id ORDER BY pl.barcode
-        """,
-        (*params, model_id),
-    )
-
-
-def inspection_summaries(store: Store, model_id: int | None = None, inspection_id: int | None = None) -> list[dict]:
-    """Per inspection (or only ``inspection_id``), for the plate browser: drops, reviewed, crystal
-    labels, predicted hits at the model's operating point, drops with a crystal in the top 3."""
-    columns, params = _count_columns(store, model_id)
-    only = "WHERE n.id = ?" if inspection_id is not None else ""
-    return store.query(
-        f"""
-        SELECT n.id, n.plate_id, pl.barcode, n.key, n.imaged_at, n.imager, n.profile, {columns}
-        FROM inspection n
-        JOIN plate pl ON pl.id = n.plate_id
-        LEFT JOIN image i ON i.inspection_id = n.id
-        LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
-        {only}
-        GROUP BY n.id ORDER BY pl.barcode, n.imaged_at, n.id
-        """,
-        (*params, model_id, *([inspection_id] if inspection_id is not None else [])),
-    )
-
-
-def hit_counts(store: Store, model_id: int, plate_id: int | None = None) -> dict:
-    """The model's crystal calls: scored drops, hits at its operating point, drops with a crystal
-    class in the top 3 (over one plate, or all)."""
-    scope, params = ("AND i.plate_id = ?", [plate_id]) if plate_id is not None else ("", [])
-    row = store.conn.execute(
-        f"SELECT COUNT(*), SUM(p.crystal_prob >= ?), SUM(p.crystal_top3) FROM prediction p JOIN image i "
-        f"ON i.id = p.image_id WHERE p.model_id = ? {scope}",
-        [store.operating_point(model_id).threshold, model_id, *params]).fetchone()
-    return {"scored": row[0], "hits": row[1] or 0, "crystal_top3": row[2] or 0}
-
-
-def label_counts(store: Store) -> dict[str | None, int]:
-    return {r[0]: r[1] for r in store.conn.execute("SELECT label, COUNT(*) FROM image GROUP BY label ORDER BY label")}
-
-
-# -- what the plots count ------------------------------------------------------------------------------------
-
-
-def plate_label_counts(store: Store, latest_only: bool = True) -> list[tuple[str, str | None, int]]:
-    """(barcode, current label or None, drops) for each plate; ``latest_only`` counts each plate's
-    latest inspection only, otherwise every image."""
-    where = f"WHERE i.inspection_id IN ({_LATEST_INSPECTIONS})" if latest_only else ""
-    return store.conn.execute(
-        f"SELECT pl.barcode, i.label, COUNT(*) FROM image i JOIN plate pl ON pl.id = i.plate_id {where} "
-        "GROUP BY i.plate_id, i.label").fetchall()
-
-
-def judged_label_count(store: Store, sources: Sequence[str]) -> int:
-    """Images whose current label came from one of these annotation sources."""
-    marks = ",".join("?" * len(sources))
-    return store.conn.execute(
-        f"SELECT COUNT(*) FROM image i JOIN annotation a ON a.id = i.annotation_id "
-        f"WHERE i.label IS NOT NULL AND a.source IN ({marks})", tuple(sources)).fetchone()[0]
-
-
-def label_vs_prediction(store: Store, model_id: int, sources: Sequence[str]) -> list[tuple]:
-    """(barcode, label, model's top 1, drops, drops whose label is in the model's top 3), grouped,
-    over images whose current label came from one of ``sources`` and that the model scored."""
-    marks = ",".join("?" * len(sources))
-    # CROSS JOIN keeps SQLite walking the images in storage order and looking each prediction up by
-    # (model, image): 4x faster on 500k images than walking a prediction index and fetching rows
-    return store.conn.execute(
-        f"""
-        SELECT pl.barcode, i.label, p.top1, COUNT(*),
-               SUM(i.label = p.top1 OR i.label = p.top2 OR i.label = p.top3)
-        FROM image i
-        CROSS JOIN annotation a ON a.id = i.annotation_id
-        CROSS JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
-        JOIN plate pl ON pl.id = i.plate_id
-        WHERE i.label IS NOT NULL AND a.source IN ({marks})
-        GROUP BY i.plate_id, i.label, p.top1
-        """,
-        (model_id, *sources),
-    ).fetchall()
-
-
-def inspection_drops(store: Store, inspection_id: int, model_id: int | None) -> list[tuple]:
-    """(image id, row, col, drop, label, crystal probability, top 1) of every drop of an inspection,
-    with this model's prediction where it has one."""
-    return store.conn.execute(
-        "SELECT i.id, i.row, i.col, i.drop_no, i.label, p.crystal_prob, p.top1 FROM image i "
-        "LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ? WHERE i.inspection_id = ?",
-        (model_id, inspection_id)).fetchall()

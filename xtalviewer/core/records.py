@@ -23,6 +23,7 @@ class ImageRow:
     width: int | None
     height: int | None
     load_error: str | None = None
+    mode: str = "visible"  # the imaging mode (schema.MODES): visible, UV, SHG ...
 
 
 @dataclass(frozen=True)

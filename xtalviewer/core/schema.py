@@ -134,7 +134,88 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE model ADD COLUMN operating_point TEXT;
     """,
+    # 3: imaging modes (visible, UV, SHG images of one drop at one imaging are modes of one
+    # inspection), second-look flags, and the mode a model scores. The image table is rebuilt
+    # (SQLite cannot change a UNIQUE constraint in place); ids, labels and predictions stay. HWI
+    # 'uvt' and 'shg' inspections fold into the inspection of the same time stamp: its visible one
+    # when there is one, else its UV one; HWI inspection keys lose the '-jpg' suffix.
+    """
+    DROP TRIGGER annotation_current;
+    CREATE TABLE image_v3 (
+        id INTEGER PRIMARY KEY,
+        inspection_id INTEGER NOT NULL REFERENCES inspection(id),
+        plate_id INTEGER NOT NULL REFERENCES plate(id),
+        well TEXT NOT NULL,
+        row INTEGER NOT NULL,
+        col INTEGER NOT NULL,
+        drop_no INTEGER NOT NULL,
+        mode TEXT NOT NULL DEFAULT 'visible',
+        path TEXT NOT NULL,
+        size INTEGER,
+        mtime REAL,
+        width INTEGER,
+        height INTEGER,
+        load_error TEXT,
+        label TEXT,
+        annotation_id INTEGER,
+        UNIQUE (inspection_id, well, drop_no, mode)
+    );
+    INSERT INTO image_v3(id, inspection_id, plate_id, well, row, col, drop_no, mode, path, size, mtime, width,
+                         height, load_error, label, annotation_id)
+    SELECT i.id, i.inspection_id, i.plate_id, i.well, i.row, i.col, i.drop_no,
+           CASE WHEN n.layout = 'hwi' AND n.key GLOB '*-uvt' THEN 'uv'
+                WHEN n.layout = 'hwi' AND n.key GLOB '*-shg' THEN 'shg' ELSE 'visible' END,
+           i.path, i.size, i.mtime, i.width, i.height, i.load_error, i.label, i.annotation_id
+    FROM image i JOIN inspection n ON n.id = i.inspection_id;
+    DROP TABLE image;
+    ALTER TABLE image_v3 RENAME TO image;
+    CREATE UNIQUE INDEX image_path ON image(path);
+    CREATE INDEX image_plate ON image(plate_id, row, col, drop_no);
+    CREATE INDEX image_label ON image(label);
+    CREATE TRIGGER annotation_current AFTER INSERT ON annotation BEGIN
+        UPDATE image SET label = NEW.label, annotation_id = NEW.id WHERE id = NEW.image_id;
+    END;
+
+    CREATE TEMP TABLE hwi_fold AS
+    SELECT o.id AS old_id,
+           (SELECT t.id FROM inspection t
+            WHERE t.plate_id = o.plate_id AND t.layout = 'hwi'
+              AND substr(t.key, 1, length(t.key) - 4) = substr(o.key, 1, length(o.key) - 4)
+              AND (t.key GLOB '*-jpg' OR t.key GLOB '*-uvt' OR t.key GLOB '*-shg')
+            ORDER BY CASE substr(t.key, -3) WHEN 'jpg' THEN 0 WHEN 'uvt' THEN 1 ELSE 2 END LIMIT 1) AS new_id
+    FROM inspection o
+    WHERE o.layout = 'hwi' AND (o.key GLOB '*-jpg' OR o.key GLOB '*-uvt' OR o.key GLOB '*-shg');
+    UPDATE image SET inspection_id = (SELECT new_id FROM hwi_fold WHERE old_id = image.inspection_id)
+    WHERE inspection_id IN (SELECT old_id FROM hwi_fold WHERE new_id != old_id);
+    DELETE FROM inspection WHERE id IN (SELECT old_id FROM hwi_fold WHERE new_id != old_id);
+    UPDATE inspection SET key = substr(key, 1, length(key) - 4) WHERE id IN (SELECT new_id FROM hwi_fold);
+    DROP TABLE hwi_fold;
+
+    -- "needs a second look": an append-only event per change, the newest one of an image counts
+    CREATE TABLE flag (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        image_id INTEGER NOT NULL REFERENCES image(id),
+        flagged INTEGER NOT NULL CHECK (flagged IN (0, 1)),
+        note TEXT,
+        annotator TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX flag_image ON flag(image_id, id);
+    CREATE TRIGGER flag_append_only_update BEFORE UPDATE ON flag BEGIN
+        SELECT RAISE(ABORT, 'second-look flags are append-only');
+    END;
+    CREATE TRIGGER flag_append_only_delete BEFORE DELETE ON flag BEGIN
+        SELECT RAISE(ABORT, 'second-look flags are append-only');
+    END;
+
+    ALTER TABLE model ADD COLUMN mode TEXT NOT NULL DEFAULT 'visible';
+    """,
 ]
+
+# imaging modes, the visible one first; a model scores the images of its own mode
+MODES = ("visible", "uv", "shg")
+MODE_NAMES = {"visible": "Visible", "uv": "UV", "shg": "SHG"}
+VISIBLE = "visible"
 
 SCHEMA_VERSION = len(MIGRATIONS)
 

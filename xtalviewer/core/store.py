@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from xtalviewer.core import queries
 from xtalviewer.core.crystal_call import OperatingPoint, crystal_in_top3, crystal_probability
 from xtalviewer.core.dbaccess import (
     BUSY_TIMEOUT_S,
@@ -37,6 +36,7 @@ from xtalviewer.core.dbaccess import (
 from xtalviewer.core.labels import LabelScheme, SchemeError
 from xtalviewer.core.plates import PlateType
 from xtalviewer.core.queries import QUEUE_ORDERS  # noqa: F401  (re-exported)
+from xtalviewer.core.store_queries import QueryMethods
 from xtalviewer.core.records import ImageRow, PredictionRow
 from xtalviewer.core.schema import MIGRATIONS, SCHEMA_VERSION, split_statements
 from xtalviewer.core.scheme_binding import bind_scheme
@@ -51,12 +51,12 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-_IMAGE_COLUMNS = ("inspection_id", "plate_id", "well", "row", "col", "drop_no", "path", "size", "mtime", "width",
-                  "height", "load_error")
+_IMAGE_COLUMNS = ("inspection_id", "plate_id", "well", "row", "col", "drop_no", "mode", "path", "size", "mtime",
+                  "width", "height", "load_error")
 _CHANGING = ("path", "size", "mtime", "width", "height", "load_error")
 _UPSERT_IMAGE = (
     f"INSERT INTO image({', '.join(_IMAGE_COLUMNS)}) VALUES ({', '.join('?' * len(_IMAGE_COLUMNS))}) "
-    "ON CONFLICT(inspection_id, well, drop_no) DO UPDATE SET "
+    "ON CONFLICT(inspection_id, well, drop_no, mode) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _CHANGING)
     + " WHERE " + " OR ".join(f"{c} IS NOT excluded.{c}" for c in _CHANGING)
 )
@@ -66,8 +66,8 @@ def _image_values(r: ImageRow) -> tuple:
     return tuple(getattr(r, c) for c in _IMAGE_COLUMNS)
 
 
-class Store:
-    """An open xtalviewer database."""
+class Store(QueryMethods):
+    """An open xtalviewer database; its read-only queries come from ``QueryMethods``."""
 
     def __init__(self, path: str | Path, scheme: str | LabelScheme | None = None, *, create: bool = True,
                  readonly: bool = False, busy_timeout: float | None = None, allow_network: bool | None = None):
@@ -167,12 +167,22 @@ class Store:
             raise StoreError(f"{self.path} is an SQLite database but not an xtalviewer one; nothing was changed")
         if version > 0:
             self.backup(self.path.with_name(f"{self.path.name}.v{version}-{int(time.time())}.bak"))
-        for number in range(version, SCHEMA_VERSION):
-            with self.transaction():
-                # executescript would commit; run the statements one by one inside our transaction
-                for statement in split_statements(MIGRATIONS[number]):
-                    self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+        # a migration may rebuild a table others refer to (SQLite's way to change a constraint):
+        # foreign keys are off while it runs, and checked before each migration commits
+        self.conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            for number in range(version, SCHEMA_VERSION):
+                with self.transaction():
+                    # executescript would commit; run the statements one by one inside our transaction
+                    for statement in split_statements(MIGRATIONS[number]):
+                        self.conn.execute(statement)
+                    broken = self.conn.execute("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise StoreError(f"upgrading {self.path} to schema {number + 1} would break "
+                                         f"{len(broken)} references (e.g. {broken[0]}); nothing was changed")
+                    self.conn.execute(f"PRAGMA user_version = {number + 1}")
+        finally:
+            self.conn.execute("PRAGMA foreign_keys = ON")
 
     def backup(self, target: str | Path) -> Path:
         """Copy the whole database (consistent, even while others write) to ``target``."""
@@ -281,7 +291,7 @@ class Store:
     def upsert_images(self, rows: Iterable[ImageRow]) -> tuple[int, int]:
         """Insert new drop images, refresh changed ones; returns (inserted, updated). Labels stay.
 
-        A drop slot (inspection, well, drop) is an image's identity: re-importing a folder finds
+        A drop slot (inspection, well, drop, imaging mode) is an image's identity: re-importing a folder finds
         the same rows, and only rows whose file changed are written.
         """
         rows = list(rows)
@@ -355,6 +365,16 @@ class Store:
                 ids.append(cur.lastrowid)
         return ids
 
+    def add_flags(self, image_ids: Sequence[int], flagged: bool, annotator: str, *, note: str | None = None,
+                  created_at: str | None = None) -> list[int]:
+        """Mark drops as needing a second look (or clear the mark), in one transaction. Append-only:
+        the newest event of an image is its state, and the history shows every one."""
+        with self.transaction():
+            return [self.conn.execute(
+                "INSERT INTO flag(image_id, flagged, note, annotator, created_at) VALUES (?, ?, ?, ?, ?)",
+                (image_id, int(bool(flagged)), (note or "").strip() or None, annotator, created_at or now_iso()),
+            ).lastrowid for image_id in image_ids]
+
     # -- models -----------------------------------------------------------------------------------
 
     def add_model(
@@ -372,8 +392,10 @@ class Store:
         scheme: str | None = None,
         activate: bool = False,
         operating_point: OperatingPoint | None = None,
+        mode: str = "visible",
     ) -> int:
-        """Register a trained checkpoint; it must classify into this database's label scheme."""
+        """Register a trained checkpoint; it must classify into this database's label scheme.
+        ``mode``: the imaging mode whose images it scores (visible unless trained on UV or SHG)."""
         scheme = scheme or self.scheme.id
         if scheme != self.scheme.id or list(classes) != self.scheme.keys:
             raise SchemeError(
@@ -383,11 +405,11 @@ class Store:
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO model(name, arch, scheme, classes, input_size, normalization, run_id, metrics, path, "
-                "sha256, created_at, operating_point) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "sha256, created_at, operating_point, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (name, arch, scheme, json.dumps(list(classes)), input_size,
                  json.dumps(normalization) if normalization else None, run_id,
                  json.dumps(metrics) if metrics is not None else None, path, sha256, now_iso(),
-                 json.dumps(operating_point.to_dict()) if operating_point is not None else None),
+                 json.dumps(operating_point.to_dict()) if operating_point is not None else None, mode),
             )
             model_id = cur.lastrowid
             if activate:
@@ -437,44 +459,3 @@ class Store:
                 values,
             )
         return len(values)
-
-    # -- read-only queries (xtalviewer/core/queries.py) ----------------------------------------------
-
-    plate_by_barcode = queries.plate_by_barcode
-    image_id_by_path = queries.image_id_by_path
-    image_id_by_position = queries.image_id_by_position
-    current_label = queries.current_label
-    operating_point = queries.operating_point
-    models = queries.models
-    model = queries.model
-    active_model = queries.active_model
-    prediction = queries.prediction
-    plates = queries.plates
-    barcodes = queries.barcodes
-    inspections = queries.inspections
-    inspection = queries.inspection
-    inspection_choices = queries.inspection_choices
-    image = queries.image
-    inspection_of_image = queries.inspection_of_image
-    same_drop = queries.same_drop
-    drop_images = queries.drop_images
-    drop_course = queries.drop_course
-    history = queries.history
-    inherited_labels = queries.inherited_labels
-    review_queue = queries.review_queue
-    plate_summaries = queries.plate_summaries
-    inspection_summaries = queries.inspection_summaries
-    label_counts = queries.label_counts
-    plate_label_counts = queries.plate_label_counts
-    judged_label_count = queries.judged_label_count
-    label_vs_prediction = queries.label_vs_prediction
-    inspection_drops = queries.inspection_drops
-    current_labels = queries.current_labels
-    hit_counts = queries.hit_counts
-    image_counts = queries.image_counts
-    labelled_images = queries.labelled_images
-    image_with_plate = queries.image_with_plate
-    count_unreadable_labelled = queries.count_unreadable_labelled
-    known_files = queries.known_files
-    slot_paths = queries.slot_paths
-
