@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from xtalviewer.core import queries
+from xtalviewer.core import queries, queries_io
 from xtalviewer.core.crystal_call import OperatingPoint, crystal_in_top3, crystal_probability
 from xtalviewer.core.dbaccess import (
     BUSY_TIMEOUT_S,
@@ -477,4 +477,15 @@ class Store:
     count_unreadable_labelled = queries.count_unreadable_labelled
     known_files = queries.known_files
     slot_paths = queries.slot_paths
+    # (xtalviewer/core/queries_io.py: export, scoring work list, report facts, counts)
+    export_rows_raw = queries_io.export_rows_raw
+    unscored_images = queries_io.unscored_images
+    current_annotations = queries_io.current_annotations
+    annotator_summary = queries_io.annotator_summary
+    file_stats = queries_io.file_stats
+    has_plates = queries_io.has_plates
+    image_ids = queries_io.image_ids
+    image_paths = queries_io.image_paths
+    plate_ids = queries_io.plate_ids
+    prediction_count = queries_io.prediction_count
 
