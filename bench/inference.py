@@ -60,11 +60,11 @@ def bench_arch(arch: str, db_path: Path, device: torch.device, batch_size: int, 
     with Store(db_path) as store:
         meta = CheckpointMeta(arch=arch, scheme_id=store.scheme.id, classes=store.scheme.keys,
                               crystal=store.scheme.crystal_mask, preprocess=Preprocess(input_size=size))
-        n_images = store.conn.execute("SELECT COUNT(*) FROM image").fetchone()[0]
+        n_images = len(store.image_ids())
     torch.manual_seed(0)
     scorer = Scorer(build_model(arch, len(meta.classes), size), meta, device)
     with Store(db_path) as store:
-        paths = [r[0] for r in store.conn.execute("SELECT path FROM image ORDER BY id")]
+        paths = store.image_paths()
     # forward-only input: the very tensors the forward pass takes (normalised, channels_last), in memory
     squares = [meta.preprocess.fit_square(load_rgb(p, min_side=size)) for p in paths]
     batches = [meta.preprocess.normalise_batch(torch.from_numpy(np.stack(squares[i : i + batch_size])))
@@ -91,7 +91,7 @@ def bench_arch(arch: str, db_path: Path, device: torch.device, batch_size: int, 
         n = sum(1 for r in run if r.error is None)
         seconds = time.perf_counter() - t0  # the run joins its store writer, so the last commit is inside
         with Store(db_path) as store:
-            stored = store.conn.execute("SELECT COUNT(*) FROM prediction WHERE model_id = ?", (model_id,)).fetchone()[0]
+            stored = store.prediction_count(model_id)
         assert stored == n == len(items) == n_images, (stored, n, len(items))
         return n / seconds
 

@@ -78,7 +78,7 @@ def write_xchem_96x2(root: Path, drops: list[bytes]) -> Path:
 
 def fake_predictions(store: Store, model_id: int) -> None:
     rng = np.random.default_rng(1)
-    ids = [r[0] for r in store.conn.execute("SELECT id FROM image")]
+    ids = store.image_ids()
     logits = rng.normal(size=(len(ids), len(store.scheme.keys))) * 2
     p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     store.put_predictions(model_id, [PredictionRow(i, v) for i, v in zip(ids, p)])

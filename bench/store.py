@@ -66,7 +66,7 @@ def build(store: Store, n_images: int, inspections_per_plate: int, rng: np.rando
 
 
 def predict_all(store: Store, model_id: int, rng: np.random.Generator) -> float:
-    ids = [r[0] for r in store.conn.execute("SELECT id FROM image ORDER BY id")]
+    ids = store.image_ids()
     t0 = time.perf_counter()
     n_classes = len(store.scheme.keys)
     for start in range(0, len(ids), 5000):
@@ -78,7 +78,7 @@ def predict_all(store: Store, model_id: int, rng: np.random.Generator) -> float:
 
 
 def label_share(store: Store, share: float, rng: np.random.Generator) -> int:
-    ids = np.array([r[0] for r in store.conn.execute("SELECT id FROM image")])
+    ids = np.array(store.image_ids())
     chosen = ids[rng.random(len(ids)) < share]
     keys = store.scheme.keys
     labels = rng.choice(len(keys), size=len(chosen))
@@ -91,7 +91,7 @@ def label_share(store: Store, share: float, rng: np.random.Generator) -> int:
 
 
 def time_queries(store: Store, model_id: int, rng: np.random.Generator, repeats: int) -> dict:
-    plate_ids = [r[0] for r in store.conn.execute("SELECT id FROM plate")]
+    plate_ids = store.plate_ids()
     timings: dict[str, list[float]] = {"top100_unlabelled_by_crystal": [], "top100_smallest_margin": [],
                                        "one_plate_drops": []}
     for _ in range(repeats):
@@ -112,7 +112,7 @@ def time_queries(store: Store, model_id: int, rng: np.random.Generator, repeats:
 
 
 def time_label_commits(store: Store, rng: np.random.Generator, repeats: int) -> dict:
-    n = store.conn.execute("SELECT MAX(id) FROM image").fetchone()[0]
+    n = max(store.image_ids())
     keys = store.scheme.keys
     samples = []
     for _ in range(repeats):

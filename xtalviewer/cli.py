@@ -57,17 +57,9 @@ def db_path_of(args: argparse.Namespace) -> Path:
 
 def remove_if_empty(db: Path) -> None:
     """Delete a database this command created when it holds no plate (and its -wal/-shm files)."""
-    try:
-        conn = sqlite3.connect(db.absolute().as_uri() + "?mode=ro", uri=True)
-        try:
-            has_plates = conn.execute("SELECT EXISTS (SELECT 1 FROM plate)").fetchone()[0]
-        except sqlite3.Error:  # no tables yet
-            has_plates = False
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return
-    if not has_plates:
+    from xtalviewer.core.queries_io import file_has_plates
+
+    if file_has_plates(db) is False:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
 

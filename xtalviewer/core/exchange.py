@@ -30,26 +30,7 @@ EXPORT_COLUMNS = (
 def export_rows(store: Store, *, plate: str | None = None, model_id: int | None = None) -> list[dict]:
     """One row per image, in plate / inspection / well / drop order; empty cells where nothing is known."""
     model = store.model(model_id) if model_id is not None else store.active_model()
-    params: dict = {"model": model["id"] if model else None}
-    where = ""
-    if plate is not None:
-        where = "WHERE pl.barcode = :plate"
-        params["plate"] = plate
-    rows = store.query(
-        f"""
-        SELECT pl.barcode AS plate, n.key AS inspection, n.imaged_at, i.well, i.drop_no AS "drop",
-               i.path AS image_path, i.label, a.annotator, a.created_at AS labelled_at,
-               p.top1 AS pred1, p.p1, p.top2 AS pred2, p.p2, p.top3 AS pred3, p.p3, p.id AS prediction_id
-        FROM image i
-        JOIN plate pl ON pl.id = i.plate_id
-        JOIN inspection n ON n.id = i.inspection_id
-        LEFT JOIN annotation a ON a.id = i.annotation_id
-        LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = :model
-        {where}
-        ORDER BY pl.barcode, n.imaged_at, n.id, i.row, i.col, i.drop_no
-        """,
-        params,
-    )
+    rows = store.export_rows_raw(model["id"] if model else None, plate)
     out = []
     for r in rows:
         row = {k: ("" if r.get(k) is None else r[k]) for k in EXPORT_COLUMNS}

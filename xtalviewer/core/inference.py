@@ -105,20 +105,7 @@ class Scorer:
 def work_list(store: Store, model_id: int, *, plate_id: int | None = None, image_ids: Sequence[int] | None = None,
               retry_errors: bool = False) -> list[WorkItem]:
     """Images that still need this model's prediction: never scored, or the file changed since."""
-    where = ["(p.id IS NULL OR p.image_size IS NOT i.size OR p.image_mtime IS NOT i.mtime)"]
-    params: list = [model_id]
-    if not retry_errors:
-        where.append("i.load_error IS NULL")
-    if plate_id is not None:
-        where.append("i.plate_id = ?")
-        params.append(plate_id)
-    rows = store.conn.execute(
-        "SELECT i.id, i.path, i.size, i.mtime FROM image i "
-        "LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ? "
-        f"WHERE {' AND '.join(where)} ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no",
-        params,
-    ).fetchall()
-    items = [WorkItem(*r) for r in rows]
+    items = [WorkItem(*r) for r in store.unscored_images(model_id, plate_id=plate_id, retry_errors=retry_errors)]
     if image_ids is not None:
         wanted = set(image_ids)
         items = [it for it in items if it.image_id in wanted]

@@ -57,26 +57,6 @@ def pick_inspection(inspections: list[dict], key: str | None) -> dict:
     raise ReportError(f"no inspection '{key}' on this plate (inspections: {known})")
 
 
-def _annotations(store: Store, inspection_id: int) -> dict[int, dict]:
-    """Who gave each drop its current label, and when."""
-    rows = store.query(
-        "SELECT i.id, a.annotator, a.created_at, a.source FROM image i JOIN annotation a ON a.id = i.annotation_id "
-        "WHERE i.inspection_id = ?",
-        (inspection_id,),
-    )
-    return {r.pop("id"): r for r in rows}
-
-
-def _annotator_summary(store: Store, inspection_id: int) -> list[dict]:
-    """Per annotator: labels given on this inspection, how many are still current, the latest one."""
-    return store.query(
-        "SELECT a.annotator, COUNT(*) AS given, SUM(i.annotation_id = a.id) AS current, "
-        "MAX(a.created_at) AS last_at FROM annotation a JOIN image i ON i.id = a.image_id "
-        "WHERE i.inspection_id = ? AND a.label IS NOT NULL GROUP BY a.annotator ORDER BY given DESC, a.annotator",
-        (inspection_id,),
-    )
-
-
 def collect(store: Store, barcode: str, inspection_key: str | None = None) -> ReportData:
     """Read the plate, the chosen inspection, its drops with labels and predictions, and the model."""
     plate = store.plate_by_barcode(barcode)
@@ -86,14 +66,13 @@ def collect(store: Store, barcode: str, inspection_key: str | None = None) -> Re
     inspection = pick_inspection(inspections, inspection_key)
     model = store.active_model()
     drops = store.review_queue(model["id"] if model else None, "plate", inspection_id=inspection["id"])
-    files = {r["id"]: r for r in store.query(
-        "SELECT id, size, mtime FROM image WHERE inspection_id = ?", (inspection["id"],))}
-    who = _annotations(store, inspection["id"])
+    files = store.file_stats(inspection["id"])
+    who = store.current_annotations(inspection["id"])
     for d in drops:
         d.update(size=files[d["id"]]["size"], mtime=files[d["id"]]["mtime"])
         d.update(who.get(d["id"]) or {"annotator": None, "created_at": None, "source": None})
     return ReportData(plate, inspection, inspections, store.scheme, model, drops,
-                      _annotator_summary(store, inspection["id"]))
+                      store.annotator_summary(inspection["id"]))
 
 
 def hits(data: ReportData) -> list[dict]:

@@ -1,10 +1,11 @@
 """The store's read-only queries as ``Store`` methods: each is a plain function of queries.py,
-count_queries.py, over_time.py or second_look.py whose first argument is the store, so callers
+count_queries.py, queries_io.py, over_time.py or
+second_look.py whose first argument is the store, so callers
 write ``store.review_queue(...)`` and SQL stays in those modules and store.py."""
 
 from __future__ import annotations
 
-from xtalviewer.core import count_queries, over_time, queries, second_look
+from xtalviewer.core import count_queries, over_time, queries, queries_io, second_look
 
 
 class QueryMethods:
@@ -55,3 +56,14 @@ class QueryMethods:
     flags = second_look.flags
     drop_history = second_look.drop_history
     reviewer_labels = second_look.reviewer_labels
+    # what leaves the store: export, scoring work list, report facts, counts
+    export_rows_raw = queries_io.export_rows_raw
+    unscored_images = queries_io.unscored_images
+    current_annotations = queries_io.current_annotations
+    annotator_summary = queries_io.annotator_summary
+    file_stats = queries_io.file_stats
+    has_plates = queries_io.has_plates
+    image_ids = queries_io.image_ids
+    image_paths = queries_io.image_paths
+    plate_ids = queries_io.plate_ids
+    prediction_count = queries_io.prediction_count

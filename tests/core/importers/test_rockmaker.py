@@ -61,3 +61,23 @@ def test_rock_maker_export_names(tmp_path, db_path):
         assert insp["batch 5501"]["imaged_at"].startswith("2020-09-13")  # earliest file time of the batch
         rows = {(r["well"], r["drop_no"]) for r in s.query("SELECT well, drop_no FROM image")}
         assert rows == {("A01", 1), ("H12", 1), ("B03", 2)}
+
+
+def test_rock_maker_export_uv_and_sonicc_profiles_are_modes_of_the_batch(tmp_path, db_path):
+    folder = tmp_path / "export"
+    for profile in ("Visible", "UV", "SONICC"):
+        write_image(folder / f"CD0043_A1_{profile}__6601.jpg")
+    with Store(db_path) as s:
+        import_paths(s, [folder])
+        (insp,) = s.inspections(s.plate_by_barcode("CD0043")["id"])
+        assert insp["profile"] == "Visible"  # the visible profile describes the inspection
+        assert set(s.drop_modes(insp["id"], "A01", 1)) == {"visible", "uv", "shg"}
+
+
+def test_the_mode_a_profile_name_says():
+    from xtalviewer.core.importers.found import mode_of_profile
+
+    assert [mode_of_profile(n) for n in ("ImagerDefaults", "Visible", None, "Polarised", "Ultra bright")] == \
+        ["visible"] * 5
+    assert [mode_of_profile(n) for n in ("UV", "UV-TPEF", "uvex", "2drop_UV", "SONICC UV-TPEF")] == ["uv"] * 5
+    assert [mode_of_profile(n) for n in ("SHG", "SONICC", "Sonicc SHG", "shg_uv")] == ["shg"] * 4

@@ -273,9 +273,9 @@ def import_paths(
         for barcode in sorted(by_plate):
             files = by_plate[barcode]
             plate_type = _place_wells(files, report)
-            slots: dict[tuple[str, int, int, int], _FileInfo] = {}
+            slots: dict[tuple[str, int, int, int, str], _FileInfo] = {}
             for f in sorted(files, key=lambda f: (f.found.preference, str(f.found.path))):
-                key = (f.found.inspection_key, f.found.row, f.found.col, f.found.drop)
+                key = (f.found.inspection_key, f.found.row, f.found.col, f.found.drop, f.found.mode)
                 if key in slots:
                     report.skipped.append((str(f.found.path), f"same drop as {slots[key].found.path.name}"))
                     continue
@@ -293,7 +293,7 @@ def import_paths(
                 plate_id = store.upsert_plate(barcode, plate_type)
                 report.plates.add(barcode)
                 for key, group in sorted(by_inspection.items()):
-                    first = group[0].found
+                    first = min(group, key=lambda g: g.found.mode != "visible").found  # it describes the inspection
                     imaged_at = _inspection_time(group)
                     meta = {k: v for g in group for k, v in g.found.meta.items() if k in _INSPECTION_META and v}
                     if imaged_at is None:
@@ -322,6 +322,7 @@ def import_paths(
                             inspection_id=inspection_id, plate_id=plate_id, well=well_name(f.found.row, f.found.col),
                             row=f.found.row, col=f.found.col, drop_no=f.found.drop, path=f.path,
                             size=f.size, mtime=f.mtime, width=width, height=height, load_error=error,
+                            mode=f.found.mode,
                         ))
                     inserted, updated = store.upsert_images(rows)
                     report.images_new += inserted
@@ -351,7 +352,7 @@ def _keep_stored_routes(store: Store, barcode: str, files: list[_FileInfo], repo
         key = f.found.inspection_key
         if key not in stored_by_key:
             stored_by_key[key] = store.slot_paths(barcode, key)
-        old = stored_by_key[key].get((well_name(f.found.row, f.found.col), f.found.drop))
+        old = stored_by_key[key].get((well_name(f.found.row, f.found.col), f.found.drop, f.found.mode))
         if old is not None and old != f.path and _same_file(old, f.ident):
             f.path = old
         if f.walked != f.path:

@@ -29,6 +29,7 @@ class FoundImage:
     plate_hint: PlateType | None = None
     meta: dict = field(default_factory=dict)
     preference: int = 0  # lower wins when two files claim the same drop of the same inspection
+    mode: str = "visible"  # imaging mode (schema.MODES): UV and SHG images of an imaging are modes of it
 
     @property
     def folder(self) -> Path:
@@ -94,3 +95,21 @@ def date_in_name(name: str) -> str | None:
         if 1990 <= d.year <= 2100:
             return d.isoformat()
     return None
+
+
+_SHG = re.compile(r"(?<![a-z])shg(?![a-z])", re.IGNORECASE)
+_UV = re.compile(r"(?<![a-z])uv", re.IGNORECASE)
+_SONICC = re.compile(r"(?<![a-z])sonicc(?![a-z])", re.IGNORECASE)
+
+
+def mode_of_profile(name: str | None) -> str:
+    """The imaging mode an imaging profile's name says: 'shg' when it names SHG, else 'uv' when a
+    word starts with 'UV' (UV, UV-TPEF, UVEX), else 'shg' for a SONICC profile (the SHG imager),
+    else 'visible'. So 'SONICC UV-TPEF' is UV and 'SONICC' or 'SONICC SHG' is SHG."""
+    if not name:
+        return "visible"
+    if _SHG.search(name):
+        return "shg"
+    if _UV.search(name):
+        return "uv"
+    return "shg" if _SONICC.search(name) else "visible"

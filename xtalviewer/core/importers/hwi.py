@@ -2,7 +2,8 @@
 
 Folder ``<10-char plate id><YYYYMMDDHHMM>-<jpg|uvt|shg>``; file name characters [0:10] plate id,
 [10:14] well 0001-1536 (row-major on 48 columns), [14:22] YYYYMMDD. ``jpg`` is the visible-light
-image; ``uvt`` (UV-TPEF) and ``shg`` (second-harmonic) folders become separate inspections.
+image; ``uvt`` (UV-TPEF) and ``shg`` (second-harmonic) folders of the same time stamp are the UV and
+SHG modes of that one inspection (key: the time stamp).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from xtalviewer.core.plates import PlateType
 LAYOUT = "hwi"
 FOLDER_RE = re.compile(r"^(?P<plate>.{10})(?P<stamp>\d{12})-(?P<kind>jpg|uvt|shg)$", re.IGNORECASE)
 FILE_RE = re.compile(r"^(?P<plate>.{10})(?P<well>\d{4})(?P<day>\d{8})")
-PROFILES = {"jpg": "visible", "uvt": "UV-TPEF", "shg": "SHG"}
+MODES = {"jpg": "visible", "uvt": "uv", "shg": "shg"}
 PLATE = PlateType(32, 48, 1)
 
 
@@ -35,11 +36,12 @@ def parse(path: Path, ctx: ParseContext) -> FoundImage | None:
     return FoundImage(
         path=path,
         barcode=fm.group("plate"),
-        inspection_key=f"{stamp}-{kind}",
+        inspection_key=stamp,
         layout=LAYOUT,
         well_number=well,
         drop=1,
         imaged_at=iso_date(stamp, "%Y%m%d%H%M") or iso_date(m.group("day"), "%Y%m%d"),
-        profile=PROFILES[kind],
+        profile="visible",
+        mode=MODES[kind],
         plate_hint=PLATE,
     )

@@ -1,12 +1,13 @@
 """MARCO / Rock Imager style names: ``<barcode>_<well>_<profile>_<n>.jpg``, e.g.
-``002s_C6_ImagerDefaults_9.jpg``. ``n`` is taken as the inspection number."""
+``002s_C6_ImagerDefaults_9.jpg``. ``n`` is taken as the inspection number; a UV or SONICC profile
+of the same inspection is its UV or SHG mode (``found.mode_of_profile``)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from xtalviewer.core.importers.found import FoundImage, ParseContext
+from xtalviewer.core.importers.found import FoundImage, ParseContext, mode_of_profile
 from xtalviewer.core.plates import row_number
 
 LAYOUT = "marco"
@@ -31,5 +32,6 @@ def parse(path: Path, ctx: ParseContext) -> FoundImage | None:
         col=col,
         drop=int(m.group("drop") or 1),
         profile=m.group("profile"),
+        mode=mode_of_profile(m.group("profile")),
         meta={"inspection_number": int(m.group("n"))},
     )

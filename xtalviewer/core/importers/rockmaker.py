@@ -2,10 +2,13 @@
 
 Image store: ``WellImages/<PlateID % 1000>/plateID_<PlateID>/batchID_<BatchID>/wellNum_<N>/
 profileID_<P>/d<drop>_r<region>_<type>.<ext>``; a batch is one inspection, ``ef`` is the
-extended-focus image (preferred), ``th`` a thumbnail (skipped). Each imaging profile of a batch
-becomes its own inspection, so visible and UV images never share a drop slot.
+extended-focus image (preferred), ``th`` a thumbnail (skipped). The tree names a profile only by
+number, so which profile is UV or SONICC cannot be told from it: each profile of a batch stays its
+own inspection (visible and UV images never share a drop slot).
 
-Export tool: ``<barcode>_<Row><Col>_<profile>_<scorehotkey>_<batchID>.<ext>``.
+Export tool: ``<barcode>_<Row><Col>_<profile>_<scorehotkey>_<batchID>.<ext>``. The profile is
+named, so a batch's UV and SONICC profiles become the UV and SHG modes of the batch's inspection
+(``found.mode_of_profile``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from xtalviewer.core.importers.found import FoundImage, ParseContext
+from xtalviewer.core.importers.found import FoundImage, ParseContext, mode_of_profile
 from xtalviewer.core.plates import row_number
 
 STORE_LAYOUT = "rockmaker-store"
@@ -71,5 +74,6 @@ def parse_export(path: Path, ctx: ParseContext) -> FoundImage | None:
         col=int(m.group("col")),
         drop=int(m.group("drop") or 1),
         profile=m.group("profile"),
+        mode=mode_of_profile(m.group("profile")),
         meta={"batch_id": batch, "vendor_score": m.group("score") or None},
     )
