@@ -175,13 +175,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"Database {store.path} (label scheme {scheme.id}, schema {store.schema_version})")
         print(f"Active model: {active['name'] + ' (' + str(active['id']) + ')' if active else 'none'}")
         header = f"{'plate':<16} {'type':<20} {'insp':>5} {'images':>7} {'labelled':>9} {'crystal':>8} " \
-                 f"{'predicted':>10} {'pred. hits':>10} {'unreadable':>10}"
+                 f"{'predicted':>10} {'pred. hits':>10} {'unreadable':>10} {'UV/SHG':>7}"
         print(header)
         for p in plates:
             kind = f"{p['rows'] * p['cols']}-well, {p['drops']} drop"
             print(f"{p['barcode']:<16} {kind:<20} {p['inspections']:>5} {p['images']:>7} {p['labelled'] or 0:>9} "
                   f"{p['crystal_labels'] or 0:>8} {p['predicted'] or 0:>10} {p['predicted_hits'] or 0:>10} "
-                  f"{p['unreadable'] or 0:>10}")
+                  f"{p['unreadable'] or 0:>10} {p['other_mode_images'] or 0:>7}")
+        print("An inspection is one imaging: its UV and SHG images (UV/SHG) are other modes of its drops, "
+              "counted apart from the (visible) images.")
         total = sum(counts.values())
         print(f"Labels ({total} images):")
         for c in scheme.classes:
@@ -249,6 +251,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
         run_predict(args)
     except (PredictError, CheckpointError, DeviceError) as exc:
         raise CommandError(str(exc)) from None
+    return 0
+
+
+def cmd_hits(args: argparse.Namespace) -> int:
+    from xtalviewer.core.hits import check_since, hit_rule, hit_table, write_hits_csv
+
+    try:
+        since = check_since(args.since)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if args.output is not None:
+        checked_output(args.output)
+    with open_store(args, readonly=True) as store:
+        if args.plate and store.plate_by_barcode(args.plate) is None:
+            raise CommandError(f"no plate '{args.plate}' in {store.path}")
+        model = store.model(args.model) if args.model is not None else store.active_model()
+        if model is None:
+            raise CommandError(f"no model {args.model} in the registry" if args.model is not None else
+                               "no active model: train one (xtal-train) or activate one (xtalviewer models activate ID)")
+        rows = store.hit_list(model["id"], plate=args.plate, since=since, new_only=args.new)
+        print(hit_rule(model, store.operating_point(model["id"])))
+        if args.new:
+            print("--new: only drops whose first hit is their latest inspection (appeared since the last look).")
+        if args.output is None:
+            print("\n".join(hit_table(rows)) if rows else "No drops.")
+            return 0
+        try:
+            n = write_hits_csv(args.output, rows)
+        except OutputFileError as exc:
+            raise CommandError(str(exc)) from None
+        except OSError as exc:
+            raise CommandError(f"{args.output}: cannot be written ({exc.strerror or exc})") from None
+    print(f"Wrote {n} drop{'s' * (n != 1)} to {args.output}")
     return 0
 
 
@@ -355,6 +390,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stats", parents=[db], help="counts per plate and per label")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("hits", parents=[db], help="drops across all plates that are (or were) hits, best first")
+    p.add_argument("--plate", metavar="BARCODE", help="only this plate")
+    p.add_argument("--since", metavar="DATE", help="only drops whose latest inspection was imaged on or after DATE")
+    p.add_argument("--new", action="store_true", help="only drops whose first hit is their latest inspection")
+    p.add_argument("--model", type=int, metavar="ID", help="this model's hits (default: the active one)")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE.csv", help="write every row as CSV")
+    p.set_defaults(func=cmd_hits)
 
     p = sub.add_parser("predict", parents=[db], help="score drops with a trained model (top-3 per drop)")
     add_predict_arguments(p)  # the predict command owns its options (also for torchrun -m xtalviewer.predict)

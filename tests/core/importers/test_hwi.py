@@ -1,18 +1,7 @@
-from imagefiles import write_image
+from imagefiles import write_hwi, write_image
 
 from xtalviewer.core.importers import import_paths
 from xtalviewer.core.store import Store
-
-
-def write_hwi(root, plate="X000012345", stamps=("201807151230",), kinds=("jpg", "uvt", "shg"),
-              wells=(1, 48, 49, 1536)):
-    """HWI folders ``<plate><stamp>-<kind>`` with one image per well (the UV and SHG ones darker)."""
-    for stamp in stamps:
-        for n, kind in enumerate(kinds):
-            for well in wells:
-                write_image(root / f"{plate}{stamp}-{kind}" / f"{plate}{well:04d}{stamp[:8]}.jpg",
-                            color=(120 - 50 * n, 90, 200 - 60 * n))
-    return plate
 
 
 def test_hwi_1536_plate_with_visible_and_uv_folders(tmp_path, db_path):
