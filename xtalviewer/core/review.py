@@ -13,11 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from xtalviewer.core.crystal_call import OperatingPoint, is_hit
-from xtalviewer.core.store import Store
+from xtalviewer.core.over_time import BestOverTime
+from xtalviewer.core.plate_map import PlateLayout
+from xtalviewer.core.schema import VISIBLE
+from xtalviewer.core.store import Store, now_iso
 
 ORDERS = (("plate", "Plate order"), ("crystal", "Likely crystals first"), ("margin", "Most uncertain (margin)"),
-          ("entropy", "Most uncertain (entropy)"), ("disagreement", "Disagreements"))
+          ("entropy", "Most uncertain (entropy)"), ("disagreement", "Disagreements"),
+          ("best", "Best over time"), ("disputed", "Disputed (second look)"))
 ORDER_KEYS = tuple(k for k, _ in ORDERS)
+MODEL_ORDERS = ("crystal", "margin", "entropy", "disagreement", "best")  # they rank by the model's answer
 
 # what a failed write's message says to do, by a word in it
 _ADVICE = {"full": "Free some disk space", "readonly": "Make the database writable",
@@ -92,6 +97,15 @@ class ReviewSession:
         self.inspection_ids: list[int] = []
         self.rows: list[dict] = []
         self.inherited: dict[int, tuple[str, str]] = {}
+        self.best: dict[int, BestOverTime] = {}  # each drop's best over its inspections
+        self.flags: dict[int, dict] = {}  # drops flagged for a second look -> the newest flag event
+        self.modes: list[str] = [VISIBLE]  # imaging modes of the open inspection, visible first
+        self.shown_mode = VISIBLE  # the mode the image view shows (M cycles); the queue holds visible drops
+        self.side_by_side = False
+        self.blind_plates: set[int] = set()  # blind review: earlier labels and the model hidden there
+        self._blind_labelled: set[int] = set()
+        self._blind_since = ""
+        self.layout: PlateLayout | None = None
         self._by_id: dict[int, int] = {}
         self.current = -1
         self.selection: list[int] = []
@@ -116,6 +130,11 @@ class ReviewSession:
     def is_hit(self, row: dict) -> bool:
         return bool(is_hit(row.get("crystal_prob"), self.operating_point.threshold))
 
+    def best_hit(self, image_id: int) -> BestOverTime | None:
+        """The drop's best over time when it was a hit at some inspection (the grid's mark)."""
+        found = self.best.get(image_id)
+        return found if found is not None and found.first_hit_inspection is not None else None
+
     # -- inspection, order, filters -------------------------------------------------------------------
 
     def set_inspections(self, inspection_ids: Sequence[int]) -> None:
@@ -134,6 +153,7 @@ class ReviewSession:
     def close_inspection(self) -> None:
         """Nothing open, an empty queue (a cold start, as the navigation benchmark measures it)."""
         self.inspection, self.rows, self._by_id, self.inherited = None, [], {}, {}
+        self.best, self.flags, self.layout = {}, {}, None
         self.selection, self.current = [], -1
 
     def reload(self, keep_image: int | None = None) -> int:
@@ -141,26 +161,53 @@ class ReviewSession:
         if self.inspection is None:
             return -1
         keep = keep_image if keep_image is not None else self.current_image_id
-        f = self.filters
+        f, inspection_id = self.filters, self.inspection["id"]
+        self.modes = self.store.inspection_modes(inspection_id) or [VISIBLE]
+        if self.shown_mode not in self.modes:
+            self.shown_mode = self.modes[0]
         self.rows = self.store.review_queue(
-            self.model_id, self.order, inspection_id=self.inspection["id"], unlabelled_only=f.unreviewed,
-            label=f.label, predicted=f.predicted, crystal_top3=f.crystal_top3, hit=f.hit)
-        self.inherited = self.store.inherited_labels(self.inspection["id"])
+            self.model_id, self.order, inspection_id=inspection_id, unlabelled_only=f.unreviewed,
+            label=f.label, predicted=f.predicted, crystal_top3=f.crystal_top3, hit=f.hit, mode=self.queue_mode)
+        self.inherited = self.store.inherited_labels(inspection_id)
+        self.best = self.store.best_over_time(self.model_id, inspection_id)
+        self.flags = self.store.flags(inspection_id)
+        insp = self.inspection
+        self.layout = PlateLayout.of(self.rows, insp["rows"], insp["cols"], insp["drops"]) if self.plate_map else None
         self._by_id = {r["id"]: i for i, r in enumerate(self.rows)}
         row = self._by_id.get(keep, 0) if keep is not None else 0
         self.selection = []
         self.set_current(row if self.rows else -1)
         return self.current
 
-    def set_order(self, order: str) -> int:
+    @property
+    def queue_mode(self) -> str:
+        """The mode whose images are the drops: visible, or the first one an inspection has without it."""
+        return VISIBLE if VISIBLE in self.modes else self.modes[0]
+
+    @property
+    def plate_map(self) -> bool:
+        """Plate order without filters is the plate itself; other orders and filters are a flowing queue."""
+        return self.order == "plate" and not self.filters.any()
+
+    def check_queue(self, order: str, filters: Filters) -> None:
+        """Refuse an order or filter that would show the model's answer during blind review."""
         if order not in ORDER_KEYS:
             raise ValueError(f"unknown review order {order!r}; choose from {', '.join(ORDER_KEYS)}")
+        if self.blind and (order in MODEL_ORDERS or filters.predicted or filters.hit is not None
+                           or filters.crystal_top3 is not None):
+            raise ReviewError("Blind review hides the model's answer: its orders and filters are off until "
+                              "blind review ends (Ctrl+B)")
+
+    def set_order(self, order: str) -> int:
+        self.check_queue(order, self.filters)
         self.order = order
         return self.reload()
 
     def set_filters(self, filters: Filters | None = None, **changes) -> int:
         """Replace the filters (or change some: ``set_filters(hit=True)``) and reload."""
-        self.filters = replace(filters or self.filters, **changes)
+        new = replace(filters or self.filters, **changes)
+        self.check_queue(self.order, new)
+        self.filters = new
         return self.reload()
 
     def clear_filters(self) -> int:
@@ -177,7 +224,7 @@ class ReviewSession:
         if target == self.inspection["id"]:
             return None
         r = self.current_drop
-        keep = self.store.same_drop(target, r["plate_id"], r["well"], r["drop_no"]) if r else None
+        keep = self.store.same_drop(target, r["plate_id"], r["well"], r["drop_no"], r.get("mode", VISIBLE)) if r else None
         return target, keep
 
     # -- rows, current drop, selection ------------------------------------------------------------------
@@ -211,16 +258,36 @@ class ReviewSession:
             return list(self.selection)
         return [self.current] if self.current >= 0 else []
 
+    def own_label(self, row: dict) -> str | None:
+        """The drop's label at this inspection, as the reviewer may see it: in blind review only
+        the labels given since it began."""
+        if self.blind and row["id"] not in self._blind_labelled:
+            return None
+        return row.get("label")
+
     def inherited_label(self, image_id: int) -> str | None:
-        """The label carried from an earlier inspection, shown until the reviewer confirms one."""
+        """The label carried from an earlier inspection, shown until the reviewer confirms one
+        (never in blind review)."""
         row = self.row_of(image_id)
-        if row is not None and self.rows[row].get("label"):
+        if self.blind or (row is not None and self.rows[row].get("label")):
             return None
         found = self.inherited.get(image_id)
         return found[0] if found else None
 
     def shown_label(self, row: dict) -> str | None:
-        return row.get("label") or self.inherited_label(row["id"])
+        return self.own_label(row) or self.inherited_label(row["id"])
+
+    def move_in_plate(self, d_row: int, d_col: int) -> int:
+        """Arrows on the plate map: the next well in that direction (see ``PlateLayout.move``)."""
+        if self.layout is not None:
+            self.set_current(self.layout.move(self.current, d_row, d_col))
+        return self.current
+
+    def cycle_drop(self, step: int = 1) -> int:
+        """The next drop of the current well (the drops of a well in turn)."""
+        if self.layout is not None:
+            self.set_current(self.layout.cycle(self.current, step))
+        return self.current
 
     # -- labelling ----------------------------------------------------------------------------------------
 
@@ -239,6 +306,8 @@ class ReviewSession:
                               prediction_id=r.get("prediction_id"), shown=shown, lead_ms=lead))
             changes.append((r["id"], r.get("label"), key))
         ids = self._write(items)
+        if self.blind:
+            self._blind_labelled.update(r for r, _, _ in changes)
         name = self.scheme.get(key).name
         change = LabelChange(changes, ids, f"{name} on {len(rows)} drop{'s' * (len(rows) != 1)}")
         self._undo.append(change)
@@ -251,6 +320,8 @@ class ReviewSession:
     def accept_prediction(self) -> LabelChange | None:
         """Enter: the model's top 1 becomes the current drop's label."""
         r = self.current_drop
+        if self.blind:
+            raise ReviewError("Blind review hides the model's answer: label with the class keys")
         if not r or not r.get("top1"):
             raise ReviewError("No prediction to accept for this drop yet")
         if len(self.targets()) > 1:
@@ -347,8 +418,76 @@ class ReviewSession:
         return rows[0] if rows else None
 
     def history(self) -> list[dict]:
-        return self.store.history(self.current_image_id) if self.current_drop else []
+        """The drop's labels and second-look events, newest first; in blind review only what this
+        reviewer did since it began."""
+        r = self.current_drop
+        if r is None:
+            return []
+        events = self.store.drop_history(r["id"])
+        if self.blind:
+            events = [e for e in events if e["annotator"] == self.annotator and e["created_at"] >= self._blind_since]
+        return events
 
     def time_course(self) -> list[dict]:
+        """The drop at every inspection in the mode on screen (labels hidden in blind review)."""
         r = self.current_drop
-        return self.store.drop_course(r["plate_id"], r["well"], r["drop_no"]) if r else []
+        if r is None:
+            return []
+        course = self.store.drop_course(r["plate_id"], r["well"], r["drop_no"], self.shown_mode)
+        if self.blind:
+            for c in course:
+                if c["id"] != r["id"] or c["id"] not in self._blind_labelled:
+                    c["shown_label"], c["inherited"] = None, False
+        return course
+
+    # -- imaging modes -----------------------------------------------------------------------------------
+
+    def cycle_mode(self) -> str:
+        """M: the next imaging mode of the inspection in the image view (and the time course)."""
+        self.shown_mode = self.modes[(self.modes.index(self.shown_mode) + 1) % len(self.modes)] \
+            if self.shown_mode in self.modes else self.modes[0]
+        return self.shown_mode
+
+    def mode_images(self) -> dict[str, dict]:
+        """mode -> image row of the current drop at this inspection (just the drop when one mode)."""
+        r = self.current_drop
+        if r is None:
+            return {}
+        if len(self.modes) == 1:
+            return {r.get("mode", VISIBLE): r}
+        return self.store.drop_modes(r["inspection_id"], r["well"], r["drop_no"])
+
+    # -- second look and blind review ---------------------------------------------------------------------
+
+    def flag(self, on: bool = True, note: str | None = None) -> int:
+        """D: mark the target drops as needing a second look (or clear the mark), committed at once.
+        Returns how many drops changed."""
+        rows = self.targets()
+        ids = [self.rows[i]["id"] for i in rows if (self.rows[i]["id"] in self.flags) != on]
+        if not ids:
+            return 0
+        self.store.add_flags(ids, on, self.annotator, note=note)
+        self.flags = self.store.flags(self.inspection["id"]) if self.inspection else {}
+        return len(ids)
+
+    @property
+    def blind(self) -> bool:
+        return self.inspection is not None and self.inspection["plate_id"] in self.blind_plates
+
+    @property
+    def shows_model(self) -> bool:
+        return self.model is not None and not self.blind
+
+    def set_blind(self, on: bool) -> int:
+        """Blind review of the open plate: earlier labels, inherited labels and the model's answer
+        stay hidden until it is turned off; the queue goes back to plate order without filters."""
+        if self.inspection is None:
+            raise ReviewError("Open a plate first")
+        plate = self.inspection["plate_id"]
+        if on:
+            self.blind_plates.add(plate)
+            self._blind_labelled, self._blind_since = set(), now_iso()
+            self.order, self.filters = "plate", Filters()
+        else:
+            self.blind_plates.discard(plate)
+        return self.reload()
