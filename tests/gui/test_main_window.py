@@ -4,7 +4,7 @@ import stat
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtTest import QTest
 
 from xtalviewer.core.store import PredictionRow, Store
@@ -86,6 +86,8 @@ def test_undo_and_redo_write_new_annotations(plate_db, settings, open_window):
 
 def test_several_selected_drops_are_labelled_at_once(plate_db, settings, open_window):
     w = open_window(plate_db, settings)
+    w.requeue(unreviewed=True)  # a filter: the flowing queue
+    assert w.grid is w.drops.queue
     select_rows(w.grid, [2, 3, 4])
     w.grid.selectionModel().setCurrentIndex(w.grid_model.index(4), w.grid.selectionModel().SelectionFlag.Select)
     chosen = [w.grid_model.row_dict(r)["id"] for r in (2, 3, 4)]
@@ -297,17 +299,31 @@ def test_plots_open_from_the_window_and_a_click_goes_to_the_drop(plate_db, setti
 
 
 def test_the_current_drop_is_outlined_not_covered(plate_db, settings, open_window, qtbot):
+    from xtalviewer.gui.plate_map_view import drop_rects
+
     w = open_window(plate_db, settings)
+    assert w.grid is w.drops.plate  # plate order without filters: the plate map
+    for _ in range(4):
+        w.drops.grow(+1)  # zoomed in: a bigger thumbnail to compare with
     qtbot.waitUntil(lambda: w.thumbs.cached(w.current_image_id()) is not None, timeout=10000)
     w.grid.viewport().repaint()
     shot = w.grid.viewport().grab().toImage()
-    rect = w.grid.visualRect(w.grid_model.index(0))
-    centre = shot.pixelColor(rect.center())
+    well = w.grid.visualRect(w.drops.map_model.well_index(0)).adjusted(1, 1, -1, -1)
+    ((_, rect),) = drop_rects(well, 1, [(0, 1)])
     thumb = w.thumbs.cached(w.current_image_id())
-    sample = thumb.pixelColor(thumb.width() // 2, thumb.height() // 2)
-    # the cell's centre shows the thumbnail's colours, not a fill colour
-    assert abs(centre.red() - sample.red()) < 40 and abs(centre.blue() - sample.blue()) < 40
 
+    def mean(image, box):
+        pixels = [image.pixelColor(x, y) for x in range(box.left(), box.right()) for y in range(box.top(), box.bottom())]
+        return [sum(getattr(c, ch)() for c in pixels) / len(pixels) for ch in ("red", "green", "blue")]
+
+    drawn = thumb.size().scaled(rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
+    inner = QRect(0, 0, drawn.width(), drawn.height())
+    inner.moveCenter(rect.center())
+    # inside the outline the cell shows the thumbnail's colours, not a fill colour
+    shown, expected = mean(shot, inner.adjusted(4, 4, -4, -4)), mean(thumb, thumb.rect())
+    assert all(abs(a - b) < 25 for a, b in zip(shown, expected))
+    edge = shot.pixelColor(rect.left(), rect.center().y())  # the outline is the current-drop colour
+    assert edge.red() > 200 and edge.green() > 170 and edge.blue() < 120
 
 
 def test_painting_and_filtering_do_not_leak_references_to_none(scored_db, settings, open_window):

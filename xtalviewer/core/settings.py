@@ -37,6 +37,7 @@ class Settings:
     label_scheme: str = "xtal10"  # used for new databases
     hotkeys: dict[str, str] = field(default_factory=dict)  # class key -> key, overriding the scheme's hotkey
     review_order: str = "plate"
+    window_geometry: str = ""  # the review window's place and size at the last close; empty: fit the screen
     last_db: str = ""
     extra: dict = field(default_factory=dict)  # keys this release does not know, kept as they were
 

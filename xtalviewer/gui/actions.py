@@ -11,13 +11,14 @@ from typing import Any
 
 from xtalviewer.core.labels import LabelScheme
 from xtalviewer.core.review import ORDERS, Filters
-from xtalviewer.gui import dialogs
+from xtalviewer.gui import dialogs, review_commands
 
 KEY_NAMES = {"Return": "Enter", "PgUp": "Page Up", "PgDown": "Page Down"}
 MENUS = ("&File", "&Edit", "&View", "&Review", "&Model", "&Help")  # the menu bar, left to right
 # the ? list: what a reviewer needs most first (by action name prefix), the rest in table order
-LIST_ORDER = ("label.", "edit.accept", "grid.", "edit.select_all", "view.next", "view.previous", "order.", "filter.",
-              "edit.undo", "edit.redo", "view.fit", "view.zoom", "view.bigger", "view.smaller", "edit.advance")
+LIST_ORDER = ("label.", "edit.accept", "grid.", "edit.select_all", "review.flag", "view.next", "view.previous",
+              "order.", "filter.", "review.", "view.mode", "view.side", "view.hits", "edit.undo", "edit.redo",
+              "view.fit", "view.zoom", "view.bigger", "view.smaller", "edit.advance")
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,21 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
                help="Redo a label"),
         Action("edit.accept", "Accept the model's top 1", ("Return", "Enter"), "&Edit",
                lambda w: w.accept_prediction(), separator=True, help="Accept the model's top-1 label"),
-        Action("edit.select_all", "Select all drops", ("Ctrl+A",), "&Edit", lambda w: w.grid.selectAll(),
+        Action("edit.select_all", "Select all drops", ("Ctrl+A",), "&Edit", lambda w: w.drops.select_all(),
                shown_keys="Shift+arrows, Ctrl+A", help="Select several drops (a label key labels them all)"),
         Action("edit.advance", "Advance after labelling", ("Ctrl+Shift+A",), "&Edit",
                lambda w, on: w.set_auto_advance(on), checkable=True, help="Auto-advance after labelling on/off"),
         *label_as,
         Action("edit.preferences", "Preferences…", ("Ctrl+,",), "&Edit", lambda w: dialogs.preferences(w),
                separator=True, help="Preferences (annotator, device, hotkeys …)"),
-        Action("grid.move", "Move in the plate grid", shown_keys="← → ↑ ↓"),
+        Action("grid.move", "Move in the plate grid", shown_keys="← → ↑ ↓",
+               help="Move by well on the plate map (by drop in the queue)"),
+        Action("grid.cycle", "Next drop of the well", ("Tab",), "&View", lambda w: review_commands.cycle_drop(w, +1),
+               help="Next drop of the well (plate map)", separator=True),
+        Action("grid.cycle_back", "Previous drop of the well", ("Shift+Tab",), "&View",
+               lambda w: review_commands.cycle_drop(w, -1)),
+        Action("grid.headers", "Select a row or column", shown_keys="click A…P / 1…24",
+               help="Click a row or column header: a label key labels all its drops"),
         Action("view.fit", "Fit image", ("F",), "&View", lambda w: w.image_view.fit(), help="Fit the image"),
         Action("view.zoom_in", "Zoom in", ("+", "="), "&View", lambda w: w.image_view.zoom(1.25),
                help="Zoom the image in (wheel zooms, drag pans)"),
@@ -91,10 +99,17 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
                help="Next inspection (same drop kept within a plate)"),
         Action("view.previous", "Previous plate", ("PgUp",), "&View", lambda w: w.step_inspection(-1),
                help="Previous inspection (same drop kept within a plate)"),
-        Action("view.bigger", "Bigger thumbnails", ("Ctrl+=",), "&View", lambda w: w.grid.grow(+24),
-               help="Bigger thumbnails (or Ctrl+wheel)"),
-        Action("view.smaller", "Smaller thumbnails", ("Ctrl+-",), "&View", lambda w: w.grid.grow(-24),
-               help="Smaller thumbnails"),
+        Action("view.bigger", "Bigger drops", ("Ctrl+=",), "&View", lambda w: w.drops.grow(+1),
+               help="Zoom the plate map in, bigger thumbnails (or Ctrl+wheel)"),
+        Action("view.smaller", "Smaller drops", ("Ctrl+-",), "&View", lambda w: w.drops.grow(-1),
+               help="Zoom the plate map out, smaller thumbnails"),
+        Action("view.mode", "Next imaging mode", ("M",), "&View", lambda w: review_commands.cycle_mode(w),
+               separator=True, help="Image: visible, UV, SHG in turn (the time course follows)"),
+        Action("view.side_by_side", "Modes side by side", ("Shift+M",), "&View",
+               lambda w, on: review_commands.side_by_side(w, on), checkable=True,
+               help="The visible image beside the UV (or SHG) one"),
+        Action("view.hits", "Hit list…", ("Ctrl+L",), "&View", lambda w: dialogs.open_hits(w),
+               help="Hit list: drops of all plates by crystal probability (Enter opens one)"),
         Action("view.plots", "Plots…", ("Ctrl+G",), "&View", lambda w: w.open_plots(),
                help="Plots: labels per plate, model vs reviewers, crystal map"),
         Action("view.reload", "Reload", ("Ctrl+R",), "&View", lambda w: w.refresh_all()),
@@ -110,6 +125,11 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
         *by_prediction,
         Action("filter.clear", "Clear filters", ("Ctrl+Shift+U",), "&Review", lambda w: w.requeue(filters=Filters()),
                help="Clear the filters (Alt+R: filter by label menus)"),
+        Action("review.flag", "Needs a second look…", ("D",), "&Review", lambda w: review_commands.flag_drop(w),
+               separator=True, help="Needs a second look (with a note); D again clears it"),
+        Action("review.blind", "Blind review of this plate", ("Ctrl+B",), "&Review",
+               lambda w, on: review_commands.set_blind(w, on), checkable=True,
+               help="Blind review: hide earlier labels and the model on this plate"),
         Action("model.retrain", "Retrain…", ("Ctrl+T",), "&Model", lambda w: w.open_retrain(),
                help="Retrain the models"),
         Action("help.shortcuts", "Keyboard shortcuts", ("?", "Shift+?", "F1"), "&Help", lambda w: w.overlay.toggle(),

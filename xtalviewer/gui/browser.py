@@ -1,5 +1,7 @@
 """Plates and their inspections with the counts a reviewer plans by: drops, reviewed, crystal
-labels, and the model's hits at its operating point (the column's tooltip states the rule)."""
+labels, the model's hits at its operating point (the column's tooltip states the rule), and the
+best over time: per plate the drops that were ever a hit, per inspection the drops first a hit
+there. Sized to the dock: the first column gives way (full text on hover), no sideways scrolling."""
 
 from __future__ import annotations
 
@@ -10,16 +12,20 @@ from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QHeaderView, QTreeView
 
 from xtalviewer.core.crystal_call import OperatingPoint
+from xtalviewer.core.schema import MODE_NAMES
 from xtalviewer.core.store import Store
 from xtalviewer.gui import theme
 
 INSPECTION_ROLE = Qt.ItemDataRole.UserRole + 1
 PLATE_ROW = -1
-HEADERS = ("Plate / inspection", "Drops", "Done", "Xtal", "Hits")
+HEADERS = ("Plate / inspection", "Drops", "Done", "Xtal", "Hits", "Ever")
 HEADER_TIPS = ("Plate barcode, then each inspection's imaging time", "Drop images",
                "Drops with a label (reviewed)", "Drops labelled as a crystal class",
-               "Predicted hits of the active model")
+               "Predicted hits of the active model",
+               "Best over time. Plate: drops that were a hit at any inspection. Inspection: drops first a hit "
+               "there (+N new)")
 HITS = HEADERS.index("Hits")
+EVER = HEADERS.index("Ever")
 
 
 class PlateBrowserModel(QStandardItemModel):
@@ -51,12 +57,14 @@ class PlateBrowserModel(QStandardItemModel):
                 self.appendRow(plate)
                 self._plates[r["plate_id"]] = plate
             when = (r["imaged_at"] or "")[:16].replace("T", " ")
-            label = when + (f"  {r['profile']}" if r.get("profile") and r["profile"] != "visible" else "")
+            modes = f" +{'+'.join(MODE_NAMES.get(m, m) for m in r['other_modes'].split(','))}" \
+                if r.get("other_modes") else ""
+            label = when + (f"  {r['profile']}" if r.get("profile") and r["profile"] != "visible" else "") + modes
             items = [QStandardItem(label)] + [QStandardItem() for _ in HEADERS[1:]]
             for it in items:
                 it.setEditable(False)
                 it.setData(r["id"], INSPECTION_ROLE)
-            items[0].setToolTip(f"{r['key']}\n{r['imager'] or ''}")
+            items[0].setToolTip(f"{label}\n{r['key']}\n{r['imager'] or ''}")
             self._plates[r["plate_id"]][0].appendRow(items)
             self._items[r["id"]] = items
             self._order.append(r["id"])
@@ -75,6 +83,9 @@ class PlateBrowserModel(QStandardItemModel):
                                if r["predicted"] else f"Not scored yet. {self._rule}")
         done = (r["labelled"] or 0) >= (r["images"] or 0) > 0
         items[2].setData(QColor(theme.GOOD if done else theme.TEXT), Qt.ItemDataRole.ForegroundRole)
+        first = r.get("first_hits") or 0
+        items[EVER].setText(f"+{first}" if first else "")
+        items[EVER].setToolTip(f"{first} drop{'s' * (first != 1)} first a hit at this inspection")
 
     def _fill_plate(self, plate_id: int) -> None:
         rows = [r for r in self._rows.values() if r["plate_id"] == plate_id]
@@ -84,6 +95,9 @@ class PlateBrowserModel(QStandardItemModel):
         items[3].setText(str(sum(r["crystal_labels"] or 0 for r in rows)))
         items[HITS].setText(str(sum(r["predicted_hits"] or 0 for r in rows)))
         items[HITS].setToolTip(self._rule)
+        ever = sum(r.get("first_hits") or 0 for r in rows)
+        items[EVER].setText(str(ever))
+        items[EVER].setToolTip(f"{ever} drop{'s' * (ever != 1)} of this plate were a hit at some inspection")
 
     def set_counts(self, row: dict) -> None:
         """One inspection's summary row again (after labels were written)."""
@@ -120,7 +134,13 @@ class PlateBrowser(QTreeView):
         self.setModel(self.model_)
         self.setUniformRowHeights(True)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(28)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the name gives way, never the counts
 
     def select(self, inspection_id: int) -> None:
         idx = self.model_.index_of(inspection_id)
@@ -130,6 +150,11 @@ class PlateBrowser(QTreeView):
 
 
 def summaries(state, db: Path, model_id: int | None) -> list[dict]:
-    """The browser's rows, read on a background task's thread with its own connection."""
+    """The browser's rows, read on a background task's thread with its own connection, with the
+    drops first a hit at each inspection (best over time)."""
     with Store(db) as store:
-        return store.inspection_summaries(model_id)
+        rows = store.inspection_summaries(model_id)
+        first = store.ever_hit_counts(model_id)["first_hits"]
+    for r in rows:
+        r["first_hits"] = first.get(r["id"], 0)
+    return rows

@@ -47,3 +47,23 @@ def preferences(window: QMainWindow) -> None:
 
 def about(window: QMainWindow) -> None:
     QMessageBox.about(window, "About xtalviewer", about_text(window.db_path))
+
+
+def open_hits(window: QMainWindow):
+    """The hit list beside the review window; Enter on a row opens that drop in its plate."""
+    from xtalviewer.gui.hit_list import HitListDialog
+
+    found = getattr(window, "_hits", None)
+    try:
+        if found is not None and found.isVisible():
+            found.raise_()
+            found.activateWindow()
+            found.reload()
+            return found
+    except RuntimeError:  # deleted
+        pass
+    dialog = HitListDialog(window.db_path, window.scheme, window)
+    dialog.drop_chosen.connect(window.go_to_image)
+    dialog.show()
+    window._hits = dialog
+    return dialog

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView
 from xtalviewer.core.crystal_call import OperatingPoint
 from xtalviewer.core.labels import LabelScheme
 from xtalviewer.gui import theme
-from xtalviewer.gui.history_model import HistoryModel
+from xtalviewer.gui.history_model import COLUMNS, HistoryModel
 from xtalviewer.gui.label_bar import LabelBar
 from xtalviewer.gui.prediction_panel import PredictionPanel
 
@@ -33,8 +33,12 @@ class DropPanel(QWidget):
         self.history.setModel(self.history_model)
         self.history.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.history.verticalHeader().hide()
-        self.history.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.history.horizontalHeader().setStretchLastSection(True)
+        header = self.history.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)  # elided, full text on hover
+        header.setMinimumSectionSize(40)
+        self.history.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.history.setWordWrap(False)
         self.history.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         layout.addWidget(self.alert)
         layout.addWidget(self.prediction)
@@ -49,8 +53,11 @@ class DropPanel(QWidget):
         self.alert.setVisible(bool(text))
 
     def show_drop(self, model_name: str | None, row: dict | None, op: OperatingPoint, *, pending: bool = False,
-                  shown_label: str | None = None, history: list[dict] | None = None) -> None:
-        self.prediction.show_prediction(model_name, row if row and row.get("top1") else None, op, pending=pending)
+                  shown_label: str | None = None, history: list[dict] | None = None, blind: bool = False) -> None:
+        if blind:
+            self.prediction.show_hidden("Blind review: the model's answer is hidden until blind review ends (Ctrl+B)")
+        else:
+            self.prediction.show_prediction(model_name, row if row and row.get("top1") else None, op, pending=pending)
         self.label_bar.mark_current(shown_label)
         if history is not None:
             self.history_model.set_history(history)

@@ -1,6 +1,7 @@
-"""The drop on screen: title, image, time course and side panel, fed from the review session. The
-image is decoded off the GUI thread, the next drops of the queue prefetched; a drop that cannot be
-decoded is marked once and shown with the reason."""
+"""The drop on screen: title, image (in the imaging mode shown, or two modes side by side), time
+course and side panel, fed from the review session. Images are decoded off the GUI thread, the
+next drops of the queue prefetched; a drop that cannot be decoded is marked once and shown with
+the reason."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from xtalviewer.core.review import ReviewSession
+from xtalviewer.core.schema import MODES
 from xtalviewer.gui.drop_panel import DropPanel
 from xtalviewer.gui.image_pane import ImagePane
+from xtalviewer.gui.image_view import ImageView
 from xtalviewer.gui.loader import BackgroundLoader
 from xtalviewer.gui.scoring import LiveScoring
 
@@ -27,46 +30,61 @@ class DropView(QObject):
         self.session, self.pane, self.panel, self.images, self.scoring = session, pane, panel, images, scoring
         self.image_view = pane.image_view
         self._pending: int | None = None
+        self._wanted: dict[ImageView, int] = {}  # the image id each view waits for
         self.closed = False  # after the window closed, nothing touches the store
         images.ready.connect(self._image_ready)
         images.failed.connect(self._image_failed)
         thumbs.failed.connect(self._thumb_failed)
 
     def show(self) -> None:
-        """Everything about the session's current drop; the image from memory or on its way."""
+        """Everything about the session's current drop; the image from memory or on its way, in the
+        imaging mode the session shows (or two modes side by side)."""
         s, r = self.session, self.session.current_drop
         self.show_prediction(history=s.history())
-        self.pane.set_course(s.time_course(), r and r["id"])
+        images = s.mode_images() if r else {}
+        shown = images.get(s.shown_mode) or r
+        pair = side_by_side_modes(images, s.shown_mode) if s.side_by_side else None
+        self.pane.show_modes(s.modes, s.shown_mode, pair)
+        self.pane.set_course(s.time_course(), shown and shown["id"])
         if r is None:
             self.pane.title.setText("")
+            self._wanted = {}
             self.image_view.show_message(None, "No drop selected" if s.inspection is None else
                                          "No drops match the filters")
             return
         self._pending = r["id"]
         self.pane.title.setText(f"{s.inspection['barcode']}  {r['well']}  drop {r['drop_no']}  ·  "
-                                f"{Path(r['path']).name}")
+                                f"{Path(shown['path']).name}")
         self.scoring.prioritize(r["id"])
-        if r.get("load_error"):
-            self._image_failed(r["id"], r["load_error"])
-            return
         for ahead in range(PREFETCH, 0, -1):  # queued first, served last (LIFO)
             nxt = s.row(s.current + ahead)
             if nxt and not nxt.get("load_error"):
                 self.images.request(nxt["id"], nxt["path"])
-        image = self.images.request(r["id"], r["path"])
+        views = [(self.image_view, images[pair[0]]), (self.pane.second_view, images[pair[1]])] if pair else \
+            [(self.image_view, shown)]
+        self._wanted = {view: row["id"] for view, row in views}
+        for view, row in views:
+            self._load(view, row)
+
+    def _load(self, view: ImageView, row: dict) -> None:
+        if row.get("load_error"):
+            self._image_failed(row["id"], row["load_error"])
+            return
+        image = self.images.request(row["id"], row["path"])
         if image is not None:
-            self._image_ready(r["id"], image)
-        elif self.images.error(r["id"]):
-            self._image_failed(r["id"], self.images.error(r["id"]))
-        elif self.image_view.image_key != r["id"]:
-            self.image_view.show_message(r["id"], "Loading…")
+            self._image_ready(row["id"], image)
+        elif self.images.error(row["id"]):
+            self._image_failed(row["id"], self.images.error(row["id"]))
+        elif view.image_key != row["id"]:
+            view.show_message(row["id"], "Loading…")
 
     def show_prediction(self, history: list[dict] | None = None) -> None:
-        """The side panel: prediction, hit call, label state (and the history when given)."""
+        """The side panel: prediction, hit call, label state (and the history when given); in
+        blind review the model's answer is hidden."""
         s, r = self.session, self.session.current_drop
         pending = self.scoring.running() and bool(r) and not r.get("top1") and not r.get("load_error")
         self.panel.show_drop(s.model["name"] if s.model else None, r, s.operating_point, pending=pending,
-                             shown_label=r and s.shown_label(r), history=history)
+                             shown_label=r and s.shown_label(r), history=history, blind=s.blind)
 
     def scored(self, image_id: int, error: str | None) -> None:
         """Live scoring reached this drop (the session holds its prediction or error already)."""
@@ -84,9 +102,11 @@ class DropView(QObject):
             self.shown.emit(image_id)
 
     def _image_ready(self, key, image) -> None:
-        if key == self.session.current_image_id:
-            self.image_view.show_image(key, image)
-            self._painted(key)
+        for view, wanted in self._wanted.items():
+            if wanted == key:
+                view.show_image(key, image)
+                if view is self.image_view:
+                    self._painted(self.session.current_image_id)
 
     def _mark(self, key, error: str) -> None:
         if not self.closed and self.session.mark_unreadable(key, error):
@@ -94,13 +114,26 @@ class DropView(QObject):
 
     def _image_failed(self, key, error: str) -> None:
         self._mark(key, error)
-        if key == self.session.current_image_id:
-            path = self.session.current_drop["path"]
-            self.image_view.show_message(key, f"This image cannot be shown:\n{error}\n\n{path}")
-            self._painted(key)
+        for view, wanted in self._wanted.items():
+            if wanted == key:
+                path = next((r["path"] for r in self.session.mode_images().values() if r["id"] == key), "")
+                view.show_message(key, f"This image cannot be shown:\n{error}\n\n{path}")
+                if view is self.image_view:
+                    self._painted(self.session.current_image_id)
 
     def _thumb_failed(self, key, error: str) -> None:
-        if key == self.session.current_image_id and not self.image_view.has_image():
+        if key == self._wanted.get(self.image_view) and not self.image_view.has_image():
             self._image_failed(key, error)
         else:
             self._mark(key, error)
+
+
+def side_by_side_modes(images: dict[str, dict], shown: str) -> list[str] | None:
+    """The two modes to show side by side: visible on the left, the shown mode (or the next one)
+    on the right; None when the drop has one mode."""
+    modes = [m for m in MODES if m in images] + sorted(m for m in images if m not in MODES)
+    if len(modes) < 2:
+        return None
+    left = modes[0]
+    right = shown if shown != left and shown in images else modes[1]
+    return [left, right]

@@ -62,23 +62,29 @@ class DropGridModel(QAbstractListModel):
                 idx = self.index(row)
                 self.dataChanged.emit(idx, idx)
 
-    def cell(self, row: int) -> dict:
-        """What the delegate paints, read straight from Python. (Never through QModelIndex.data():
-        in PySide6 6.12 each call that yields None drops a reference to None, and painting makes
-        thousands of them: the interpreter aborts within minutes.)"""
-        r = self.session.rows[row]
+    def cell(self, row: int, thumbnail: bool = True) -> dict:
+        """What the delegates paint (``drop_paint``), read straight from Python. (Never through
+        QModelIndex.data(): in PySide6 6.12 each call that yields None drops a reference to None,
+        and painting makes thousands of them: the interpreter aborts within minutes.) Without
+        ``thumbnail`` (a colour tile) no image is requested. Blind review hides earlier labels
+        and the model."""
+        s = self.session
+        r = s.rows[row]
         error = r.get("load_error") or self.thumbs.error(r["id"])
-        label = r.get("label")
-        carried = None if label else self.session.inherited.get(r["id"])  # as session.inherited_label, per cell
+        label = s.own_label(r)
+        carried = None if label or s.blind else s.inherited.get(r["id"])  # as session.inherited_label, per cell
+        model = s.shows_model
         return {
             "name": f"{r['well']}·{r['drop_no']}",
             "error": error,
-            "thumbnail": None if error else self.thumbs.request(r["id"], r),
+            "thumbnail": self.thumbs.request(r["id"], r) if thumbnail and not error else None,
             "label": label,
             "inherited": carried[0] if carried else None,
-            "crystal_prob": r.get("crystal_prob"),
-            "hit": self.session.is_hit(r),
-            "crystal_top3": bool(r.get("crystal_top3")),
+            "crystal_prob": r.get("crystal_prob") if model else None,
+            "hit": model and s.is_hit(r),
+            "crystal_top3": model and bool(r.get("crystal_top3")),
+            "best": s.best_hit(r["id"]) if model else None,
+            "flag": r["id"] in s.flags,
         }
 
     def _thumb_arrived(self, key, _payload) -> None:
@@ -99,7 +105,7 @@ class DropGridModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{r['well']}·{r['drop_no']}"
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(r)
+            return self.tooltip(index.row())
         if role == Role.IMAGE_ID:
             return r["id"]
         if role == Role.ROW:
@@ -107,34 +113,50 @@ class DropGridModel(QAbstractListModel):
         if role == Role.THUMBNAIL:
             return None if r.get("load_error") else self.thumbs.request(r["id"], r)
         if role == Role.LABEL:
-            return r.get("label")
+            return self.session.own_label(r)
         if role == Role.INHERITED:
             return self.session.inherited_label(r["id"])
         if role == Role.CRYSTAL_PROB:
-            return r.get("crystal_prob")
+            return r.get("crystal_prob") if self.session.shows_model else None
         if role == Role.CRYSTAL_TOP3:
-            return r.get("crystal_top3")
+            return r.get("crystal_top3") if self.session.shows_model else None
         if role == Role.HIT:
-            return self.session.is_hit(r)
+            return self.session.shows_model and self.session.is_hit(r)
         if role == Role.ERROR:
             return r.get("load_error") or self.thumbs.error(r["id"])
         return None
 
-    def _tooltip(self, r: dict) -> str:
+    def tooltip(self, row: int) -> str:
+        """Hover text of a drop: well, drop, label, the model's top 3, crystal probability and the
+        hit call, best over time, a second-look note (in blind review: where, and whether flagged)."""
+        s, r = self.session, self.session.rows[row]
         parts = [f"{r['well']} drop {r['drop_no']}"]
-        inherited = self.session.inherited.get(r["id"])
-        if r.get("label"):
-            parts.append(f"label: {self.scheme.get(r['label']).name}")
+        label, inherited = s.own_label(r), None if s.blind else s.inherited.get(r["id"])
+        if label:
+            parts.append(f"label: {self.scheme.get(label).name}")
         elif inherited:
-            label, when = inherited
-            parts.append(f"inherited from {(when or '')[:10]}: {self.scheme.get(label).name} "
+            carried, when = inherited
+            parts.append(f"inherited from {(when or '')[:10]}: {self.scheme.get(carried).name} "
                          "(press its key to confirm)")
-        if r.get("top1"):
-            threshold = self.session.operating_point.threshold
-            call = f"a hit (≥ {pct(threshold)})" if self.session.is_hit(r) else f"not a hit (< {pct(threshold)})"
-            parts.append(f"model: {self.scheme.get(r['top1']).name} {pct(r['p1'], 0)}; crystal "
-                         f"{pct(r.get('crystal_prob') or 0, 0)}: {call}"
+        else:
+            parts.append("not reviewed" + (" (blind review: earlier labels hidden)" if s.blind else ""))
+        if r.get("top1") and s.shows_model:
+            threshold = s.operating_point.threshold
+            top3 = ", ".join(f"{self.scheme.get(r[f'top{n}']).name} {pct(r[f'p{n}'], 0)}" for n in (1, 2, 3)
+                             if r.get(f"top{n}"))
+            call = f"a hit (≥ {pct(threshold)})" if s.is_hit(r) else f"not a hit (< {pct(threshold)})"
+            parts.append(f"model: {top3}")
+            parts.append(f"crystal probability {pct(r.get('crystal_prob') or 0)}: {call}"
                          + ("; crystal in top 3" if r.get("crystal_top3") else ""))
+            best = s.best.get(r["id"])
+            if best is not None:
+                first = f"; first a hit {(best.first_hit_at or '')[:10]}" if best.first_hit_inspection else \
+                    "; never a hit"
+                parts.append(f"best over time: {pct(best.best)}{first}")
+        flagged = s.flags.get(r["id"])
+        if flagged:
+            note = f": {flagged['note']}" if flagged.get("note") else ""
+            parts.append(f"needs a second look ({flagged['annotator']}){note}")
         error = r.get("load_error") or self.thumbs.error(r["id"])
         if error:
             parts.append(f"unreadable: {error}")

@@ -1,17 +1,42 @@
-"""The plate grid: a virtualised icon view whose delegate paints thumbnail, label colour and the
-model's crystal probability (red when the drop is a hit at the model's operating point; a dot when
-a crystal class is in its top 3). Only visible cells are painted, so only visible thumbnails load."""
+"""The flowing queue: a virtualised icon view of the drops in the chosen order and filters, each
+painted as ``drop_paint`` paints a drop (thumbnail, label colour, the model's crystal probability
+and hit call, top-3 dot, best-over-time star, second-look flag). Only visible cells are painted,
+so only visible thumbnails load. Plate order without filters shows the plate map instead."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen, QWheelEvent
-from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListView, QSizePolicy, QStyle, QStyledItemDelegate,
-                               QStyleOptionViewItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QPainter, QWheelEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QListView,
+    QSizePolicy,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from xtalviewer.core.crystal_call import pct
 from xtalviewer.core.labels import LabelScheme
+from xtalviewer.core.review import ReviewSession
+from xtalviewer.core.schema import MODE_NAMES
 from xtalviewer.gui import theme
+from xtalviewer.gui.drop_paint import (
+    paint_current,
+    paint_label_band,
+    paint_marks,
+    paint_thumbnail,
+)
 
 CAPTION = 16
 
@@ -32,39 +57,12 @@ class DropDelegate(QStyledItemDelegate):
         current = bool(option.state & QStyle.StateFlag.State_HasFocus)
         p.fillRect(r, QColor(theme.HIGHLIGHT if selected else theme.PANEL))
         image_rect = QRect(r.x() + 3, r.y() + 3, r.width() - 6, r.height() - CAPTION - 6)
-
         cell = index.model().cell(index.row())
-        error = cell["error"]
-        thumb = cell["thumbnail"]
-        if thumb is not None:
-            scaled = thumb.size().scaled(image_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            target = QRect(0, 0, scaled.width(), scaled.height())
-            target.moveCenter(image_rect.center())
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-            p.drawImage(target, thumb)
-        elif error:
-            p.setPen(QPen(QColor(theme.ERROR), 2))
-            p.drawLine(image_rect.topLeft(), image_rect.bottomRight())
-            p.drawLine(image_rect.topRight(), image_rect.bottomLeft())
-            p.setPen(QColor(theme.ERROR_LIGHT))
-            p.drawText(image_rect.adjusted(4, 4, -4, -4), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                       "unreadable")
-        else:
-            p.setPen(QColor(theme.FAINT))
-            p.drawText(image_rect, Qt.AlignmentFlag.AlignCenter, "…")
-
+        paint_thumbnail(p, image_rect, cell)
         # label colour: a solid bar for a label of this inspection, a hatched one when inherited
-        label = cell["label"]
-        inherited = cell["inherited"]
+        label, inherited = cell["label"], cell["inherited"]
         caption = QRect(r.x(), r.bottom() - CAPTION + 1, r.width(), CAPTION)
-        if label or inherited:
-            color = QColor(self.scheme.get(label or inherited).color)
-            if inherited:  # dark fill, dashed outline in the label's colour: not yet confirmed
-                p.fillRect(caption, color.darker(250))
-                p.setPen(QPen(color, 1, Qt.PenStyle.DashLine))
-                p.drawRect(caption.adjusted(0, 0, -1, -1))
-            else:
-                p.fillRect(caption, color)
+        paint_label_band(p, caption, cell, self.scheme)
         p.setPen(theme.text_on(self.scheme.get(label).color) if label else QColor(theme.TEXT))
         font = QFont(p.font())
         font.setPointSizeF(max(7.0, font.pointSizeF() - 1))
@@ -75,22 +73,9 @@ class DropDelegate(QStyledItemDelegate):
         elif inherited:
             name += f"  ({self.scheme.get(inherited).hotkey}?)"
         p.drawText(caption.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, name)
-
-        # model: crystal probability, red when a hit at the model's operating point
-        prob = cell["crystal_prob"]
-        if prob is not None:
-            badge = QRect(image_rect.right() - 40, image_rect.y(), 40, 16)
-            p.fillRect(badge, theme.badge_color(cell["hit"]))
-            p.setPen(QColor(theme.LIGHT_TEXT))
-            p.drawText(badge, Qt.AlignmentFlag.AlignCenter, pct(prob, 0))
-            if cell["crystal_top3"]:  # the top-3 strategy flags it for a look
-                p.setBrush(QColor(theme.TOP3))
-                p.setPen(QPen(QColor(theme.LIGHT_TEXT), 1))
-                p.drawEllipse(badge.x() - 12, badge.y() + 3, 9, 9)
+        paint_marks(p, image_rect, cell)  # the model's call, best over time, second look
         if current:
-            p.setBrush(Qt.BrushStyle.NoBrush)  # an outline only: never cover the thumbnail
-            p.setPen(QPen(QColor(theme.CURRENT), 2))
-            p.drawRect(r.adjusted(1, 1, -1, -1))
+            paint_current(p, r)
         p.restore()
 
 
@@ -136,19 +121,41 @@ class DropGridView(QListView):
 
 
 class GridPane(QWidget):
-    """The grid with its title line (plate, date, imager, type, drops shown, hits)."""
+    """The drops with a title above: plate, date and imager on one line; plate type, drops shown,
+    hits and imaging modes on the next; a banner while blind review hides labels and the model."""
 
-    def __init__(self, view: DropGridView, parent=None):
+    def __init__(self, view: QWidget, parent=None):
         super().__init__(parent)
         self.view = view
         self.title = QLabel()
         self.title.setStyleSheet("font-weight: bold; padding: 4px;")
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # no minimum width
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)  # no minimum width
         self.title.setWordWrap(True)  # a narrow grid still shows the counts
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        self.banner.setStyleSheet(f"background: {theme.BLIND}; color: white; padding: 4px; font-weight: bold;")
+        self.banner.hide()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
-        layout.addWidget(view)
+        layout.addWidget(self.banner)
+        layout.addWidget(view, 1)
+
+    def show_title(self, session: ReviewSession) -> None:
+        insp, counts = session.inspection, session.counts()
+        self.banner.setVisible(session.blind)
+        if insp is None:
+            return
+        self.banner.setText("Blind review of this plate: earlier labels, inherited labels and the model's answer "
+                            "are hidden (Ctrl+B ends it)")
+        kind = f"{insp['rows'] * insp['cols']}-well, {insp['drops']} drop{'s' * (insp['drops'] != 1)}"
+        hits = f"  ·  {counts['hits']} hit{'s' * (counts['hits'] != 1)}" if session.shows_model else ""
+        modes = len(session.modes) > 1 and "  ·  modes: " + " + ".join(MODE_NAMES.get(m, m) for m in session.modes)
+        view = "plate map" if session.plate_map else "queue"
+        self.title.setText(f"{insp['barcode']}  ·  {(insp['imaged_at'] or '')[:16].replace('T', ' ')}  ·  "
+                           f"{insp['imager'] or ''}\n{kind}  ·  {counts['shown']} drops in the {view}{hits}"
+                           f"{modes or ''}")
 
 
 def select_rows(view: QAbstractItemView, rows: list[int]) -> None:

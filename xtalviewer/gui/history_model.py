@@ -1,4 +1,5 @@
-"""A drop's annotation history as a table: when, who, what, how, and what the model showed then."""
+"""A drop's history as a table: when, who, what, how, and what the model showed then; second-look
+flags (set, with their note, or cleared) among the labels."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from xtalviewer.core.crystal_call import pct
 from xtalviewer.core.labels import LabelScheme
 
-COLUMNS = ("When", "Who", "Label", "Model showed")
+COLUMNS = ("When", "Who", "Label", "Model")  # Model: what the model showed when the label was given
 
 
 class HistoryModel(QAbstractTableModel):
@@ -28,8 +29,10 @@ class HistoryModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole and section == 3:
+            return "What the model showed when the label was given (its top 3 on hover)"
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
@@ -42,6 +45,10 @@ class HistoryModel(QAbstractTableModel):
                 else r["created_at"][5:16].replace("T", " ")
         if col == 1:
             return r["annotator"]
+        if r.get("kind") == "flag":
+            if col == 2:
+                return "Second look" if r["flagged"] else "Second look done"
+            return (r.get("note") or "") if r["flagged"] else ""
         if col == 2:
             name = self.scheme.get(r["label"]).name if r["label"] else "(cleared)"
             how = {"accepted-prediction": " (accepted)", "import": " (imported)"}.get(r["source"], "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QSplitter, QWidget
 
@@ -17,17 +17,18 @@ from xtalviewer.core.review import Filters, LabelChange, LabelNotSaved, ReviewEr
 from xtalviewer.core.settings import Settings, save_settings
 from xtalviewer.core.store import Store
 from xtalviewer.core.thumbnails import ThumbnailCache, prune_in_background
-from xtalviewer.gui import dialogs
+from xtalviewer.gui import dialogs, review_commands
 from xtalviewer.gui.actions import review_actions, shortcut_rows
 from xtalviewer.gui.browser import PlateBrowser, summaries
 from xtalviewer.gui.drop_panel import DropPanel
 from xtalviewer.gui.drop_view import DropView
 from xtalviewer.gui.file_commands import FileCommands
-from xtalviewer.gui.grid_model import DropGridModel
-from xtalviewer.gui.grid_view import DropGridView, GridPane
+from xtalviewer.gui.drop_grid import DropGrid
+from xtalviewer.gui.grid_view import GridPane
 from xtalviewer.gui.image_pane import ImagePane
 from xtalviewer.gui.loader import BackgroundLoader
 from xtalviewer.gui.menus import fill_model_menu, install_actions, show_undo_state
+from xtalviewer.gui.placement import place, saved_geometry
 from xtalviewer.gui.review_toolbar import ReviewToolbar
 from xtalviewer.gui.scoring import LiveScoring
 from xtalviewer.gui.shortcuts import ShortcutOverlay
@@ -57,7 +58,7 @@ class MainWindow(QMainWindow):
         self.scoring.finished.connect(self._score_finished)
         self.files = FileCommands(self, self.db_path, imported=self.refresh_browser)
         self.setWindowTitle(f"xtalviewer: {self.db_path.name}")
-        self.resize(1500, 950)
+        place(self, settings.window_geometry)
         self._build()
         self.refresh_browser()
 
@@ -67,24 +68,21 @@ class MainWindow(QMainWindow):
         self.browser = PlateBrowser()
         self.browser_model = self.browser.model_
         self.browser.clicked.connect(self._browser_clicked)
-        self._dock("Plates", "plates", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea, 330)
+        self._dock("Plates", "plates", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea, 320)
         self.toolbar = ReviewToolbar(self.scheme, self)
         self.toolbar.changed.connect(lambda: self.requeue(self.toolbar.order(), self.toolbar.filters()))
         self.addToolBar(self.toolbar)
 
-        self.grid_model = DropGridModel(self.session, self.thumbs, self)
-        self.grid = DropGridView(self.scheme)
-        self.grid.set_cell_size(self.settings.thumbnail_size)
-        self.grid.setModel(self.grid_model)
-        self.grid.selectionModel().currentChanged.connect(self._current_changed)
-        self.grid.selectionModel().selectionChanged.connect(
-            lambda *_: self.session.set_selection([i.row() for i in self.grid.selectionModel().selectedIndexes()]))
-        grid_box = GridPane(self.grid)
+        self.drops = DropGrid(self.session, self.thumbs, self.settings.thumbnail_size)
+        self.grid_model = self.drops.model
+        self.drops.current_changed.connect(self.set_current_row)
+        self.drops.selection_changed.connect(self.session.set_selection)
+        self.grid_box = grid_box = GridPane(self.drops)
         self.grid_title = grid_box.title
         self.pane = ImagePane(self.scheme, self.thumbs)
         self.image_view, self.filmstrip = self.pane.image_view, self.pane.filmstrip
         self.pane.course_clicked.connect(self._course_clicked)
-        self._splitter = QSplitter(Qt.Orientation.Horizontal)
+        self._splitter = QSplitter(Qt.Orientation.Vertical)  # the plate above, the drop's image below
         self._splitter.addWidget(grid_box)
         self._splitter.addWidget(self.pane)
         self.setCentralWidget(self._splitter)
@@ -92,12 +90,12 @@ class MainWindow(QMainWindow):
         self.panel = DropPanel(self.scheme, self.hotkeys)
         self.panel.label_clicked.connect(self.apply_label)
         self.prediction, self.label_bar, self.alert = self.panel.prediction, self.panel.label_bar, self.panel.alert
-        self._dock("Drop", "drop", self.panel, Qt.DockWidgetArea.RightDockWidgetArea, 400)
+        self._dock("Drop", "drop", self.panel, Qt.DockWidgetArea.RightDockWidgetArea, 360)
         self.status = StatusLabels(self.statusBar())
         self.scoring.progress.connect(self.status.scoring)
         self.drop = DropView(self.session, self.pane, self.panel, self.images, self.thumbs, self.scoring, self)
         self.drop.shown.connect(self.drop_shown)
-        self.drop.unreadable.connect(lambda image_id: self.grid_model.refresh([image_id]))
+        self.drop.unreadable.connect(lambda image_id: self.drops.refresh([image_id]))
         self.action_table = review_actions(self.scheme, self.hotkeys)
         self.overlay = ShortcutOverlay(shortcut_rows(self.action_table), self)
         self.actions_, self.menus = install_actions(self, self.action_table)
@@ -122,6 +120,11 @@ class MainWindow(QMainWindow):
     @property
     def model(self) -> dict | None:
         return self.session.model
+
+    @property
+    def grid(self):
+        """The view of the drops on screen: the plate map, or the flowing queue."""
+        return self.drops.view
 
     @property
     def inspection(self) -> dict | None:
@@ -171,30 +174,31 @@ class MainWindow(QMainWindow):
             return
         self.browser.select(inspection_id)
         self._queue_shown()
+        review_commands.sync_blind(self)
         if not (old and old["plate_id"] == self.inspection["plate_id"] and self.scoring.running()):
             self.start_plate_scoring()  # the task scores the whole plate: keep it across its inspections
         self.plate_loaded.emit(inspection_id)
 
     def requeue(self, order: str | None = None, filters: Filters | None = None, **changes) -> None:
         """Another order, other filters, or some filters changed (``hit=True``): show the new queue."""
-        self.session.order = order or self.session.order
-        self.session.filters = replace(filters or self.session.filters, **changes)
+        order, filters = order or self.session.order, replace(filters or self.session.filters, **changes)
+        try:
+            self.session.check_queue(order, filters)
+        except ReviewError as exc:  # blind review keeps the model's orders and filters off
+            self.statusBar().showMessage(str(exc), 6000)
+        else:
+            self.session.order, self.session.filters = order, filters
+            self.reload_queue()
         self._show_filter_state()
-        self.reload_queue()
 
     def reload_queue(self, *_args, keep_image: int | None = None) -> None:
         self.session.reload(keep_image)
         self._queue_shown()
 
     def _queue_shown(self) -> None:
-        """The session read its queue: grid, title, current drop."""
-        self.grid_model.reset()
-        insp, counts = self.inspection, self.session.counts()
-        if insp is not None:
-            kind = f"{insp['rows'] * insp['cols']}-well, {insp['drops']} drop{'s' * (insp['drops'] != 1)}"
-            hits = f"  ·  {counts['hits']} hit{'s' * (counts['hits'] != 1)}" if self.model else ""
-            self.grid_title.setText(f"{insp['barcode']}  ·  {(insp['imaged_at'] or '')[:16].replace('T', ' ')}  ·  "
-                                    f"{insp['imager'] or ''}  ·  {kind}  ·  {counts['shown']} drops shown{hits}")
+        """The session read its queue: grid (plate map or flowing queue), title, current drop."""
+        self.drops.reset()
+        self.grid_box.show_title(self.session)
         self.set_current_row(max(self.session.current, 0))
         self.grid.setFocus()
 
@@ -221,24 +225,17 @@ class MainWindow(QMainWindow):
         return self.session.current_image_id
 
     def set_current_row(self, row: int) -> None:
-        if not 0 <= row < self.grid_model.rowCount():
-            self.session.set_current(-1)
-            self.drop.show()
-            return
-        idx = self.grid_model.index(row)
-        if self.grid.currentIndex() == idx:  # no currentChanged will come: show it now
-            self.session.set_current(row)
-            self.drop.show()
-        self.grid.selectionModel().setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        self.grid.scrollTo(idx)
-
-    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        self.session.set_current(current.row() if current.isValid() else -1)
+        """The drop on screen (the reviewer moved there, or labelling moved on)."""
+        self.session.set_current(row)
+        self.drops.show_current(self.session.current)
         self.drop.show()
 
     def _course_clicked(self, r: dict) -> None:
+        """A time-course image: its inspection, the same drop (in the queue's mode) current."""
         if self.inspection and r["inspection_id"] != self.inspection["id"]:
-            self.open_inspection(r["inspection_id"], keep_image=r["id"])
+            keep = r["id"] if r["mode"] == self.session.queue_mode else self.store.same_drop(
+                r["inspection_id"], r["plate_id"], r["well"], r["drop_no"], self.session.queue_mode)
+            self.open_inspection(r["inspection_id"], keep_image=keep)
 
     def go_to_image(self, image_id: int) -> None:
         """A drop picked elsewhere (the plots): open its inspection, clearing filters that hide it."""
@@ -283,7 +280,7 @@ class MainWindow(QMainWindow):
             return False
         if verb:
             self.statusBar().showMessage(f"{verb}: {change.text}", 5000)
-        self.grid_model.refresh(change.image_ids)
+        self.drops.refresh(change.image_ids)
         self._undo_state()
         counts = self.session.inspection_counts()
         if counts:
@@ -310,7 +307,7 @@ class MainWindow(QMainWindow):
 
     def _scored(self, image_id: int, fields: dict | None, error: str | None) -> None:
         self.session.apply_prediction(image_id, fields or {"load_error": error})  # the run marked the store
-        self.grid_model.refresh([image_id])
+        self.drops.refresh([image_id])
         self.drop.scored(image_id, error)
 
     def _score_finished(self, summary: dict) -> None:
@@ -377,10 +374,10 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if not getattr(self, "_sized", False):  # grid and image share the centre evenly at first
+        if not getattr(self, "_sized", False):  # the plate above the image, a little less than half
             self._sized = True
-            half = max(200, self._splitter.width() // 2)
-            self._splitter.setSizes([half, half])
+            height = self._splitter.height()
+            self._splitter.setSizes([int(height * 0.45), height - int(height * 0.45)])
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closed:
@@ -389,8 +386,9 @@ class MainWindow(QMainWindow):
             self.scoring.close(wait=3.0)
             self.browser_task.close()
             self.files.close()
-            self.settings.thumbnail_size = self.grid.delegate.cell
+            self.settings.thumbnail_size = self.drops.queue.delegate.cell
             self.settings.review_order = self.session.order
+            self.settings.window_geometry = saved_geometry(self)
             self._save_settings()
             for loader in (self.thumbs, self.images):  # nothing still queued reaches a closed store
                 loader.close()

@@ -73,6 +73,15 @@ class PredictionPanel(QWidget):
             layout.addWidget(w)
         self.show_prediction(None, None, OperatingPoint())
 
+    def show_hidden(self, text: str) -> None:
+        """No model answer on screen (blind review): ``text`` says why."""
+        self.title.setText("Model: hidden")
+        self.bars.set_top3([])
+        self.flag.setText(text)
+        self.flag.setStyleSheet(NEUTRAL)
+        self.top3.hide()
+        self.detail.setText("")
+
     def show_prediction(self, model_name: str | None, prediction: dict | None, op: OperatingPoint,
                         pending: bool = False) -> None:
         """``prediction`` has top1/p1..top3/p3, crystal_prob and crystal_top3 (a queue row or a live
