@@ -14,10 +14,10 @@ from itertools import combinations
 
 import numpy as np
 
+from xtalviewer.core.plotdata import JUDGED_SOURCES  # labels that are a reviewer's own judgement
 from xtalviewer.core.store import Store
 
 MODEL = "model"  # the model's column in the kappa matrix
-JUDGED_SOURCES = ("human", "import")  # labels that are a reviewer's own judgement of the model's answer
 
 
 def confusion(a: Sequence[str], b: Sequence[str], keys: Sequence[str]) -> np.ndarray:

@@ -67,7 +67,8 @@ def hit_table(rows: Sequence[dict], limit: int = 50) -> list[str]:
         prob = "" if r["crystal_prob"] is None else f"{100 * r['crystal_prob']:.1f}%"
         lines.append(f"{n:>4}  {r['plate'][:14]:<14} {(r['imaged_at'] or '')[:16].replace('T', ' '):<16} "
                      f"{r['well']:<5} {r['drop']:>4} {prob:>8} {100 * r['best_crystal_prob']:>6.1f}% "
-                     f"{'yes' if r['hit'] else 'no':<4} {(r['first_hit_inspection'] or '')[:16]:<16} {r['label'] or ''}")
+                     f"{'yes' if r['hit'] else 'no':<4} {(r['first_hit_at'] or '')[:16].replace('T', ' '):<16} "
+                     f"{r['label'] or ''}")
     if len(rows) > limit:
         lines.append(f"… and {len(rows) - limit} more (-o FILE.csv writes them all)")
     return lines

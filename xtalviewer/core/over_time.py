@@ -86,7 +86,8 @@ def hit_list(store: Store, model_id: int, *, plate: str | None = None, since: st
     inspection. Ranked by that inspection's crystal probability, then by the best. ``new_only``:
     only drops whose first hit is their latest inspection ("appeared since the last look").
     Keys: plate, inspection, imaged_at, well, drop, image_path, crystal_prob, label, hit,
-    crystal_top3, best_crystal_prob, first_hit_inspection, image_id, inspection_id.
+    crystal_top3, best_crystal_prob, first_hit_inspection (its key), first_hit_at (when it was
+    imaged), image_id, inspection_id.
     """
     params: dict = {"model": model_id, "threshold": store.operating_point(model_id).threshold}
     scope = ""
@@ -122,6 +123,7 @@ def hit_list(store: Store, model_id: int, *, plate: str | None = None, since: st
     for r in rows:
         r["hit"] = r["crystal_prob"] is not None and r["crystal_prob"] >= params["threshold"]
         r["best_crystal_prob"] = r.pop("best")
+        r["first_hit_at"] = _first_hit(r["first_hit"])[1]
         r["crystal_top3"] = bool(r["crystal_top3"]) if r["crystal_top3"] is not None else None
         for key in ("recent", "first_hit", "row", "col"):
             r.pop(key)

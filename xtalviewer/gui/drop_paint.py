@@ -15,7 +15,7 @@ from xtalviewer.core.crystal_call import pct
 from xtalviewer.core.labels import LabelScheme
 from xtalviewer.gui import theme
 
-THUMBNAIL_FROM = 20  # a sub-cell at least this many pixels square shows the image, smaller ones a tile
+THUMBNAIL_FROM = 16  # a sub-cell at least this many pixels square shows the image, smaller ones a tile
 BADGE_FROM = 56  # wide enough for the crystal-probability badge
 
 
@@ -90,14 +90,21 @@ def paint_marks(p: QPainter, rect: QRect, cell: dict, compact: bool = False) -> 
             p.drawRect(rect.adjusted(1, 1, -1, -1))
         dot_at = QPointF(rect.right() - 4.5, rect.y() + 4.5)
     size = 3.0 if rect.width() < 30 else 4.5
+    if rect.width() < 14:  # a tiny tile: label colour, hit frame and the unreviewed dot only (plus a flag)
+        if cell["flag"]:
+            flag(p, QPointF(rect.x() + 1, rect.bottom()), rect.height() * 0.8)
+        return
     if cell["crystal_top3"] and not (compact and cell["hit"]):
         p.setBrush(QColor(theme.TOP3))
         p.setPen(QPen(QColor(theme.LIGHT_TEXT), 1) if size > 3 else Qt.PenStyle.NoPen)
         p.drawEllipse(dot_at, size, size)
+    left = rect.x() + 2.0
+    if cell["flag"]:  # top left, where the eye starts
+        height = max(8.0, min(14.0, rect.height() * 0.35))
+        flag(p, QPointF(left, rect.y() + 2 + height), height)
+        left += height * 0.8 + 2
     if cell["best"] is not None and not cell["hit"]:  # a hit at another inspection of the plate
-        star(p, QPointF(rect.x() + size + 2, rect.y() + size + 2), size + 1.5)
-    if cell["flag"]:
-        flag(p, QPointF(rect.x() + 2, rect.bottom() - 1), size + 3)
+        star(p, QPointF(left + size + 1, rect.y() + size + 2), size + 1.5)
 
 
 def star(p: QPainter, centre: QPointF, radius: float) -> None:
@@ -111,14 +118,16 @@ def star(p: QPainter, centre: QPointF, radius: float) -> None:
 
 
 def flag(p: QPainter, foot: QPointF, height: float) -> None:
-    """A small pennant on a pole: the drop needs a second look."""
+    """A pennant on a pole, outlined so it shows on any image: the drop needs a second look."""
     top = QPointF(foot.x() + 1, foot.y() - height)
-    p.setPen(QPen(QColor(theme.LIGHT_TEXT), 1))
+    p.setPen(QPen(QColor(theme.DARK_TEXT), 3))
     p.drawLine(QPointF(foot.x() + 1, foot.y()), top)
-    p.setPen(Qt.PenStyle.NoPen)
+    p.setPen(QPen(QColor(theme.LIGHT_TEXT), 1.2))
+    p.drawLine(QPointF(foot.x() + 1, foot.y()), top)
+    p.setPen(QPen(QColor(theme.DARK_TEXT), 1))
     p.setBrush(QColor(theme.FLAG))
-    p.drawPolygon(QPolygonF([top, QPointF(top.x() + height * 0.8, top.y() + height * 0.25),
-                             QPointF(top.x(), top.y() + height * 0.5)]))
+    p.drawPolygon(QPolygonF([top, QPointF(top.x() + height * 0.8, top.y() + height * 0.3),
+                             QPointF(top.x(), top.y() + height * 0.6)]))
 
 
 def paint_current(p: QPainter, rect: QRect, width: int = 2) -> None:

@@ -33,9 +33,10 @@ class DropPanel(QWidget):
         self.history.setModel(self.history_model)
         self.history.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.history.verticalHeader().hide()
-        header = self.history.horizontalHeader()
+        header = self.history.horizontalHeader()  # when and who as wide as they are; label and model share the rest
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(len(COLUMNS) - 1, QHeaderView.ResizeMode.Stretch)  # elided, full text on hover
+        for column in (COLUMNS.index("Label"), COLUMNS.index("Model showed")):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)  # elided; the full text on hover
         header.setMinimumSectionSize(40)
         self.history.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.history.setWordWrap(False)

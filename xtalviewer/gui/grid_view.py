@@ -153,9 +153,9 @@ class GridPane(QWidget):
         hits = f"  ·  {counts['hits']} hit{'s' * (counts['hits'] != 1)}" if session.shows_model else ""
         modes = len(session.modes) > 1 and "  ·  modes: " + " + ".join(MODE_NAMES.get(m, m) for m in session.modes)
         view = "plate map" if session.plate_map else "queue"
-        self.title.setText(f"{insp['barcode']}  ·  {(insp['imaged_at'] or '')[:16].replace('T', ' ')}  ·  "
-                           f"{insp['imager'] or ''}\n{kind}  ·  {counts['shown']} drops in the {view}{hits}"
-                           f"{modes or ''}")
+        first = "  ·  ".join(x for x in (insp["barcode"], (insp["imaged_at"] or "")[:16].replace("T", " "),
+                                          insp["imager"]) if x)
+        self.title.setText(f"{first}\n{kind}  ·  {counts['shown']} drops in the {view}{hits}{modes or ''}")
 
 
 def select_rows(view: QAbstractItemView, rows: list[int]) -> None:

@@ -8,7 +8,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from xtalviewer.core.crystal_call import pct
 from xtalviewer.core.labels import LabelScheme
 
-COLUMNS = ("When", "Who", "Label", "Model")  # Model: what the model showed when the label was given
+COLUMNS = ("When", "Who", "Label", "Model showed")
 
 
 class HistoryModel(QAbstractTableModel):
@@ -46,9 +46,10 @@ class HistoryModel(QAbstractTableModel):
         if col == 1:
             return r["annotator"]
         if r.get("kind") == "flag":
-            if col == 2:
-                return "Second look" if r["flagged"] else "Second look done"
-            return (r.get("note") or "") if r["flagged"] else ""
+            if col != 2:
+                return ""
+            note = f": {r['note']}" if r["flagged"] and r.get("note") else ""
+            return ("Second look" if r["flagged"] else "Second look done") + note
         if col == 2:
             name = self.scheme.get(r["label"]).name if r["label"] else "(cleared)"
             how = {"accepted-prediction": " (accepted)", "import": " (imported)"}.get(r["source"], "")

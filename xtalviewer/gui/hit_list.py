@@ -57,7 +57,8 @@ class HitTableModel(QAbstractTableModel):
     def text(self, r: dict, n: int, column: int) -> str:
         values = (str(n + 1), r["plate"], (r["imaged_at"] or "")[:16].replace("T", " "), r["well"], str(r["drop"]),
                   pct(r["crystal_prob"]), pct(r["best_crystal_prob"]), "yes" if r["hit"] else "no",
-                  r["first_hit_inspection"] or "", self.scheme.get(r["label"]).name if r["label"] else "")
+                  (r["first_hit_at"] or "")[:16].replace("T", " "),
+                  self.scheme.get(r["label"]).name if r["label"] else "")
         return values[column]
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
@@ -70,6 +71,8 @@ class HitTableModel(QAbstractTableModel):
             return QColor(theme.ERROR_TEXT if r["hit"] else theme.MUTED)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 4, 5, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{r['image_path']}\nfirst a hit at inspection {r['first_hit_inspection'] or '–'}"
         return None
 
 

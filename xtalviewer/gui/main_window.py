@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self.browser = PlateBrowser()
         self.browser_model = self.browser.model_
         self.browser.clicked.connect(self._browser_clicked)
-        self._dock("Plates", "plates", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea, 320)
+        self._plates_dock = self._dock("Plates", "plates", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea, 260)
         self.toolbar = ReviewToolbar(self.scheme, self)
         self.toolbar.changed.connect(lambda: self.requeue(self.toolbar.order(), self.toolbar.filters()))
         self.addToolBar(self.toolbar)
@@ -90,7 +90,7 @@ class MainWindow(QMainWindow):
         self.panel = DropPanel(self.scheme, self.hotkeys)
         self.panel.label_clicked.connect(self.apply_label)
         self.prediction, self.label_bar, self.alert = self.panel.prediction, self.panel.label_bar, self.panel.alert
-        self._dock("Drop", "drop", self.panel, Qt.DockWidgetArea.RightDockWidgetArea, 360)
+        self._drop_dock = self._dock("Drop", "drop", self.panel, Qt.DockWidgetArea.RightDockWidgetArea, 340)
         self.status = StatusLabels(self.statusBar())
         self.scoring.progress.connect(self.status.scoring)
         self.drop = DropView(self.session, self.pane, self.panel, self.images, self.thumbs, self.scoring, self)
@@ -104,13 +104,14 @@ class MainWindow(QMainWindow):
         self._show_filter_state()
         self._model_changed()
 
-    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> None:
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setMinimumWidth(width)
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         self.addDockWidget(area, dock)
+        return dock
 
     def _model_changed(self) -> None:
         """Menu, status bar and hit rule follow the session's model."""
@@ -374,10 +375,11 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if not getattr(self, "_sized", False):  # the plate above the image, a little less than half
+        if not getattr(self, "_sized", False):  # the plate above the image, half each; the docks' counts unscrolled
             self._sized = True
+            self.resizeDocks([self._plates_dock, self._drop_dock], [400, 400], Qt.Orientation.Horizontal)
             height = self._splitter.height()
-            self._splitter.setSizes([int(height * 0.45), height - int(height * 0.45)])
+            self._splitter.setSizes([height // 2, height - height // 2])
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closed:

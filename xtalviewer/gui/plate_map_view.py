@@ -107,7 +107,16 @@ class PlateHeader(QHeaderView):
         font.setPointSizeF(max(6.0, min(9.5, size * 0.45)))
         p.setFont(font)
         text = str(section + 1) if self.orientation() == Qt.Orientation.Horizontal else row_letter(section + 1)
-        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        room = rect.width() if self.orientation() == Qt.Orientation.Horizontal else rect.height()
+        need = p.fontMetrics().horizontalAdvance("48") + 2 if self.orientation() == Qt.Orientation.Horizontal \
+            else p.fontMetrics().height()
+        step = next((s for s in (1, 2, 4, 8, 12, 16) if s * room >= need), 16)
+        if section == 0 or (section + 1) % step == 0:  # narrow sections: every step-th number only
+            if step > 1 and self.orientation() == Qt.Orientation.Horizontal:  # ends at its column, over the ones before
+                p.drawText(rect.adjusted(-need, 0, 0, 0), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                           text)
+            else:
+                p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
         p.restore()
 
 
@@ -130,6 +139,7 @@ class PlateMapView(QTableView):
         self.setTabKeyNavigation(False)  # Tab is the window's: the next drop of the well
         self.setStyleSheet(f"QTableView {{ background: {theme.BACKDROP}; border: none; }}")
         self.zoom = 1.0  # 1: the whole plate fits
+        self._plate: int | None = None  # another plate opens fitted
         self._syncing = False
         self._picked: int | None = None
         self._by_header = False  # the selection came from a row or column header
@@ -140,9 +150,15 @@ class PlateMapView(QTableView):
         super().setModel(model)
         self.selectionModel().currentChanged.connect(self._current_changed)
         self.selectionModel().selectionChanged.connect(self._selection_changed)
-        model.modelReset.connect(self.fit)
+        model.modelReset.connect(self._reset)
 
     # -- size -------------------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        inspection = self.model().session.inspection
+        plate = inspection["plate_id"] if inspection else None
+        self.fit(1.0 if plate != self._plate else None)
+        self._plate = plate
 
     def drop_size(self) -> float:
         """The side of a drop's square at the current zoom (the fitted size times the zoom)."""

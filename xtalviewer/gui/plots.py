@@ -1,5 +1,6 @@
 """Plots…: the store at a glance. Label counts per plate, how well the active model agrees with the
-reviewers, and one inspection's crystal probabilities and hits laid out as the plate.
+reviewers, one inspection's crystal probabilities and hits laid out as the plate, and Cohen's kappa
+between reviewers and between the model and each reviewer.
 
 Each tab reads its numbers from ``xtalviewer.core.plotdata`` as a background task with its own
 database connection, so a store of half a million images never blocks the review window.
@@ -19,6 +20,7 @@ from xtalviewer.gui.crystal_map_tab import CrystalMapTab
 from xtalviewer.gui.label_counts_tab import LabelCountsTab
 from xtalviewer.gui.plot_style import bar_lengths
 from xtalviewer.gui.plot_tab import PlotTab
+from xtalviewer.gui.reviewers_tab import ReviewersTab
 
 __all__ = ["PlotsDialog", "bar_lengths"]
 
@@ -47,10 +49,12 @@ class PlotsDialog(QDialog):
         self.agreement = AgreementTab(self.db_path, self.scheme, self.model)
         self.crystal_map = CrystalMapTab(self.db_path, self.scheme, self.model, choices, inspection_id)
         self.crystal_map.drop_clicked.connect(self.drop_clicked)
+        self.reviewers = ReviewersTab(self.db_path, self.scheme, self.model)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.counts, "&Labels per plate")
         self.tabs.addTab(self.agreement, "&Model vs reviewers")
         self.tabs.addTab(self.crystal_map, "&Crystal probability map")
+        self.tabs.addTab(self.reviewers, "Re&viewers' agreement")
 
         refresh = QPushButton("&Refresh")
         refresh.setToolTip("Read the database again (new labels, predictions, plates)")
@@ -67,7 +71,7 @@ class PlotsDialog(QDialog):
             tab.reload()
 
     def all_tabs(self) -> tuple[PlotTab, ...]:
-        return self.counts, self.agreement, self.crystal_map
+        return self.counts, self.agreement, self.crystal_map, self.reviewers
 
     def refresh(self) -> None:
         """Re-read the active model and the inspections, then every tab."""
@@ -75,6 +79,7 @@ class PlotsDialog(QDialog):
             self.model = store.active_model()
             choices = plotdata.inspection_choices(store)
         self.agreement.set_model(self.model)
+        self.reviewers.set_model(self.model)
         self.crystal_map.model = self.model
         self.crystal_map.set_choices(choices, self.crystal_map.inspection_id())
         for tab in self.all_tabs():

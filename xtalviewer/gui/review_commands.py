@@ -34,6 +34,7 @@ def flag_drop(window: QMainWindow) -> None:
         note, ok = QInputDialog.getText(window, "Needs a second look",
                                         f"Why should someone look at {where} again? (optional, Enter to flag)",
                                         QLineEdit.EchoMode.Normal, "")
+        window.activateWindow()  # the keys come back to the review window
         if not ok:
             return
     try:
