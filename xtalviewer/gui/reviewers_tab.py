@@ -128,9 +128,12 @@ class ReviewersTab(PlotTab):
                                              "drops (a blind review of a plate someone else reviewed, say)."))
         self.kappa.set_agreement(data)
         size = len(data["raters"])
-        candidates = [(int(data["n"][i, j]), i, j) for i in range(size) for j in range(i + 1, size) if data["n"][i, j]]
+        # show a pair of reviewers first (the most drops in common), else a reviewer against the model
+        candidates = [(j != size - 1, int(data["n"][i, j]), -i, -j) for i in range(size) for j in range(i + 1, size)
+                      if data["n"][i, j]]
         if candidates:
-            _, i, j = max(candidates)
+            _, _, i, j = max(candidates)
+            i, j = -i, -j
             self.table.setCurrentIndex(self.kappa.index(i, j))
         else:
             self.confusion.clear()
