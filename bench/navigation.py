@@ -3,14 +3,16 @@
     python bench/navigation.py --json
 
 Measures, on real-size (1224x1024) JPEG drops:
-- next-drop latency on a 1536-well plate: from the Right-arrow key press until the new drop's
-  image and prediction are painted; p50/p95, with a reviewer's dwell between presses and in a
-  burst with none;
-- plate-open time until the grid is visible, and until every visible thumbnail is filled, for a
-  96-well 2-drop plate, with a cold and a warm thumbnail cache;
+- next-drop latency on a 1536-well plate map: from the Right-arrow key press (the next well) until
+  the new drop's image and prediction are painted; p50/p95, with a reviewer's dwell between
+  presses and in a burst with none; also the main thread's CPU time per press (wall time is noisy
+  on a loaded machine);
+- plate-open time of the 1536-well plate map: until it is painted (colour tiles);
+- plate-open time until the plate map is visible, and until every thumbnail in view is filled, for
+  a 96-well 2-drop plate (all 192 drops are in view), with a cold and a warm thumbnail cache;
 - resident memory with a 500,000-image store open and a model loaded (--store-images).
-Targets on a 2-core machine: p95 < 50 ms; grid < 300 ms; thumbnails < 2 s cold, < 300 ms warm;
-memory < 1.5 GB.
+Targets on a 2-core machine: p95 < 50 ms; 1536 map < 300 ms; grid < 300 ms; all 192 thumbnails
+< 2 s cold, < 300 ms warm; memory < 1.5 GB.
 """
 
 from __future__ import annotations
@@ -113,9 +115,8 @@ def wait_for(app, cond, timeout: float = 30.0) -> bool:
 
 
 def visible_rows(window) -> list[int]:
-    rect = window.grid.viewport().rect()
-    return [r for r in range(window.grid_model.rowCount())
-            if window.grid.visualRect(window.grid_model.index(r)).intersects(rect)]
+    """Queue rows in view, on the plate map or in the flowing queue."""
+    return window.drops.visible_rows()
 
 
 def open_window(db: Path, settings: Settings):
@@ -139,10 +140,16 @@ def bench_keys(db: Path, settings: Settings, presses: int, dwell: float) -> dict
     shown: list[int] = []
     window.drop_shown.connect(shown.append)
     pump(app, 0.5)
-    samples = []
+    samples, cpu = [], []
     for _ in range(presses):
         before = window.current_image_id()
+        layout, here = window.session.layout, window.session.current_drop
+        if layout is not None and here["col"] == layout.cols:  # the row's last well: on to the next row's first
+            window.set_current_row(layout.drops_at(here["row"] % layout.rows + 1, 1)[0])
+            pump(app, 0.05)
+            before = window.current_image_id()
         shown.clear()
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         QTest.keyClick(window.grid, Qt.Key.Key_Right)
         target = window.current_image_id()
@@ -150,17 +157,25 @@ def bench_keys(db: Path, settings: Settings, presses: int, dwell: float) -> dict
         window.image_view.viewport().repaint()  # the paint itself, synchronously
         window.prediction.repaint()
         samples.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)
         if not ok or target == before:
             raise RuntimeError("the next drop was not shown")
         if dwell:
             pump(app, dwell)
+    plate_map = window.drops.showing_plate
     window.close()
     ms = [1000 * s for s in samples]
+    cpu_ms = [1000 * s for s in cpu]
     return {"presses": presses, "dwell_ms": int(dwell * 1000), "p50_ms": round(statistics.median(ms), 2),
-            "p95_ms": round(float(np.percentile(ms, 95)), 2), "max_ms": round(max(ms), 2)}
+            "p95_ms": round(float(np.percentile(ms, 95)), 2), "max_ms": round(max(ms), 2),
+            "main_thread_cpu_p50_ms": round(statistics.median(cpu_ms), 2),
+            "main_thread_cpu_p95_ms": round(float(np.percentile(cpu_ms, 95)), 2),
+            "plate_map": plate_map}
 
 
-def bench_open(db: Path, settings: Settings, cold: bool) -> dict:
+def bench_open(db: Path, settings: Settings, cold: bool, thumbnails: bool = True) -> dict:
+    """Open the plate again in a window: until the grid (plate map or queue) is painted, and (with
+    ``thumbnails``) until every thumbnail in view is filled, from the disk cache or (``cold``) not."""
     from xtalviewer.gui.app import application
     from xtalviewer.gui.main_window import MainWindow
 
@@ -172,15 +187,21 @@ def bench_open(db: Path, settings: Settings, cold: bool) -> dict:
     target = window.inspection["id"]
     wait_for(app, lambda: window.thumbs.idle() and window.images.idle(), 30)  # the window's own first open
     window.session.close_inspection()
-    window.grid_model.reset()
+    window.drops.reset()
     window.thumbs.clear()  # nothing in memory: warm means the disk cache only
     if cold:
         shutil.rmtree(settings.thumbnail_folder(), ignore_errors=True)
     pump(app, 0.2)
-    t0 = time.perf_counter()
+    c0, t0 = time.thread_time(), time.perf_counter()
     window.open_inspection(target)
     window.grid.viewport().repaint()
-    grid_s = time.perf_counter() - t0
+    grid_s, grid_cpu = time.perf_counter() - t0, time.thread_time() - c0
+    plate_map = window.drops.showing_plate
+    if not thumbnails:
+        n_visible = len(visible_rows(window))
+        window.close()
+        return {"grid_visible_ms": round(1000 * grid_s, 1), "main_thread_cpu_ms": round(1000 * grid_cpu, 1),
+                "visible_cells": n_visible, "plate_map": plate_map}
 
     def filled() -> bool:
         rows = visible_rows(window)
@@ -192,7 +213,7 @@ def bench_open(db: Path, settings: Settings, cold: bool) -> dict:
     n_visible = len(visible_rows(window))
     window.close()
     return {"grid_visible_ms": round(1000 * grid_s, 1), "thumbnails_filled_ms": round(1000 * thumbs_s, 1),
-            "visible_cells": n_visible}
+            "main_thread_cpu_ms": round(1000 * grid_cpu, 1), "visible_cells": n_visible, "plate_map": plate_map}
 
 
 def bench_memory(root: Path, n_images: int, settings: Settings) -> dict:
@@ -260,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             "paced": bench_keys(db1536, settings, args.presses, args.dwell),
             "burst": bench_keys(db1536, settings, args.presses, 0.0),
         }
+        result["open_1536_map"] = bench_open(db1536, settings, cold=False, thumbnails=False)
 
         small = root / "plate96"
         write_xchem_96x2(small, drops)
@@ -272,10 +294,12 @@ def main(argv: list[str] | None = None) -> int:
             result["memory"] = bench_memory(root, args.store_images, settings)
 
     paced = result["next_drop_1536"]["paced"]
-    result["targets"] = {"next_drop_p95_ms": 50, "grid_ms": 300, "thumbs_cold_ms": 2000, "thumbs_warm_ms": 300,
-                         "rss_mb": 1536}
+    result["targets"] = {"next_drop_p95_ms": 50, "map_1536_ms": 300, "grid_ms": 300, "thumbs_cold_ms": 2000,
+                         "thumbs_warm_ms": 300, "all_192_thumbnails_in_view": True, "rss_mb": 1536}
     result["targets_met"] = (
         paced["p95_ms"] < 50
+        and result["open_1536_map"]["grid_visible_ms"] < 300
+        and result["open_96x2"]["cold"]["visible_cells"] == 192
         and result["open_96x2"]["cold"]["grid_visible_ms"] < 300
         and result["open_96x2"]["cold"]["thumbnails_filled_ms"] < 2000
         and result["open_96x2"]["warm"]["thumbnails_filled_ms"] < 300

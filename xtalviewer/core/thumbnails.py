@@ -37,6 +37,7 @@ class ThumbnailCache:
         self._lock = threading.Lock()
         self._pruning = threading.Lock()  # one prune at a time; an entry added meanwhile does not start another
         self._usage: int | None = None  # bytes: counted at the first write or prune, then kept up to date
+        self._folders: set[Path] = set()  # entry folders known to exist
 
     def entry_path(self, path: str, file_size: int | None, mtime: float | None) -> Path:
         key = f"{path}\0{file_size}\0{mtime}\0{self.size}".encode("utf-8", "surrogateescape")
@@ -78,13 +79,16 @@ class ThumbnailCache:
         if not ok:
             return
         try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
+            if entry.parent not in self._folders:  # one mkdir per folder, not per thumbnail
+                entry.parent.mkdir(parents=True, exist_ok=True)
+                self._folders.add(entry.parent)
             # write then rename: a reader never sees half a file, two writers never interleave
             fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".part")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(buf.tobytes())
             os.replace(tmp, entry)
         except OSError:
+            self._folders.discard(entry.parent)  # removed meanwhile, perhaps: make it again next time
             return  # a cache that cannot be written only costs speed
         self._added(len(buf))
 

@@ -90,8 +90,6 @@ class DropGrid(QStackedWidget):
         ids = list(image_ids)
         self.model.refresh(ids)
         self.map_model.refresh(ids)
-        if self.showing_plate:
-            self.plate.viewport().update()
 
     def select_all(self) -> None:
         self.view.selectAll()

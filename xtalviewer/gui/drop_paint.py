@@ -56,17 +56,28 @@ def paint_label_band(p: QPainter, band: QRect, cell: dict, scheme: LabelScheme) 
         p.fillRect(band, color)
 
 
+TILE, TILE_ERROR, UNREVIEWED, HIT = QColor(theme.TILE), QColor(theme.ERROR).darker(200), QColor(theme.UNREVIEWED), \
+    QColor(theme.HIT)
+
+
 def paint_tile(p: QPainter, rect: QRect, cell: dict, scheme: LabelScheme) -> None:
     """A small drop as a colour tile: its label colour (or none), an unreviewed dot, the marks."""
-    p.fillRect(rect, QColor(theme.TILE))
-    if cell["error"]:
-        p.fillRect(rect, QColor(theme.ERROR).darker(200))
-    paint_label_band(p, rect.adjusted(1, 1, -1, -1), cell, scheme)
-    if not cell["label"]:  # nobody has reviewed it at this inspection
+    p.fillRect(rect, TILE_ERROR if cell["error"] else TILE)
+    if cell["label"] or cell["inherited"]:
+        paint_label_band(p, rect.adjusted(1, 1, -1, -1), cell, scheme)
+    else:  # nobody has reviewed it at this inspection
         r = max(1.5, min(rect.width(), rect.height()) / 7)
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(theme.UNREVIEWED))
+        p.setBrush(UNREVIEWED)
         p.drawEllipse(QRectF(rect.center().x() - r + 0.5, rect.center().y() - r + 0.5, 2 * r, 2 * r))
+    if rect.width() < 14:  # tiny: the hit frame (and a flag) only
+        if cell["hit"]:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.setPen(QPen(HIT, 2))
+            p.drawRect(rect.adjusted(1, 1, -1, -1))
+        if cell["flag"]:
+            flag(p, QPointF(rect.x() + 1, rect.bottom()), rect.height() * 0.8)
+        return
     paint_marks(p, rect, cell, compact=True)
 
 

@@ -12,6 +12,10 @@ from xtalviewer.core.plates import row_letter
 from xtalviewer.gui.grid_model import DropGridModel
 
 
+WELL = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+NO_WELL = Qt.ItemFlag.NoItemFlags
+
+
 class PlateMapModel(QAbstractTableModel):
     def __init__(self, drops: DropGridModel, parent=None):
         super().__init__(parent)
@@ -38,8 +42,8 @@ class PlateMapModel(QAbstractTableModel):
 
     def drops_at(self, index: QModelIndex | QPersistentModelIndex) -> list[int]:
         """Queue rows of the well's drops, in drop order."""
-        layout = self.layout
-        return layout.drops_at(index.row() + 1, index.column() + 1) if layout and index.isValid() else []
+        layout = self.session.layout
+        return layout.cells.get((index.row() + 1, index.column() + 1), []) if layout is not None else []
 
     def refresh(self, image_ids) -> None:
         """These drops changed (a label, a prediction, a flag): repaint their wells."""
@@ -64,9 +68,8 @@ class PlateMapModel(QAbstractTableModel):
         return 0 if parent.isValid() or self.layout is None else self.layout.cols
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        if self.drops_at(index):
-            return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-        return Qt.ItemFlag.NoItemFlags
+        layout = self.session.layout  # called twice per cell and paint: kept short
+        return WELL if layout is not None and (index.row() + 1, index.column() + 1) in layout.cells else NO_WELL
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if role == Qt.ItemDataRole.DisplayRole and index.isValid():

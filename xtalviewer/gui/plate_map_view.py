@@ -10,7 +10,6 @@ from PySide6.QtCore import (
     QEvent,
     QItemSelection,
     QModelIndex,
-    QPersistentModelIndex,
     QRect,
     Qt,
     Signal,
@@ -19,9 +18,6 @@ from PySide6.QtGui import QColor, QFont, QKeyEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTableView,
     QToolTip,
 )
@@ -43,6 +39,8 @@ ROW_HEADER = 28
 COLUMN_HEADER = 20
 ZOOM_STEP = 1.25
 MAX_DROP_SIZE = 320
+HIGHLIGHT, PANEL, BACKDROP, EMPTY_WELL = (QColor(c) for c in (theme.HIGHLIGHT, theme.PANEL, theme.BACKDROP,
+                                                            theme.EMPTY_WELL))
 ARROWS = {Qt.Key.Key_Left: (0, -1), Qt.Key.Key_Right: (0, 1), Qt.Key.Key_Up: (-1, 0), Qt.Key.Key_Down: (1, 0)}
 
 
@@ -53,28 +51,29 @@ def drop_rects(well: QRect, drops: int, members: list[tuple[int, int]]) -> list[
                       max(1, well.height() - 2))) for i, d in members]
 
 
-class WellDelegate(QStyledItemDelegate):
-    def __init__(self, scheme: LabelScheme, parent=None):
-        super().__init__(parent)
+class WellPainter:
+    """Paints one well: its drops side by side, each a thumbnail or (small) a colour tile, the
+    current drop outlined. The plate map's paintEvent calls it for the wells in the damaged area
+    (one Python loop, no per-cell round trips through the view and model)."""
+
+    def __init__(self, scheme: LabelScheme):
         self.scheme = scheme
 
-    def paint(self, p: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
-        model: PlateMapModel = index.model()
-        members = model.drops_at(index)
-        well = option.rect.adjusted(1, 1, -1, -1)
-        p.save()
+    def paint(self, p: QPainter, model: PlateMapModel, well: QRect, row: int, col: int, selected: bool) -> None:
+        layout = model.session.layout
+        members = layout.cells.get((row + 1, col + 1))
         if not members:
-            p.fillRect(well, QColor(theme.EMPTY_WELL))
-            p.restore()
+            p.fillRect(well, EMPTY_WELL)
             return
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        p.fillRect(well, QColor(theme.HIGHLIGHT if selected else theme.PANEL))
-        layout, current = model.layout, model.session.current
-        for i, rect in drop_rects(well, layout.drops, [(i, layout.where[i][2]) for i in members]):
+        p.fillRect(well, HIGHLIGHT if selected else PANEL)
+        current = model.session.current
+        spots = [(members[0], well.adjusted(1, 1, -1, -1))] if layout.drops == 1 else \
+            drop_rects(well, layout.drops, [(i, layout.where[i][2]) for i in members])
+        for i, rect in spots:
             big = min(rect.width(), rect.height()) >= THUMBNAIL_FROM
             cell = model.drops.cell(i, thumbnail=big)
             if big:
-                p.fillRect(rect, QColor(theme.BACKDROP))
+                p.fillRect(rect, BACKDROP)
                 paint_thumbnail(p, rect, cell)
                 band = max(3, rect.height() // 8)
                 paint_label_band(p, QRect(rect.x(), rect.bottom() - band + 1, rect.width(), band), cell, self.scheme)
@@ -83,7 +82,6 @@ class WellDelegate(QStyledItemDelegate):
                 paint_tile(p, rect, cell, self.scheme)
             if i == current:
                 paint_current(p, rect.adjusted(-1, -1, 1, 1), 2)
-        p.restore()
 
 
 class PlateHeader(QHeaderView):
@@ -131,7 +129,7 @@ class PlateMapView(QTableView):
         self.setVerticalHeader(PlateHeader(Qt.Orientation.Vertical, self))
         self.horizontalHeader().setFixedHeight(COLUMN_HEADER)
         self.verticalHeader().setFixedWidth(ROW_HEADER)
-        self.setItemDelegate(WellDelegate(scheme, self))
+        self.wells = WellPainter(scheme)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
         self.setShowGrid(False)
@@ -141,6 +139,7 @@ class PlateMapView(QTableView):
         self.zoom = 1.0  # 1: the whole plate fits
         self._plate: int | None = None  # another plate opens fitted
         self._syncing = False
+        self._shown: int | None = None  # the queue row outlined as current
         self._picked: int | None = None
         self._by_header = False  # the selection came from a row or column header
         self.horizontalHeader().sectionPressed.connect(self._header_pressed)
@@ -155,6 +154,7 @@ class PlateMapView(QTableView):
     # -- size -------------------------------------------------------------------------------------
 
     def _reset(self) -> None:
+        self._shown = None
         inspection = self.model().session.inspection
         plate = inspection["plate_id"] if inspection else None
         self.fit(1.0 if plate != self._plate else None)
@@ -205,8 +205,12 @@ class PlateMapView(QTableView):
     # -- current drop and selection ----------------------------------------------------------------
 
     def show_current(self, queue_row: int) -> None:
-        """Make the well of this queue row current (without reporting it back) and repaint."""
-        index = self.model().well_index(queue_row) if self.model() else QModelIndex()
+        """Make the well of this queue row current (without reporting it back) and repaint the wells
+        whose outline changed (only those: a 1536-well plate repainted whole costs a frame)."""
+        model = self.model()
+        index = model.well_index(queue_row) if model else QModelIndex()
+        before = model.well_index(self._shown) if model and self._shown is not None else QModelIndex()
+        self._shown = queue_row
         self._syncing = True
         try:
             if index.isValid() and index != self.currentIndex():
@@ -215,7 +219,9 @@ class PlateMapView(QTableView):
                 self.scrollTo(index)
         finally:
             self._syncing = False
-        self.viewport().update()
+        for well in (before, index):
+            if well.isValid():
+                self.viewport().update(self.visualRect(well))
 
     def drop_at(self, pos) -> int | None:
         """The queue row of the drop under a viewport position."""
@@ -272,6 +278,28 @@ class PlateMapView(QTableView):
             event.accept()
             return
         super().keyPressEvent(event)
+
+    def paintEvent(self, event) -> None:
+        """The wells in the damaged area, painted in one loop (see ``WellPainter``)."""
+        model = self.model()
+        p = QPainter(self.viewport())
+        area = event.rect()
+        p.fillRect(area, BACKDROP)
+        if model is None or model.session.layout is None or not model.rowCount():
+            p.end()
+            return
+        top, left = max(0, self.rowAt(area.top())), max(0, self.columnAt(area.left()))
+        bottom = self.rowAt(area.bottom())
+        right = self.columnAt(area.right())
+        bottom = model.rowCount() - 1 if bottom < 0 else bottom
+        right = model.columnCount() - 1 if right < 0 else right
+        selected = {(i.row(), i.column()) for i in self.selectionModel().selectedIndexes()}
+        heights = [(r, self.rowViewportPosition(r), self.rowHeight(r)) for r in range(top, bottom + 1)]
+        for c in range(left, right + 1):
+            x, w = self.columnViewportPosition(c), self.columnWidth(c)
+            for r, y, h in heights:
+                self.wells.paint(p, model, QRect(x + 1, y + 1, w - 2, h - 2), r, c, (r, c) in selected)
+        p.end()
 
     def viewportEvent(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip:
