@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QSplitter, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
 from xtalviewer.core.imaging import load_rgb
 from xtalviewer.core.review import Filters, LabelChange, LabelNotSaved, ReviewError, ReviewSession, chosen_model
@@ -20,6 +20,7 @@ from xtalviewer.core.thumbnails import ThumbnailCache, prune_in_background
 from xtalviewer.gui import dialogs, review_commands
 from xtalviewer.gui.actions import review_actions, shortcut_rows
 from xtalviewer.gui.browser import PlateBrowser, summaries
+from xtalviewer.gui.centre import Centre
 from xtalviewer.gui.drop_panel import DropPanel
 from xtalviewer.gui.drop_view import DropView
 from xtalviewer.gui.file_commands import FileCommands
@@ -82,10 +83,8 @@ class MainWindow(QMainWindow):
         self.pane = ImagePane(self.scheme, self.thumbs)
         self.image_view, self.filmstrip = self.pane.image_view, self.pane.filmstrip
         self.pane.course_clicked.connect(self._course_clicked)
-        self._splitter = QSplitter(Qt.Orientation.Vertical)  # the plate above, the drop's image below
-        self._splitter.addWidget(grid_box)
-        self._splitter.addWidget(self.pane)
-        self.setCentralWidget(self._splitter)
+        self.centre = Centre(grid_box, self.drops, self.pane)  # the plate above, the drop's image below
+        self.setCentralWidget(self.centre)
 
         self.panel = DropPanel(self.scheme, self.hotkeys)
         self.panel.label_clicked.connect(self.apply_label)
@@ -200,6 +199,7 @@ class MainWindow(QMainWindow):
         """The session read its queue: grid (plate map or flowing queue), title, current drop."""
         self.drops.reset()
         self.grid_box.show_title(self.session)
+        self.centre.fit()
         self.set_current_row(max(self.session.current, 0))
         self.grid.setFocus()
 
@@ -375,11 +375,10 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if not getattr(self, "_sized", False):  # the plate above the image, half each; the docks' counts unscrolled
+        if not getattr(self, "_sized", False):  # docks wide enough for their counts; the plate above the image
             self._sized = True
             self.resizeDocks([self._plates_dock, self._drop_dock], [400, 400], Qt.Orientation.Horizontal)
-            height = self._splitter.height()
-            self._splitter.setSizes([height // 2, height - height // 2])
+            self.centre.fit()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closed:

@@ -170,6 +170,14 @@ class PlateMapView(QTableView):
         fitted = min(width / (layout.cols * layout.drops), height / layout.rows)
         return min(MAX_DROP_SIZE, fitted * self.zoom)
 
+    def fitted_height(self, width: int) -> int:
+        """The height the whole plate needs at this width when the width limits it (headers included)."""
+        layout = self.model().layout if self.model() else None
+        if layout is None:
+            return 0
+        side = min(MAX_DROP_SIZE, (width - ROW_HEADER - 2 * self.frameWidth()) / (layout.cols * layout.drops))
+        return int(side * layout.rows) + COLUMN_HEADER + 2 * self.frameWidth() + 2
+
     def fit(self, zoom: float | None = None) -> None:
         """Size the wells: the whole plate in view at zoom 1, bigger when zoomed in."""
         if zoom is not None:
