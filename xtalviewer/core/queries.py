@@ -1,7 +1,8 @@
-"""Read-only queries of the store: review queue, summaries, inherited labels, time courses and
-what the plots count. Plain functions whose first argument is the ``Store``; ``Store`` exposes each
-one as a method of the same name, so callers write ``store.review_queue(...)`` and only this module
-and store.py hold SQL.
+"""Read-only queries of the store: plates, inspections and their imaging modes, images, models and
+predictions, inherited labels, time courses and the review queue. Plain functions whose first
+argument is the ``Store``; ``Store`` exposes each one as a method of the same name (see
+``store_queries``), so callers write ``store.review_queue(...)``. Counting queries are in
+``count_queries``, best over time and the hit list in ``over_time``, second looks in ``second_look``.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ def unscored_images(store: Store, model_id: int, *, plate_id: int | None = None,
     the file changed since; images marked unreadable only with ``retry_errors``. A model scores the
     images of its own imaging mode (the visible ones, unless it was trained for UV or SHG)."""
     where = ["(p.id IS NULL OR p.image_size IS NOT i.size OR p.image_mtime IS NOT i.mtime)",
-             "i.mode = (SELECT mode FROM model WHERE id = ?)"]
+             "i.mode = COALESCE((SELECT mode FROM model WHERE id = ?), 'visible')"]
     params: list = [model_id, model_id]
     if not retry_errors:
         where.append("i.load_error IS NULL")

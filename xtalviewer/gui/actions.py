@@ -111,7 +111,7 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
         Action("view.hits", "Hit list…", ("Ctrl+L",), "&View", lambda w: dialogs.open_hits(w),
                help="Hit list: drops of all plates by crystal probability (Enter opens one)"),
         Action("view.plots", "Plots…", ("Ctrl+G",), "&View", lambda w: w.open_plots(),
-               help="Plots: labels per plate, model vs reviewers, crystal map"),
+               help="Plots: labels per plate, model vs reviewers, crystal map, reviewers' agreement"),
         Action("view.reload", "Reload", ("Ctrl+R",), "&View", lambda w: w.refresh_all()),
         *orders,
         Action("filter.unreviewed", "Unreviewed only", ("Ctrl+U",), "&Review", lambda w, on: w.requeue(unreviewed=on),
