@@ -215,10 +215,10 @@ def test_init_active_continues_from_the_registered_model(store_db, tmp_path, cap
     capsys.readouterr()
     assert main(common) == 0  # --init active is the default
     out = capsys.readouterr().out
-    assert "continued from the active model" in out
+    assert "continued from model 1 (the active model)" in out
     with Store(db) as s:
         first, second = s.models()
-        assert second["metrics"]["init"].startswith("continued from the active model")
+        assert second["metrics"]["init"] == "continued from model 1 (the active model)"
         assert second["input_size"] == 40  # the continued model's preprocessing is kept
         meta, _ = load_checkpoint(second["path"], s.scheme)
         assert meta.init.startswith("continued from")
