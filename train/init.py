@@ -115,20 +115,20 @@ def plan_init(choice: str, arch: str, store: Store, log: Callable[[str], None]) 
             except InitError as exc:
                 log(f"{arch}: cannot continue from the registered model: {exc}; trying the base model")
             else:
-                which = "the active model" if model["active"] else "the newest registered model of this architecture"
-                return InitPlan("checkpoint", f"continued from {which}, {model['name']} (model {model['id']})",
+                which = "the active model" if model["active"] else f"the newest {arch}"
+                return InitPlan("checkpoint", f"continued from model {model['id']} ({which})",
                                 Path(model["path"]), meta, continues=True)
     base = base_model_path(arch)
     if base is not None:
         meta, _ = check_checkpoint_file(base, "the shipped base model")
         if meta is not None and meta.classes == store.scheme.keys:
-            return InitPlan("checkpoint", f"continued from the shipped base model ({base.name}, synthetic plates)",
-                            base, meta, continues=True)
+            return InitPlan("checkpoint", "continued from the base model (synthetic plates)", base, meta,
+                            continues=True)
         log(f"{arch}: the shipped base model classifies into '{meta.scheme_id if meta else '?'}', not "
             f"'{store.scheme.id}'; its backbone is used, the head starts fresh")
         return InitPlan("checkpoint", f"backbone of the shipped base model ({base.name})", base, meta)
-    why = "no model of this architecture in the registry" if choice == "active" else "no base model shipped for it"
-    log(f"{arch}: {why}; starting from random initialisation")
+    why = f"no {arch} model yet" if choice == "active" else "no base model"
+    log(f"{arch}: {why} in the registry or shipped; starting from random initialisation")
     return InitPlan("scratch", f"random initialisation ({why})")
 
 

@@ -272,9 +272,11 @@ def fit(spec: LoopSpec, model: nn.Module, data: np.ndarray, labels: np.ndarray, 
         seconds = time.perf_counter() - t0
         row, m = _epoch_row(epoch, train_loss, train_acc, val_loss, val_logits, val_truth, spec,
                             optimizer.param_groups[0]["lr"], seconds, len(indices) * d.world)
-        if spec.time_limit_s and epoch == start_epoch:
-            # fit the schedule to the epochs the time limit allows, so it still anneals
-            fits = max(epoch, int(spec.time_limit_s / max(seconds, 1e-6)))
+        if spec.time_limit_s:
+            # fit the schedule to the epochs the time limit allows, so it still anneals; re-estimated
+            # from the mean epoch so far (a first epoch slowed by a busy machine must not end it early)
+            mean_epoch = (time.perf_counter() - started) / max(1, epoch)
+            fits = max(epoch, int(spec.time_limit_s / max(mean_epoch, 1e-6)))
             horizon["steps"] = steps_per_epoch * min(spec.epochs, fits)
         improved = val_loss is not None and val_loss < best_loss - 1e-4
         if improved:

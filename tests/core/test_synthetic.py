@@ -368,3 +368,16 @@ def test_mean_colour_does_not_give_crystals_away() -> None:
         # and the two distributions overlap: each group's range reaches into the other's
         a, b = xs[ys == 1], xs[ys == 0]
         assert a.min() < np.median(b) < a.max() and b.min() < np.median(a) < b.max()
+
+
+def test_a_local_patch_beyond_the_frame_edge_is_skipped_not_an_error():
+    from xtalviewer.core.synthetic import _Canvas, _Frame
+
+    g = random_geometry(np.random.default_rng(2))
+    cv = _Canvas(_Frame(g, 64, 48), 1.0)
+    before = cv.shade.copy()
+    patch, origin = cv.local(np.array([90.0, 70.0]), 5.0)  # wholly outside the 64x48 frame
+    cv.add_local(np.full_like(patch, 200), origin, brown=1.0, dark=0.5)
+    patch, origin = cv.local(np.array([62.0, 46.0]), 6.0)  # half outside: the inside part applies
+    cv.add_local(np.full_like(patch, 200), origin, dark=0.5)
+    assert (cv.shade[44:, 58:] < before[44:, 58:]).any() and np.array_equal(cv.shade[:30, :30], before[:30, :30])

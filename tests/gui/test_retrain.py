@@ -400,4 +400,4 @@ def test_the_three_initialisations_run_through_the_trainer(db, open_dialog, qtbo
     scratch["dialog"].table.selectRow(0)
     scratch["dialog"].activate_selected()
     continued = run("active")
-    assert f"(model {scratch['model_id']})" in continued["init"] and continued["init"].startswith("continued from")
+    assert f"from model {scratch['model_id']} " in continued["init"] and continued["init"].startswith("continued from")

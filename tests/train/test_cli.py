@@ -215,10 +215,10 @@ def test_init_active_continues_from_the_registered_model(store_db, tmp_path, cap
     capsys.readouterr()
     assert main(common) == 0  # --init active is the default
     out = capsys.readouterr().out
-    assert "continued from the active model" in out
+    assert "continued from model 1 (the active model)" in out
     with Store(db) as s:
         first, second = s.models()
-        assert second["metrics"]["init"].startswith("continued from the active model")
+        assert second["metrics"]["init"] == "continued from model 1 (the active model)"
         assert second["input_size"] == 40  # the continued model's preprocessing is kept
         meta, _ = load_checkpoint(second["path"], s.scheme)
         assert meta.init.startswith("continued from")
@@ -317,3 +317,54 @@ def test_zero_epochs_calibrates_and_registers_the_starting_model(store_db, tmp_p
     import torch
 
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_evaluating_a_checkpoint_file_registers_nothing(store_db, tmp_path, capsys):
+    db = fresh_db(store_db, tmp_path)
+    assert main(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "1",
+                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    with Store(db) as s:
+        (model,) = s.models()
+    other = tmp_path / "other.pt"
+    import torch
+
+    payload = torch.load(model["path"], weights_only=True)
+    payload["run_id"] = "another-run"
+    torch.save(payload, other)  # a file the registry has never seen
+    capsys.readouterr()
+    assert main(["evaluate", "--db", str(db), "--model", str(other)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model_id"] is None and result["n"] > 0
+    with Store(db) as s:
+        assert [m["id"] for m in s.models()] == [model["id"]]
+
+
+def test_a_resumed_run_reports_the_whole_training_time(store_db, tmp_path, monkeypatch):
+    db = fresh_db(store_db, tmp_path)
+    cancel = threading.Event()
+    real_evaluate = train.loop.evaluate
+    calls = []
+
+    def slow_then_cancel(*a, **kw):
+        result = real_evaluate(*a, **kw)
+        calls.append(1)
+        if len(calls) == 1:
+            import time
+
+            time.sleep(3.0)  # the first run's time, which the resumed run must still count
+            cancel.set()
+        return result
+
+    monkeypatch.setattr(train.loop, "evaluate", slow_then_cancel)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(parse_config(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "2",
+                                   "--runs-dir", str(tmp_path / "runs"), "--patience", "9"]), cancel)
+    (run,) = list((tmp_path / "runs").iterdir())
+    with open(run / "resnet18" / "summary.csv") as fh:
+        first_epoch_s = float(next(csv.DictReader(fh))["seconds"])
+    monkeypatch.setattr(train.loop, "evaluate", real_evaluate)
+    assert main(["--resume", run.name, "--runs-dir", str(tmp_path / "runs")]) == 0
+    metrics = json.loads((run / "resnet18" / "metrics.json").read_text())
+    with open(run / "resnet18" / "summary.csv") as fh:
+        seconds = [float(r["seconds"]) for r in csv.DictReader(fh)]
+    assert first_epoch_s >= 3.0 and metrics["train_seconds"] >= sum(seconds) - 0.5

@@ -448,7 +448,10 @@ class _Canvas:
     def add_local(self, patch: np.ndarray, origin: np.ndarray, brown: float = 0.0, dark: float = 0.0) -> None:
         """Apply a local uint8 patch as brown absorption and/or darkening."""
         x0, y0 = int(origin[0]), int(origin[1])
-        y1, x1 = y0 + patch.shape[0], x0 + patch.shape[1]
+        y1, x1 = min(y0 + patch.shape[0], self.h), min(x0 + patch.shape[1], self.w)
+        if y1 <= y0 or x1 <= x0:  # the patch lies wholly outside the frame (a lump beyond the edge)
+            return
+        patch = patch[: y1 - y0, : x1 - x0]
         if brown:
             roi = self.brown_layer()[y0:y1, x0:x1]
             roi[...] = cv2.add(roi, cv2.convertScaleAbs(patch, alpha=brown))
