@@ -236,8 +236,9 @@ def demo_model(db: Path, args: argparse.Namespace) -> int:
           f"{pct(m.get('review_load'))} (hit at crystal probability >= {pct(m.get('threshold'))}); top-1 "
           f"{pct(m.get('accuracy'))}; top-3 strategy: recall {pct(m.get('top3_crystal_recall'))}, review load "
           f"{pct(m.get('top3_review_load'))}.")
+    # each plate's latest inspection now; the review window scores the others as they are opened
     pargs = argparse.Namespace(db=db, model=None, plate=None, device="auto", batch_size=32, workers=2,
-                               retry_errors=False)
+                               retry_errors=False, latest=True)
     run_predict(pargs)
     return 0
 

@@ -29,6 +29,8 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--workers", type=int, default=2, help="decoding threads")
     p.add_argument("--retry-errors", action="store_true", help="try images marked unreadable again")
+    p.add_argument("--latest", action="store_true",
+                   help="only each plate's latest inspection (the app scores the others when they are opened)")
 
 
 def _distributed() -> tuple[int, int]:
@@ -83,8 +85,12 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
             if plate is None:
                 raise PredictError(f"no plate '{args.plate}' in {store.path}")
             plate_id = plate["id"]
-        items = work_list(store, model["id"], plate_id=plate_id, retry_errors=args.retry_errors)
+        items = work_list(store, model["id"], plate_id=plate_id, retry_errors=args.retry_errors,
+                          latest_only=getattr(args, "latest", False))
         total_images, marked = store.image_counts(plate_id)
+        # with --latest, the earlier inspections' unscored images wait for the app (or a later run)
+        left = len(work_list(store, model["id"], plate_id=plate_id, retry_errors=args.retry_errors)) - len(items) \
+            if getattr(args, "latest", False) else 0
         # images marked unreadable earlier are skipped (unless --retry-errors); say how many
         skipped_unreadable = 0 if args.retry_errors else (marked or 0)
         meta, net = load_checkpoint(model["path"], store.scheme)
@@ -122,7 +128,7 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
     result = {
         "model": model["name"], "model_id": model["id"], "device": describe_device(device), "processes": world,
         "scored": scored, "unreadable": errors, "skipped_unreadable": skipped_unreadable,
-        "cached": total_images - todo - skipped_unreadable, "seconds": run_seconds,
+        "cached": total_images - todo - skipped_unreadable - left, "left_for_later": left, "seconds": run_seconds,
         "images_per_s": scored / run_seconds if run_seconds > 0 else 0.0, "write_error": run.write_error,
     }
     if run.write_error:
@@ -139,7 +145,9 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
             f"{result['device']}{f' x {world} processes' if world > 1 else ''} in {run_seconds:.1f} s: "
             f"{result['images_per_s']:.1f} img/s; {result['cached']} already scored, {errors} unreadable (marked)"
             + (f", {skipped_unreadable} skipped as marked unreadable earlier (--retry-errors tries them again)"
-               if skipped_unreadable else "") + ".")
+               if skipped_unreadable else "")
+            + (f", {left} in earlier inspections left for later (the app scores an inspection when it is opened)"
+               if left else "") + ".")
         log(f"Hits: {calls['hits']} of {calls['scored']} scored drops at the operating point (crystal probability >= "
             f"{pct(op.threshold)}{'' if op.calibrated else ', not calibrated: the old 50% rule'}); "
             f"{calls['crystal_top3']} with a crystal class in the top 3.")

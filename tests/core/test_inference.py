@@ -247,3 +247,24 @@ def test_the_gpu_path_crops_like_the_cpu_path(tmp_path):
     gpu = scorer.forward_uint8_gpu([full])[0]
     cpu = scorer.forward_uint8(torch.from_numpy(meta.preprocess.fit_square(cpu_rgb)[None]))[0]
     assert np.abs(gpu - cpu).max() < 0.05
+
+
+def test_predict_latest_scores_each_plates_latest_inspection_only(tmp_path, capsys):
+    from xtalviewer.cli import main
+
+    for day in ("2026-03-01", "2026-03-08"):
+        for i in range(6):
+            write_image(tmp_path / f"L1_{day}_RI1000-0081-1drop" / f"L1_{i + 1:02d}A_1.jpg", size=(64, 48),
+                        color=(i * 30, 90, 120))
+    db = tmp_path / "l.db"
+    with Store(db) as s:
+        import_paths(s, [tmp_path])
+        ckpt = tiny_checkpoint(tmp_path / "tiny.pt", s.scheme)
+        s.add_model(name="tiny", arch="resnet18", classes=s.scheme.keys, input_size=32, path=str(ckpt), activate=True)
+    assert main(["predict", "--db", str(db), "--latest", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "Scored 6 images" in out and "6 in earlier inspections left for later" in out
+    with Store(db) as s:
+        scored = {r["key"] for r in s.query("SELECT n.key FROM prediction p JOIN image i ON i.id = p.image_id "
+                                            "JOIN inspection n ON n.id = i.inspection_id")}
+    assert len(scored) == 1 and "2026-03-08" in scored.pop()

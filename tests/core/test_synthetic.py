@@ -381,3 +381,17 @@ def test_a_local_patch_beyond_the_frame_edge_is_skipped_not_an_error():
     patch, origin = cv.local(np.array([62.0, 46.0]), 6.0)  # half outside: the inside part applies
     cv.add_local(np.full_like(patch, 200), origin, dark=0.5)
     assert (cv.shade[44:, 58:] < before[44:, 58:]).any() and np.array_equal(cv.shade[:30, :30], before[:30, :30])
+
+
+def test_jpeg_rendering_encodes_once_at_the_plate_styles_quality():
+    from xtalviewer.core.synthetic import random_style, render_drop_jpeg
+
+    for seed in range(6):
+        style = random_style(np.random.default_rng(seed))
+        g = random_geometry(np.random.default_rng(seed + 10), style)
+        data = render_drop_jpeg("needles", g, 5, 0.8, size=(612, 512), quality=90)
+        assert data[:2] == b"\xff\xd8" and data == render_drop_jpeg("needles", g, 5, 0.8, size=(612, 512))
+        decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        reference = render_drop("needles", g, 5, 0.8, size=(612, 512))
+        assert decoded.shape == reference.shape
+        assert np.abs(decoded.astype(int) - reference.astype(int)).mean() < 3.0  # the same picture

@@ -60,7 +60,9 @@ def test_each_architecture_trains_a_step_and_registers(arch, store_db, tmp_path,
         assert model["arch"] == arch and model["input_size"] == SMALL[arch] and model["active"]
         assert model["metrics"]["accuracy"] == metrics["accuracy"]
         meta, _ = load_checkpoint(model["path"], s.scheme)
-        assert meta.run_id == model["run_id"] and meta.init.startswith("random initialisation")
+        # with no active model the default start is the shipped base model where one exists for the arch
+        expected_init = "continued from the base model" if arch == "resnet18" else "random initialisation"
+        assert meta.run_id == model["run_id"] and meta.init.startswith(expected_init)
     names = [e["event"] for e in events_of(tmp_path / "ev.jsonl")]
     for expected in ("run", "start", "epoch_start", "batch", "epoch_end", "metrics", "registered", "run_done", "done"):
         assert expected in names

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from xtalviewer.core.importers import import_paths
 from xtalviewer.core.paths import data_dir
 from xtalviewer.core.plates import row_letter
 from xtalviewer.core.store import Store
-from xtalviewer.core.synthetic import CRYSTAL_KEYS, DropGeometry, random_geometry, random_style, render_drop
+from xtalviewer.core.synthetic import CRYSTAL_KEYS, DropGeometry, random_geometry, random_style, render_drop_jpeg
 
 # share of drops per fate in a typical sparse-matrix screen
 FATE_WEIGHTS: dict[str, float] = {
@@ -120,13 +119,10 @@ def _render_one(job: tuple[DemoImage, tuple[int, int], int]) -> None:
     img, size, quality = job
     if img.path.exists() and img.path.stat().st_size > 0:
         return
-    rgb = render_drop(img.label, drop_geometry(img), img.content_seed, img.growth, size=size)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError(f"JPEG encoding failed for {img.path}")
+    data = render_drop_jpeg(img.label, drop_geometry(img), img.content_seed, img.growth, size=size, quality=quality)
     img.path.parent.mkdir(parents=True, exist_ok=True)
     tmp = img.path.with_suffix(".part")
-    tmp.write_bytes(buf.tobytes())
+    tmp.write_bytes(data)
     os.replace(tmp, img.path)
 
 

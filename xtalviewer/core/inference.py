@@ -103,9 +103,10 @@ class Scorer:
 
 
 def work_list(store: Store, model_id: int, *, plate_id: int | None = None, image_ids: Sequence[int] | None = None,
-              retry_errors: bool = False) -> list[WorkItem]:
+              retry_errors: bool = False, latest_only: bool = False) -> list[WorkItem]:
     """Images that still need this model's prediction: never scored, or the file changed since."""
-    items = [WorkItem(*r) for r in store.unscored_images(model_id, plate_id=plate_id, retry_errors=retry_errors)]
+    items = [WorkItem(*r) for r in store.unscored_images(model_id, plate_id=plate_id, retry_errors=retry_errors,
+                                                         latest_only=latest_only)]
     if image_ids is not None:
         wanted = set(image_ids)
         items = [it for it in items if it.image_id in wanted]

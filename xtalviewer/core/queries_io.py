@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from xtalviewer.core.count_queries import LATEST_INSPECTIONS
+
 if TYPE_CHECKING:
     from xtalviewer.core.store import Store
 
@@ -38,11 +40,12 @@ def export_rows_raw(store: Store, model_id: int | None, plate: str | None = None
     )
 
 
-def unscored_images(store: Store, model_id: int, *, plate_id: int | None = None,
-                    retry_errors: bool = False) -> list[tuple[int, str, int | None, float | None]]:
+def unscored_images(store: Store, model_id: int, *, plate_id: int | None = None, retry_errors: bool = False,
+                    latest_only: bool = False) -> list[tuple[int, str, int | None, float | None]]:
     """(id, path, size, mtime) of images that still need this model's prediction: never scored, or
     the file changed since; images marked unreadable only with ``retry_errors``. A model scores the
-    images of its own imaging mode (the visible ones, unless it was trained for UV or SHG)."""
+    images of its own imaging mode (the visible ones, unless it was trained for UV or SHG).
+    ``latest_only``: only each plate's latest inspection (what a reviewer looks at next)."""
     where = ["(p.id IS NULL OR p.image_size IS NOT i.size OR p.image_mtime IS NOT i.mtime)",
              "i.mode = COALESCE((SELECT mode FROM model WHERE id = ?), 'visible')"]
     params: list = [model_id, model_id]
@@ -51,6 +54,8 @@ def unscored_images(store: Store, model_id: int, *, plate_id: int | None = None,
     if plate_id is not None:
         where.append("i.plate_id = ?")
         params.append(plate_id)
+    if latest_only:
+        where.append(f"i.inspection_id IN ({LATEST_INSPECTIONS})")
     return store.conn.execute(
         "SELECT i.id, i.path, i.size, i.mtime FROM image i "
         "LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ? "

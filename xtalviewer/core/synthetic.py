@@ -1193,6 +1193,25 @@ def render_drop(label: str, geometry: DropGeometry, content_seed: int, growth: f
     Focus, exposure and noise follow the plate style and vary with ``content_seed`` and ``growth``,
     so the output is deterministic. Unknown labels raise ValueError.
     """
+    out, quality = _render(label, geometry, content_seed, growth, size)
+    return _jpeg(out, quality) if quality else out
+
+
+def render_drop_jpeg(label: str, geometry: DropGeometry, content_seed: int, growth: float = 1.0,
+                     size: tuple[int, int] = (1224, 1024), quality: int = 90) -> bytes:
+    """The same drop as ``render_drop``, as JPEG file bytes: encoded once, at the plate style's JPEG
+    quality where the style has one (what ``render_drop`` imitates by encoding twice), else ``quality``."""
+    out, style_quality = _render(label, geometry, content_seed, growth, size)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(out, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(style_quality or quality)])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def _render(label: str, geometry: DropGeometry, content_seed: int, growth: float,
+            size: tuple[int, int]) -> tuple[np.ndarray, int | None]:
+    """The rendered RGB image and the JPEG quality its plate style compresses it at (None: none)."""
     if label not in _CLASS_INDEX:
         raise ValueError(f"unknown class {label!r}; expected one of {', '.join(CLASS_KEYS)}")
     width, height = int(size[0]), int(size[1])
@@ -1257,8 +1276,8 @@ def render_drop(label: str, geometry: DropGeometry, content_seed: int, growth: f
     if cv.color is not None:
         out = cv2.add(out, cv.color)
     if style.jpeg_quality and height >= _JPEG_MIN_HEIGHT:
-        out = _jpeg(out, style.jpeg_quality + int(img_rng.integers(-4, 5)))
-    return out
+        return out, style.jpeg_quality + int(img_rng.integers(-4, 5))
+    return out, None
 
 
 def random_drop(label: str, rng: np.random.Generator, size: tuple[int, int] = (1224, 1024)) -> np.ndarray:
