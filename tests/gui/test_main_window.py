@@ -427,3 +427,23 @@ def test_exporting_onto_a_fifo_is_refused_with_a_message(plate_db, settings, ope
     qtbot.waitUntil(lambda: bool(warnings), timeout=10000)
     assert "FIFO" in warnings[0] and not warnings[0].startswith("ValueError")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_c_outlines_the_crop_box_of_the_image_on_screen(plate_db, settings, open_window, qtbot):
+    w = open_window(plate_db, settings)
+    readable = [r for r in w.grid_model.rows() if not r["path"].endswith("GP1_06B_1.jpg")]
+    w.set_current_row(w.grid_model.row_of(readable[0]["id"]))
+    qtbot.waitUntil(lambda: w.image_view.has_image(), timeout=10000)
+    QTest.keyClick(w.grid, Qt.Key.Key_C)
+    assert w.actions_["view.crop"].isChecked()
+    qtbot.waitUntil(lambda: w.image_view.crop_caption() is not None, timeout=10000)
+    first = w.image_view.image_key
+    assert w.image_view.crop_key == first and "no active model" in w.image_view.crop_caption()
+    rect = w.image_view._crop.rect()
+    image = w.image_view.pixmap_image()
+    assert 0 <= rect.left() < rect.right() <= image.width() and 0 <= rect.top() < rect.bottom() <= image.height()
+    w.set_current_row(w.grid_model.row_of(readable[1]["id"]))  # the next drop gets its own box
+    qtbot.waitUntil(lambda: w.image_view.crop_key not in (None, first), timeout=10000)
+    assert w.image_view.crop_key == w.image_view.image_key == readable[1]["id"]
+    QTest.keyClick(w.grid, Qt.Key.Key_C)
+    assert w.image_view.crop_caption() is None and not w.actions_["view.crop"].isChecked()

@@ -18,7 +18,7 @@ MENUS = ("&File", "&Edit", "&View", "&Review", "&Model", "&Help")  # the menu ba
 # the ? list: what a reviewer needs most first (by action name prefix), the rest in table order
 LIST_ORDER = ("label.", "edit.accept", "grid.", "edit.select_all", "review.flag", "view.next", "view.previous",
               "order.", "filter.", "review.", "view.mode", "view.side", "view.hits", "edit.undo", "edit.redo",
-              "view.fit", "view.zoom", "view.bigger", "view.smaller", "edit.advance")
+              "view.fit", "view.zoom", "view.crop", "view.bigger", "view.smaller", "edit.advance")
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,8 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
                help="Zoom the image in (wheel zooms, drag pans)"),
         Action("view.zoom_out", "Zoom out", ("-",), "&View", lambda w: w.image_view.zoom(0.8),
                help="Zoom the image out"),
+        Action("view.crop", "Show the crop box", ("C",), "&View", lambda w, on: w.drop.set_crop_shown(on),
+               checkable=True, help="Outline the region of the image the model looks at (its drop crop)"),
         Action("view.next", "Next plate", ("PgDown",), "&View", lambda w: w.step_inspection(+1), separator=True,
                help="Next inspection (same drop kept within a plate)"),
         Action("view.previous", "Previous plate", ("PgUp",), "&View", lambda w: w.step_inspection(-1),

@@ -1,7 +1,7 @@
 """The drop on screen: title, image (in the imaging mode shown, or two modes side by side), time
 course and side panel, fed from the review session. Images are decoded off the GUI thread, the
 next drops of the queue prefetched; a drop that cannot be decoded is marked once and shown with
-the reason."""
+the reason. C outlines the region the model crops, found on a worker thread."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from xtalviewer.core.crop_shown import shown_crop
 from xtalviewer.core.review import ReviewSession
 from xtalviewer.core.schema import MODES
 from xtalviewer.gui.drop_panel import DropPanel
 from xtalviewer.gui.image_pane import ImagePane
 from xtalviewer.gui.image_view import ImageView
-from xtalviewer.gui.loader import BackgroundLoader
+from xtalviewer.gui.loader import BackgroundLoader, from_qimage
 from xtalviewer.gui.scoring import LiveScoring
+from xtalviewer.gui.tasks import TaskRunner
 
 PREFETCH = 3
 
@@ -32,6 +34,8 @@ class DropView(QObject):
         self._pending: int | None = None
         self._wanted: dict[ImageView, int] = {}  # the image id each view waits for
         self.closed = False  # after the window closed, nothing touches the store
+        self.crop_shown = False  # C: outline the model's crop box on the image
+        self._crop_task = TaskRunner(self)
         images.ready.connect(self._image_ready)
         images.failed.connect(self._image_failed)
         thumbs.failed.connect(self._thumb_failed)
@@ -65,6 +69,38 @@ class DropView(QObject):
         self._wanted = {view: row["id"] for view, row in views}
         for view, row in views:
             self._load(view, row)
+
+    def set_crop_shown(self, on: bool) -> None:
+        """C: show or hide the model's crop box on the image."""
+        self.crop_shown = on
+        if on:
+            self._find_crop()
+        else:
+            self._crop_task.cancel()
+            self.image_view.clear_crop()
+
+    def model_changed(self) -> None:
+        """Another model crops differently: find the box again."""
+        self.image_view.clear_crop()
+        self._find_crop()
+
+    def _find_crop(self) -> None:
+        """Find the crop box of the image on screen off the GUI thread (on the decoded image)."""
+        view = self.image_view
+        key, image = view.image_key, view.pixmap_image()
+        if not self.crop_shown or image is None or view.crop_key == key:
+            return
+        model = self.session.model
+        normalization = model.get("normalization") if model else None
+
+        def find(state, image, normalization):
+            return key, shown_crop(from_qimage(image), normalization)
+
+        self._crop_task.start(find, image, normalization, on_done=self._crop_found)
+
+    def _crop_found(self, result) -> None:
+        key, crop = result
+        self.image_view.show_crop(key, (crop.x0, crop.y0, crop.x1, crop.y1), crop.caption)
 
     def _load(self, view: ImageView, row: dict) -> None:
         if row.get("load_error"):
@@ -107,6 +143,7 @@ class DropView(QObject):
                 view.show_image(key, image)
                 if view is self.image_view:
                     self._painted(self.session.current_image_id)
+                    self._find_crop()
 
     def _mark(self, key, error: str) -> None:
         if not self.closed and self.session.mark_unreadable(key, error):

@@ -1,11 +1,20 @@
 """The drop image: wheel zoom under the cursor, drag to pan, F fits, +/- zoom; a readable
-placeholder when the image cannot be decoded."""
+placeholder when the image cannot be decoded; optionally the box the model crops (C)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QWheelEvent
-from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsTextItem, QGraphicsView
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap, QWheelEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsSimpleTextItem,
+    QGraphicsTextItem,
+    QGraphicsView,
+)
 
 from xtalviewer.gui import theme
 
@@ -20,6 +29,17 @@ class ImageView(QGraphicsView):
         self._message = QGraphicsTextItem()
         self._message.setDefaultTextColor(QColor(theme.TEXT))
         self.scene().addItem(self._message)
+        self._crop = QGraphicsRectItem()  # the model's crop box, in image pixels
+        pen = QPen(QColor(theme.CURRENT), 2, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)  # two screen pixels wide at any zoom
+        self._crop.setPen(pen)
+        self._crop.setZValue(1)
+        self._crop_caption = QGraphicsSimpleTextItem(self._crop)
+        self._crop_caption.setBrush(QColor(theme.CURRENT))
+        self._crop_caption.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.scene().addItem(self._crop)
+        self._crop.hide()
+        self.crop_key = None  # the image the crop box on screen belongs to
         self.setBackgroundBrush(QColor(theme.IMAGE_BACKDROP))
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform | QPainter.RenderHint.Antialiasing)
@@ -29,10 +49,14 @@ class ImageView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys belong to the window's shortcuts
         self._fitted = True
         self.image_key = None
+        self._image: QImage | None = None
 
     def show_image(self, key, image: QImage) -> None:
         same_size = not self._pixmap.pixmap().isNull() and self._pixmap.pixmap().size() == image.size()
+        if key != self.image_key:
+            self.clear_crop()
         self.image_key = key
+        self._image = image
         self._message.setPlainText("")
         self._pixmap.setPixmap(QPixmap.fromImage(image))
         self.scene().setSceneRect(QRectF(image.rect()))
@@ -42,6 +66,7 @@ class ImageView(QGraphicsView):
     def show_message(self, key, text: str) -> None:
         """A placeholder: unreadable image (with the reason), loading, or nothing selected."""
         self.image_key = key
+        self.clear_crop()
         self._pixmap.setPixmap(QPixmap())
         self._message.setPlainText(text)
         self._message.setTextWidth(max(200, self.viewport().width() - 40))
@@ -49,6 +74,30 @@ class ImageView(QGraphicsView):
         self.scene().setSceneRect(rect)
         self.resetTransform()
         self.centerOn(rect.center())
+
+    def show_crop(self, key, box: tuple[int, int, int, int], caption: str) -> None:
+        """Outline ``box`` (x0, y0, x1, y1 in pixels of image ``key``) with ``caption`` above it;
+        ignored when another image is on screen by now."""
+        if key != self.image_key or not self.has_image():
+            return
+        x0, y0, x1, y1 = box
+        self._crop.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self._crop_caption.setText(caption)
+        self._crop_caption.setPos(x0 + 4, y0 + 4)
+        self._crop.show()
+        self.crop_key = key
+
+    def clear_crop(self) -> None:
+        self._crop.hide()
+        self.crop_key = None
+
+    def crop_caption(self) -> str | None:
+        """The caption of the crop box on screen, or None when none is shown."""
+        return self._crop_caption.text() if self._crop.isVisible() else None
+
+    def pixmap_image(self) -> QImage | None:
+        """The decoded image on screen (implicitly shared, safe to hand to a worker), or None."""
+        return self._image if self.has_image() else None
 
     def has_image(self) -> bool:
         return not self._pixmap.pixmap().isNull()

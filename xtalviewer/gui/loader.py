@@ -27,6 +27,14 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+def from_qimage(image: QImage) -> np.ndarray:
+    """A QImage (any format) -> an RGB uint8 (H, W, 3) copy; safe on a worker thread."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    h, w, stride = rgb.height(), rgb.width(), rgb.bytesPerLine()
+    rows = np.frombuffer(rgb.constBits(), np.uint8, count=stride * h).reshape(h, stride)
+    return rows[:, : 3 * w].reshape(h, w, 3).copy()
+
+
 class BackgroundLoader(QObject):
     """Runs ``load(key, payload) -> RGB array`` on worker threads; emits ``ready`` or ``failed``."""
 

@@ -113,9 +113,10 @@ class MainWindow(QMainWindow):
         return dock
 
     def _model_changed(self) -> None:
-        """Menu, status bar and hit rule follow the session's model."""
+        """Menu, status bar, hit rule and crop box follow the session's model."""
         fill_model_menu(self.menus["&Model"], self.store.models(), self.activate_model)
         self.status.show(self.settings.annotator, self.settings.device, self.model, self.session.operating_point)
+        self.drop.model_changed()
 
     @property
     def model(self) -> dict | None:
