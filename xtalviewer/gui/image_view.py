@@ -19,6 +19,13 @@ from PySide6.QtWidgets import (
 from xtalviewer.gui import theme
 
 
+def _cosmetic_pen(color: QColor, width: int, style: Qt.PenStyle) -> QPen:
+    """A pen as wide on screen at any zoom."""
+    pen = QPen(color, width, style)
+    pen.setCosmetic(True)
+    return pen
+
+
 class ImageView(QGraphicsView):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -30,13 +37,18 @@ class ImageView(QGraphicsView):
         self._message.setDefaultTextColor(QColor(theme.TEXT))
         self.scene().addItem(self._message)
         self._crop = QGraphicsRectItem()  # the model's crop box, in image pixels
-        pen = QPen(QColor(theme.CURRENT), 2, Qt.PenStyle.DashLine)
-        pen.setCosmetic(True)  # two screen pixels wide at any zoom
-        self._crop.setPen(pen)
+        self._crop.setPen(_cosmetic_pen(QColor(0, 0, 0, 160), 4, Qt.PenStyle.SolidLine))  # readable on light frames
         self._crop.setZValue(1)
-        self._crop_caption = QGraphicsSimpleTextItem(self._crop)
+        dashes = QGraphicsRectItem(self._crop)
+        dashes.setPen(_cosmetic_pen(QColor(theme.CURRENT), 2, Qt.PenStyle.DashLine))
+        self._crop_dashes = dashes
+        self._crop_tag = QGraphicsRectItem(self._crop)  # the caption on a dark tag, unscaled by zoom
+        self._crop_tag.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self._crop_tag.setBrush(QColor(0, 0, 0, 190))
+        self._crop_tag.setPen(Qt.PenStyle.NoPen)
+        self._crop_caption = QGraphicsSimpleTextItem(self._crop_tag)
         self._crop_caption.setBrush(QColor(theme.CURRENT))
-        self._crop_caption.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self._crop_caption.setPos(4, 2)
         self.scene().addItem(self._crop)
         self._crop.hide()
         self.crop_key = None  # the image the crop box on screen belongs to
@@ -82,8 +94,11 @@ class ImageView(QGraphicsView):
             return
         x0, y0, x1, y1 = box
         self._crop.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self._crop_dashes.setRect(self._crop.rect())
         self._crop_caption.setText(caption)
-        self._crop_caption.setPos(x0 + 4, y0 + 4)
+        text = self._crop_caption.boundingRect()
+        self._crop_tag.setRect(QRectF(0, 0, text.width() + 8, text.height() + 4))
+        self._crop_tag.setPos(x0, y0)
         self._crop.show()
         self.crop_key = key
 
