@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
+import shlex
 import time
 from pathlib import Path
 
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plates", type=int, default=24)
     p.add_argument("--inspections", type=int, default=2)
     p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--size", default="1224x1024", help="rendered image size WIDTHxHEIGHT")
     p.add_argument("--minutes", type=float, default=45.0, help="training time budget")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--image-size", type=int, default=None)
@@ -41,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def build_base(args: argparse.Namespace, log=print) -> dict:
+def build_base(args: argparse.Namespace, command: str, log=print) -> dict:
+    """Build, test and write the base model; ``command`` (as typed) goes into the build record."""
+    width, height = (int(v) for v in args.size.lower().split("x"))
     workdir = args.workdir or data_dir() / "base-build" / f"seed-{args.seed}"
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "base.db"
@@ -51,7 +54,7 @@ def build_base(args: argparse.Namespace, log=print) -> dict:
         part.unlink(missing_ok=True)
         with Store(part) as store:
             run_demo(store, DemoConfig(out=workdir / "plates", plates=args.plates, inspections=args.inspections,
-                                       labelled=1.0, seed=args.seed), log=log)
+                                       size=(width, height), labelled=1.0, seed=args.seed), log=log)
         os.replace(part, db)
     config = TrainConfig(db=str(db), arch=args.arch, init="scratch", time_limit=args.minutes, epochs=args.epochs,
                          image_size=args.image_size, crop=args.crop, runs_dir=str(workdir / "runs"), name="base",
@@ -64,8 +67,9 @@ def build_base(args: argparse.Namespace, log=print) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out, model, meta, half=True)
     record = {
-        "command": "xtal-train base " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["base"] else sys.argv[1:]),
-        "seed": args.seed, "plates": args.plates, "inspections": args.inspections, "arch": meta.arch,
+        "command": command,
+        "seed": args.seed, "plates": args.plates, "inspections": args.inspections, "size": args.size,
+        "arch": meta.arch,
         "input_size": meta.preprocess.input_size, "crop": meta.preprocess.crop, "run_folder": str(Path(best["path"]).parent),
         "build_minutes": round((time.perf_counter() - started) / 60, 1), "bytes": args.out.stat().st_size,
         "sha256": file_sha256(args.out), "operating_point": meta.operating_point.to_dict(),
@@ -77,5 +81,5 @@ def build_base(args: argparse.Namespace, log=print) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    build_base(build_parser().parse_args(argv))
+    build_base(build_parser().parse_args(argv), "xtal-train base " + shlex.join(str(a) for a in argv))
     return 0
