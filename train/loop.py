@@ -112,6 +112,14 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, warmup: int, horizon: dict) 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def epochs_that_fit(seconds_left: float, batch_seconds: float, n_batches: int, val_images: int,
+                    batch_size: int) -> int:
+    """How many whole epochs fit in ``seconds_left``, from the time of one training batch measured
+    early in the first epoch (validation: a forward pass over its images, about a third of a step)."""
+    epoch_seconds = batch_seconds * (n_batches + val_images / max(1, batch_size) / 3)
+    return max(1, int(seconds_left / max(epoch_seconds, 1e-6)))
+
+
 def epoch_indices(weights: np.ndarray, seed: int, epoch: int, d: Dist) -> np.ndarray:
     """This rank's share of the epoch's weighted sample (same draw on every rank, then dealt out)."""
     rng = np.random.default_rng([seed, epoch])
@@ -253,10 +261,19 @@ def fit(spec: LoopSpec, model: nn.Module, data: np.ndarray, labels: np.ndarray, 
         indices = train_idx[epoch_indices(weights, spec.seed, epoch, d)]
         n_batches = max(1, len(indices) // spec.batch_size) if len(indices) >= spec.batch_size else 1
         bar = progress_factory(len(indices), f"{spec.arch} epoch {epoch}/{spec.epochs}") if (progress_factory and d.main) else None
+        # under a time limit, the first epoch of this process measures a few batches and fits the
+        # schedule to the epochs that will fit, so even a one-epoch run anneals (one process only:
+        # ranks timing themselves could disagree on the learning rate)
+        probe = max(1, min(n_batches - 1, max(3, n_batches // 10))) if spec.time_limit_s and \
+            epoch == start_epoch and d.world == 1 else 0  # before the last batch, so its step sees the fit
 
         def on_batch(b: int, loss: float, n: int) -> None:
             if bar:
                 bar.update(n)
+            if b == probe:
+                fits = epochs_that_fit(spec.time_limit_s - (t0 - started), (time.perf_counter() - t0) / b,
+                                       n_batches, len(val_idx), spec.batch_size)
+                horizon["steps"] = steps_per_epoch * min(spec.epochs, epoch - 1 + fits)
             if d.main:
                 events.batch(run=spec.run_id, arch=spec.arch, epoch=epoch, batch=b, batches=n_batches,
                              loss=round(loss, 4), lr=scheduler.get_last_lr()[0])
