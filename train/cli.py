@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="default: 20 from scratch, 8 when continuing")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=None, help="AdamW learning rate (default: per architecture; "
-                                                          "0.3x when continuing)")
+                                                          "0.1x when continuing)")
     p.add_argument("--crystal-weight", type=float, default=None,
                    help="weight of the extra crystal-vs-rest loss on the summed crystal probability")
     p.add_argument("--weight-decay", type=float, default=1e-4)
