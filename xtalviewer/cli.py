@@ -7,7 +7,8 @@ import argparse
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from xtalviewer import __version__
@@ -73,6 +74,17 @@ def checked_output(path: Path) -> Path:
         raise CommandError(str(exc)) from None
 
 
+@contextmanager
+def writing_output(path: Path) -> Iterator[None]:
+    """Around the writing of a command's -o file: a refused target or a failed write is one line, exit 2."""
+    try:
+        yield
+    except OutputFileError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+
+
 # -- subcommands -------------------------------------------------------------------------------
 
 
@@ -129,12 +141,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise CommandError(f"no plate '{args.plate}' in {store.path}")
         if args.model is not None and store.model(args.model) is None:
             raise CommandError(f"no model {args.model} in the registry")
-        try:
+        with writing_output(args.output):
             n = export_csv(store, args.output, plate=args.plate, model_id=args.model)
-        except OutputFileError as exc:
-            raise CommandError(str(exc)) from None
-        except OSError as exc:
-            raise CommandError(f"{args.output}: cannot be written ({exc.strerror or exc})") from None
     print(f"Wrote {n} row{'s' * (n != 1)} to {args.output}")
     return 0
 
@@ -278,12 +286,8 @@ def cmd_hits(args: argparse.Namespace) -> int:
         if args.output is None:
             print("\n".join(hit_table(rows)) if rows else "No drops.")
             return 0
-        try:
+        with writing_output(args.output):
             n = write_hits_csv(args.output, rows)
-        except OutputFileError as exc:
-            raise CommandError(str(exc)) from None
-        except OSError as exc:
-            raise CommandError(f"{args.output}: cannot be written ({exc.strerror or exc})") from None
     print(f"Wrote {n} drop{'s' * (n != 1)} to {args.output}")
     return 0
 
