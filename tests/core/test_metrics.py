@@ -103,3 +103,16 @@ def test_best_result_prefers_recall_then_review_load_then_balanced_accuracy():
     assert best_result([r("a", 0.99, 0.3, 0.9), r("b", 0.99, 0.2, 0.5)])["arch"] == "b"
     assert best_result([r("a", 0.99, 0.2, 0.6), r("b", 0.99, 0.2, 0.7)])["arch"] == "b"
     assert best_result([]) is None
+
+
+def test_best_result_counts_recall_up_to_the_target_so_a_model_flagging_everything_does_not_win():
+    from xtalviewer.core.metrics import best_result
+
+    def r(name, recall, load, target=0.99):
+        return {"arch": name, "metrics": {"accuracy": 0.5, "crystal_recall": recall, "review_load": load,
+                                          "balanced_accuracy": 0.5, "target_recall": target}}
+
+    resnet, alexnet = r("resnet", 0.992, 0.33), r("alexnet", 1.0, 0.87)
+    assert best_result([alexnet, resnet])["arch"] == "resnet"  # both reach 99%: the lower load wins
+    assert best_result([r("resnet", 0.968, 0.40), alexnet])["arch"] == "alexnet"  # below target: recall first
+    assert best_result([r("a", 0.992, 0.33, target=0.995), r("b", 1.0, 0.87, target=0.995)])["arch"] == "b"
