@@ -2,7 +2,11 @@
 
 A drop has no up or down, so flips and 90-degree turns are free; imagers differ in focus,
 exposure and colour cast, so small rotations, brightness/contrast, colour, blur and noise teach the
-model what does not matter. Doing it per batch in torch keeps it cheap next to the forward pass.
+model what does not matter. Colour above all: one imager lights its plates grey, another through
+polarisers in lilac or green with rainbow needles, so a model that learns "coloured streaks are
+phase separation" from one lab's plates misses the next lab's crystals. Hue turns, saturation
+changes and whole grey images make shape, not colour, carry the class. Doing it per batch in
+torch keeps it cheap next to the forward pass.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ def to_input(batch_u8: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:
 
 
 def _gaussian_kernel(sigma: float, device: torch.device) -> torch.Tensor:
-    radius = max(1, int(math.ceil(2.5 * sigma)))
+    radius = max(1, math.ceil(2.5 * sigma))
     t = torch.arange(-radius, radius + 1, device=device, dtype=torch.float32)
     k = torch.exp(-(t**2) / (2 * sigma**2))
     return k / k.sum()
@@ -33,6 +37,30 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     pad = len(k) // 2
     x = F.conv2d(F.pad(x, (pad, pad, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
     return F.conv2d(F.pad(x, (0, 0, pad, pad), mode="reflect"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+# luma/chroma (YIQ): a turn of the chroma plane is a hue change that keeps brightness
+_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+HUE_TURN_SHARE = 0.5  # images whose hue is turned by a random angle
+GREY_SHARE = 0.15  # images made grey, as brightfield imagers without colour give them
+SATURATION_RANGE = (0.4, 1.6)
+
+
+def colour_matrices(angle: torch.Tensor, saturation: torch.Tensor) -> torch.Tensor:
+    """(B,) hue angles and saturation factors -> (B, 3, 3) RGB->RGB matrices (luma kept)."""
+    b = angle.shape[0]
+    cos, sin = torch.cos(angle) * saturation, torch.sin(angle) * saturation
+    turn = torch.zeros(b, 3, 3, dtype=torch.float32, device=angle.device)
+    turn[:, 0, 0] = 1
+    turn[:, 1, 1], turn[:, 1, 2], turn[:, 2, 1], turn[:, 2, 2] = cos, -sin, sin, cos
+    to_yiq, to_rgb = _RGB_TO_YIQ.to(angle.device), _YIQ_TO_RGB.to(angle.device)
+    return to_rgb @ turn @ to_yiq
+
+
+def recolour(x: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+    """Apply one 3x3 colour matrix per image of a (B, 3, H, W) batch."""
+    return torch.einsum("bij,bjhw->bihw", matrices, x)
 
 
 def augment(batch_u8: torch.Tensor, preprocess: Preprocess, generator: torch.Generator | None = None,
@@ -71,6 +99,14 @@ def augment(batch_u8: torch.Tensor, preprocess: Preprocess, generator: torch.Gen
     cast = 1 + (rand(b, 3, 1, 1) * 2 - 1) * 0.06 * strength
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = ((x - mean) * contrast + mean) * brightness * cast
+
+    # hue turns, saturation and grey images: colour must not carry the class
+    turned = (rand(b) < HUE_TURN_SHARE * min(1.0, strength)).float()
+    angle = (rand(b) * 2 - 1) * math.pi * turned
+    lo, hi = SATURATION_RANGE
+    saturation = 1 + (lo - 1 + rand(b) * (hi - lo)) * min(1.0, strength)
+    saturation = torch.where(rand(b) < GREY_SHARE * min(1.0, strength), torch.zeros_like(saturation), saturation)
+    x = recolour(x, colour_matrices(angle, saturation))
 
     # focus: blur a random third of the batch by a random amount
     blurred = rand(b) < 0.33 * strength

@@ -82,6 +82,42 @@ def test_fit_operating_point_on_validation_logits():
     assert "99% crystal recall" in op.describe()
 
 
+@pytest.mark.parametrize("target", [0.9, 0.99, 0.999])
+def test_mass_threshold_keeps_the_target_share_of_expected_crystals(target):
+    from xtalviewer.core.crystal_call import mass_threshold
+
+    rng = np.random.default_rng(5)
+    score = rng.beta(0.3, 2.0, 800)
+    t = mass_threshold(score, target)
+    missed = score[score < t].sum() / score.sum()
+    assert missed <= 1 - target + 1e-12
+    higher = np.sort(score)[np.searchsorted(np.sort(score), t, side="right")]  # the next score up
+    assert score[score < higher].sum() / score.sum() > 1 - target  # the highest such threshold
+    assert mass_threshold(np.zeros(5), 0.99) is None and mass_threshold(np.array([]), 0.99) is None
+
+
+def test_few_easy_validation_crystals_do_not_set_a_high_threshold():
+    # 20 crystal drops all scored near 1 would put the labelled threshold at 0.9; 400 other drops
+    # with faint crystal probability hold the expected crystals a new plate hides, so it drops
+    rng = np.random.default_rng(6)
+    crystal_p = rng.uniform(0.9, 0.99, 20)
+    other_p = np.concatenate([rng.beta(0.5, 20, 400), rng.uniform(0.9, 0.99, 3)])  # 3 confusions keep T near 1
+    p = np.concatenate([crystal_p, other_p])
+    truth = np.array([1] * 20 + [0] * 403)
+    logits = np.log(np.stack([1 - p, p], 1) + 1e-12)
+    op = fit_operating_point(logits, truth, [False, True], target_recall=0.99)
+    assert op.labelled_threshold == pytest.approx(np.sort(softmax(logits, op.temperature)[truth == 1, 1])[0])
+    assert op.threshold == op.mass_threshold < 0.5 * op.labelled_threshold
+    assert op.val_recall == 1.0 and op.lowered and "lowered from" in op.describe()
+    assert OperatingPoint.from_dict(op.to_dict()) == op
+    # many crystals spread over the range: the labelled rule is already the lower one and stays
+    spread = rng.uniform(0.05, 1.0, 300)
+    p2 = np.concatenate([spread, np.full(300, 0.001)])
+    logits2 = np.log(np.stack([1 - p2, p2], 1))
+    op2 = fit_operating_point(logits2, np.array([1] * 300 + [0] * 300), [False, True], target_recall=0.99)
+    assert op2.threshold == op2.labelled_threshold and not op2.lowered
+
+
 def test_hit_and_top3_rules():
     probs = np.array([[0.5, 0.3, 0.15, 0.05], [0.9, 0.05, 0.03, 0.02]])
     assert crystal_probability(probs, CRYSTAL) == pytest.approx([0.2, 0.05])

@@ -3,7 +3,10 @@
 A drop is a *hit* when its crystal probability (the sum of the calibrated probabilities of the
 scheme's crystal classes) reaches the model's operating-point threshold. The threshold is chosen on
 the validation split to reach a target crystal recall (default 99%), after temperature scaling has
-made the probabilities honest. The top-3 flag (a crystal class among the three most likely) is a
+made the probabilities honest. A few dozen validation crystals cannot place a 99% threshold on
+their own (the lowest of 39 easy crystals may sit at 0.9), so with fewer than 1/(1 - target) of
+them the threshold is also set where the calibrated crystal probability of *all* validation drops
+says 99% of the expected crystals lie above it, and the lower of the two is used. The top-3 flag (a crystal class among the three most likely) is a
 second, named strategy. Models trained before operating points existed keep the old rule, 50%.
 """
 
@@ -34,6 +37,8 @@ class OperatingPoint:
     val_recall: float | None = None
     val_review_load: float | None = None
     val_crystals: int | None = None
+    labelled_threshold: float | None = None  # reaches the target over the labelled crystal drops
+    mass_threshold: float | None = None  # keeps the target share of the expected crystals (probability mass)
 
     @property
     def calibrated(self) -> bool:
@@ -57,7 +62,16 @@ class OperatingPoint:
         if self.val_recall is not None:
             text += f" (validation: recall {pct(self.val_recall)}, review load {pct(self.val_review_load)}"
             text += f", {self.val_crystals} crystal drops)" if self.val_crystals is not None else ")"
+        if self.lowered:
+            text += (f"; lowered from {pct(self.labelled_threshold)} (the labelled crystals alone) to keep "
+                     f"{pct(self.target_recall, 0)} of the crystals the calibrated probabilities expect")
         return text
+
+    @property
+    def lowered(self) -> bool:
+        """Whether the probability mass of all validation drops set the threshold below the labelled rule."""
+        return (self.labelled_threshold is not None and self.mass_threshold is not None
+                and self.threshold < self.labelled_threshold)
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -140,6 +154,29 @@ def choose_threshold(crystal_prob: np.ndarray, is_crystal: np.ndarray, target_re
     return threshold, float(flagged[truth].mean()), float(flagged.mean())
 
 
+def crystals_to_resolve(target_recall: float) -> float:
+    """Labelled crystal drops needed before their own lowest scores can place ``target_recall``:
+    one missed in 1/(1 - target), so 100 for 99%."""
+    return math.inf if target_recall >= 1 else math.ceil(1 / (1 - target_recall) - 1e-9)
+
+
+def mass_threshold(crystal_prob: np.ndarray, target_recall: float) -> float | None:
+    """The highest threshold that keeps ``target_recall`` of the expected crystals above it.
+
+    With calibrated probabilities, a drop scored p holds p of a crystal on average, so the crystals
+    expected below a threshold t are the sum of the scores below t, over every drop, labelled a
+    crystal or not. Unlike the labelled crystals alone, this sees the long tail of faint,
+    uncertain drops where new plates hide their crystals. None without scores.
+    """
+    score = np.sort(np.asarray(crystal_prob, dtype=np.float64))
+    if len(score) == 0 or score.sum() <= 0:
+        return None
+    below = np.cumsum(score)  # expected crystals among the k+1 lowest drops
+    allowed = (1.0 - target_recall) * below[-1]
+    k = int(np.searchsorted(below, allowed, side="right"))  # the k lowest drops may go unflagged
+    return float(score[min(k, len(score) - 1)])
+
+
 def fit_operating_point(logits: np.ndarray, truth: Sequence[int], crystal_mask: Sequence[bool],
                         target_recall: float = DEFAULT_TARGET_RECALL) -> OperatingPoint:
     """Temperature on the validation logits, then the threshold for ``target_recall`` on the
@@ -149,9 +186,19 @@ def fit_operating_point(logits: np.ndarray, truth: Sequence[int], crystal_mask: 
     probs = softmax(logits, temperature)
     mask = np.asarray(crystal_mask, dtype=bool)
     is_crystal = mask[truth] if len(truth) else np.zeros(0, bool)
-    threshold, recall, load = choose_threshold(crystal_probability(probs, mask), is_crystal, target_recall)
+    score = crystal_probability(probs, mask)
+    threshold, recall, load = choose_threshold(score, is_crystal, target_recall)
     n_crystal = int(is_crystal.sum())
-    return OperatingPoint(threshold=threshold, temperature=temperature,
-                          target_recall=float(target_recall) if n_crystal else None,
-                          val_recall=None if math.isnan(recall) else recall,
-                          val_review_load=None if math.isnan(load) else load, val_crystals=n_crystal)
+    if not n_crystal:
+        return OperatingPoint(threshold=threshold, temperature=temperature, val_crystals=0,
+                              val_review_load=None if math.isnan(load) else load)
+    labelled, by_mass = threshold, None
+    if n_crystal < crystals_to_resolve(target_recall):
+        by_mass = mass_threshold(score, target_recall)
+    if by_mass is not None and by_mass < threshold:
+        threshold = by_mass
+        flagged = score >= threshold
+        recall, load = float(flagged[is_crystal].mean()), float(flagged.mean())
+    return OperatingPoint(threshold=threshold, temperature=temperature, target_recall=float(target_recall),
+                          val_recall=recall, val_review_load=load, val_crystals=n_crystal,
+                          labelled_threshold=labelled, mass_threshold=by_mass)
