@@ -376,6 +376,12 @@ def test_hits_follow_the_models_operating_point(calibrated_db, settings, open_wi
     assert w.prediction.flag.text() == "HIT: crystal probability 36.9% ≥ 30.0%"
     assert w.prediction.top3.text() == "crystal in top 3: Needles 35.0%"  # the second strategy, on its own line
     assert "2 hits" in w.grid_title.text()
+    # a drop scored live (the worker's signal) becomes a hit: the title's count follows it
+    w._scored(ids[0], {"crystal_prob": 0.8, "top1": "crystals_3d"}, None)
+    qtbot.waitUntil(lambda: "3 hits" in w.grid_title.text(), timeout=3000)
+    w._scored(ids[0], {"crystal_prob": 0.1, "top1": "clear"}, None)
+    w._score_finished({"total": 1, "scored": 1, "errors": 0})
+    assert "2 hits" in w.grid_title.text()
     press(w, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)  # hits only
     assert ids_in_grid(w) == [ids[1], ids[2]] and w.toolbar.hit_filter.currentData() == "yes"
     press(w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)  # and crystal in top 3: both strategies at once

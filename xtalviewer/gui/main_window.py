@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
@@ -55,6 +55,8 @@ class MainWindow(QMainWindow):
                                        threads=2, memory_items=6000, parent=self)
         self.images = BackgroundLoader(lambda key, path: load_rgb(path), threads=2, memory_items=24, parent=self)
         self.browser_task, self.scoring = TaskRunner(self), LiveScoring(self.db_path, self)
+        self._title_timer = QTimer(self, singleShot=True, interval=300,
+                                   timeout=lambda: self.grid_box.show_title(self.session))
         self.scoring.scored.connect(self._scored)
         self.scoring.finished.connect(self._score_finished)
         self.files = FileCommands(self, self.db_path, imported=self.refresh_browser)
@@ -311,9 +313,13 @@ class MainWindow(QMainWindow):
         self.session.apply_prediction(image_id, fields or {"load_error": error})  # the run marked the store
         self.drops.refresh([image_id])
         self.drop.scored(image_id, error)
+        if not self._title_timer.isActive():  # the title's hit count follows, a few times a second
+            self._title_timer.start()
 
     def _score_finished(self, summary: dict) -> None:
         self.status.idle()
+        self._title_timer.stop()
+        self.grid_box.show_title(self.session)
         if summary.get("error"):
             self.statusBar().showMessage(f"Scoring stopped: {summary['error']}", 15000)
         elif summary.get("total"):
