@@ -80,6 +80,7 @@ class FitResult:
     epochs_run: int
     stopped_early: bool
     train_seconds: float
+    best_val: tuple[np.ndarray, np.ndarray] | None = None  # validation (logits, truth) of the best epoch
 
 
 class Cancelled(KeyboardInterrupt):
@@ -238,6 +239,7 @@ def fit(spec: LoopSpec, model: nn.Module, data: np.ndarray, labels: np.ndarray, 
     crystal = torch.tensor(spec.scheme.crystal_mask, device=spec.device)
 
     start_epoch, best_loss, bad_epochs, best_epoch, elapsed = 1, math.inf, 0, 0, 0.0
+    best_val: tuple[np.ndarray, np.ndarray] | None = None
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if last_path.is_file():
         state = torch.load(last_path, map_location="cpu", weights_only=True)
@@ -298,6 +300,7 @@ def fit(spec: LoopSpec, model: nn.Module, data: np.ndarray, labels: np.ndarray, 
         improved = val_loss is not None and val_loss < best_loss - 1e-4
         if improved:
             best_loss, bad_epochs, best_epoch = val_loss, 0, epoch
+            best_val = (val_logits, val_truth)  # calibration reuses them: the same weights, not scored twice
         else:
             bad_epochs += 1
         if d.main:
@@ -326,7 +329,7 @@ def fit(spec: LoopSpec, model: nn.Module, data: np.ndarray, labels: np.ndarray, 
     if d.main and not best_path.is_file():  # no epoch improved (or none ran): keep what there is
         save_checkpoint(best_path, unwrap(model), checkpoint_meta(spec))
     d.barrier()
-    return FitResult(best_path, best_epoch, epoch, stopped_early, time.perf_counter() - started)
+    return FitResult(best_path, best_epoch, epoch, stopped_early, time.perf_counter() - started, best_val)
 
 
 def _r(v: float | None) -> float | str:

@@ -303,7 +303,10 @@ class Trainer:
         _, state = read_checkpoint(fitted.best_path)
         unwrap(model).load_state_dict(state)
         val_idx = split_index["val"] if len(split_index["val"]) else split_index["train"]
-        _, val_logits, val_truth = evaluate(model, data, labels, val_idx, spec, d)
+        if fitted.best_val is not None:
+            val_logits, val_truth = fitted.best_val  # the loop scored the best epoch's weights already
+        else:
+            _, val_logits, val_truth = evaluate(model, data, labels, val_idx, spec, d)
         op = fit_operating_point(val_logits, val_truth, self.scheme.crystal_mask, spec.target_recall)
         test_loss, test_logits, test_truth = evaluate(model, data, labels, split_index["test"], spec, d)
         metrics = compute_metrics(test_truth, softmax(test_logits, op.temperature), self.scheme.keys,

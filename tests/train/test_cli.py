@@ -212,6 +212,43 @@ def test_a_run_calibrates_and_records_the_operating_point(store_db, tmp_path, ca
     assert evaluated["threshold"] == op.threshold
 
 
+def test_calibration_reuses_the_best_epochs_validation_scores_which_equal_a_fresh_evaluation(store_db, tmp_path,
+                                                                                             monkeypatch):
+    import numpy as np
+
+    import train.run
+
+    real = train.loop.evaluate
+    loop_calls, fresh, calibrated, run_calls = [], [], [], []
+
+    def in_loop(model, data, labels, idx, spec, d):
+        out = real(model, data, labels, idx, spec, d)
+        loop_calls.append((idx, out[1]))
+        return out
+
+    def in_run(model, data, labels, idx, spec, d):  # the best checkpoint is loaded: score validation afresh too
+        run_calls.append(idx)
+        fresh.append(real(model, data, labels, loop_calls[-1][0], spec, d)[1])
+        return real(model, data, labels, idx, spec, d)
+
+    def fit_op(logits, truth, mask, target):
+        calibrated.append(np.array(logits))
+        return fit_operating_point(logits, truth, mask, target)
+
+    fit_operating_point = train.run.fit_operating_point
+    monkeypatch.setattr(train.loop, "evaluate", in_loop)
+    monkeypatch.setattr(train.run, "evaluate", in_run)
+    monkeypatch.setattr(train.run, "fit_operating_point", fit_op)
+    db = fresh_db(store_db, tmp_path)
+    assert main(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "2",
+                 "--runs-dir", str(tmp_path / "runs"), "--init", "scratch"]) == 0
+    assert len(loop_calls) == 2 and len(run_calls) == 1  # validation is not scored a third time
+    (run,) = list((tmp_path / "runs").iterdir())
+    best = json.loads((run / "resnet18" / "metrics.json").read_text())["best_epoch"]
+    assert np.array_equal(calibrated[0], loop_calls[best - 1][1])
+    assert np.allclose(calibrated[0], fresh[0], atol=1e-4)
+
+
 def test_init_active_continues_from_the_registered_model(store_db, tmp_path, capsys):
     db = fresh_db(store_db, tmp_path)
     common = ["--db", str(db), "--arch", "resnet", "--epochs", "1", "--runs-dir", str(tmp_path / "runs")]
