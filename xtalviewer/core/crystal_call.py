@@ -6,8 +6,9 @@ the validation split to reach a target crystal recall (default 99%), after tempe
 made the probabilities honest. A few dozen validation crystals cannot place a 99% threshold on
 their own (the lowest of 39 easy crystals may sit at 0.9), so with fewer than 1/(1 - target) of
 them the threshold is also set where the calibrated crystal probability of *all* validation drops
-says 99% of the expected crystals lie above it, and the lower of the two is used. The top-3 flag (a crystal class among the three most likely) is a
-second, named strategy. Models trained before operating points existed keep the old rule, 50%.
+says 99% of the expected crystals lie above it, and the lower of the two is used. The top-3 flag
+(a crystal class among the three most likely) is a second, named strategy. Models trained before
+operating points existed keep the old rule, 50%.
 """
 
 from __future__ import annotations
