@@ -101,11 +101,12 @@ def augment(batch_u8: torch.Tensor, preprocess: Preprocess, generator: torch.Gen
     x = ((x - mean) * contrast + mean) * brightness * cast
 
     # hue turns, saturation and grey images: colour must not carry the class
-    turned = (rand(b) < HUE_TURN_SHARE * min(1.0, strength)).float()
+    share = min(1.0, strength)
+    turned = (rand(b) < HUE_TURN_SHARE * share).float()
     angle = (rand(b) * 2 - 1) * math.pi * turned
     lo, hi = SATURATION_RANGE
-    saturation = 1 + (lo - 1 + rand(b) * (hi - lo)) * min(1.0, strength)
-    saturation = torch.where(rand(b) < GREY_SHARE * min(1.0, strength), torch.zeros_like(saturation), saturation)
+    saturation = 1 + (lo - 1 + rand(b) * (hi - lo)) * share
+    saturation = torch.where(rand(b) < GREY_SHARE * share, torch.zeros_like(saturation), saturation)
     x = recolour(x, colour_matrices(angle, saturation))
 
     # focus: blur a random third of the batch by a random amount

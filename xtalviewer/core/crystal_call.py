@@ -151,8 +151,13 @@ def choose_threshold(crystal_prob: np.ndarray, is_crystal: np.ndarray, target_re
         return DEFAULT_THRESHOLD, float("nan"), float((score >= DEFAULT_THRESHOLD).mean()) if len(score) else float("nan")
     k = min(len(positives), max(1, math.ceil(target_recall * len(positives) - 1e-9)))
     threshold = float(positives[k - 1])
-    flagged = score >= threshold
-    return threshold, float(flagged[truth].mean()), float(flagged.mean())
+    return (threshold, *recall_and_load(score, truth, threshold))
+
+
+def recall_and_load(score: np.ndarray, is_crystal: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(share of the crystal drops flagged, share of all drops flagged) at ``threshold``."""
+    flagged = np.asarray(score) >= threshold
+    return float(flagged[np.asarray(is_crystal, dtype=bool)].mean()), float(flagged.mean())
 
 
 def crystals_to_resolve(target_recall: float) -> float:
@@ -198,8 +203,7 @@ def fit_operating_point(logits: np.ndarray, truth: Sequence[int], crystal_mask: 
         by_mass = mass_threshold(score, target_recall)
     if by_mass is not None and by_mass < threshold:
         threshold = by_mass
-        flagged = score >= threshold
-        recall, load = float(flagged[is_crystal].mean()), float(flagged.mean())
+        recall, load = recall_and_load(score, is_crystal, threshold)
     return OperatingPoint(threshold=threshold, temperature=temperature, target_recall=float(target_recall),
                           val_recall=recall, val_review_load=load, val_crystals=n_crystal,
                           labelled_threshold=labelled, mass_threshold=by_mass)
