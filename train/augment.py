@@ -43,7 +43,7 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 _YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 HUE_TURN_SHARE = 0.5  # images whose hue is turned by a random angle
-GREY_SHARE = 0.15  # images made grey, as brightfield imagers without colour give them
+GREY_SHARE = 0.3  # images made grey, as brightfield imagers without colour give them (and so shape must carry the class)
 SATURATION_RANGE = (0.4, 1.6)
 
 
@@ -112,10 +112,10 @@ def augment(batch_u8: torch.Tensor, preprocess: Preprocess, generator: torch.Gen
     # focus: blur a random third of the batch by a random amount
     blurred = rand(b) < 0.33 * strength
     if blurred.any():
-        sigma = 0.5 + float(rand(1)) * 1.0 * x.shape[-1] / 128
+        sigma = 0.5 + float(rand(1)) * 1.5 * x.shape[-1] / 128
         x[blurred] = _blur(x[blurred], sigma)
 
     # sensor noise
-    noise = rand(b, 1, 1, 1) * 0.03 * strength
+    noise = rand(b, 1, 1, 1) * 0.05 * strength
     x = x + (torch.randn(x.shape, generator=g) if on_cpu else torch.randn(x.shape, device=dev)) * noise
     return preprocess.normalise(x.clamp_(0, 1))

@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--crop", default=None)
+    p.add_argument("--init", default="scratch",
+                   help="scratch (default) or a checkpoint to continue from, e.g. the previous base model")
     p.add_argument("--workdir", type=Path, default=None, help="plates, database and run folder (kept)")
     return p
 
@@ -56,7 +58,7 @@ def build_base(args: argparse.Namespace, command: str, log=print) -> dict:
             run_demo(store, DemoConfig(out=workdir / "plates", plates=args.plates, inspections=args.inspections,
                                        size=(width, height), labelled=1.0, seed=args.seed), log=log)
         os.replace(part, db)
-    config = TrainConfig(db=str(db), arch=args.arch, init="scratch", time_limit=args.minutes, epochs=args.epochs,
+    config = TrainConfig(db=str(db), arch=args.arch, init=str(args.init), time_limit=args.minutes, epochs=args.epochs,
                          image_size=args.image_size, crop=args.crop, runs_dir=str(workdir / "runs"), name="base",
                          activate="none", patience=100, val=0.1, test=0.1, seed=args.seed)
     (result,) = train(config, log=log)
@@ -68,7 +70,7 @@ def build_base(args: argparse.Namespace, command: str, log=print) -> dict:
     save_checkpoint(args.out, model, meta, half=True)
     record = {
         "command": command,
-        "seed": args.seed, "plates": args.plates, "inspections": args.inspections, "size": args.size,
+        "seed": args.seed, "plates": args.plates, "init": str(args.init), "inspections": args.inspections, "size": args.size,
         "arch": meta.arch,
         "input_size": meta.preprocess.input_size, "crop": meta.preprocess.crop, "run_folder": str(Path(best["path"]).parent),
         "build_minutes": round((time.perf_counter() - started) / 60, 1), "bytes": args.out.stat().st_size,

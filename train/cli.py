@@ -4,6 +4,7 @@
     xtal-train evaluate --model ID [--labels truth.csv]                     metrics JSON for a labelled set
     xtal-train export-onnx --model ID|PATH -o model.onnx                    for deployment outside the app
     xtal-train base --out resources/models/base-resnet18.pt                 the shipped base model, from synthetic plates
+    xtal-train recalibrate [--model ID]                                     refit the hit threshold on the store's labels
     torchrun --nproc_per_node=N -m train ...                                DistributedDataParallel
 
 Exit status: 0 done, 1 training failed, 2 bad arguments or nothing to train on, 130 cancelled.
@@ -95,6 +96,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return base_main(argv[1:])
         except clear_errors as exc:
             print(f"xtal-train base: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if argv and argv[0] == "recalibrate":
+        from train.recalibrate import main as recalibrate_main
+        from xtalviewer.core.recalibration import RecalibrationError
+
+        try:
+            return recalibrate_main(argv[1:])
+        except (*clear_errors, RecalibrationError) as exc:
+            print(f"xtal-train recalibrate: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
     if argv and argv[0] == "export-onnx":
         from train.onnx_export import main as export_main

@@ -61,12 +61,13 @@ def evaluate_model(args: argparse.Namespace) -> dict:
         batch, labels = [], []
         for s in samples[start : start + args.batch_size]:
             try:
-                batch.append(meta.preprocess(load_rgb(s.path, min_side=meta.preprocess.decode_min_side())))
+                batch.append(torch.from_numpy(meta.preprocess.fit_square(
+                    load_rgb(s.path, min_side=meta.preprocess.decode_min_side()))))
                 labels.append(s.label)
             except ImageLoadError:
                 unreadable += 1
         if batch:
-            probs.append(scorer.forward(torch.stack(batch)))
+            probs.append(scorer.forward_uint8(torch.stack(batch)))
             truth.extend(labels)
     p = np.concatenate(probs) if probs else np.zeros((0, len(scheme.keys)))
     op = meta.operating_point

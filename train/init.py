@@ -28,6 +28,7 @@ from xtalviewer.core.models import (
     read_checkpoint,
     resolve_arch,
 )
+from xtalviewer.core.registry import shipped_base_model
 from xtalviewer.core.store import Store
 
 INIT_CHOICES = ("active", "base", "imagenet", "scratch")
@@ -52,12 +53,7 @@ class InitPlan:
 
 def base_model_path(arch: str) -> Path | None:
     """The base model shipped for ``arch`` (trained on synthetic plates), if there is one."""
-    try:
-        folder = resources.files("xtalviewer.resources") / "models"
-        candidate = Path(str(folder / f"base-{resolve_arch(arch)}.pt"))
-    except (ModuleNotFoundError, ValueError):
-        return None
-    return candidate if candidate.is_file() else None
+    return shipped_base_model(arch)
 
 
 def check_checkpoint_file(path: str | Path, what: str) -> tuple[CheckpointMeta | None, dict]:

@@ -31,6 +31,7 @@ from train.init import InitError, InitPlan, apply_init, plan_init
 from train.loop import Dist, LoopSpec, checkpoint_meta, evaluate, fit, unwrap
 from train.recipe import Settings, resolve_settings
 from xtalviewer.core.crystal_call import fit_operating_point, softmax
+from xtalviewer.core.shape_score import fuse, shape_probability, straight_edge_scores
 from xtalviewer.core.inference import select_device
 from xtalviewer.core.metrics import HEADLINE, best_result, compute_metrics, expected_calibration_error, headline, pct
 from xtalviewer.core.models import autocast_dtype, build_model, read_checkpoint, resolve_arch, save_checkpoint
@@ -118,6 +119,11 @@ def comparison_table(results: list[dict]) -> str:
 
 def _num(v: float | None) -> str:
     return "–" if v is None else f"{v:.3f}"
+
+
+def _gathered(indices: np.ndarray, d: Dist) -> np.ndarray:
+    """``indices`` in the order ``evaluate`` returns their logits (each rank's share, rank by rank)."""
+    return np.concatenate([indices[r :: d.world] for r in range(d.world)]) if d.world > 1 else indices
 
 
 def headline_metrics(m: dict) -> dict:
@@ -295,10 +301,12 @@ class Trainer:
                         disable=None if not self.events.to_stdout else True)
 
         fitted = fit(spec, model, cache.array, labels, split_index, weights, d, self.events, log, self.cancel, bar)
-        return self._calibrate_test_register(spec, model, fitted, cache.array, labels, split_index, settings)
+        start_op = plan.meta.operating_point if plan.meta is not None else None
+        return self._calibrate_test_register(spec, model, fitted, cache.array, labels, split_index, settings,
+                                             start_op if start_op is not None and start_op.calibrated else None)
 
     def _calibrate_test_register(self, spec: LoopSpec, model: nn.Module, fitted, data, labels, split_index,
-                                 settings: Settings) -> dict:
+                                 settings: Settings, start_op=None) -> dict:
         d, log = self.d, self.log
         _, state = read_checkpoint(fitted.best_path)
         unwrap(model).load_state_dict(state)
@@ -307,9 +315,17 @@ class Trainer:
             val_logits, val_truth = fitted.best_val  # the loop scored the best epoch's weights already
         else:
             _, val_logits, val_truth = evaluate(model, data, labels, val_idx, spec, d)
-        op = fit_operating_point(val_logits, val_truth, self.scheme.crystal_mask, spec.target_recall)
+        # the straight-edge score of the very squares the network saw (core/shape_score.py)
+        op = fit_operating_point(val_logits, val_truth, self.scheme.crystal_mask, spec.target_recall,
+                                 shape_scores=straight_edge_scores(data[_gathered(val_idx, d)]),
+                                 shape_prior=(start_op.shape_slope, start_op.shape_offset)
+                                 if start_op is not None and start_op.fuses_shape else None,
+                                 fallback_threshold=start_op.threshold if start_op is not None else None,
+                                 fitted_on=f"the validation split ({len(val_idx)} drops)")
         test_loss, test_logits, test_truth = evaluate(model, data, labels, split_index["test"], spec, d)
-        metrics = compute_metrics(test_truth, softmax(test_logits, op.temperature), self.scheme.keys,
+        test_probs = fuse(softmax(test_logits, op.temperature), shape_probability(
+            straight_edge_scores(data[_gathered(split_index["test"], d)]), op.shape_slope, op.shape_offset), self.scheme.crystal_mask)
+        metrics = compute_metrics(test_truth, test_probs, self.scheme.keys,
                                   self.scheme.crystal_mask, threshold=op.threshold)
         metrics.update(
             split="test", split_unit=self.unit, loss=test_loss, best_epoch=fitted.best_epoch,

@@ -110,11 +110,18 @@ def cmd_import(args: argparse.Namespace) -> int:
                 report = import_paths(store, args.paths, progress=progress)
             except ImportPathError as exc:
                 raise CommandError(str(exc)) from None
+            had_models = bool(store.models())
+            from xtalviewer.core.registry import ensure_base_model
+
+            day_one = None if had_models else ensure_base_model(store)
     except BaseException:
         if created:
             remove_if_empty(db)  # a failed import leaves no new, empty database behind
         raise
     print(report.summary())
+    if day_one is not None:
+        print(f"Model: the shipped base model is registered and active ({day_one['name']}, id {day_one['id']}); "
+              "the app scores each plate as it opens, `xtalviewer predict` scores them all now.")
     if report.layouts:
         print("Layouts: " + ", ".join(f"{k} {v}" for k, v in sorted(report.layouts.items())))
     for note in report.notes:
@@ -176,7 +183,9 @@ def cmd_import_labels(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     with open_store(args, readonly=True) as store:
-        active = store.active_model()
+        from xtalviewer.core.registry import current_model
+
+        active = current_model(store)
         plates = store.plate_summaries(active["id"] if active else None)
         counts = store.label_counts()
         scheme = store.scheme
@@ -275,7 +284,9 @@ def cmd_hits(args: argparse.Namespace) -> int:
     with open_store(args, readonly=True) as store:
         if args.plate and store.plate_by_barcode(args.plate) is None:
             raise CommandError(f"no plate '{args.plate}' in {store.path}")
-        model = store.model(args.model) if args.model is not None else store.active_model()
+        from xtalviewer.core.registry import current_model
+
+        model = store.model(args.model) if args.model is not None else current_model(store)
         if model is None:
             raise CommandError(f"no model {args.model} in the registry" if args.model is not None else
                                "no active model: train one (xtal-train) or activate one (xtalviewer models activate ID)")

@@ -142,13 +142,58 @@ def test_predict_with_a_checkpoint_path_registers_it(scored_plate, capsys, tmp_p
         assert s.active_model()["name"] == "tiny"
 
 
-def test_predict_without_a_model_says_how_to_train_one(tmp_path, capsys):
+def test_a_new_store_scores_with_the_shipped_base_model_without_a_model_step(tmp_path, capsys):
+    import csv
+
+    import cv2
+
+    from dropimages import small_drop
+    from xtalviewer.cli import main
+    from xtalviewer.core.registry import BASE_MODEL_NAME, shipped_base_model
+
+    assert shipped_base_model() is not None
+    folder = tmp_path / "90j8_2018-04-11_RI1000-0081-2drop"
+    folder.mkdir()
+    for well, label in (("01A", "crystals_3d"), ("02A", "clear")):
+        cv2.imwrite(str(folder / f"90j8_{well}_1.jpg"), cv2.cvtColor(small_drop(label), cv2.COLOR_RGB2BGR))
+    db = tmp_path / "lab.db"
+    assert main(["import", "--db", str(db), str(folder)]) == 0
+    assert "shipped base model is registered and active" in capsys.readouterr().out
+    with Store(db) as s:
+        assert [m["name"] for m in s.models()] == [BASE_MODEL_NAME] and s.active_model()["name"] == BASE_MODEL_NAME
+    assert main(["predict", "--db", str(db)]) == 0  # no --model: the base model scores
+    out = tmp_path / "export.csv"
+    assert main(["export", "--db", str(db), "-o", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 and all(r["model"] == BASE_MODEL_NAME and r["pred1"] for r in rows)
+    with Store(db) as s:
+        threshold = s.active_model()["operating_point"].threshold
+    for r in rows:
+        assert 0.0 <= float(r["crystal_prob"]) <= 1.0
+        assert r["hit"] == str(int(float(r["crystal_prob"]) >= threshold - 5e-5))
+
+
+def test_predict_with_a_registered_model_activates_it_when_none_is(tmp_path, capsys):
+    from xtalviewer.cli import main
+
+    db = tmp_path / "lab.db"
+    with Store(db) as s:
+        ckpt = tiny_checkpoint(tmp_path / "tiny.pt", s.scheme)
+        other = tiny_checkpoint(tmp_path / "other.pt", s.scheme, seed=4)
+        s.add_model(name="unused", arch="resnet18", classes=s.scheme.keys, input_size=32, path=str(other),
+                    sha256="0", activate=False)
+    assert main(["predict", "--db", str(db), "--model", str(ckpt)]) == 0
+    with Store(db) as s:
+        assert s.active_model()["path"] == str(ckpt.absolute())  # export, hits and the app now use it
+
+
+def test_predict_without_a_fitting_model_says_how_to_train_one(tmp_path, capsys):
     from xtalviewer.cli import main
 
     db = tmp_path / "empty.db"
-    Store(db).close()
+    Store(db, scheme="marco4").close()  # the shipped base model classifies xtal10: it does not fit
     assert main(["predict", "--db", str(db)]) == 2
-    assert "no trained model in the registry. Train one with `xtal-train" in capsys.readouterr().err
+    assert "no trained model in the registry" in capsys.readouterr().err
 
 
 def free_port() -> int:

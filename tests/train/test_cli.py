@@ -231,9 +231,9 @@ def test_calibration_reuses_the_best_epochs_validation_scores_which_equal_a_fres
         fresh.append(real(model, data, labels, loop_calls[-1][0], spec, d)[1])
         return real(model, data, labels, idx, spec, d)
 
-    def fit_op(logits, truth, mask, target):
+    def fit_op(logits, truth, mask, target, **kw):
         calibrated.append(np.array(logits))
-        return fit_operating_point(logits, truth, mask, target)
+        return fit_operating_point(logits, truth, mask, target, **kw)
 
     fit_operating_point = train.run.fit_operating_point
     monkeypatch.setattr(train.loop, "evaluate", in_loop)

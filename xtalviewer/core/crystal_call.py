@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 DEFAULT_THRESHOLD = 0.5
+MIN_THRESHOLD_CRYSTALS = 20  # fewer labelled crystals than this cannot place a threshold
+PRIOR_THRESHOLD = 0.05  # the stated prior when they cannot and no earlier model's threshold is known
 DEFAULT_TARGET_RECALL = 0.99
 HIT_STRATEGY = "operating point"
 TOP3_STRATEGY = "crystal in top 3"
@@ -40,6 +42,15 @@ class OperatingPoint:
     val_crystals: int | None = None
     labelled_threshold: float | None = None  # reaches the target over the labelled crystal drops
     mass_threshold: float | None = None  # keeps the target share of the expected crystals (probability mass)
+    shape_slope: float | None = None  # straight-edge logistic (core/shape_score.py); None: network alone
+    shape_offset: float | None = None
+    fallback: str | None = None  # why the threshold is not the fitted one (too few validation crystals)
+    fitted_on: str | None = None  # what the temperature and threshold were fitted on, in words
+
+    @property
+    def fuses_shape(self) -> bool:
+        """Whether the crystal probability joins the straight-edge score (noisy-OR) to the network's."""
+        return self.shape_slope is not None and self.shape_offset is not None
 
     @property
     def calibrated(self) -> bool:
@@ -66,6 +77,12 @@ class OperatingPoint:
         if self.lowered:
             text += (f"; lowered from {pct(self.labelled_threshold)} (the labelled crystals alone) to keep "
                      f"{pct(self.target_recall, 0)} of the crystals the calibrated probabilities expect")
+        if self.fallback:
+            text += f"; {self.fallback}"
+        if self.fuses_shape:
+            text += "; straight edges in the drop count as crystal evidence beside the network"
+        if self.fitted_on:
+            text += f"; fitted on {self.fitted_on}"
         return text
 
     @property
@@ -184,26 +201,48 @@ def mass_threshold(crystal_prob: np.ndarray, target_recall: float) -> float | No
 
 
 def fit_operating_point(logits: np.ndarray, truth: Sequence[int], crystal_mask: Sequence[bool],
-                        target_recall: float = DEFAULT_TARGET_RECALL) -> OperatingPoint:
-    """Temperature on the validation logits, then the threshold for ``target_recall`` on the
-    calibrated crystal probabilities of the same split."""
+                        target_recall: float = DEFAULT_TARGET_RECALL, *, shape_scores: np.ndarray | None = None,
+                        shape_prior: tuple[float, float] | None = None, fallback_threshold: float | None = None,
+                        fallback_source: str = "the base model's", fitted_on: str | None = None) -> OperatingPoint:
+    """Temperature on the validation logits, the straight-edge logistic when ``shape_scores`` are
+    given (one per drop), then the threshold for ``target_recall`` on the calibrated (and fused)
+    crystal probabilities of the same split.
+
+    With fewer than MIN_THRESHOLD_CRYSTALS labelled crystals the lowest of them says little (three
+    easy crystals put it near 100%, which flags nothing), so the threshold falls back to
+    ``fallback_threshold`` (the model it started from) or else PRIOR_THRESHOLD, and says so."""
+    from xtalviewer.core.shape_score import PRIOR_OFFSET, PRIOR_SLOPE, fit_shape_logistic, fuse, shape_probability
+
     truth = np.asarray(truth, dtype=np.int64)
     temperature = fit_temperature(logits, truth)
     probs = softmax(logits, temperature)
     mask = np.asarray(crystal_mask, dtype=bool)
     is_crystal = mask[truth] if len(truth) else np.zeros(0, bool)
+    slope = offset = None
+    if shape_scores is not None:
+        slope, offset = fit_shape_logistic(shape_scores, is_crystal, shape_prior or (PRIOR_SLOPE, PRIOR_OFFSET))
+        probs = fuse(probs, shape_probability(shape_scores, slope, offset), mask)
     score = crystal_probability(probs, mask)
     threshold, recall, load = choose_threshold(score, is_crystal, target_recall)
     n_crystal = int(is_crystal.sum())
-    if not n_crystal:
-        return OperatingPoint(threshold=threshold, temperature=temperature, val_crystals=0,
-                              val_review_load=None if math.isnan(load) else load)
-    labelled, by_mass = threshold, None
-    if n_crystal < crystals_to_resolve(target_recall):
+    common = dict(temperature=temperature, shape_slope=slope, shape_offset=offset, fitted_on=fitted_on)
+    if not n_crystal and fallback_threshold is None:
+        return OperatingPoint(threshold=threshold, val_crystals=0,
+                              val_review_load=None if math.isnan(load) else load, **common)
+    labelled, by_mass, fallback = threshold, None, None
+    if n_crystal < MIN_THRESHOLD_CRYSTALS:
+        threshold = fallback_threshold if fallback_threshold is not None else PRIOR_THRESHOLD
+        source = f"{fallback_source} threshold" if fallback_threshold is not None else "the stated prior"
+        fallback = (f"set to {source} {pct(threshold)}: {n_crystal} validation crystal drop"
+                    f"{'' if n_crystal == 1 else 's'} cannot place it ({MIN_THRESHOLD_CRYSTALS} are needed)")
+        labelled = None if not n_crystal else labelled
+    elif n_crystal < crystals_to_resolve(target_recall):
         by_mass = mass_threshold(score, target_recall)
-    if by_mass is not None and by_mass < threshold:
-        threshold = by_mass
-        recall, load = recall_and_load(score, is_crystal, threshold)
-    return OperatingPoint(threshold=threshold, temperature=temperature, target_recall=float(target_recall),
-                          val_recall=recall, val_review_load=load, val_crystals=n_crystal,
-                          labelled_threshold=labelled, mass_threshold=by_mass)
+        if by_mass is not None and by_mass < threshold:
+            threshold = by_mass
+    if len(score):
+        recall, load = recall_and_load(score, is_crystal, threshold) if n_crystal else (float("nan"), float((score >= threshold).mean()))
+    return OperatingPoint(threshold=threshold, target_recall=float(target_recall),
+                          val_recall=None if math.isnan(recall) else recall, val_review_load=load,
+                          val_crystals=n_crystal, labelled_threshold=labelled, mass_threshold=by_mass,
+                          fallback=fallback, **common)

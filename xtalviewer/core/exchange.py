@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xtalviewer.core.crystal_call import is_hit
 from xtalviewer.core.outputs import atomic_output, output_target
 from xtalviewer.core.regular import open_regular
 from xtalviewer.core.store import Store
@@ -23,23 +24,28 @@ MAX_LINE_CHARS = 65_536  # a label CSV line is well under 1 KB; anything longer 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
 EXPORT_COLUMNS = (
     "plate", "inspection", "imaged_at", "well", "drop", "image_path", "label", "annotator", "labelled_at",
-    "model", "pred1", "p1", "pred2", "p2", "pred3", "p3",
+    "model", "pred1", "p1", "pred2", "p2", "pred3", "p3", "crystal_prob", "hit",
 )
 
 
 def export_rows(store: Store, *, plate: str | None = None, model_id: int | None = None) -> list[dict]:
     """One row per image, in plate / inspection / well / drop order; empty cells where nothing is known."""
-    model = store.model(model_id) if model_id is not None else store.active_model()
+    from xtalviewer.core.registry import current_model  # torch only when a model must be found
+
+    model = store.model(model_id) if model_id is not None else current_model(store)
     rows = store.export_rows_raw(model["id"] if model else None, plate)
+    threshold = store.operating_point(model["id"]).threshold if model else None
     out = []
     for r in rows:
         row = {k: ("" if r.get(k) is None else r[k]) for k in EXPORT_COLUMNS}
         if r["label"] is None:  # a cleared label: no annotator to credit
             row["annotator"] = row["labelled_at"] = ""
         row["model"] = model["name"] if model and r["prediction_id"] is not None else ""
-        for k in ("p1", "p2", "p3"):
+        for k in ("p1", "p2", "p3", "crystal_prob"):
             if r[k] is not None:
                 row[k] = f"{r[k]:.4f}"
+        # the hit at that model's operating point, by the one rule (crystal_call.is_hit)
+        row["hit"] = "" if r["crystal_prob"] is None else int(is_hit(r["crystal_prob"], threshold))
         out.append(row)
     return out
 

@@ -24,6 +24,7 @@ from torch import nn
 from xtalviewer.core.imaging import ImageLoadError, decode, is_upright, open_header, read_bytes
 from xtalviewer.core.models import CheckpointMeta, Preprocess, autocast_dtype
 from xtalviewer.core.devices import DEVICES, DeviceError, describe_device, select_device  # noqa: F401 (re-exported)
+from xtalviewer.core.shape_score import fuse, shape_probability, straight_edge_scores
 from xtalviewer.core.store import PredictionRow, Store, StoreError
 
 CROP_WORK_SIDE = 512  # long side of the copy the crop finder sees on the GPU path (it works at 256 itself)
@@ -68,8 +69,20 @@ class Scorer:
         return torch.softmax(logits.float() / self.temperature, dim=1).cpu().numpy()
 
     def forward_uint8(self, batch_u8: torch.Tensor) -> np.ndarray:
-        """(N, S, S, 3) uint8 squares -> probabilities; normalised on the device in one pass."""
-        return self.forward(self.preprocess.normalise_batch(batch_u8.to(self.device, non_blocking=True)))
+        """(N, S, S, 3) uint8 squares -> probabilities; normalised on the device in one pass, then
+        joined with the straight-edge score of the same squares where the model's operating point
+        says so (the crystal probability every path of the app shows)."""
+        probs = self.forward(self.preprocess.normalise_batch(batch_u8.to(self.device, non_blocking=True)))
+        return self.with_shape(probs, batch_u8)
+
+    def with_shape(self, probs: np.ndarray, squares_u8: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Network probabilities of a batch -> the model's crystal call on it (see core/shape_score.py)."""
+        op = self.meta.operating_point
+        if not op.fuses_shape:
+            return probs
+        squares = squares_u8.cpu().numpy() if isinstance(squares_u8, torch.Tensor) else np.asarray(squares_u8)
+        shape = shape_probability(straight_edge_scores(squares), op.shape_slope, op.shape_offset)
+        return fuse(probs, shape, self.meta.crystal)
 
     @torch.inference_mode()
     def gpu_region(self, img: torch.Tensor) -> torch.Tensor:
@@ -94,8 +107,11 @@ class Scorer:
         fitted = [torch.nn.functional.interpolate(self.gpu_region(img).unsqueeze(0).float(), size=(s, s),
                                                   mode="bilinear", antialias=True, align_corners=False)
                   for img in images]
-        x = self.preprocess.normalise(torch.cat(fitted) / 255.0)
-        return self.forward(x)
+        x = torch.cat(fitted)
+        probs = self.forward(self.preprocess.normalise(x / 255.0))
+        if not self.meta.operating_point.fuses_shape:
+            return probs
+        return self.with_shape(probs, x.round().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1))
 
     def top3(self, probs: np.ndarray) -> list[tuple[str, float]]:
         order = np.argsort(-probs, kind="stable")[:3]

@@ -39,6 +39,25 @@ HEADLINE = (
 )
 
 
+def roc_auc(score: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.ndarray) -> float:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative
+    (ties count half). NaN when either side is empty."""
+    s = np.asarray(score, dtype=np.float64)
+    y = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if not n_pos or not n_neg:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s), np.float64)
+    sorted_s = s[order]
+    # average ranks over ties (1-based)
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_s)) + 1]
+    ends = np.r_[starts[1:], len(s)]
+    for a, b in zip(starts, ends):
+        ranks[order[a:b]] = (a + b + 1) / 2.0
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
 def expected_calibration_error(truth: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS) -> float | None:
     """Weighted mean |accuracy - confidence| of the top-1 prediction over equal-width confidence bins."""
     truth = np.asarray(truth, dtype=np.int64)

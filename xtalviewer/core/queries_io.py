@@ -27,7 +27,7 @@ def export_rows_raw(store: Store, model_id: int | None, plate: str | None = None
         f"""
         SELECT pl.barcode AS plate, n.key AS inspection, n.imaged_at, i.well, i.drop_no AS "drop",
                i.path AS image_path, i.label, a.annotator, a.created_at AS labelled_at,
-               p.top1 AS pred1, p.p1, p.top2 AS pred2, p.p2, p.top3 AS pred3, p.p3, p.id AS prediction_id
+               p.top1 AS pred1, p.p1, p.top2 AS pred2, p.p2, p.top3 AS pred3, p.p3, p.crystal_prob, p.id AS prediction_id
         FROM image i
         JOIN plate pl ON pl.id = i.plate_id
         JOIN inspection n ON n.id = i.inspection_id

@@ -7,13 +7,17 @@ operating point and preprocessing exactly as the checkpoint has them.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
-from xtalviewer.core.models import CheckpointMeta, file_sha256, read_checkpoint
-from xtalviewer.core.store import Store
+from xtalviewer.core.labels import SchemeError
+from xtalviewer.core.models import CheckpointError, CheckpointMeta, file_sha256, read_checkpoint, resolve_arch
+from xtalviewer.core.store import Store, StoreError
+
+BASE_MODEL_NAME = "base-resnet18 (shipped)"
 
 NO_MODEL_HELP = (
-    "there is no trained model in the registry. Train one with `xtal-train --db DB` (all four architectures) or "
+    "there is no trained model in the registry and no shipped base model fits this database's label scheme. Train one with `xtal-train --db DB` (all four architectures) or "
     "`xtal-train --arch resnet --db DB`, or run `xtalviewer demo`, which ends with a trained ResNet; "
     "then run predict again (or pass --model PATH to a checkpoint)."
 )
@@ -48,11 +52,53 @@ def register_checkpoint(store: Store, path: str | Path, meta: CheckpointMeta | N
     )
 
 
+def shipped_base_model(arch: str = "resnet18") -> Path | None:
+    """The base model shipped for ``arch`` (trained on synthetic plates), if this installation has one."""
+    try:
+        folder = resources.files("xtalviewer.resources") / "models"
+        candidate = Path(str(folder / f"base-{resolve_arch(arch)}.pt"))
+    except (ModuleNotFoundError, ValueError):
+        return None
+    return candidate if candidate.is_file() else None
+
+
+def ensure_base_model(store: Store) -> dict | None:
+    """Day one: a store with no model at all gets the shipped base model, registered and active, so
+    a lab's first import is scored without a model step. Returns the active model (None when the
+    store is read-only, already has models but none active, or no base model fits its scheme)."""
+    active = store.active_model()
+    if active is not None or store.readonly or store.models():
+        return active
+    path = shipped_base_model()
+    if path is None:
+        return None
+    try:
+        meta, _ = read_checkpoint(path)
+        if meta.scheme_id != store.scheme.id or meta.classes != store.scheme.keys:
+            return None
+        return store.model(register_checkpoint(store, path, meta, name=BASE_MODEL_NAME, activate=True))
+    except (CheckpointError, SchemeError, StoreError):
+        return None
+
+
+def current_model(store: Store) -> dict | None:
+    """The model the app and the commands show: the active one; on a new store the shipped base model
+    (registered and activated now, where the store is writable); else, with models but none active,
+    the one that scored this store's drops (the most predictions). None when there is none."""
+    model = ensure_base_model(store)
+    if model is not None:
+        return model
+    scored = [(store.prediction_count(m["id"]), m["id"]) for m in store.models()]
+    scored = [s for s in scored if s[0] > 0]
+    return store.model(max(scored)[1]) if scored else None
+
+
 def resolve_model(store: Store, ref: str | None, *, register: bool = True) -> dict:
     """Registry row for an id, a checkpoint path (registered on first use unless ``register`` is
-    False, when an unregistered file gets a row with id None) or, for None, the active model."""
+    False, when an unregistered file gets a row with id None; activated when no model is active) or,
+    for None, the current model (``current_model``)."""
     if ref is None:
-        model = store.active_model()
+        model = current_model(store)
         if model is None:
             raise RegistryError(NO_MODEL_HELP if not store.models() else
                                 "no model is active; choose one with `xtalviewer models activate ID` or pass --model")
@@ -67,7 +113,7 @@ def resolve_model(store: Store, ref: str | None, *, register: bool = True) -> di
     meta, _ = read_checkpoint(path)
     meta.check_scheme(store.scheme, f"checkpoint {path}")
     if register:
-        return store.model(register_checkpoint(store, path, meta))
+        return store.model(register_checkpoint(store, path, meta, activate=store.active_model() is None))
     digest = file_sha256(path)
     for model in store.models():
         if model["sha256"] == digest:

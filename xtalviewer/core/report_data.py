@@ -64,7 +64,9 @@ def collect(store: Store, barcode: str, inspection_key: str | None = None) -> Re
         raise ReportError(f"no plate '{barcode}' in {store.path}")
     inspections = store.inspections(plate["id"])
     inspection = pick_inspection(inspections, inspection_key)
-    model = store.active_model()
+    from xtalviewer.core.registry import current_model  # torch only when a model must be found
+
+    model = current_model(store)
     drops = store.review_queue(model["id"] if model else None, "plate", inspection_id=inspection["id"])
     files = store.file_stats(inspection["id"])
     who = store.current_annotations(inspection["id"])

@@ -32,7 +32,9 @@ _ADVICE = {"full": "Free some disk space", "readonly": "Make the database writab
 def chosen_model(store: Store, preferred: int | None) -> dict | None:
     """The user's preferred model when this database has it, else the database's active model."""
     found = store.model(preferred) if preferred is not None else None
-    return found or store.active_model()
+    from xtalviewer.core.registry import current_model  # torch only when a model must be found
+
+    return found or current_model(store)
 
 
 @dataclass(frozen=True)

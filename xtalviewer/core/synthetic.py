@@ -912,6 +912,16 @@ def _crystallite(rng: np.random.Generator, c: np.ndarray, size: float) -> tuple[
 
 def _draw_microcrystals(cv: _Canvas, rng: np.random.Generator) -> None:
     f, gr = cv.f, cv.growth
+    if rng.random() < 0.35:
+        # A shower: tens to hundreds of small crystals with dark rims over the drop or a part of it.
+        contrast = rng.uniform(0.55, 1.0)
+        n = int(rng.integers(20, 150))
+        spread = rng.uniform(0.35, 0.85)
+        for c in f.sample(rng, n, spread):
+            top, depth = _prism(rng, cv.px(rng.uniform(0.008, 0.03)) * gr, rng.uniform(1.0, 2.0))
+            _solid_crystal(cv, rng, c, top, depth, contrast)
+        _specks(cv, rng, 1)
+        return
     contrast = rng.uniform(0.45, 1.0)
     mode = rng.random()
     n_clusters = int(rng.integers(2, 10)) if mode < 0.75 else 0
@@ -989,8 +999,87 @@ def _shadow(cv: _Canvas, poly: np.ndarray, offset: float, v: float) -> None:
     cv.poly(poly + away, v)
 
 
+def _solid_crystal(cv: _Canvas, rng: np.random.Generator, c: np.ndarray, top: np.ndarray, depth: np.ndarray,
+                   contrast: float) -> None:
+    """A crystal as a real one looks in transmitted light: a solid refractive body whose facets are
+    shaded unequally (some bright, some dark), framed by a thick dark rim where light is refracted
+    away, with a bright line inside the lit edge and faint internal reflections. ``top`` is the
+    outline of the face towards the viewer (relative to ``c``), ``depth`` the offset of the far face."""
+    light = np.array([math.cos(cv.light), math.sin(cv.light)])
+    hull = cv2.convexHull(np.concatenate([top, top + depth]).astype(np.float32))[:, 0, :].astype(np.float64)
+    size = float(np.ptp(hull, axis=0).max())
+    if size < 1.0:
+        return
+    rim = max(size * rng.uniform(0.03, 0.08), 0.8)
+    _shadow(cv, c + hull, rim * 0.8, -0.18 * contrast)
+    # The body: a fan of facets from an apex (a pyramid tip or the centre of the face), each shaded by
+    # how it faces the light, so the crystal reads as a solid with planes, not an outline.
+    apex = top.mean(axis=0) + depth * rng.uniform(0.2, 0.8) + rng.normal(0, size * 0.06, 2)
+    base_v = rng.uniform(-0.35, 0.15) * contrast
+    strength = rng.uniform(0.25, 0.7) * contrast
+    for a, b in zip(hull, np.roll(hull, -1, axis=0)):
+        mid = (a + b) / 2 - apex
+        n = mid / max(float(np.hypot(*mid)), 1e-6)
+        v = base_v + strength * float(np.dot(n, light)) + rng.normal(0, 0.08) * contrast
+        cv.poly(c + np.stack([apex, a, b]), float(np.clip(v, -0.9, 0.7)))
+    if rng.random() < 0.6:  # the near face, flatter and often brighter
+        cv.poly(c + top, float(np.clip(base_v + rng.uniform(0.0, 0.35) * contrast, -0.8, 0.7)))
+    # Facet edges inside the body, then internal reflections (an inset copy of the outline).
+    if rng.random() < 0.5:
+        cv.lines([c + np.stack([apex, p]) for p in hull], max(rim * 0.2, 0.5), -0.2 * contrast)
+    if rng.random() < 0.5:
+        inset = apex + (hull - apex) * rng.uniform(0.45, 0.75)
+        cv.lines([c + inset], max(rim * 0.3, 0.6), rng.choice([-0.4, 0.45]) * contrast, closed=True)
+    # The rim: dark all round, darkest away from the light, with a bright line just inside the lit side.
+    cv.lines([c + hull], rim, -rng.uniform(0.6, 0.95) * contrast, closed=True)
+    centroid = hull.mean(axis=0)
+    for a, b in zip(hull, np.roll(hull, -1, axis=0)):
+        mid = (a + b) / 2 - centroid
+        n = mid / max(float(np.hypot(*mid)), 1e-6)
+        facing = float(np.dot(n, light))
+        if facing < -0.2:
+            cv.lines([c + np.stack([a, b])], rim * 1.4, -0.95 * contrast)
+        elif facing > 0.3:
+            cv.lines([c + np.stack([a, b]) - n * rim * 1.3], rim * 0.45, 0.6 * contrast * facing)
+
+
+def _prism(rng: np.random.Generator, size: float, elongation: float) -> tuple[np.ndarray, np.ndarray]:
+    """(top face outline, depth offset) of a tetragonal/hexagonal prism or bipyramid of ``size`` px."""
+    nv = int(rng.choice([4, 4, 6, 6, 8, 5]))
+    ang = np.arange(nv) * _TWO_PI / nv + rng.uniform(-0.12, 0.12, nv)
+    top = np.stack([np.cos(ang) * elongation, np.sin(ang)], axis=1) * 0.5
+    rot = rng.uniform(0, _TWO_PI)
+    cr, sr = math.cos(rot), math.sin(rot)
+    top = top @ np.array([[cr, sr], [-sr, cr]]) * size / max(elongation, 1.0)
+    d = rng.uniform(0, _TWO_PI)
+    depth = np.array([math.cos(d), math.sin(d)]) * size * rng.uniform(0.1, 0.4)
+    return top, depth
+
+
 def _draw_needles(cv: _Canvas, rng: np.random.Generator) -> None:
     f, gr = cv.f, cv.growth
+    if rng.random() < 0.4:
+        # Rods and thick needles as solid prisms, loose or radiating from a common nucleus.
+        contrast = rng.uniform(0.55, 1.0)
+        spray = rng.random() < 0.5
+        n = int(rng.integers(4, 14)) if spray else int(rng.integers(2, 12))
+        centre = f.sample(rng, 1, 0.5)[0]
+        a0 = rng.uniform(0, _TWO_PI)
+        for c in f.sample(rng, n, 0.75):
+            length = cv.px(rng.uniform(0.06, 0.3)) * gr
+            if spray:
+                a = a0 + rng.normal(0, 0.9)
+                c = centre + np.array([math.cos(a), math.sin(a)]) * length * 0.5
+            else:
+                a = rng.uniform(0, _TWO_PI)
+            width = length / rng.uniform(3.0, 10.0)
+            d, nrm = np.array([math.cos(a), math.sin(a)]), np.array([-math.sin(a), math.cos(a)])
+            tip = rng.uniform(0.0, 0.6) * width
+            top = np.stack([d * length / 2, d * (length / 2 - tip) + nrm * width / 2, -d * (length / 2 - tip) + nrm * width / 2,
+                            -d * length / 2, -d * (length / 2 - tip) - nrm * width / 2, d * (length / 2 - tip) - nrm * width / 2])
+            _solid_crystal(cv, rng, c, top, nrm * width * rng.uniform(0.1, 0.35), contrast)
+        _specks(cv, rng, 1)
+        return
     contrast = rng.uniform(0.4, 1.0)
     segs: list[tuple[np.ndarray, float]] = []
     urchins = int(rng.integers(1, 6)) if rng.random() < 0.7 else 0
@@ -1074,6 +1163,14 @@ def _draw_plates(cv: _Canvas, rng: np.random.Generator) -> None:
             plates.append(c + off + sh * gr)
             fills.append((base_fill + rng.uniform(-0.04, 0.04) - 0.06 * j) * contrast)
     edge_w = cv.px(rng.uniform(0.0015, 0.003))
+    if rng.random() < 0.5:  # thick plates seen as solid bodies with dark rims
+        for p in plates:
+            c = p.mean(axis=0)
+            d = rng.uniform(0, _TWO_PI)
+            _solid_crystal(cv, rng, c, p - c, np.array([math.cos(d), math.sin(d)]) * cv.px(rng.uniform(0.004, 0.02)),
+                           max(contrast, 0.55))
+        _specks(cv, rng, 1)
+        return
     for p, v in zip(plates, fills):
         _shadow(cv, p, edge_w * 1.5, -0.12 * contrast)
         cv.poly(p, v)
@@ -1083,6 +1180,18 @@ def _draw_plates(cv: _Canvas, rng: np.random.Generator) -> None:
 
 def _draw_crystals_3d(cv: _Canvas, rng: np.random.Generator) -> None:
     f, gr = cv.f, cv.growth
+    if rng.random() < 0.65:
+        # Solid bodies at the sizes real drops show: one to a few large crystals (up to a quarter of
+        # the drop across) or a dozen middling ones, some touching or overlapping.
+        contrast = rng.uniform(0.55, 1.0)
+        few = rng.random() < 0.5
+        n = int(rng.integers(1, 5)) if few else int(rng.integers(4, 16))
+        lo, hi = (0.07, 0.26) if few else (0.03, 0.11)
+        for c in f.sample(rng, n, 0.7):
+            top, depth = _prism(rng, cv.px(rng.uniform(lo, hi)) * gr, rng.uniform(1.0, 1.7))
+            _solid_crystal(cv, rng, c, top, depth, contrast)
+        _specks(cv, rng, 1)
+        return
     contrast = rng.uniform(0.4, 1.0)
     n = int(rng.integers(3, 18))
     light = np.array([math.cos(cv.light), math.sin(cv.light)])

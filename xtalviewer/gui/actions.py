@@ -18,7 +18,7 @@ MENUS = ("&File", "&Edit", "&View", "&Review", "&Model", "&Help")  # the menu ba
 # the ? list: what a reviewer needs most first (by action name prefix), the rest in table order
 LIST_ORDER = ("label.", "edit.accept", "grid.", "edit.select_all", "review.flag", "view.next", "view.previous",
               "order.", "filter.", "review.", "view.mode", "view.side", "view.hits", "edit.undo", "edit.redo",
-              "view.fit", "view.zoom", "view.crop", "view.bigger", "view.smaller", "edit.advance")
+              "view.fit", "view.zoom", "view.crop", "view.cam", "view.bigger", "view.smaller", "edit.advance")
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,8 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
                help="Zoom the image out"),
         Action("view.crop", "Show the crop box", ("C",), "&View", lambda w, on: w.drop.set_crop_shown(on),
                checkable=True, help="Outline the region of the image the model looks at (its drop crop)"),
+        Action("view.cam", "Where the model sees a crystal", ("G",), "&View", lambda w, on: w.drop.set_cam_shown(on),
+               checkable=True, help="Heat map (Grad-CAM) of where the active model sees a crystal; G again hides it"),
         Action("view.next", "Next plate", ("PgDown",), "&View", lambda w: w.step_inspection(+1), separator=True,
                help="Next inspection (same drop kept within a plate)"),
         Action("view.previous", "Previous plate", ("PgUp",), "&View", lambda w: w.step_inspection(-1),

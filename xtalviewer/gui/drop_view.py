@@ -1,21 +1,24 @@
 """The drop on screen: title, image (in the imaging mode shown, or two modes side by side), time
 course and side panel, fed from the review session. Images are decoded off the GUI thread, the
 next drops of the queue prefetched; a drop that cannot be decoded is marked once and shown with
-the reason. C outlines the region the model crops, found on a worker thread."""
+the reason. C outlines the region the model crops, G lays over the image where the model sees a
+crystal (Grad-CAM of the active model), each computed on a worker thread."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from xtalviewer.core.crop_shown import shown_crop
+from xtalviewer.core.gradcam import cam_for, heat_rgba, legend_scale
 from xtalviewer.core.review import ReviewSession
 from xtalviewer.core.schema import MODES
 from xtalviewer.gui.drop_panel import DropPanel
 from xtalviewer.gui.image_pane import ImagePane
 from xtalviewer.gui.image_view import ImageView
-from xtalviewer.gui.loader import BackgroundLoader, from_qimage
+from xtalviewer.gui.loader import BackgroundLoader, from_qimage, rgba_qimage, to_qimage
 from xtalviewer.gui.scoring import LiveScoring
 from xtalviewer.gui.tasks import TaskRunner
 
@@ -36,6 +39,8 @@ class DropView(QObject):
         self.closed = False  # after the window closed, nothing touches the store
         self.crop_shown = False  # C: outline the model's crop box on the image
         self._crop_task = TaskRunner(self)
+        self.cam_shown = False  # G: where the active model sees a crystal (Grad-CAM)
+        self._cam_task = TaskRunner(self)
         images.ready.connect(self._image_ready)
         images.failed.connect(self._image_failed)
         thumbs.failed.connect(self._thumb_failed)
@@ -79,10 +84,46 @@ class DropView(QObject):
             self._crop_task.cancel()
             self.image_view.clear_crop()
 
+    def set_cam_shown(self, on: bool) -> None:
+        """G: show or hide where the active model sees a crystal on the image."""
+        self.cam_shown = on
+        if on:
+            self._find_cam()
+        else:
+            self._cam_task.cancel()
+            self.image_view.clear_heat()
+
     def model_changed(self) -> None:
-        """Another model crops differently: find the box again."""
+        """Another model crops and sees differently: find the box and the heat map again."""
         self.image_view.clear_crop()
+        self.image_view.clear_heat()
         self._find_crop()
+        self._find_cam()
+
+    def _find_cam(self) -> None:
+        """The Grad-CAM of the image on screen, computed off the GUI thread on the decoded image."""
+        view = self.image_view
+        key, image = view.image_key, view.pixmap_image()
+        if not self.cam_shown or image is None or view.heat_key == key:
+            return
+        model = self.session.model
+        if model is None or not model.get("path"):
+            view.show_heat(key, rgba_qimage(np.zeros((1, 1, 4), np.uint8)), "no model to explain: G shows where "
+                           "the active model sees a crystal", to_qimage(legend_scale()))
+            return
+
+        def explain(state, image, path):
+            crystal_map = cam_for(path).explain(from_qimage(image))
+            return key, rgba_qimage(heat_rgba(crystal_map.heat)), crystal_map.caption
+
+        self._cam_task.start(explain, image, model["path"], on_done=self._cam_found,
+                             on_failed=lambda err: view.show_heat(key, rgba_qimage(np.zeros((1, 1, 4), np.uint8)),
+                                                                  f"no Grad-CAM: {err}", to_qimage(legend_scale())))
+
+    def _cam_found(self, result) -> None:
+        key, heat, caption = result
+        self.image_view.show_heat(key, heat, f"{caption}\nblue: little, red: most crystal evidence",
+                                  to_qimage(legend_scale()))
 
     def _find_crop(self) -> None:
         """Find the crop box of the image on screen off the GUI thread (on the decoded image)."""
@@ -144,6 +185,7 @@ class DropView(QObject):
                 if view is self.image_view:
                     self._painted(self.session.current_image_id)
                     self._find_crop()
+                    self._find_cam()
 
     def _mark(self, key, error: str) -> None:
         if not self.closed and self.session.mark_unreadable(key, error):

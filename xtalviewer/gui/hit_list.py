@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout,
                                QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout)
 
+from xtalviewer.core.registry import current_model
 from xtalviewer.core.crystal_call import pct
 from xtalviewer.core.hits import hit_rule, write_hits_csv
 from xtalviewer.core.labels import LabelScheme
@@ -25,7 +26,7 @@ ANY_PLATE = "(all plates)"
 def read_hits(state: TaskState, db: Path, plate: str | None, new_only: bool) -> dict:
     """The hit list and its rule, on a task's thread with its own connection."""
     with Store(db, create=False) as store:
-        model = store.active_model()
+        model = current_model(store)
         if model is None:
             return {"rows": [], "rule": "No model is active: there are no hits to rank.", "plates": store.barcodes()}
         rows = store.hit_list(model["id"], plate=plate, new_only=new_only)

@@ -1,5 +1,6 @@
 """The drop image: wheel zoom under the cursor, drag to pan, F fits, +/- zoom; a readable
-placeholder when the image cannot be decoded; optionally the box the model crops (C)."""
+placeholder when the image cannot be decoded; optionally the box the model crops (C) and where the
+model sees a crystal (G: a Grad-CAM heat map with its legend)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,21 @@ class ImageView(QGraphicsView):
         self.scene().addItem(self._crop)
         self._crop.hide()
         self.crop_key = None  # the image the crop box on screen belongs to
+        self._heat = QGraphicsPixmapItem()  # Grad-CAM overlay, in image pixels, between image and crop box
+        self._heat.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._heat.setZValue(0.5)
+        self.scene().addItem(self._heat)
+        self._legend = QGraphicsRectItem()  # caption and colour scale on a dark tag, unscaled by zoom
+        self._legend.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self._legend.setBrush(QColor(0, 0, 0, 200))
+        self._legend.setPen(Qt.PenStyle.NoPen)
+        self._legend.setZValue(2)
+        self._legend_scale = QGraphicsPixmapItem(self._legend)
+        self._legend_text = QGraphicsSimpleTextItem(self._legend)
+        self._legend_text.setBrush(QColor(theme.TEXT))
+        self.scene().addItem(self._legend)
+        self._legend.hide()
+        self.heat_key = None  # the image the heat map on screen belongs to
         self.setBackgroundBrush(QColor(theme.IMAGE_BACKDROP))
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setRenderHints(QPainter.RenderHint.SmoothPixmapTransform | QPainter.RenderHint.Antialiasing)
@@ -67,6 +83,7 @@ class ImageView(QGraphicsView):
         same_size = not self._pixmap.pixmap().isNull() and self._pixmap.pixmap().size() == image.size()
         if key != self.image_key:
             self.clear_crop()
+            self.clear_heat()
         self.image_key = key
         self._image = image
         self._message.setPlainText("")
@@ -79,6 +96,7 @@ class ImageView(QGraphicsView):
         """A placeholder: unreadable image (with the reason), loading, or nothing selected."""
         self.image_key = key
         self.clear_crop()
+        self.clear_heat()
         self._pixmap.setPixmap(QPixmap())
         self._message.setPlainText(text)
         self._message.setTextWidth(max(200, self.viewport().width() - 40))
@@ -105,6 +123,34 @@ class ImageView(QGraphicsView):
     def clear_crop(self) -> None:
         self._crop.hide()
         self.crop_key = None
+
+    def show_heat(self, key, heat: QImage, caption: str, scale: QImage) -> None:
+        """Lay the RGBA heat map ``heat`` (the image's size) over image ``key``, with ``caption`` and the
+        colour ``scale`` as its legend at the bottom left; ignored when another image is on screen."""
+        if key != self.image_key or not self.has_image():
+            return
+        self._heat.setPixmap(QPixmap.fromImage(heat))
+        self._heat.show()
+        self._legend_scale.setPixmap(QPixmap.fromImage(scale))
+        self._legend_text.setText(caption)
+        text = self._legend_text.boundingRect()
+        height = max(text.height(), scale.height()) + 12
+        # anchored at the image's bottom-left corner, growing upwards in screen pixels
+        self._legend.setRect(QRectF(0, -height, text.width() + scale.width() + 18, height))
+        self._legend_scale.setPos(6, -height + 6 + max(0.0, (text.height() - scale.height()) / 2))
+        self._legend_text.setPos(12 + scale.width(), -height + 6)
+        self._legend.setPos(0, self._pixmap.pixmap().height())
+        self._legend.show()
+        self.heat_key = key
+
+    def clear_heat(self) -> None:
+        self._heat.hide()
+        self._legend.hide()
+        self.heat_key = None
+
+    def heat_caption(self) -> str | None:
+        """The caption of the heat map on screen, or None when none is shown."""
+        return self._legend_text.text() if self._legend.isVisible() else None
 
     def crop_caption(self) -> str | None:
         """The caption of the crop box on screen, or None when none is shown."""

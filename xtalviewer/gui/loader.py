@@ -27,6 +27,13 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
+def rgba_qimage(rgba: np.ndarray) -> QImage:
+    """RGBA uint8 (H, W, 4) -> a QImage with its own pixels (an overlay with transparency)."""
+    rgba = np.ascontiguousarray(rgba)
+    h, w = rgba.shape[:2]
+    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
+
+
 def from_qimage(image: QImage) -> np.ndarray:
     """A QImage (any format) -> an RGB uint8 (H, W, 3) copy; safe on a worker thread."""
     rgb = image.convertToFormat(QImage.Format.Format_RGB888)

@@ -12,6 +12,7 @@ from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
+from xtalviewer.core.registry import current_model
 from xtalviewer.core.imaging import load_rgb
 from xtalviewer.core.review import Filters, LabelChange, LabelNotSaved, ReviewError, ReviewSession, chosen_model
 from xtalviewer.core.settings import Settings, save_settings
@@ -215,7 +216,7 @@ class MainWindow(QMainWindow):
             self.actions_[f"filter.{name}"].setChecked(on)
 
     def refresh_all(self) -> None:
-        self.session.set_model(self.store.active_model())
+        self.session.set_model(current_model(self.store))
         self._model_changed()
         self.refresh_browser()
         self.reload_queue()
@@ -331,7 +332,7 @@ class MainWindow(QMainWindow):
         self.store.activate_model(model_id)
         self.settings.default_model = model_id
         self._save_settings()
-        self._switch_model(self.store.active_model())
+        self._switch_model(current_model(self.store))
 
     def _switch_model(self, model: dict | None) -> None:
         self.session.set_model(model)

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QTabWidget, QVBoxLayout
 
+from xtalviewer.core.registry import current_model
 from xtalviewer.core import plotdata
 from xtalviewer.core.store import Store
 from xtalviewer.gui.agreement_tab import AgreementTab
@@ -42,7 +43,7 @@ class PlotsDialog(QDialog):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         with Store(self.db_path, create=False) as store:
             self.scheme = store.scheme
-            self.model = store.active_model()
+            self.model = current_model(store)
             choices = plotdata.inspection_choices(store)
 
         self.counts = LabelCountsTab(self.db_path, self.scheme)
@@ -76,7 +77,7 @@ class PlotsDialog(QDialog):
     def refresh(self) -> None:
         """Re-read the active model and the inspections, then every tab."""
         with Store(self.db_path, create=False) as store:
-            self.model = store.active_model()
+            self.model = current_model(store)
             choices = plotdata.inspection_choices(store)
         self.agreement.set_model(self.model)
         self.reviewers.set_model(self.model)
