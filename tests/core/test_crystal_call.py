@@ -5,6 +5,7 @@ import pytest
 
 from xtalviewer.core.crystal_call import (
     DEFAULT_THRESHOLD,
+    PRIOR_THRESHOLD,
     OperatingPoint,
     choose_threshold,
     crystal_in_top3,
@@ -126,3 +127,34 @@ def test_hit_and_top3_rules():
     assert is_hit(np.array([0.1, 0.3]), 0.2).tolist() == [False, True]
     assert crystal_in_top3(np.array([0.4, 0.3, 0.2, 0.1]), [False, False, False, True]) == np.False_
     assert pct(0.1234) == "12.3%" and pct(None) == "–" and pct(0.99, 0) == "99%"
+
+
+def test_three_validation_crystals_give_a_stated_fallback_threshold_not_100_percent():
+    # three easy crystals would put the labelled threshold near 100%, which flags nothing new
+    rng = np.random.default_rng(9)
+    p = np.concatenate([np.full(3, 0.999), rng.beta(0.5, 30, 200)])
+    truth = np.array([1] * 3 + [0] * 200)
+    logits = np.log(np.stack([1 - p, p], 1))
+    op = fit_operating_point(logits, truth, [False, True], target_recall=0.99, fallback_threshold=0.04)
+    assert op.threshold == 0.04 and op.calibrated and op.val_crystals == 3
+    assert "the base model's threshold 4.0%" in op.fallback and "3 validation crystal drops" in op.fallback
+    assert op.fallback in op.describe() and "probability >= 100" not in op.describe()
+    prior = fit_operating_point(logits, truth, [False, True], target_recall=0.99)  # no earlier model: the prior
+    assert prior.threshold == PRIOR_THRESHOLD and "stated prior" in prior.fallback
+    assert OperatingPoint.from_dict(op.to_dict()) == op
+
+
+def test_the_shape_score_joins_the_network_as_independent_evidence():
+    from xtalviewer.core.shape_score import fuse, shape_probability
+
+    probs = np.array([[0.7, 0.2, 0.05, 0.05], [0.97, 0.01, 0.01, 0.01]])
+    shape = np.array([0.0, 0.9])
+    fused = fuse(probs, shape, CRYSTAL)
+    assert np.allclose(fused.sum(1), 1.0)
+    assert np.allclose(fused[0], probs[0])  # no straight edges: the network's answer stands
+    assert crystal_probability(fused, CRYSTAL)[1] == pytest.approx(1 - (1 - 0.02) * (1 - 0.9))
+    assert fused[1, 2] == pytest.approx(fused[1, 3])  # crystal classes keep their shares
+    assert crystal_in_top3(fused, CRYSTAL).tolist() == [True, True]
+    assert shape_probability(np.array([0.0, 3.0, 30.0]), 1.5, 3.0).tolist() == pytest.approx([0.0110, 0.5, 1.0], abs=1e-3)
+    op = fit_operating_point(np.log(probs), [0, 3], CRYSTAL, 0.99, shape_scores=np.array([0.0, 8.0]))
+    assert op.fuses_shape and "straight edges" in op.describe()

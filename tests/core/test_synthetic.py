@@ -395,3 +395,23 @@ def test_jpeg_rendering_encodes_once_at_the_plate_styles_quality():
         reference = render_drop("needles", g, 5, 0.8, size=(612, 512))
         assert decoded.shape == reference.shape
         assert np.abs(decoded.astype(int) - reference.astype(int)).mean() < 3.0  # the same picture
+
+
+@pytest.mark.parametrize("label", ["crystals_3d", "needles", "microcrystals", "heavy_precipitate", "skin"])
+def test_compositing_keeps_the_background_pixels_outside_what_it_draws(label):
+    from dropimages import small_drop
+
+    from xtalviewer.core.synthetic import composite
+
+    background = small_drop("clear", seed=4)
+    box = (0.35, 0.33, 0.75, 0.73)
+    out, drawn = composite(background, label, np.random.default_rng(2), drop_box=box)
+    assert out.shape == background.shape and out.dtype == np.uint8 and drawn.shape == background.shape[:2]
+    assert drawn.any() and (out[~drawn] == background[~drawn]).all()
+    assert (out[drawn] != background[drawn]).any(axis=-1).mean() > 0.5
+    h, w = background.shape[:2]
+    ys, xs = np.nonzero(drawn)  # everything drawn lies inside the drop's box
+    assert xs.min() >= box[0] * w - 2 and xs.max() <= box[2] * w + 2
+    assert ys.min() >= box[1] * h - 2 and ys.max() <= box[3] * h + 2
+    with pytest.raises(ValueError):
+        composite(background, "diamonds", np.random.default_rng(0))

@@ -50,18 +50,37 @@ class _CrystalLogit(nn.Module):
         return (torch.logsumexp(z[:, self.mask], 1) - torch.logsumexp(z[:, ~self.mask], 1))[:, None]
 
 
-def target_layer(arch: str, net: nn.Module) -> str:
-    """Name (inside the wrapped model) of the last convolutional block of each architecture."""
+MIN_MAP_SIDE = 4  # a map coarser than this cannot say where in the drop
+
+
+def _candidates(arch: str, net: nn.Module) -> list[str]:
+    """Layer names (inside the wrapped model), deepest first, whose maps Grad-CAM may use."""
     family = family_of(arch)
     if family == "resnet":
-        return "net.layer4"
+        return ["net.layer4", "net.layer3", "net.layer2"]
     if family == "inception":
-        return "net.Mixed_7c"
+        return ["net.Mixed_7c", "net.Mixed_6e", "net.Mixed_5d"]
     features = getattr(net, "features", None)
     if features is None:
         raise ValueError(f"no Grad-CAM layer known for {arch}")
-    last = max(i for i, m in enumerate(features) if isinstance(m, (nn.ReLU, nn.Conv2d)))
-    return f"net.features.{last}"
+    return [f"net.features.{i}" for i in reversed(range(len(features))) if isinstance(features[i], nn.ReLU)]
+
+
+def target_layer(arch: str, net: nn.Module, input_size: int) -> str:
+    """The deepest convolutional block whose map is at least MIN_MAP_SIDE cells across at ``input_size``
+    (layer4 of a ResNet at 128 px is 4 x 4; Inception's last block at small inputs is 1 x 1)."""
+    names = _candidates(arch, net)
+    modules = dict(nn.ModuleDict({"net": net}).named_modules())
+    sides: dict[str, int] = {}
+    hooks = [modules[n].register_forward_hook(lambda m, i, o, n=n: sides.__setitem__(n, int(o.shape[-1])))
+             for n in names]
+    try:
+        with torch.inference_mode():
+            net.eval()(torch.zeros(1, 3, input_size, input_size))
+    finally:
+        for h in hooks:
+            h.remove()
+    return next((n for n in names if sides.get(n, 0) >= MIN_MAP_SIDE), names[-1])
 
 
 class CrystalCam:
@@ -74,7 +93,8 @@ class CrystalCam:
         self.model = _CrystalLogit(net.float().eval(), meta.crystal)
         for p in self.model.parameters():
             p.requires_grad_(False)  # gradients flow to the feature maps only
-        self.extractor = GradCAM(self.model, target_layer(meta.arch, net),
+        self.layer = target_layer(meta.arch, net, meta.input_size)
+        self.extractor = GradCAM(self.model, self.layer,
                                  input_shape=(3, meta.input_size, meta.input_size))
         self._lock = threading.Lock()
 
