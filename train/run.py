@@ -321,6 +321,7 @@ class Trainer:
                                  shape_prior=(start_op.shape_slope, start_op.shape_offset)
                                  if start_op is not None and start_op.fuses_shape else None,
                                  fallback_threshold=start_op.threshold if start_op is not None else None,
+                                 fallback_temperature=start_op.temperature if start_op is not None else None,
                                  fitted_on=f"the validation split ({len(val_idx)} drops)")
         test_loss, test_logits, test_truth = evaluate(model, data, labels, split_index["test"], spec, d)
         test_probs = fuse(softmax(test_logits, op.temperature), shape_probability(

@@ -203,21 +203,25 @@ def mass_threshold(crystal_prob: np.ndarray, target_recall: float) -> float | No
 def fit_operating_point(logits: np.ndarray, truth: Sequence[int], crystal_mask: Sequence[bool],
                         target_recall: float = DEFAULT_TARGET_RECALL, *, shape_scores: np.ndarray | None = None,
                         shape_prior: tuple[float, float] | None = None, fallback_threshold: float | None = None,
-                        fallback_source: str = "the base model's", fitted_on: str | None = None) -> OperatingPoint:
+                        fallback_temperature: float | None = None, fallback_source: str = "the base model's",
+                        fitted_on: str | None = None) -> OperatingPoint:
     """Temperature on the validation logits, the straight-edge logistic when ``shape_scores`` are
     given (one per drop), then the threshold for ``target_recall`` on the calibrated (and fused)
     crystal probabilities of the same split.
 
     With fewer than MIN_THRESHOLD_CRYSTALS labelled crystals the lowest of them says little (three
     easy crystals put it near 100%, which flags nothing), so the threshold falls back to
-    ``fallback_threshold`` (the model it started from) or else PRIOR_THRESHOLD, and says so."""
+    ``fallback_threshold`` (the model it started from) or else PRIOR_THRESHOLD, and says so; the
+    temperature it was set at (``fallback_temperature``) stays with it, since a handful of labels
+    cannot fit one either (five drops can flatten every probability to the class prior)."""
     from xtalviewer.core.shape_score import PRIOR_OFFSET, PRIOR_SLOPE, fit_shape_logistic, fuse, shape_probability
 
     truth = np.asarray(truth, dtype=np.int64)
-    temperature = fit_temperature(logits, truth)
-    probs = softmax(logits, temperature)
     mask = np.asarray(crystal_mask, dtype=bool)
     is_crystal = mask[truth] if len(truth) else np.zeros(0, bool)
+    few = int(is_crystal.sum()) < MIN_THRESHOLD_CRYSTALS
+    temperature = fallback_temperature if few and fallback_temperature is not None else fit_temperature(logits, truth)
+    probs = softmax(logits, temperature)
     slope = offset = None
     if shape_scores is not None:
         slope, offset = fit_shape_logistic(shape_scores, is_crystal, shape_prior or (PRIOR_SLOPE, PRIOR_OFFSET))

@@ -131,6 +131,7 @@ def refit(inputs: LabelledInputs, before: OperatingPoint, crystal_mask: Sequence
     return fit_operating_point(inputs.logits, inputs.truth, crystal_mask, target_recall,
                                shape_scores=inputs.shape_scores if shape else None, shape_prior=prior,
                                fallback_threshold=before.threshold if before.calibrated else None,
+                               fallback_temperature=before.temperature if before.calibrated else None,
                                fallback_source="the model's current", fitted_on=fitted_on)
 
 
