@@ -453,3 +453,41 @@ def test_c_outlines_the_crop_box_of_the_image_on_screen(plate_db, settings, open
     assert w.image_view.crop_key == w.image_view.image_key == readable[1]["id"]
     QTest.keyClick(w.grid, Qt.Key.Key_C)
     assert w.image_view.crop_caption() is None and not w.actions_["view.crop"].isChecked()
+
+
+def test_g_lays_where_the_model_sees_a_crystal_over_the_image(plate_db, settings, open_window, qtbot):
+    w = open_window(plate_db, settings)
+    readable = [r for r in w.grid_model.rows() if not r["path"].endswith("GP1_06B_1.jpg")]
+    w.set_current_row(w.grid_model.row_of(readable[0]["id"]))
+    qtbot.waitUntil(lambda: w.image_view.has_image(), timeout=10000)
+    QTest.keyClick(w.grid, Qt.Key.Key_G)
+    assert w.actions_["view.cam"].isChecked()
+    qtbot.waitUntil(lambda: w.image_view.heat_caption() is not None, timeout=20000)
+    first = w.image_view.image_key
+    assert w.image_view.heat_key == first and "Grad-CAM" in w.image_view.heat_caption()
+    assert "red: most crystal evidence" in w.image_view.heat_caption()
+    assert w.image_view._heat.pixmap().size() == w.image_view.pixmap_image().size()  # laid over the whole image
+    w.set_current_row(w.grid_model.row_of(readable[1]["id"]))  # the next drop gets its own map
+    qtbot.waitUntil(lambda: w.image_view.heat_key not in (None, first), timeout=20000)
+    assert w.image_view.heat_key == w.image_view.image_key == readable[1]["id"]
+    QTest.keyClick(w.grid, Qt.Key.Key_G)
+    assert w.image_view.heat_caption() is None and not w.actions_["view.cam"].isChecked()
+
+
+def test_recalibrate_refits_the_active_model_on_the_labels_and_activates_it(plate_db, settings, open_window, qtbot,
+                                                                              monkeypatch):
+    from xtalviewer.gui import recalibrate as recal_gui
+
+    shown = []
+    monkeypatch.setattr(recal_gui.QMessageBox, "information", lambda *a: shown.append(a[2]))
+    w = open_window(plate_db, settings)
+    readable = [r for r in w.grid_model.rows() if not r["path"].endswith("GP1_06B_1.jpg")]
+    for i, r in enumerate(readable):
+        w.set_current_row(w.grid_model.row_of(r["id"]))
+        assert w.apply_label("crystals_3d" if i % 2 else "clear")
+    before = w.model["id"]
+    w.actions_["model.recalibrate"].trigger()
+    qtbot.waitUntil(lambda: w.model is not None and w.model["id"] != before, timeout=30000)
+    assert "recalibrated" in w.model["name"] and w.store.active_model()["id"] == w.model["id"]
+    assert shown and "labelled drops" in shown[0] and "crystal recall" in shown[0]
+    assert "fitted on" in w.session.operating_point.describe()

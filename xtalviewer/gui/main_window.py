@@ -19,6 +19,7 @@ from xtalviewer.core.settings import Settings, save_settings
 from xtalviewer.core.store import Store
 from xtalviewer.core.thumbnails import ThumbnailCache, prune_in_background
 from xtalviewer.gui import dialogs, review_commands
+from xtalviewer.gui.recalibrate import Recalibrator, show_failure, show_result
 from xtalviewer.gui.actions import review_actions, shortcut_rows
 from xtalviewer.gui.browser import PlateBrowser, summaries
 from xtalviewer.gui.centre import Centre
@@ -98,6 +99,10 @@ class MainWindow(QMainWindow):
         self.drop = DropView(self.session, self.pane, self.panel, self.images, self.thumbs, self.scoring, self)
         self.drop.shown.connect(self.drop_shown)
         self.drop.unreadable.connect(lambda image_id: self.drops.refresh([image_id]))
+        self.recalibrator = Recalibrator(self.db_path, self)
+        self.recalibrator.done.connect(self._recalibrated)
+        self.recalibrator.failed.connect(lambda e: show_failure(self, e))
+        self.recalibrator.suggestion.connect(lambda text: self.statusBar().showMessage(text, 20000))
         self.action_table = review_actions(self.scheme, self.hotkeys)
         self.overlay = ShortcutOverlay(shortcut_rows(self.action_table), self)
         self.actions_, self.menus = install_actions(self, self.action_table)
@@ -120,6 +125,7 @@ class MainWindow(QMainWindow):
         fill_model_menu(self.menus["&Model"], self.store.models(), self.activate_model)
         self.status.show(self.settings.annotator, self.settings.device, self.model, self.session.operating_point)
         self.drop.model_changed()
+        self.recalibrator.check(self.session.operating_point if self.model else None)
 
     @property
     def model(self) -> dict | None:
@@ -291,6 +297,7 @@ class MainWindow(QMainWindow):
         if counts:
             self.browser_model.set_counts(counts)
         self.set_current_row(self.session.current)
+        self.recalibrator.check(self.session.operating_point if self.model else None)
         return True
 
     def _undo_state(self) -> None:
@@ -345,6 +352,16 @@ class MainWindow(QMainWindow):
 
     def open_plots(self) -> None:
         self._plots = dialogs.open_plots(self)
+
+    def recalibrate(self) -> None:
+        """Model ▸ Recalibrate: refit the active model's hit threshold on this store's labels."""
+        self.statusBar().showMessage("Recalibrating on the labelled drops …")
+        self.recalibrator.start()
+
+    def _recalibrated(self, model_id: int, summary: str) -> None:
+        self.statusBar().showMessage(f"Recalibrated: {summary}", 15000)
+        self.activate_model(model_id)
+        show_result(self, summary)
 
     def open_retrain(self) -> None:
         self._retrain = dialogs.open_retrain(self, getattr(self, "_retrain", None))
