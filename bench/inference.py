@@ -18,6 +18,7 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from xtalviewer.core.crystal_call import OperatingPoint  # noqa: E402
 from xtalviewer.core.importers import import_paths  # noqa: E402
 from xtalviewer.core.imaging import load_rgb  # noqa: E402
 from xtalviewer.core.inference import Scorer, ScoringRun, describe_device, select_device, work_list  # noqa: E402
@@ -38,6 +40,7 @@ from xtalviewer.core.models import (  # noqa: E402
     resolve_arch,
 )
 from xtalviewer.core.plates import row_letter  # noqa: E402
+from xtalviewer.core.shape_score import PRIOR_OFFSET, PRIOR_SLOPE  # noqa: E402
 from xtalviewer.core.store import Store  # noqa: E402
 from xtalviewer.core.synthetic import CLASS_KEYS, random_drop  # noqa: E402
 
@@ -55,14 +58,18 @@ def write_plate(folder: Path, n: int, size: tuple[int, int]) -> None:
 
 
 def bench_arch(arch: str, db_path: Path, device: torch.device, batch_size: int, workers: int,
-               input_size: int | None, repeats: int) -> dict:
+               input_size: int | None, repeats: int, shape: bool = False) -> dict:
     size = input_size or default_input_size(arch)
     with Store(db_path) as store:
         meta = CheckpointMeta(arch=arch, scheme_id=store.scheme.id, classes=store.scheme.keys,
                               crystal=store.scheme.crystal_mask, preprocess=Preprocess(input_size=size))
         n_images = len(store.image_ids())
     torch.manual_seed(0)
-    scorer = Scorer(build_model(arch, len(meta.classes), size), meta, device)
+    net = build_model(arch, len(meta.classes), size)
+    scorer = Scorer(net, meta, device)
+    # the same model with the straight-edge score joined to it (core/shape_score.py), as shipped models score
+    shaped = Scorer(net, replace(meta, operating_point=OperatingPoint(shape_slope=PRIOR_SLOPE, shape_offset=PRIOR_OFFSET)),
+                    device)
     with Store(db_path) as store:
         paths = store.image_paths()
     # forward-only input: the very tensors the forward pass takes (normalised, channels_last), in memory
@@ -81,7 +88,7 @@ def bench_arch(arch: str, db_path: Path, device: torch.device, batch_size: int, 
             torch.cuda.synchronize()
         return n_images / (time.perf_counter() - t0)
 
-    def end_to_end(round_no: int) -> float:
+    def end_to_end(round_no: int, scorer: Scorer = scorer) -> float:
         with Store(db_path) as store:  # a fresh registry entry, so nothing is cached
             model_id = store.add_model(name=f"bench-{arch}-{round_no}", arch=arch, classes=store.scheme.keys,
                                        input_size=size, path="/dev/null")
@@ -96,12 +103,19 @@ def bench_arch(arch: str, db_path: Path, device: torch.device, batch_size: int, 
         return n / seconds
 
     # alternate the two measurements and keep each one's best, so a busy moment hurts neither side
-    forward_runs, e2e_runs = [], []
+    forward_runs, e2e_runs, shape_runs = [], [], []
     for i in range(repeats):
         forward_runs.append(forward_only())
         e2e_runs.append(end_to_end(i))
+        if shape:
+            shape_runs.append(end_to_end(1000 + i, shaped))
     forward_ips, e2e_ips = max(forward_runs), max(e2e_runs)
-    return {
+    extra = {}
+    if shape:
+        extra = {"end_to_end_with_shape_img_s": round(max(shape_runs), 2),
+                 "shape_slowdown": round(e2e_ips / max(shape_runs) - 1, 3),
+                 "shape_runs": [round(v, 2) for v in shape_runs]}
+    return {**extra,
         "input_size": size,
         "images": n_images,
         "forward_img_s": round(forward_ips, 2),
@@ -121,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2, help="decoding threads")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--repeats", type=int, default=2, help="alternating rounds of each measurement; best is kept")
+    ap.add_argument("--shape", action="store_true",
+                    help="also score end to end with the straight-edge score joined (target: < 10%% slower)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
@@ -136,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             import_paths(store, [folder])
         for arch in archs:
             results[arch] = bench_arch(arch, db_path, device, args.batch_size, args.workers, args.input_size,
-                                       args.repeats)
+                                       args.repeats, args.shape)
             if not args.json:
                 print(arch, results[arch], flush=True)
     out = {

@@ -19,7 +19,6 @@ Targets (shipped base model): AUC >= 0.90, recall >= 90% with <= 30% of non-crys
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from dataclasses import replace
@@ -27,30 +26,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from xtalviewer.core.crystal_call import crystal_in_top3, crystal_probability  # noqa: E402
-from xtalviewer.core.imaging import ImageLoadError, load_rgb  # noqa: E402
 from xtalviewer.core.inference import Scorer, select_device  # noqa: E402
-from xtalviewer.core.metrics import roc_auc  # noqa: E402
 from xtalviewer.core.models import load_checkpoint  # noqa: E402
+from xtalviewer.core.real_drops import default_labels, read_labels, score, summarise  # noqa: E402
 
-DEFAULT_LABELS = REPO.parent / "shared" / "reference-drops" / "labels.csv"
+DEFAULT_LABELS = default_labels()
 TARGETS = {"auc": ">= 0.90", "recall": ">= 0.90", "non_crystal_flagged": "<= 0.30"}
-
-
-def read_labels(path: Path) -> list[dict]:
-    """Rows of the labels CSV with an absolute ``path``, ``crystal`` as bool and a short ``source``."""
-    rows = []
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            source = (row.get("source") or "unknown").split(" ")[0]
-            rows.append({"file": row["file"], "path": path.parent / row["file"], "crystal": row["crystal"].strip() == "1",
-                         "source": source.split("/")[-1] or source})
-    return rows
 
 
 def resolve_model(ref: str, db: str | None) -> Path:
@@ -70,43 +55,6 @@ def resolve_model(ref: str, db: str | None) -> Path:
 
     with Store(db or default_db_path(), create=False) as store:
         return Path(from_registry(store, None if ref == "active" else ref)["path"])
-
-
-def summarise(rows: list[dict], threshold: float) -> dict:
-    """AUC, recall and non-crystal share flagged at the threshold, and by the top-3 strategy."""
-    y = np.array([r["crystal"] for r in rows], bool)
-    p = np.array([r["crystal_prob"] for r in rows])
-    top3 = np.array([r["crystal_top3"] for r in rows], bool)
-    hit = p >= threshold
-    out = {"images": len(rows), "crystals": int(y.sum()),
-           "auc": None if y.all() or not y.any() else round(roc_auc(p, y), 4),
-           "recall": round(float(hit[y].mean()), 4) if y.any() else None,
-           "non_crystal_flagged": round(float(hit[~y].mean()), 4) if (~y).any() else None,
-           "top3_recall": round(float(top3[y].mean()), 4) if y.any() else None,
-           "top3_non_crystal_flagged": round(float(top3[~y].mean()), 4) if (~y).any() else None}
-    return out
-
-
-def score(rows: list[dict], scorer: Scorer, batch_size: int = 16) -> list[np.ndarray]:
-    """Fills crystal_prob / hit / top-3 per row; returns the model input squares (None if unreadable)."""
-    meta = scorer.meta
-    squares: list[np.ndarray | None] = []
-    for r in rows:
-        try:
-            squares.append(meta.preprocess.fit_square(load_rgb(r["path"], min_side=meta.preprocess.decode_min_side())))
-        except ImageLoadError as exc:
-            r["error"] = str(exc)
-            squares.append(None)
-    ok = [i for i, s in enumerate(squares) if s is not None]
-    for start in range(0, len(ok), batch_size):
-        part = ok[start : start + batch_size]
-        probs = scorer.forward_uint8(torch.from_numpy(np.stack([squares[i] for i in part])))
-        for i, p in zip(part, probs):
-            rows[i]["crystal_prob"] = float(crystal_probability(p, meta.crystal))
-            rows[i]["crystal_top3"] = bool(crystal_in_top3(p, meta.crystal))
-            order = np.argsort(-p)[:3]
-            rows[i]["top3"] = [(meta.classes[k], round(float(p[k]), 3)) for k in order]
-    return squares
 
 
 def contact_sheet(rows: list[dict], squares: list, cam, out: Path, tile: int = 192, columns: int = 4) -> int:

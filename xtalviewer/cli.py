@@ -257,6 +257,15 @@ def demo_model(db: Path, args: argparse.Namespace) -> int:
     pargs = argparse.Namespace(db=db, model=None, plate=None, device="auto", batch_size=32, workers=2,
                                retry_errors=False, latest=True)
     run_predict(pargs)
+    from xtalviewer.core.real_drops import describe_on_real_drops
+
+    base = base_model_path("resnet18")
+    with Store(db, readonly=True) as store:
+        demo = store.model(result["model_id"]) if result.get("model_id") else None
+    for name, path in (("Shipped base model", base), ("Demo model", demo and demo["path"])):
+        line = describe_on_real_drops(path) if path else None
+        if line:
+            print(f"{name} on real drops: {line}")
     return 0
 
 

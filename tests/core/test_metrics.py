@@ -116,3 +116,17 @@ def test_best_result_counts_recall_up_to_the_target_so_a_model_flagging_everythi
     assert best_result([alexnet, resnet])["arch"] == "resnet"  # both reach 99%: the lower load wins
     assert best_result([r("resnet", 0.968, 0.40), alexnet])["arch"] == "alexnet"  # below target: recall first
     assert best_result([r("a", 0.992, 0.33, target=0.995), r("b", 1.0, 0.87, target=0.995)])["arch"] == "b"
+
+
+def test_roc_auc_is_the_chance_a_crystal_outranks_a_drop_without():
+    from xtalviewer.core.metrics import roc_auc
+
+    assert roc_auc([0.9, 0.8, 0.1, 0.2], [True, True, False, False]) == 1.0
+    assert roc_auc([0.1, 0.2, 0.9, 0.8], [True, True, False, False]) == 0.0
+    assert roc_auc([0.5, 0.5, 0.5, 0.5], [True, False, True, False]) == 0.5  # ties count half
+    assert roc_auc([0.9, 0.3, 0.5, 0.1], [True, True, False, False]) == 0.75
+    rng = np.random.default_rng(0)
+    s, y = rng.random(200), rng.random(200) < 0.3
+    pairs = (s[y][:, None] > s[~y][None, :]).mean()
+    assert roc_auc(s, y) == pytest.approx(pairs)
+    assert np.isnan(roc_auc([0.1, 0.2], [True, True]))
