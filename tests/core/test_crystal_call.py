@@ -155,6 +155,20 @@ def test_the_shape_score_joins_the_network_as_independent_evidence():
     assert crystal_probability(fused, CRYSTAL)[1] == pytest.approx(1 - (1 - 0.02) * (1 - 0.9))
     assert fused[1, 2] == pytest.approx(fused[1, 3])  # crystal classes keep their shares
     assert crystal_in_top3(fused, CRYSTAL).tolist() == [True, True]
-    assert shape_probability(np.array([0.0, 3.0, 30.0]), 1.5, 3.0).tolist() == pytest.approx([0.0110, 0.5, 1.0], abs=1e-3)
+    assert shape_probability(np.array([0.0, 3.0, 30.0]), 1.5, 3.0).tolist() == pytest.approx([0.0, 0.4944, 1.0], abs=1e-3)
     op = fit_operating_point(np.log(probs), [0, 3], CRYSTAL, 0.99, shape_scores=np.array([0.0, 8.0]))
     assert op.fuses_shape and "straight edges" in op.describe()
+
+
+def test_straight_edges_count_crystal_facets_not_the_round_drop_rim():
+    import cv2
+
+    from xtalviewer.core.shape_score import straight_edge_score
+
+    blank = np.full((128, 128, 3), 180, np.uint8)
+    rim = blank.copy()
+    cv2.ellipse(rim, (64, 64), (48, 44), 0, 0, 360, (60, 60, 60), 3, cv2.LINE_AA)  # a drop's edge
+    crystal = rim.copy()
+    cv2.polylines(crystal, [np.array([[50, 40], [80, 48], [72, 82], [42, 74]], np.int32)], True, (30, 30, 30), 3)
+    assert straight_edge_score(blank) == 0.0
+    assert straight_edge_score(rim) < 0.3 < 1.0 < straight_edge_score(crystal)

@@ -2,9 +2,9 @@
 
 Crystals are bounded by flat faces, so a drop with crystals shows straight edges; clear drops,
 precipitate, skins and phase separation mostly do not, and the drop's own rim (curved, and at the
-border of the drop crop) is left out. The *straight-edge score* is the total length of the line
-segments OpenCV's line segment detector (LSD, Grompone von Gioi et al. 2010) finds inside the inner
-disc of the model's input square, per side length. It is computed on exactly the pixels the network
+border of the drop crop, or running round its centre) is left out. The *straight-edge score* is the
+total length of the line segments OpenCV's line segment detector (LSD, Grompone von Gioi et al.
+2010) finds inside the inner disc of the model's input square, per side length. It is computed on exactly the pixels the network
 sees (so every scoring path, training included, agrees), it needs no training, and so it cannot have
 learned the look of synthetic plates: on real drops the network trained on synthetic plates misses
 big faceted crystals that this score finds.
@@ -27,6 +27,8 @@ import cv2
 import numpy as np
 
 INNER_RADIUS = 0.40  # share of the square's side searched around its centre; the drop rim lies outside
+RIM_ZONE = 0.2  # beyond this share of the side from the centre, segments running round it are rim, not crystal
+TANGENT_DEGREES = 30.0  # within this angle of the tangent a segment counts as running round the centre
 PRIOR_SLOPE = 1.5  # the stated prior of the logistic, used when too few labels say otherwise
 PRIOR_OFFSET = 3.0  # straight-edge score at which the prior calls a drop 50% crystal
 SHAPE_THREADS = 2
@@ -71,7 +73,16 @@ def straight_segments(square: np.ndarray) -> np.ndarray:
     seg = found.reshape(-1, 4).astype(np.float64)
     mx = np.clip(((seg[:, 0] + seg[:, 2]) / 2).astype(int), 0, side - 1)
     my = np.clip(((seg[:, 1] + seg[:, 3]) / 2).astype(int), 0, side - 1)
-    return seg[_inner_disc(side)[my, mx] > 0]
+    seg = seg[_inner_disc(side)[my, mx] > 0]
+    # The drop's rim (and a round skin's wrinkles) runs round the centre of the drop crop, and LSD
+    # follows a curve with short straight pieces: away from the centre, pieces that run tangentially
+    # are left out. Crystal edges lie at any angle, so few of them go.
+    cx, cy = (seg[:, 0] + seg[:, 2]) / 2 - side / 2, (seg[:, 1] + seg[:, 3]) / 2 - side / 2
+    r = np.hypot(cx, cy)
+    length = np.maximum(np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]), 1e-9)
+    radial_share = np.abs((seg[:, 2] - seg[:, 0]) * cx + (seg[:, 3] - seg[:, 1]) * cy) / (length * np.maximum(r, 1e-9))
+    tangential = (r > RIM_ZONE * side) & (radial_share < math.sin(math.radians(TANGENT_DEGREES)))
+    return seg[~tangential]
 
 
 def straight_edge_score(square: np.ndarray) -> float:
@@ -99,10 +110,17 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
-def shape_probability(score: np.ndarray | float, slope: float, offset: float) -> np.ndarray:
-    """The logistic that maps straight-edge scores to a crystal probability."""
+def _logistic(score: np.ndarray | float, slope: float, offset: float) -> np.ndarray:
     z = np.clip(slope * (np.asarray(score, dtype=np.float64) - offset), -40, 40)
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def shape_probability(score: np.ndarray | float, slope: float, offset: float) -> np.ndarray:
+    """The crystal evidence of straight-edge scores: the fitted logistic, less what it gives a drop
+    with no straight edge at all (rescaled to 0..1). No straight edge is no evidence, so such a drop
+    keeps the network's answer exactly, its top 3 included."""
+    floor = _logistic(0.0, slope, offset)
+    return np.clip((_logistic(score, slope, offset) - floor) / max(1.0 - floor, 1e-12), 0.0, 1.0)
 
 
 def fuse(probs: np.ndarray, shape_prob: np.ndarray, crystal_mask: Sequence[bool]) -> np.ndarray:
