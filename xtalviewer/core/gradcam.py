@@ -133,10 +133,9 @@ class CrystalCam:
         heat_sq, prob = self.square_map(square)
         full = np.zeros((h, w), np.float32)
         full[y0:y1, x0:x1] = cv2.resize(heat_sq, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        where = "the whole frame" if box is None or box.found == "frame" else f"the {box.found} crop"
-        seen = f"where {self.meta.arch} sees a crystal" if heat_sq.max() > 0 else \
-            f"nowhere does {self.meta.arch} see a crystal"
-        caption = f"{seen} (Grad-CAM on {where}); network crystal probability {prob:.1%}"
+        where = "whole frame" if box is None or box.found == "frame" else f"{box.found} crop"
+        seen = "where it sees a crystal" if heat_sq.max() > 0 else "it sees a crystal nowhere"
+        caption = f"Grad-CAM of {self.meta.arch}: {seen}\nnetwork crystal probability {prob:.1%} ({where})"
         return CrystalMap(full, (x0, y0, x1, y1), prob, caption)
 
 

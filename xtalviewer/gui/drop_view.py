@@ -122,7 +122,7 @@ class DropView(QObject):
 
     def _cam_found(self, result) -> None:
         key, heat, caption = result
-        self.image_view.show_heat(key, heat, f"{caption}\nblue: little, red: most crystal evidence",
+        self.image_view.show_heat(key, heat, f"{caption} · blue: little, red: most crystal evidence",
                                   to_qimage(legend_scale()))
 
     def _find_crop(self) -> None:

@@ -16,10 +16,14 @@ from xtalviewer.gui.tasks import TaskFailed, TaskRunner, TaskState
 
 
 def import_task(state: TaskState, db: Path, paths: list[str]):
+    """Import, then give a store without any model the shipped base model (day one scores at once)."""
     from xtalviewer.core.importers import import_paths
+    from xtalviewer.core.registry import ensure_base_model
 
     with Store(db) as store:
-        return import_paths(store, paths)
+        report = import_paths(store, paths)
+        ensure_base_model(store)
+        return report
 
 
 def export_task(state: TaskState, db: Path, target: str) -> int:
@@ -77,7 +81,10 @@ class FileCommands(QObject):
         def done(report) -> None:
             self._say("Import finished", 6000)
             QMessageBox.information(self.window, "Import finished", import_summary(report))
-            self.imported()
+            if self.window.model is None:  # the shipped base model was registered for this new store
+                self.window.refresh_all()
+            else:
+                self.imported()
 
         self.imports.start(import_task, self.db_path, list(paths), on_done=done,
                            on_failed=lambda e: QMessageBox.warning(self.window, "Import failed", e))
