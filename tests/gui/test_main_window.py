@@ -435,11 +435,17 @@ def test_exporting_onto_a_fifo_is_refused_with_a_message(plate_db, settings, ope
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
-def test_c_outlines_the_crop_box_of_the_image_on_screen(plate_db, settings, open_window, qtbot):
-    w = open_window(plate_db, settings)
+def first_readable_drop_on_screen(w, qtbot) -> list[dict]:
+    """Show the first readable drop's image; returns the readable drops of the plate."""
     readable = [r for r in w.grid_model.rows() if not r["path"].endswith("GP1_06B_1.jpg")]
     w.set_current_row(w.grid_model.row_of(readable[0]["id"]))
     qtbot.waitUntil(lambda: w.image_view.has_image(), timeout=10000)
+    return readable
+
+
+def test_c_outlines_the_crop_box_of_the_image_on_screen(plate_db, settings, open_window, qtbot):
+    w = open_window(plate_db, settings)
+    readable = first_readable_drop_on_screen(w, qtbot)
     QTest.keyClick(w.grid, Qt.Key.Key_C)
     assert w.actions_["view.crop"].isChecked()
     qtbot.waitUntil(lambda: w.image_view.crop_caption() is not None, timeout=10000)
@@ -457,9 +463,7 @@ def test_c_outlines_the_crop_box_of_the_image_on_screen(plate_db, settings, open
 
 def test_g_lays_where_the_model_sees_a_crystal_over_the_image(plate_db, settings, open_window, qtbot):
     w = open_window(plate_db, settings)
-    readable = [r for r in w.grid_model.rows() if not r["path"].endswith("GP1_06B_1.jpg")]
-    w.set_current_row(w.grid_model.row_of(readable[0]["id"]))
-    qtbot.waitUntil(lambda: w.image_view.has_image(), timeout=10000)
+    readable = first_readable_drop_on_screen(w, qtbot)
     QTest.keyClick(w.grid, Qt.Key.Key_G)
     assert w.actions_["view.cam"].isChecked()
     qtbot.waitUntil(lambda: w.image_view.heat_caption() is not None, timeout=20000)
