@@ -215,7 +215,10 @@ def test_model_name_and_existing_metrics_are_shown(plate, tmp_path):
     assert "Missed crystals (top-3)" not in text  # None in the registry: left out, not shown as 0
 
 
-def test_without_a_model_the_report_says_so(tmp_path, db_path):
+def test_without_a_model_the_report_says_so(tmp_path, db_path, monkeypatch):
+    from xtalviewer.core import registry
+
+    monkeypatch.setattr(registry, "shipped_base_model", lambda arch="resnet18": None)  # an install without one
     make_folders(tmp_path / "plates")
     with Store(db_path) as s:
         import_paths(s, [tmp_path / "plates"])

@@ -81,11 +81,12 @@ def ensure_base_model(store: Store) -> dict | None:
         return None
 
 
-def current_model(store: Store) -> dict | None:
+def current_model(store: Store, *, register: bool = True) -> dict | None:
     """The model the app and the commands show: the active one; on a new store the shipped base model
-    (registered and activated now, where the store is writable); else, with models but none active,
-    the one that scored this store's drops (the most predictions). None when there is none."""
-    model = ensure_base_model(store)
+    (registered and activated now, where the store is writable and ``register``); else, with models
+    but none active, the one that scored this store's drops (the most predictions). None when there
+    is none. Views that only read (plots, the hit list) pass ``register=False``."""
+    model = ensure_base_model(store) if register else store.active_model()
     if model is not None:
         return model
     scored = [(store.prediction_count(m["id"]), m["id"]) for m in store.models()]

@@ -26,7 +26,7 @@ ANY_PLATE = "(all plates)"
 def read_hits(state: TaskState, db: Path, plate: str | None, new_only: bool) -> dict:
     """The hit list and its rule, on a task's thread with its own connection."""
     with Store(db, create=False) as store:
-        model = current_model(store)
+        model = current_model(store, register=False)
         if model is None:
             return {"rows": [], "rule": "No model is active: there are no hits to rank.", "plates": store.barcodes()}
         rows = store.hit_list(model["id"], plate=plate, new_only=new_only)

@@ -43,7 +43,7 @@ class PlotsDialog(QDialog):
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         with Store(self.db_path, create=False) as store:
             self.scheme = store.scheme
-            self.model = current_model(store)
+            self.model = current_model(store, register=False)
             choices = plotdata.inspection_choices(store)
 
         self.counts = LabelCountsTab(self.db_path, self.scheme)
@@ -77,7 +77,7 @@ class PlotsDialog(QDialog):
     def refresh(self) -> None:
         """Re-read the active model and the inspections, then every tab."""
         with Store(self.db_path, create=False) as store:
-            self.model = current_model(store)
+            self.model = current_model(store, register=False)
             choices = plotdata.inspection_choices(store)
         self.agreement.set_model(self.model)
         self.reviewers.set_model(self.model)
