@@ -469,7 +469,7 @@ def test_g_lays_where_the_model_sees_a_crystal_over_the_image(plate_db, settings
     qtbot.waitUntil(lambda: w.image_view.heat_caption() is not None, timeout=20000)
     first = w.image_view.image_key
     assert w.image_view.heat_key == first and "Grad-CAM" in w.image_view.heat_caption()
-    assert "red: most crystal evidence" in w.image_view.heat_caption()
+    assert "most (red) evidence" in w.image_view.heat_caption()
     assert w.image_view._heat.pixmap().size() == w.image_view.pixmap_image().size()  # laid over the whole image
     w.set_current_row(w.grid_model.row_of(readable[1]["id"]))  # the next drop gets its own map
     qtbot.waitUntil(lambda: w.image_view.heat_key not in (None, first), timeout=20000)

@@ -15,7 +15,7 @@ of the model: the hooks would otherwise capture the forward passes of live scori
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from xtalviewer.core.models import CheckpointMeta, family_of, load_checkpoint
+from xtalviewer.core.shape_score import shape_probability, straight_edge_score, straight_segments
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class CrystalMap:
     box: tuple[int, int, int, int]  # the crop the model saw, in pixels of the image (x0, y0, x1, y1)
     crystal_prob: float  # the network's calibrated crystal probability of this image (before the shape score)
     caption: str
+    segments: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))  # straight edges counted, in image pixels
+    shape_evidence: float | None = None  # what they add to the crystal call (None: the model does not use them)
 
 
 class _CrystalLogit(nn.Module):
@@ -134,9 +137,16 @@ class CrystalCam:
         full = np.zeros((h, w), np.float32)
         full[y0:y1, x0:x1] = cv2.resize(heat_sq, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         where = "whole frame" if box is None or box.found == "frame" else f"{box.found} crop"
-        seen = "where it sees a crystal" if heat_sq.max() > 0 else "it sees a crystal nowhere"
-        caption = f"Grad-CAM of {self.meta.arch}: {seen}\nnetwork crystal probability {prob:.1%} ({where})"
-        return CrystalMap(full, (x0, y0, x1, y1), prob, caption)
+        seen = "where it sees a crystal" if heat_sq.max() > 0 else "sees a crystal nowhere"
+        caption = f"Grad-CAM of {self.meta.arch} ({where}): {seen}\nnetwork alone: crystal {prob:.1%}"
+        # the straight edges the crystal call counts beside the network, in the frame's pixels
+        s = square.shape[0]
+        segments = straight_segments(square) * np.array([(x1 - x0) / s, (y1 - y0) / s] * 2) + np.array([x0, y0] * 2)
+        op, evidence = self.meta.operating_point, None
+        if op.fuses_shape:
+            evidence = float(shape_probability(straight_edge_score(square), op.shape_slope, op.shape_offset))
+            caption += f"; green, straight edges: {evidence:.0%}"
+        return CrystalMap(full, (x0, y0, x1, y1), prob, caption, segments, evidence)
 
 
 def _calibrated_crystal(model: _CrystalLogit, x: torch.Tensor, temperature: float) -> float:
@@ -156,12 +166,17 @@ def overlay(rgb: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> np.ndarray
     return np.clip(base * (1 - a) + colour * a, 0, 255).astype(np.uint8)
 
 
-def heat_rgba(heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
-    """The heat map as an RGBA layer (H, W, 4) uint8 to lay over the image: blue to red, transparent at 0."""
+def heat_rgba(heat: np.ndarray, alpha: float = 0.6, segments: np.ndarray | None = None) -> np.ndarray:
+    """The heat map as an RGBA layer (H, W, 4) uint8 to lay over the image: blue to red, transparent at
+    0; ``segments`` (x0, y0, x1, y1 in its pixels) drawn over it in green, as wide as a few screen pixels."""
     colour = cv2.cvtColor(cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET),
                           cv2.COLOR_BGR2RGB)
     a = np.clip(255 * alpha * np.clip(heat, 0, 1) ** 0.7, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(np.dstack([colour, a]))
+    rgba = np.ascontiguousarray(np.dstack([colour, a]))
+    width = max(1, round(max(heat.shape) / 400))
+    for x0, y0, x1, y1 in (segments if segments is not None else []):
+        cv2.line(rgba, (int(x0), int(y0)), (int(x1), int(y1)), (40, 255, 40, 255), width, cv2.LINE_AA)
+    return rgba
 
 
 def legend_scale(width: int = 96, height: int = 12) -> np.ndarray:

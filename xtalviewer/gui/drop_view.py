@@ -114,7 +114,7 @@ class DropView(QObject):
 
         def explain(state, image, path):
             crystal_map = cam_for(path).explain(from_qimage(image))
-            return key, rgba_qimage(heat_rgba(crystal_map.heat)), crystal_map.caption
+            return key, rgba_qimage(heat_rgba(crystal_map.heat, segments=crystal_map.segments)), crystal_map.caption
 
         self._cam_task.start(explain, image, model["path"], on_done=self._cam_found,
                              on_failed=lambda err: view.show_heat(key, rgba_qimage(np.zeros((1, 1, 4), np.uint8)),
@@ -122,7 +122,7 @@ class DropView(QObject):
 
     def _cam_found(self, result) -> None:
         key, heat, caption = result
-        self.image_view.show_heat(key, heat, f"{caption} · blue: little, red: most crystal evidence",
+        self.image_view.show_heat(key, heat, f"{caption}\ncolour: little (blue) to most (red) evidence",
                                   to_qimage(legend_scale()))
 
     def _find_crop(self) -> None:
