@@ -172,3 +172,16 @@ def test_straight_edges_count_crystal_facets_not_the_round_drop_rim():
     cv2.polylines(crystal, [np.array([[50, 40], [80, 48], [72, 82], [42, 74]], np.int32)], True, (30, 30, 30), 3)
     assert straight_edge_score(blank) == 0.0
     assert straight_edge_score(rim) < 0.3 < 1.0 < straight_edge_score(crystal)
+
+
+def test_the_mass_rule_counts_calibrated_network_probabilities_when_edges_join_the_score():
+    from xtalviewer.core.crystal_call import mass_threshold
+
+    rng = np.random.default_rng(3)
+    network = rng.beta(0.3, 6, 400)  # calibrated: the crystals each drop holds on average
+    fused = 1 - (1 - network) * (1 - rng.uniform(0.0, 0.3, 400))  # edges lift every drop a little
+    # counting the fused scores as probabilities expects far more crystals and puts the threshold too low
+    assert mass_threshold(fused, 0.99) < mass_threshold(fused, 0.99, expected=network)
+    t = mass_threshold(fused, 0.99, expected=network)
+    assert network[fused < t].sum() <= 0.01 * network.sum() + 1e-12
+    assert mass_threshold(network, 0.99, expected=network) == mass_threshold(network, 0.99)

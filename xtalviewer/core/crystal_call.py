@@ -183,18 +183,23 @@ def crystals_to_resolve(target_recall: float) -> float:
     return math.inf if target_recall >= 1 else math.ceil(1 / (1 - target_recall) - 1e-9)
 
 
-def mass_threshold(crystal_prob: np.ndarray, target_recall: float) -> float | None:
+def mass_threshold(crystal_prob: np.ndarray, target_recall: float, expected: np.ndarray | None = None) -> float | None:
     """The highest threshold that keeps ``target_recall`` of the expected crystals above it.
 
     With calibrated probabilities, a drop scored p holds p of a crystal on average, so the crystals
     expected below a threshold t are the sum of the scores below t, over every drop, labelled a
     crystal or not. Unlike the labelled crystals alone, this sees the long tail of faint,
-    uncertain drops where new plates hide their crystals. None without scores.
+    uncertain drops where new plates hide their crystals. ``expected`` gives each drop's expected
+    crystal separately when the score that ranks them is not itself a calibrated probability (the
+    network's calibrated probability, when straight edges join the score). None without scores.
     """
-    score = np.sort(np.asarray(crystal_prob, dtype=np.float64))
-    if len(score) == 0 or score.sum() <= 0:
+    score = np.asarray(crystal_prob, dtype=np.float64)
+    order = np.argsort(score, kind="stable")
+    score = score[order]
+    weight = score if expected is None else np.asarray(expected, dtype=np.float64)[order]
+    if len(score) == 0 or weight.sum() <= 0:
         return None
-    below = np.cumsum(score)  # expected crystals among the k+1 lowest drops
+    below = np.cumsum(weight)  # expected crystals among the k+1 lowest drops
     allowed = (1.0 - target_recall) * below[-1]
     k = int(np.searchsorted(below, allowed, side="right"))  # the k lowest drops may go unflagged
     return float(score[min(k, len(score) - 1)])
@@ -222,6 +227,7 @@ def fit_operating_point(logits: np.ndarray, truth: Sequence[int], crystal_mask: 
     few = int(is_crystal.sum()) < MIN_THRESHOLD_CRYSTALS
     temperature = fallback_temperature if few and fallback_temperature is not None else fit_temperature(logits, truth)
     probs = softmax(logits, temperature)
+    network = crystal_probability(probs, mask)  # calibrated: what the probability-mass rule counts
     slope = offset = None
     if shape_scores is not None:
         slope, offset = fit_shape_logistic(shape_scores, is_crystal, shape_prior or (PRIOR_SLOPE, PRIOR_OFFSET))
@@ -241,7 +247,7 @@ def fit_operating_point(logits: np.ndarray, truth: Sequence[int], crystal_mask: 
                     f"{'' if n_crystal == 1 else 's'} cannot place it ({MIN_THRESHOLD_CRYSTALS} are needed)")
         labelled = None if not n_crystal else labelled
     elif n_crystal < crystals_to_resolve(target_recall):
-        by_mass = mass_threshold(score, target_recall)
+        by_mass = mass_threshold(score, target_recall, expected=network)
         if by_mass is not None and by_mass < threshold:
             threshold = by_mass
     if len(score):
