@@ -60,7 +60,8 @@ def build_base(args: argparse.Namespace, command: str, log=print) -> dict:
         os.replace(part, db)
     config = TrainConfig(db=str(db), arch=args.arch, init=str(args.init), time_limit=args.minutes, epochs=args.epochs,
                          image_size=args.image_size, crop=args.crop, runs_dir=str(workdir / "runs"), name="base",
-                         activate="none", patience=100, val=0.1, test=0.1, seed=args.seed)
+                         activate="none", patience=100, val=0.1, test=0.1, seed=args.seed,
+                         shape="on")  # day one: synthetic validation cannot show what edges add on real drops
     (result,) = train(config, log=log)
     with Store(db) as store:
         best = store.model(result["model_id"])

@@ -13,7 +13,6 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import torch

@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crystal-recall", type=float, default=None, metavar="R",
                    help="target crystal recall (default: the model's own, else 0.99)")
     p.add_argument("--out", type=Path, default=None, help="where the recalibrated checkpoint goes")
+    p.add_argument("--shape", choices=("auto", "on", "off"), default="auto",
+                   help="straight-edge score beside the network: kept where it does better on the labels (auto), on, off")
     p.add_argument("--no-activate", action="store_true", help="register it without making it active")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     return p
@@ -38,7 +40,7 @@ def main(argv: list[str]) -> int:
         raise RecalibrationError(f"database {db} does not exist")
     with Store(db) as store:
         result = recalibrate(store, args.model, target_recall=args.crystal_recall, out=args.out,
-                             activate=not args.no_activate, log=(lambda _m: None) if args.json else print)
+                             activate=not args.no_activate, shape=args.shape, log=(lambda _m: None) if args.json else print)
     if args.json:
         print(json.dumps({"model_id": result.model_id, "path": str(result.path), "drops": result.drops,
                           "crystals": result.crystals, "recall_before": result.recall_before,

@@ -30,7 +30,7 @@ from train.events import EventWriter
 from train.init import InitError, InitPlan, apply_init, plan_init
 from train.loop import Dist, LoopSpec, checkpoint_meta, evaluate, fit, unwrap
 from train.recipe import Settings, resolve_settings
-from xtalviewer.core.crystal_call import fit_operating_point, softmax
+from xtalviewer.core.crystal_call import fit_crystal_call, softmax
 from xtalviewer.core.shape_score import fuse, shape_probability, straight_edge_scores
 from xtalviewer.core.inference import select_device
 from xtalviewer.core.metrics import HEADLINE, best_result, compute_metrics, expected_calibration_error, headline, pct
@@ -316,16 +316,20 @@ class Trainer:
         else:
             _, val_logits, val_truth = evaluate(model, data, labels, val_idx, spec, d)
         # the straight-edge score of the very squares the network saw (core/shape_score.py)
-        op = fit_operating_point(val_logits, val_truth, self.scheme.crystal_mask, spec.target_recall,
+        op = fit_crystal_call(val_logits, val_truth, self.scheme.crystal_mask, spec.target_recall,
                                  shape_scores=straight_edge_scores(data[_gathered(val_idx, d)]),
+                                 shape=self.config.shape,
+                                 shape_default=start_op.fuses_shape if start_op is not None else True,
                                  shape_prior=(start_op.shape_slope, start_op.shape_offset)
                                  if start_op is not None and start_op.fuses_shape else None,
                                  fallback_threshold=start_op.threshold if start_op is not None else None,
                                  fallback_temperature=start_op.temperature if start_op is not None else None,
                                  fitted_on=f"the validation split ({len(val_idx)} drops)")
         test_loss, test_logits, test_truth = evaluate(model, data, labels, split_index["test"], spec, d)
-        test_probs = fuse(softmax(test_logits, op.temperature), shape_probability(
-            straight_edge_scores(data[_gathered(split_index["test"], d)]), op.shape_slope, op.shape_offset), self.scheme.crystal_mask)
+        test_probs = softmax(test_logits, op.temperature)
+        if op.fuses_shape:
+            test_probs = fuse(test_probs, shape_probability(straight_edge_scores(data[_gathered(split_index["test"], d)]),
+                                                            op.shape_slope, op.shape_offset), self.scheme.crystal_mask)
         metrics = compute_metrics(test_truth, test_probs, self.scheme.keys,
                                   self.scheme.crystal_mask, threshold=op.threshold)
         metrics.update(

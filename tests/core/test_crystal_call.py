@@ -185,3 +185,27 @@ def test_the_mass_rule_counts_calibrated_network_probabilities_when_edges_join_t
     t = mass_threshold(fused, 0.99, expected=network)
     assert network[fused < t].sum() <= 0.01 * network.sum() + 1e-12
     assert mass_threshold(network, 0.99, expected=network) == mass_threshold(network, 0.99)
+
+
+def test_auto_keeps_straight_edges_only_where_they_find_what_the_network_misses():
+    from xtalviewer.core.crystal_call import fit_crystal_call
+
+    rng = np.random.default_rng(4)
+    n_crystal, n_other = 60, 300
+    truth = np.array([1] * n_crystal + [0] * n_other)
+    edges_on_others = np.where(rng.random(n_other) < 0.3, rng.uniform(4, 9, n_other), rng.uniform(0, 1, n_other))
+    # the network finds every crystal; edges only flag precipitate and dry drops too: left out
+    sure = np.concatenate([rng.uniform(0.6, 0.99, n_crystal), rng.uniform(0.0001, 0.004, n_other)])
+    logits = np.log(np.stack([1 - sure, sure], 1))
+    edges = np.concatenate([rng.uniform(3, 9, n_crystal), edges_on_others])
+    op = fit_crystal_call(logits, truth, [False, True], 0.99, shape_scores=edges)
+    assert not op.fuses_shape and op.shape_note.startswith("straight edges left out") and op.shape_note in op.describe()
+    # a new imager: the network scores a third of the crystals as low as clear drops; those have long edges
+    missed = np.concatenate([np.where(np.arange(n_crystal) < 20, rng.uniform(0.0001, 0.004, n_crystal),
+                                      sure[:n_crystal]), sure[n_crystal:]])
+    edges2 = np.concatenate([np.where(np.arange(n_crystal) < 20, rng.uniform(7, 9, n_crystal), rng.uniform(0, 9, n_crystal)),
+                             rng.uniform(0, 1.5, n_other)])
+    op2 = fit_crystal_call(np.log(np.stack([1 - missed, missed], 1)), truth, [False, True], 0.99, shape_scores=edges2)
+    assert op2.fuses_shape and op2.shape_note.startswith("kept") and op2.val_recall >= 0.99
+    assert fit_crystal_call(logits, truth, [False, True], 0.99, shape_scores=edges, shape="on").fuses_shape
+    assert not fit_crystal_call(logits, truth, [False, True], 0.99, shape_scores=edges, shape="off").fuses_shape

@@ -235,10 +235,10 @@ def test_calibration_reuses_the_best_epochs_validation_scores_which_equal_a_fres
         calibrated.append(np.array(logits))
         return fit_operating_point(logits, truth, mask, target, **kw)
 
-    fit_operating_point = train.run.fit_operating_point
+    fit_operating_point = train.run.fit_crystal_call
     monkeypatch.setattr(train.loop, "evaluate", in_loop)
     monkeypatch.setattr(train.run, "evaluate", in_run)
-    monkeypatch.setattr(train.run, "fit_operating_point", fit_op)
+    monkeypatch.setattr(train.run, "fit_crystal_call", fit_op)
     db = fresh_db(store_db, tmp_path)
     assert main(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "2",
                  "--runs-dir", str(tmp_path / "runs"), "--init", "scratch"]) == 0

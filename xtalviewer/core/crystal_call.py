@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -46,6 +46,7 @@ class OperatingPoint:
     shape_offset: float | None = None
     fallback: str | None = None  # why the threshold is not the fitted one (too few validation crystals)
     fitted_on: str | None = None  # what the temperature and threshold were fitted on, in words
+    shape_note: str | None = None  # why straight edges were kept or left out (SHAPE_CHOICES "auto")
 
     @property
     def fuses_shape(self) -> bool:
@@ -81,6 +82,8 @@ class OperatingPoint:
             text += f"; {self.fallback}"
         if self.fuses_shape:
             text += "; straight edges in the drop count as crystal evidence beside the network"
+        if self.shape_note:
+            text += f" ({self.shape_note})" if self.fuses_shape else f"; {self.shape_note}"
         if self.fitted_on:
             text += f"; fitted on {self.fitted_on}"
         return text
@@ -203,6 +206,42 @@ def mass_threshold(crystal_prob: np.ndarray, target_recall: float, expected: np.
     allowed = (1.0 - target_recall) * below[-1]
     k = int(np.searchsorted(below, allowed, side="right"))  # the k lowest drops may go unflagged
     return float(score[min(k, len(score) - 1)])
+
+
+SHAPE_CHOICES = ("auto", "on", "off")
+
+
+def fit_crystal_call(logits: np.ndarray, truth: Sequence[int], crystal_mask: Sequence[bool],
+                     target_recall: float = DEFAULT_TARGET_RECALL, *, shape_scores: np.ndarray | None = None,
+                     shape: str = "auto", shape_default: bool = True, **kw) -> OperatingPoint:
+    """The operating point with or without the straight-edge score (``shape``: on, off or auto).
+
+    auto fits both on the labelled drops and keeps the edges only where they do better there: higher
+    recall (up to the target), else a lower review load. Where the network alone already finds the
+    crystals (synthetic plates), edges on precipitate, skins and dry drops only add load; where it
+    misses crystals the edges find (a new imager), they take it to the target at a lower threshold.
+    With fewer than MIN_THRESHOLD_CRYSTALS crystals the comparison says nothing: ``shape_default``
+    (the starting model's choice) stands."""
+    if shape not in SHAPE_CHOICES:
+        raise ValueError(f"shape must be one of {', '.join(SHAPE_CHOICES)}, not {shape!r}")
+    if shape_scores is None or shape == "off":
+        return fit_operating_point(logits, truth, crystal_mask, target_recall, **kw)
+    fused = fit_operating_point(logits, truth, crystal_mask, target_recall, shape_scores=shape_scores, **kw)
+    if shape == "on":
+        return fused
+    alone = fit_operating_point(logits, truth, crystal_mask, target_recall, **kw)
+    n = alone.val_crystals or 0
+    if n < MIN_THRESHOLD_CRYSTALS or alone.val_recall is None or fused.val_recall is None:
+        return fused if shape_default else alone
+
+    def rank(op: OperatingPoint) -> tuple[float, float]:
+        return min(op.val_recall, target_recall), -(op.val_review_load or 0.0)
+
+    with_edges = f"with them recall {pct(fused.val_recall)} at load {pct(fused.val_review_load)}"
+    without = f"network alone recall {pct(alone.val_recall)} at load {pct(alone.val_review_load)}"
+    if rank(fused) > rank(alone):
+        return replace(fused, shape_note=f"kept: {with_edges}, {without}")
+    return replace(alone, shape_note=f"straight edges left out: {without}, {with_edges}")
 
 
 def fit_operating_point(logits: np.ndarray, truth: Sequence[int], crystal_mask: Sequence[bool],

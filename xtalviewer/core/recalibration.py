@@ -25,7 +25,7 @@ from xtalviewer.core.crystal_call import (
     MIN_THRESHOLD_CRYSTALS,
     OperatingPoint,
     crystal_probability,
-    fit_operating_point,
+    fit_crystal_call,
     recall_and_load,
     softmax,
 )
@@ -125,11 +125,13 @@ def crystal_scores(inputs: LabelledInputs, op: OperatingPoint, crystal_mask: Seq
 
 
 def refit(inputs: LabelledInputs, before: OperatingPoint, crystal_mask: Sequence[bool], target_recall: float,
-          fitted_on: str, shape: bool = True) -> OperatingPoint:
-    """The operating point refitted on ``inputs``; the current one is the prior and the fallback."""
+          fitted_on: str, shape: str = "auto") -> OperatingPoint:
+    """The operating point refitted on ``inputs``; the current one is the prior and the fallback.
+    ``shape``: keep the straight-edge score where it does better on these labels (auto), or on / off."""
     prior = (before.shape_slope, before.shape_offset) if before.fuses_shape else None
-    return fit_operating_point(inputs.logits, inputs.truth, crystal_mask, target_recall,
-                               shape_scores=inputs.shape_scores if shape else None, shape_prior=prior,
+    return fit_crystal_call(inputs.logits, inputs.truth, crystal_mask, target_recall,
+                               shape_scores=inputs.shape_scores, shape=shape,
+                               shape_default=before.fuses_shape or not before.calibrated, shape_prior=prior,
                                fallback_threshold=before.threshold if before.calibrated else None,
                                fallback_temperature=before.temperature if before.calibrated else None,
                                fallback_source="the model's current", fitted_on=fitted_on)
@@ -137,7 +139,7 @@ def refit(inputs: LabelledInputs, before: OperatingPoint, crystal_mask: Sequence
 
 def recalibrate(store: Store, model_ref: str | None = None, *, target_recall: float | None = None,
                 out: Path | None = None, activate: bool = True, sources: Sequence[str] = LABEL_SOURCES,
-                log: Callable[[str], None] = print) -> Recalibration:
+                shape: str = "auto", log: Callable[[str], None] = print) -> Recalibration:
     """Refit the operating point of a model (default: the current one) on the store's labelled drops
     and register the result as a new model (activated unless ``activate`` is False)."""
     try:
@@ -158,7 +160,7 @@ def recalibrate(store: Store, model_ref: str | None = None, *, target_recall: fl
     is_crystal = mask[inputs.truth]
     target = target_recall or before.target_recall or DEFAULT_TARGET_RECALL
     where = f"{len(inputs.truth)} labelled drops of {Path(str(store.path)).name} ({int(is_crystal.sum())} with crystals)"
-    after = refit(inputs, before, mask, target, where)
+    after = refit(inputs, before, mask, target, where, shape)
     rb, lb = recall_and_load(crystal_scores(inputs, before, mask), is_crystal, before.threshold) if is_crystal.any() \
         else (float("nan"), float((crystal_scores(inputs, before, mask) >= before.threshold).mean()))
     ra, la = recall_and_load(crystal_scores(inputs, after, mask), is_crystal, after.threshold) if is_crystal.any() \
