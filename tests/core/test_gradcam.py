@@ -67,3 +67,18 @@ def test_grad_cam_has_the_image_shape_and_peaks_on_the_crystal(arch):
     assert crystal_map.crystal_prob > 0.5 and arch in crystal_map.caption
     assert overlay(frame, crystal_map.heat).shape == frame.shape
     assert heat_rgba(crystal_map.heat).shape == (*frame.shape[:2], 4)
+
+
+def test_the_straight_edges_are_shown_only_for_a_model_that_counts_them():
+    from dataclasses import replace
+
+    from xtalviewer.core.crystal_call import OperatingPoint
+
+    meta, net = taught("resnet18", steps=2)
+    frame = scene(np.random.default_rng(3), (40, 40))
+    plain = CrystalCam(meta, net).explain(frame)
+    assert plain.shape_evidence is None and len(plain.segments) == 0 and "straight edges" not in plain.caption
+    fused = replace(meta, operating_point=OperatingPoint(shape_slope=1.5, shape_offset=3.0))
+    shown = CrystalCam(fused, net).explain(frame)
+    assert shown.shape_evidence is not None and len(shown.segments) > 0 and "green, straight edges" in shown.caption
+    assert (shown.segments >= 0).all() and (shown.segments[:, [0, 2]] <= frame.shape[1]).all()

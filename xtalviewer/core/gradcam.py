@@ -140,10 +140,10 @@ class CrystalCam:
         seen = "where it sees a crystal" if heat_sq.max() > 0 else "sees a crystal nowhere"
         caption = f"Grad-CAM of {self.meta.arch} ({where}): {seen}\nnetwork alone: crystal {prob:.1%}"
         # the straight edges the crystal call counts beside the network, in the frame's pixels
-        s = square.shape[0]
-        segments = straight_segments(square) * np.array([(x1 - x0) / s, (y1 - y0) / s] * 2) + np.array([x0, y0] * 2)
-        op, evidence = self.meta.operating_point, None
-        if op.fuses_shape:
+        op, evidence, segments = self.meta.operating_point, None, np.zeros((0, 4))
+        if op.fuses_shape:  # only a model whose call counts them shows them
+            s = square.shape[0]
+            segments = straight_segments(square) * np.array([(x1 - x0) / s, (y1 - y0) / s] * 2) + np.array([x0, y0] * 2)
             evidence = float(shape_probability(straight_edge_score(square), op.shape_slope, op.shape_offset))
             caption += f"; green, straight edges: {evidence:.0%}"
         return CrystalMap(full, (x0, y0, x1, y1), prob, caption, segments, evidence)
