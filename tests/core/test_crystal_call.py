@@ -209,3 +209,16 @@ def test_auto_keeps_straight_edges_only_where_they_find_what_the_network_misses(
     assert op2.fuses_shape and op2.shape_note.startswith("kept") and op2.val_recall >= 0.99
     assert fit_crystal_call(logits, truth, [False, True], 0.99, shape_scores=edges, shape="on").fuses_shape
     assert not fit_crystal_call(logits, truth, [False, True], 0.99, shape_scores=edges, shape="off").fuses_shape
+
+
+def test_a_few_labelled_crystals_lower_the_fallback_threshold_so_each_is_a_hit():
+    p = np.array([0.9, 0.02, 0.6] + [0.001] * 50)
+    truth = np.array([1, 1, 1] + [0] * 50)
+    op = fit_operating_point(np.log(np.stack([1 - p, p], 1)), truth, [False, True], 0.99,
+                             fallback_threshold=0.3, fallback_temperature=1.0)
+    assert op.threshold == pytest.approx(0.02) and op.val_recall == 1.0
+    assert "lowered to 2.0% so that every labelled crystal is a hit" in op.fallback
+    easy = np.array([0.9, 0.8, 0.6] + [0.001] * 50)  # all above the fallback: it stays
+    op2 = fit_operating_point(np.log(np.stack([1 - easy, easy], 1)), truth, [False, True], 0.99,
+                              fallback_threshold=0.3, fallback_temperature=1.0)
+    assert op2.threshold == 0.3 and "lowered" not in op2.fallback

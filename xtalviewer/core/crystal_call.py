@@ -284,6 +284,11 @@ def fit_operating_point(logits: np.ndarray, truth: Sequence[int], crystal_mask: 
         source = f"{fallback_source} threshold" if fallback_threshold is not None else "the stated prior"
         fallback = (f"set to {source} {pct(threshold)}: {n_crystal} validation crystal drop"
                     f"{'' if n_crystal == 1 else 's'} cannot place it ({MIN_THRESHOLD_CRYSTALS} are needed)")
+        lowest = float(score[is_crystal].min()) if n_crystal else None
+        if lowest is not None and lowest < threshold:
+            # a few labelled crystals cannot raise the threshold, but each of them must be a hit
+            threshold = lowest
+            fallback += f"; lowered to {pct(threshold)} so that every labelled crystal is a hit"
         labelled = None if not n_crystal else labelled
     elif n_crystal < crystals_to_resolve(target_recall):
         by_mass = mass_threshold(score, target_recall, expected=network)
