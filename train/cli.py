@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(cached or downloaded); scratch: random; or a checkpoint/state-dict file")
     p.add_argument("--crystal-recall", type=float, default=DEFAULT_TARGET_RECALL, metavar="R",
                    help="target crystal recall for the operating point, chosen on the validation split (default 0.99)")
+    p.add_argument("--composite", type=int, default=0, metavar="N",
+                   help="add N synthetic crystals drawn into the lab's own clear training drops (real backgrounds: "
+                        "the imager's look is then the same for crystal and clear drops); default 0")
     p.add_argument("--shape", choices=("auto", "on", "off"), default="auto",
                    help="the straight-edge score beside the network: auto (kept where it does better on the "
                         "validation split), on, off")

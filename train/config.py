@@ -34,6 +34,7 @@ class TrainConfig:
     init: str = "active"  # active | base | imagenet | scratch | a checkpoint path
     crystal_recall: float = DEFAULT_TARGET_RECALL
     shape: str = "auto"  # straight-edge score beside the network: auto (kept where it does better), on, off
+    composite: int = 0  # synthetic crystals composited into the lab's own clear training drops
     crystal_weight: float | None = None  # weight of the crystal-vs-rest loss term
     sources: str = "human,import"
     val: float = 0.15

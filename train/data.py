@@ -257,3 +257,44 @@ def sweep_stale_parts(folder: Path) -> list[Path]:
 def describe_counts(samples: Sequence[Sample], keys: Sequence[str]) -> str:
     c = Counter(keys[s.label] for s in samples)
     return ", ".join(f"{k} {c[k]}" for k in keys if c[k])
+
+
+def with_composites(data: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, weights: np.ndarray,
+                    samples: Sequence[Sample], preprocess: Preprocess, keys: Sequence[str], crystal: Sequence[bool],
+                    count: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The training set plus ``count`` crystals composited into the lab's own clear training drops.
+
+    Real backgrounds: a synthetic crystal (``synthetic.composite``) drawn into a drop of this lab's
+    imager that a reviewer called clear, so the imager's look is the same for crystal and clear drops
+    and only the crystal tells them apart. Returns (data, labels, train indices, weights, how many
+    backgrounds were used); unchanged when there is no clear training drop or no crystal class the
+    generator can draw."""
+    from xtalviewer.core.synthetic import CRYSTAL_KEYS, composite
+
+    drawable = [k for k in CRYSTAL_KEYS if k in keys and crystal[list(keys).index(k)]]
+    clear = [i for i in train_idx if "clear" in keys and labels[i] == list(keys).index("clear")]
+    if count <= 0 or not drawable or not clear:
+        return data, labels, train_idx, weights, 0
+    rng = np.random.default_rng([seed, 7])
+    backgrounds = rng.choice(clear, size=min(len(clear), max(1, count // 4)), replace=False)
+    decoded = {}
+    for i in backgrounds:
+        try:
+            decoded[int(i)] = load_rgb(samples[int(i)].path, min_side=preprocess.decode_min_side())
+        except ImageLoadError:
+            continue
+    if not decoded:
+        return data, labels, train_idx, weights, 0
+    order = list(decoded)
+    squares, new_labels = [], []
+    for n in range(count):
+        key = drawable[int(rng.integers(0, len(drawable)))]
+        out, _ = composite(decoded[order[n % len(order)]], key, rng)
+        squares.append(preprocess.fit_square(out))
+        new_labels.append(list(keys).index(key))
+    start = len(data)
+    data = np.concatenate([np.asarray(data), np.stack(squares)])
+    labels = np.concatenate([labels, np.array(new_labels, dtype=labels.dtype)])
+    weight = float(np.median(weights)) if len(weights) else 1.0
+    return (data, labels, np.concatenate([train_idx, np.arange(start, start + count)]),
+            np.concatenate([weights, np.full(count, weight)]), len(order))

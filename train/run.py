@@ -25,7 +25,16 @@ import torch.distributed as dist
 from torch import nn
 
 from train.config import TrainConfig
-from train.data import DecodedCache, describe_counts, labelled_samples, load_split, sample_weights, save_split, split_samples
+from train.data import (
+    DecodedCache,
+    describe_counts,
+    labelled_samples,
+    load_split,
+    sample_weights,
+    save_split,
+    split_samples,
+    with_composites,
+)
 from train.events import EventWriter
 from train.init import InitError, InitPlan, apply_init, plan_init
 from train.loop import Dist, LoopSpec, checkpoint_meta, evaluate, fit, unwrap
@@ -286,6 +295,13 @@ class Trainer:
             raise TrainError("no training images: label some drops first (or check --sources)")
         labels = np.array([s.label for s in cache.samples], dtype=np.int64)
         weights = sample_weights([cache.samples[i] for i in split_index["train"]], len(self.scheme.keys), config.balance)
+        data = cache.array
+        if config.composite:
+            data, labels, split_index["train"], weights, used = with_composites(
+                data, labels, split_index["train"], weights, cache.samples, settings.preprocess, self.scheme.keys,
+                self.scheme.crystal_mask, config.composite, config.seed)
+            log(f"{arch}: {config.composite if used else 0} synthetic crystals composited into {used} of the lab's own "
+                "clear training drops" if used else f"{arch}: --composite: no clear training drop to draw crystals into")
         if d.main:
             self.events.emit("start", run=run_id, arch=arch, epochs=spec.epochs, image_size=settings.preprocess.input_size,
                              crop=settings.preprocess.crop, train=len(split_index["train"]), val=len(split_index["val"]),
@@ -300,9 +316,9 @@ class Trainer:
             return tqdm(total=total, desc=desc, unit="img", leave=False, file=sys.stderr,
                         disable=None if not self.events.to_stdout else True)
 
-        fitted = fit(spec, model, cache.array, labels, split_index, weights, d, self.events, log, self.cancel, bar)
+        fitted = fit(spec, model, data, labels, split_index, weights, d, self.events, log, self.cancel, bar)
         start_op = plan.meta.operating_point if plan.meta is not None else None
-        return self._calibrate_test_register(spec, model, fitted, cache.array, labels, split_index, settings,
+        return self._calibrate_test_register(spec, model, fitted, data, labels, split_index, settings,
                                              start_op if start_op is not None and start_op.calibrated else None)
 
     def _calibrate_test_register(self, spec: LoopSpec, model: nn.Module, fitted, data, labels, split_index,

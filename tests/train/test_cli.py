@@ -409,3 +409,13 @@ def test_a_resumed_run_reports_the_whole_training_time(store_db, tmp_path, monke
     with open(run / "resnet18" / "summary.csv") as fh:
         seconds = [float(r["seconds"]) for r in csv.DictReader(fh)]
     assert first_epoch_s >= 3.0 and metrics["train_seconds"] >= sum(seconds) - 0.5
+
+
+def test_composite_trains_with_crystals_drawn_into_the_labs_clear_drops(store_db, tmp_path, capsys):
+    db = fresh_db(store_db, tmp_path)
+    assert main(["--db", str(db), "--arch", "resnet", "--image-size", "32", "--epochs", "1", "--composite", "6",
+                 "--runs-dir", str(tmp_path / "runs"), "--init", "scratch"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet18: 6 synthetic crystals composited into" in out and "of the lab's own clear training drops" in out
+    (run,) = list((tmp_path / "runs").iterdir())
+    assert json.loads((run / "args.json").read_text())["composite"] == 6

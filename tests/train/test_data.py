@@ -143,3 +143,29 @@ def test_a_truth_csv_that_is_a_fifo_is_refused_at_once(tmp_path):
     os.mkfifo(fifo)
     with Store(db) as s, pytest.raises(ValueError, match="is a FIFO"):
         samples_from_csv(s, fifo)
+
+
+def test_composites_add_crystals_drawn_into_the_labs_own_clear_training_drops(tmp_path):
+    import cv2
+    from dropimages import small_drop
+
+    from train.data import with_composites
+    from xtalviewer.core.labels import load_scheme
+
+    scheme = load_scheme("xtal10")
+    pre = Preprocess(input_size=48, crop="drop")
+    samples, squares = [], []
+    for i, label in enumerate(["clear", "clear", "skin", "crystals_3d"]):
+        path = tmp_path / f"d{i}.jpg"
+        cv2.imwrite(str(path), cv2.cvtColor(small_drop(label, seed=20 + i), cv2.COLOR_RGB2BGR))
+        samples.append(Sample(i, str(path), None, scheme.keys.index(label), "P1", f"A0{i + 1}", 1))
+        squares.append(pre.fit_square(small_drop(label, seed=20 + i)))
+    data, labels = np.stack(squares), np.array([s.label for s in samples])
+    train_idx, weights = np.array([0, 1, 2, 3]), np.ones(4)
+    out, out_labels, out_idx, out_w, used = with_composites(data, labels, train_idx, weights, samples, pre, scheme.keys,
+                                                            scheme.crystal_mask, 8, seed=1)
+    assert used == 2 and out.shape == (12, 48, 48, 3) and (out[:4] == data).all()
+    assert all(scheme.crystal_mask[k] for k in out_labels[4:]) and list(out_idx) == list(range(12))
+    assert len(out_w) == 12 and not any((out[4 + n] == data[0]).all() or (out[4 + n] == data[1]).all() for n in range(8))
+    none = with_composites(data, labels, np.array([2, 3]), np.ones(2), samples, pre, scheme.keys, scheme.crystal_mask, 8, 1)
+    assert none[4] == 0 and none[0] is data  # no clear drop to draw into: unchanged
