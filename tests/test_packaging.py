@@ -235,3 +235,26 @@ def test_retrain_command_reaches_train(entry):
 def test_bundle_check_imports_every_module(entry, capsys):
     assert entry.bundle_check() == 0, capsys.readouterr().err
     assert "bundle check:" in capsys.readouterr().out
+
+
+def test_the_wheel_builds_without_setuptools_warnings_and_holds_the_resources(tmp_path):
+    """A clean install: license as an SPDX string with its file, every resources folder declared."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    source = tmp_path / "src"  # a copy, so the build leaves nothing in the checkout
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info",
+                                                               "tests", "__pycache__", "runs", "demo-data"))
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-v",
+                          "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    log = out.stdout + out.stderr
+    assert "SetuptoolsDeprecationWarning" not in log and "absent from the `packages` configuration" not in log
+    (wheel,) = (tmp_path / "dist").glob("xtalviewer-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for wanted in ("xtalviewer/resources/models/base-resnet18.pt", "xtalviewer/resources/models/base-resnet18.json",
+                   "xtalviewer/resources/label_schemes/xtal10.json", "xtalviewer/resources/icons/xtalviewer.png",
+                   "xtalviewer/resources/styles/report.css"):
+        assert wanted in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
