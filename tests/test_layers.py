@@ -125,3 +125,12 @@ def test_no_import_circle():
         if v not in index:
             visit(v)
     assert not circles, f"import circles: {circles}"
+
+
+def test_the_checks_see_the_modules_they_check():
+    """A misspelt package list would find no module and every check above would pass on nothing."""
+    modules = project_modules()
+    for name in ("xtalviewer.core.store", "xtalviewer.core.inference", "xtalviewer.gui.main_window", "train.run"):
+        assert name in modules
+    assert len([m for m in modules if m.startswith("xtalviewer.gui")]) > 20 and len(graph()) == len(modules)
+    assert any(deps for deps in graph().values())  # imports are found, not only files
