@@ -300,8 +300,8 @@ class Trainer:
             data, labels, split_index["train"], weights, used = with_composites(
                 data, labels, split_index["train"], weights, cache.samples, settings.preprocess, self.scheme.keys,
                 self.scheme.crystal_mask, config.composite, config.seed)
-            log(f"{arch}: {config.composite if used else 0} synthetic crystals composited into {used} of the lab's own "
-                "clear training drops" if used else f"{arch}: --composite: no clear training drop to draw crystals into")
+            log(f"{arch}: {config.composite} synthetic crystals composited into {used} of the lab's own clear training "
+                "drops" if used else f"{arch}: --composite: no clear training drop to draw crystals into")
         if d.main:
             self.events.emit("start", run=run_id, arch=arch, epochs=spec.epochs, image_size=settings.preprocess.input_size,
                              crop=settings.preprocess.crop, train=len(split_index["train"]), val=len(split_index["val"]),

@@ -161,6 +161,10 @@ def test_a_new_store_scores_with_the_shipped_base_model_without_a_model_step(tmp
     assert "shipped base model is registered and active" in capsys.readouterr().out
     with Store(db) as s:
         assert [m["name"] for m in s.models()] == [BASE_MODEL_NAME] and s.active_model()["name"] == BASE_MODEL_NAME
+        registered = Path(s.active_model()["path"])
+    # a copy named by its content: an upgrade that ships a new base model leaves this store's model as it was
+    assert registered != shipped_base_model() and registered.parent.name == "models"
+    assert registered.read_bytes() == shipped_base_model().read_bytes()
     assert main(["predict", "--db", str(db)]) == 0  # no --model: the base model scores
     out = tmp_path / "export.csv"
     assert main(["export", "--db", str(db), "-o", str(out)]) == 0

@@ -7,11 +7,14 @@ operating point and preprocessing exactly as the checkpoint has them.
 
 from __future__ import annotations
 
+import os
+import shutil
 from importlib import resources
 from pathlib import Path
 
 from xtalviewer.core.labels import SchemeError
 from xtalviewer.core.models import CheckpointError, CheckpointMeta, file_sha256, read_checkpoint, resolve_arch
+from xtalviewer.core.paths import data_dir
 from xtalviewer.core.store import Store, StoreError
 
 BASE_MODEL_NAME = "base-resnet18 (shipped)"
@@ -76,9 +79,23 @@ def ensure_base_model(store: Store) -> dict | None:
         meta, _ = read_checkpoint(path)
         if meta.scheme_id != store.scheme.id or meta.classes != store.scheme.keys:
             return None
-        return store.model(register_checkpoint(store, path, meta, name=BASE_MODEL_NAME, activate=True))
-    except (CheckpointError, SchemeError, StoreError):
+        kept = keep_copy(path)
+        return store.model(register_checkpoint(store, kept, meta, name=BASE_MODEL_NAME, activate=True))
+    except (CheckpointError, SchemeError, StoreError, OSError):
         return None
+
+
+def keep_copy(path: Path) -> Path:
+    """A copy of a shipped checkpoint in the user's data folder, named by its content, so the model a
+    store registered keeps its weights when an upgrade of the app ships a new base model."""
+    digest = file_sha256(path)
+    dest = data_dir() / "models" / f"{path.stem}-{digest[:12]}{path.suffix}"
+    if not dest.is_file() or file_sha256(dest) != digest:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".part")
+        shutil.copyfile(path, part)
+        os.replace(part, dest)
+    return dest
 
 
 def current_model(store: Store, *, register: bool = True) -> dict | None:
