@@ -46,6 +46,7 @@ from xtalviewer.core.shape_score import straight_edge_scores  # noqa: E402
 from xtalviewer.core.synthetic import CLASS_KEYS, CRYSTAL_KEYS, composite, random_drop  # noqa: E402
 
 MIN_TEST = 4
+DRAWABLE = sorted(CRYSTAL_KEYS)  # a fixed order, so a seed draws the same crystals in every run
 
 
 def replay_set(preprocess, n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
@@ -71,14 +72,13 @@ def fine_tune(net, meta, squares: np.ndarray, crystal: np.ndarray, backgrounds: 
     net = copy.deepcopy(net).train()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     mask = torch.tensor(meta.crystal)
-    crystal_keys = [k for k in CRYSTAL_KEYS]
     gen = torch.Generator().manual_seed(int(rng.integers(0, 2**31)))
     for _ in range(steps):
         real_idx = rng.integers(0, len(squares), 16)
         comp, comp_y = [], []
         for _ in range(8 if backgrounds else 0):  # the lab's own clear drops with crystals drawn in
             bg = backgrounds[int(rng.integers(0, len(backgrounds)))]
-            out, _ = composite(bg, crystal_keys[int(rng.integers(0, len(crystal_keys)))], rng)
+            out, _ = composite(bg, DRAWABLE[int(rng.integers(0, len(DRAWABLE)))], rng)
             comp.append(meta.preprocess.fit_square(out))
             comp_y.append(True)
         rep_idx = rng.integers(0, len(replay[0]), 16)

@@ -271,7 +271,7 @@ def with_composites(data: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
     generator can draw."""
     from xtalviewer.core.synthetic import CRYSTAL_KEYS, composite
 
-    drawable = [k for k in CRYSTAL_KEYS if k in keys and crystal[list(keys).index(k)]]
+    drawable = [k for k in sorted(CRYSTAL_KEYS) if k in keys and crystal[list(keys).index(k)]]  # fixed order: seeded runs repeat
     clear = [i for i in train_idx if "clear" in keys and labels[i] == list(keys).index("clear")]
     if count <= 0 or not drawable or not clear:
         return data, labels, train_idx, weights, 0

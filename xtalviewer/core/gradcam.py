@@ -122,8 +122,7 @@ class CrystalCam:
         heat = heat / peak if peak > 0 else heat
         s = square.shape[0]
         heat = cv2.resize(heat, (s, s), interpolation=cv2.INTER_CUBIC).clip(0, 1).astype(np.float32)
-        prob = float(torch.sigmoid(logit.detach()[0, 0] / temperature)) if temperature == 1.0 else \
-            _calibrated_crystal(self.model, x.detach(), temperature)
+        prob = _calibrated_crystal(self.model, x.detach(), temperature)
         return heat, prob
 
     def explain(self, rgb: np.ndarray) -> CrystalMap:

@@ -26,7 +26,6 @@ from xtalviewer.core.crystal_call import (
     OperatingPoint,
     crystal_probability,
     fit_crystal_call,
-    recall_and_load,
     softmax,
 )
 from xtalviewer.core.imaging import ImageLoadError, load_rgb
@@ -124,6 +123,13 @@ def crystal_scores(inputs: LabelledInputs, op: OperatingPoint, crystal_mask: Seq
     return crystal_probability(probs, crystal_mask)
 
 
+def measured(inputs: LabelledInputs, op: OperatingPoint, crystal_mask: np.ndarray,
+             is_crystal: np.ndarray) -> tuple[float, float]:
+    """(crystal recall, review load) of ``op`` on the labelled drops; recall NaN without crystals."""
+    flagged = crystal_scores(inputs, op, crystal_mask) >= op.threshold
+    return (float(flagged[is_crystal].mean()) if is_crystal.any() else float("nan")), float(flagged.mean())
+
+
 def refit(inputs: LabelledInputs, before: OperatingPoint, crystal_mask: Sequence[bool], target_recall: float,
           fitted_on: str, shape: str = "auto") -> OperatingPoint:
     """The operating point refitted on ``inputs``; the current one is the prior and the fallback.
@@ -161,10 +167,8 @@ def recalibrate(store: Store, model_ref: str | None = None, *, target_recall: fl
     target = target_recall or before.target_recall or DEFAULT_TARGET_RECALL
     where = f"{len(inputs.truth)} labelled drops of {Path(str(store.path)).name} ({int(is_crystal.sum())} with crystals)"
     after = refit(inputs, before, mask, target, where, shape)
-    rb, lb = recall_and_load(crystal_scores(inputs, before, mask), is_crystal, before.threshold) if is_crystal.any() \
-        else (float("nan"), float((crystal_scores(inputs, before, mask) >= before.threshold).mean()))
-    ra, la = recall_and_load(crystal_scores(inputs, after, mask), is_crystal, after.threshold) if is_crystal.any() \
-        else (float("nan"), float((crystal_scores(inputs, after, mask) >= after.threshold).mean()))
+    rb, lb = measured(inputs, before, mask, is_crystal)
+    ra, la = measured(inputs, after, mask, is_crystal)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     new_meta = replace(meta, operating_point=after, run_id=f"{meta.run_id or model['name']}-recal-{stamp}",
                        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
