@@ -28,9 +28,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from xtalviewer.core.crop import CROP_MODES, CropBox, find_crop  # noqa: E402
-from xtalviewer.core.imaging import decode  # noqa: E402
-from xtalviewer.core.synthetic import CLASS_KEYS, random_geometry, render_drop  # noqa: E402
+from xtalviewer.model.crop import CROP_MODES, CropBox, find_crop  # noqa: E402
+from xtalviewer.imaging.decode import decode  # noqa: E402
+from xtalviewer.synthetic.renderer import CLASS_KEYS, random_geometry, render_drop  # noqa: E402
 
 SIZE = (1224, 1024)
 REDUCED_MIN_SIDE = 256  # a 1024-high JPEG then decodes at 1/4

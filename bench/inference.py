@@ -27,11 +27,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xtalviewer.core.crystal_call import OperatingPoint  # noqa: E402
-from xtalviewer.core.importers import import_paths  # noqa: E402
-from xtalviewer.core.imaging import load_rgb  # noqa: E402
-from xtalviewer.core.inference import Scorer, ScoringRun, describe_device, select_device, work_list  # noqa: E402
-from xtalviewer.core.models import (  # noqa: E402
+from xtalviewer.crystal_call import OperatingPoint  # noqa: E402
+from xtalviewer.importers import import_paths  # noqa: E402
+from xtalviewer.imaging.decode import load_rgb  # noqa: E402
+from xtalviewer.model.inference import Scorer, ScoringRun, describe_device, select_device, work_list  # noqa: E402
+from xtalviewer.model.architectures import (  # noqa: E402
     FAMILIES,
     CheckpointMeta,
     Preprocess,
@@ -39,10 +39,10 @@ from xtalviewer.core.models import (  # noqa: E402
     default_input_size,
     resolve_arch,
 )
-from xtalviewer.core.plates import row_letter  # noqa: E402
-from xtalviewer.core.shape_score import PRIOR_OFFSET, PRIOR_SLOPE  # noqa: E402
-from xtalviewer.core.store import Store  # noqa: E402
-from xtalviewer.core.synthetic import CLASS_KEYS, random_drop  # noqa: E402
+from xtalviewer.plates import row_letter  # noqa: E402
+from xtalviewer.model.shape_score import PRIOR_OFFSET, PRIOR_SLOPE  # noqa: E402
+from xtalviewer.store.store import Store  # noqa: E402
+from xtalviewer.synthetic.renderer import CLASS_KEYS, random_drop  # noqa: E402
 
 
 def write_plate(folder: Path, n: int, size: tuple[int, int]) -> None:
@@ -67,7 +67,7 @@ def bench_arch(arch: str, db_path: Path, device: torch.device, batch_size: int, 
     torch.manual_seed(0)
     net = build_model(arch, len(meta.classes), size)
     scorer = Scorer(net, meta, device)
-    # the same model with the straight-edge score joined to it (core/shape_score.py), as shipped models score
+    # the same model with the straight-edge score joined to it (model/shape_score.py), as shipped models score
     shaped = Scorer(net, replace(meta, operating_point=OperatingPoint(shape_slope=PRIOR_SLOPE, shape_offset=PRIOR_OFFSET)),
                     device)
     with Store(db_path) as store:

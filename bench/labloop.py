@@ -37,13 +37,13 @@ sys.path.insert(0, str(REPO))
 
 from bench.real import DEFAULT_LABELS, read_labels, resolve_model  # noqa: E402
 from train.augment import augment  # noqa: E402
-from xtalviewer.core.crystal_call import recall_and_load  # noqa: E402
-from xtalviewer.core.imaging import load_rgb  # noqa: E402
-from xtalviewer.core.metrics import roc_auc  # noqa: E402
-from xtalviewer.core.models import load_checkpoint  # noqa: E402
-from xtalviewer.core.recalibration import LabelledInputs, crystal_scores, refit  # noqa: E402
-from xtalviewer.core.shape_score import straight_edge_scores  # noqa: E402
-from xtalviewer.core.synthetic import CLASS_KEYS, CRYSTAL_KEYS, composite, random_drop  # noqa: E402
+from xtalviewer.crystal_call import recall_and_load  # noqa: E402
+from xtalviewer.imaging.decode import load_rgb  # noqa: E402
+from xtalviewer.model.metrics import roc_auc  # noqa: E402
+from xtalviewer.model.architectures import load_checkpoint  # noqa: E402
+from xtalviewer.model.recalibration import LabelledInputs, crystal_scores, refit  # noqa: E402
+from xtalviewer.model.shape_score import straight_edge_scores  # noqa: E402
+from xtalviewer.synthetic.renderer import CLASS_KEYS, CRYSTAL_KEYS, composite, random_drop  # noqa: E402
 
 MIN_TEST = 4
 DRAWABLE = sorted(CRYSTAL_KEYS)  # a fixed order, so a seed draws the same crystals in every run

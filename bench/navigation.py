@@ -33,11 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from xtalviewer.core.importers import import_paths  # noqa: E402
-from xtalviewer.core.plates import row_letter  # noqa: E402
-from xtalviewer.core.settings import Settings  # noqa: E402
-from xtalviewer.core.store import PredictionRow, Store  # noqa: E402
-from xtalviewer.core.synthetic import CLASS_KEYS, random_drop  # noqa: E402
+from xtalviewer.importers import import_paths  # noqa: E402
+from xtalviewer.plates import row_letter  # noqa: E402
+from xtalviewer.settings import Settings  # noqa: E402
+from xtalviewer.store.store import PredictionRow, Store  # noqa: E402
+from xtalviewer.synthetic.renderer import CLASS_KEYS, random_drop  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -87,7 +87,7 @@ def fake_predictions(store: Store, model_id: int) -> None:
 
 
 def register_model(store: Store, root: Path, size: int = 224) -> int:
-    from xtalviewer.core.models import CheckpointMeta, Preprocess, build_model, save_checkpoint
+    from xtalviewer.model.architectures import CheckpointMeta, Preprocess, build_model, save_checkpoint
 
     path = root / "resnet18.pt"
     meta = CheckpointMeta(arch="resnet18", scheme_id=store.scheme.id, classes=store.scheme.keys,
@@ -120,8 +120,8 @@ def visible_rows(window) -> list[int]:
 
 
 def open_window(db: Path, settings: Settings):
-    from xtalviewer.gui.app import application
-    from xtalviewer.gui.main_window import MainWindow
+    from xtalviewer.gui.app.launch import application
+    from xtalviewer.gui.app.main_window import MainWindow
 
     app = application()
     window = MainWindow(db, settings, start_scoring=False)
@@ -176,8 +176,8 @@ def bench_keys(db: Path, settings: Settings, presses: int, dwell: float) -> dict
 def bench_open(db: Path, settings: Settings, cold: bool, thumbnails: bool = True) -> dict:
     """Open the plate again in a window: until the grid (plate map or queue) is painted, and (with
     ``thumbnails``) until every thumbnail in view is filled, from the disk cache or (``cold``) not."""
-    from xtalviewer.gui.app import application
-    from xtalviewer.gui.main_window import MainWindow
+    from xtalviewer.gui.app.launch import application
+    from xtalviewer.gui.app.main_window import MainWindow
 
     app = application()
     window = MainWindow(db, settings, start_scoring=False)
@@ -239,7 +239,7 @@ def bench_memory(root: Path, n_images: int, settings: Settings) -> dict:
 
 
 def memory_of(db: Path, thumbs: Path) -> dict:
-    from xtalviewer.gui.scoring import cached_scorer
+    from xtalviewer.gui.plate.scoring import cached_scorer
 
     settings = Settings(annotator="bench", thumbnail_dir=str(thumbs))
     app, window = open_window(db, settings)

@@ -31,8 +31,8 @@ import torch  # noqa: E402
 
 from train.config import TrainConfig  # noqa: E402
 from train.run import train  # noqa: E402
-from xtalviewer.core.demo import DemoConfig, run_demo  # noqa: E402
-from xtalviewer.core.store import Store  # noqa: E402
+from xtalviewer.synthetic.demo import DemoConfig, run_demo  # noqa: E402
+from xtalviewer.store.store import Store  # noqa: E402
 
 KEYS = ("accuracy", "top3_accuracy", "missed_crystal_rate_top1", "missed_crystal_rate_top3", "crystal_recall",
         "crystal_precision", "review_load", "balanced_accuracy", "ece", "ece_uncalibrated", "top3_crystal_recall",

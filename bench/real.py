@@ -30,9 +30,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from xtalviewer.core.inference import Scorer, select_device  # noqa: E402
-from xtalviewer.core.models import load_checkpoint  # noqa: E402
-from xtalviewer.core.real_drops import default_labels, read_labels, score, summarise  # noqa: E402
+from xtalviewer.model.inference import Scorer, select_device  # noqa: E402
+from xtalviewer.model.architectures import load_checkpoint  # noqa: E402
+from xtalviewer.model.real_drops import default_labels, read_labels, score, summarise  # noqa: E402
 
 DEFAULT_LABELS = default_labels()
 TARGETS = {"auc": ">= 0.90", "recall": ">= 0.90", "non_crystal_flagged": "<= 0.30"}
@@ -43,15 +43,15 @@ def resolve_model(ref: str, db: str | None) -> Path:
     if Path(ref).is_file():
         return Path(ref)
     if ref == "base":
-        from xtalviewer.core.registry import shipped_base_model
+        from xtalviewer.model.registry import shipped_base_model
 
         found = shipped_base_model()
         if found is None:
             raise SystemExit("no base model ships with this installation")
         return found
-    from xtalviewer.core.paths import default_db_path
-    from xtalviewer.core.registry import resolve_model as from_registry
-    from xtalviewer.core.store import Store
+    from xtalviewer.paths import default_db_path
+    from xtalviewer.model.registry import resolve_model as from_registry
+    from xtalviewer.store.store import Store
 
     with Store(db or default_db_path(), create=False) as store:
         return Path(from_registry(store, None if ref == "active" else ref)["path"])
@@ -59,8 +59,8 @@ def resolve_model(ref: str, db: str | None) -> Path:
 
 def contact_sheet(rows: list[dict], squares: list, cam, out: Path, tile: int = 192, columns: int = 4) -> int:
     """Misses and false hits, each as [crop | crop with Grad-CAM and straight segments]; returns how many."""
-    from xtalviewer.core.gradcam import overlay
-    from xtalviewer.core.shape_score import straight_segments
+    from xtalviewer.model.gradcam import overlay
+    from xtalviewer.model.shape_score import straight_segments
 
     wrong = [(r, s) for r, s in zip(rows, squares) if s is not None and "crystal_prob" in r and r["hit"] != r["crystal"]]
     wrong.sort(key=lambda rs: (not rs[0]["crystal"], -rs[0]["crystal_prob"] if not rs[0]["crystal"] else rs[0]["crystal_prob"]))
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
            "by_source": {s: summarise([r for r in scored if r["source"] == s], op.threshold) for s in sources},
            "unreadable": [r["file"] for r in rows if "error" in r], "targets": TARGETS}
     if not args.no_sheet:
-        from xtalviewer.core.gradcam import CrystalCam
+        from xtalviewer.model.gradcam import CrystalCam
 
         cam = CrystalCam(*load_checkpoint(path))
         out["sheet"] = str(args.sheet)

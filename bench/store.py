@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xtalviewer.core.importers import import_paths  # noqa: E402
-from xtalviewer.core.plates import PlateType, row_letter, well_name  # noqa: E402
-from xtalviewer.core.store import ImageRow, PredictionRow, Store  # noqa: E402
+from xtalviewer.importers import import_paths  # noqa: E402
+from xtalviewer.plates import PlateType, row_letter, well_name  # noqa: E402
+from xtalviewer.store.store import ImageRow, PredictionRow, Store  # noqa: E402
 
 ROWS, COLS, DROPS = 8, 12, 2
 
@@ -177,10 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                                    path="/models/bench.pt", activate=True)
         predict_seconds = predict_all(store, model_id, rng)
         labelled = label_share(store, args.labelled, rng)
-        store.conn.execute("ANALYZE")
+        store.optimize()
         queries = time_queries(store, model_id, rng, args.repeats)
         commits = time_label_commits(store, rng, args.commits)
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = os.path.getsize(db_path)
         store.close()
         files = import_real_files(args.files, Path(tmp)) if args.files else None

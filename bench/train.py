@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from train.data import DecodedCache, labelled_samples  # noqa: E402
 from train.loop import LoopSpec, batches, train_one_epoch, warmup_cosine  # noqa: E402
-from xtalviewer.core.importers import import_paths  # noqa: E402
-from xtalviewer.core.inference import describe_device, select_device  # noqa: E402
-from xtalviewer.core.models import Preprocess, autocast_dtype, build_model, resolve_arch  # noqa: E402
-from xtalviewer.core.plates import row_letter  # noqa: E402
-from xtalviewer.core.store import Store  # noqa: E402
-from xtalviewer.core.synthetic import CLASS_KEYS, random_drop  # noqa: E402
+from xtalviewer.importers import import_paths  # noqa: E402
+from xtalviewer.model.inference import describe_device, select_device  # noqa: E402
+from xtalviewer.model.architectures import Preprocess, autocast_dtype, build_model, resolve_arch  # noqa: E402
+from xtalviewer.plates import row_letter  # noqa: E402
+from xtalviewer.store.store import Store  # noqa: E402
+from xtalviewer.synthetic.renderer import CLASS_KEYS, random_drop  # noqa: E402
 
 
 def make_store(root: Path, n: int) -> Path:

@@ -18,7 +18,7 @@ KEYS = ["clear", "light_precipitate", "heavy_precipitate", "phase_separation", "
 
 
 def store_path(db: str, writer: str, n: int) -> None:
-    from xtalviewer.core.store import Store
+    from xtalviewer.store.store import Store
 
     store = Store(db)
     ids = [r[0] for r in store.conn.execute("SELECT id FROM image ORDER BY id")]
@@ -33,8 +33,8 @@ def gui_path(db: str, writer: str, n: int) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    from xtalviewer.core.settings import Settings
-    from xtalviewer.gui.main_window import MainWindow
+    from xtalviewer.settings import Settings
+    from xtalviewer.gui.app.main_window import MainWindow
 
     app = QApplication([])
     window = MainWindow(db, Settings(annotator=writer, thumbnail_dir=os.path.join(os.path.dirname(db), "thumbs")),

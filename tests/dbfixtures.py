@@ -66,7 +66,7 @@ def run_on_read_only_medium(folder: Path, argv: Sequence[str], env: dict | None 
 def fake_network_mount(monkeypatch, tmp_path: Path, share: Path, fstype: str = "nfs4",
                        source: str = "fileserver:/export/lab") -> None:
     """Make the mount table say ``share`` is a network file system."""
-    from xtalviewer.core import filesystems
+    from xtalviewer.store import filesystems
 
     table = tmp_path / "mountinfo"
     table.write_text("1 0 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n"

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from xtalviewer.core.synthetic import random_geometry, render_drop
+from xtalviewer.synthetic.renderer import random_geometry, render_drop
 
 
 def small_drop(label: str = "crystals_3d", seed: int = 6, round_well: bool = False,

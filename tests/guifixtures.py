@@ -7,8 +7,8 @@ from pathlib import Path
 from imagefiles import write_image
 from modelfiles import tiny_checkpoint
 
-from xtalviewer.core.importers import import_paths
-from xtalviewer.core.store import Store
+from xtalviewer.importers import import_paths
+from xtalviewer.store.store import Store
 
 
 def make_plate_db(root: Path, *, with_model: bool = True, broken: bool = True) -> Path:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from xtalviewer.core.labels import LabelScheme
-from xtalviewer.core.models import CheckpointMeta, Preprocess, build_model, save_checkpoint
+from xtalviewer.labels import LabelScheme
+from xtalviewer.model.architectures import CheckpointMeta, Preprocess, build_model, save_checkpoint
 
 
 def tiny_checkpoint(path: Path, scheme: LabelScheme, arch: str = "resnet18", size: int = 32, seed: int = 0) -> Path:

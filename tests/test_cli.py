@@ -14,9 +14,9 @@ from modelfiles import tiny_checkpoint
 from specialfiles import file_type, special_targets
 
 from xtalviewer.cli import main
-from xtalviewer.core.exchange import EXPORT_COLUMNS
-from xtalviewer.core.labels import load_scheme
-from xtalviewer.core.store import PredictionRow, Store
+from xtalviewer.importers.label_csv import EXPORT_COLUMNS
+from xtalviewer.labels import load_scheme
+from xtalviewer.store.store import PredictionRow, Store
 
 
 @pytest.fixture

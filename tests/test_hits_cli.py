@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from xtalviewer.cli import main
-from xtalviewer.core.crystal_call import OperatingPoint
-from xtalviewer.core.hits import HIT_COLUMNS
-from xtalviewer.core.plates import PlateType, well_name
-from xtalviewer.core.store import ImageRow, PredictionRow, Store
+from xtalviewer.crystal_call import OperatingPoint
+from xtalviewer.report.hits import HIT_COLUMNS
+from xtalviewer.plates import PlateType, well_name
+from xtalviewer.store.store import ImageRow, PredictionRow, Store
 
 
 def with_crystal(p: float, keys: list[str]) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""The code's layers, checked from the source: core below everything, training beside the app,
-Qt only in the GUI, and no import circle anywhere (lazy imports inside functions count too)."""
+"""The code's layers, checked from the source: packages import only downwards (``LAYERS``), training
+below the GUI, Qt only in the GUI, SQL only in the store, and no import circle anywhere (lazy imports
+inside functions count too; the benchmarks are checked as well)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("xtalviewer", "train")
+BENCH = sorted((ROOT / "bench").glob("*.py"))
 
 
 def module_name(path: Path) -> str:
@@ -61,17 +63,56 @@ def graph() -> dict[str, set[str]]:
     return {name: imports_of(path, name, known) for name, path in modules.items()}
 
 
-def test_core_imports_nothing_above_it():
+# Packages from the bottom up: a module may import its own package and anything in a lower layer.
+# Two packages of one layer do not import each other (store and imaging know nothing of each other).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("xtalviewer", "xtalviewer.files", "xtalviewer.paths"),
+    ("xtalviewer.labels", "xtalviewer.plates", "xtalviewer.settings", "xtalviewer.crystal_call"),
+    ("xtalviewer.store", "xtalviewer.imaging"),
+    ("xtalviewer.model",),
+    ("xtalviewer.importers",),
+    ("xtalviewer.report", "xtalviewer.synthetic"),
+    ("xtalviewer.review",),
+    ("train",),
+    ("xtalviewer.gui",),
+    ("xtalviewer.predict", "xtalviewer.cli", "xtalviewer.__main__"),
+)
+
+
+def package_of(module: str) -> str:
+    """The layered package a module belongs to (its longest prefix named in ``LAYERS``)."""
+    best = ""
+    for layer in LAYERS:
+        for pkg in layer:
+            if (module == pkg or module.startswith(pkg + ".")) and len(pkg) > len(best):
+                best = pkg
+    assert best, f"{module} is in no layer of LAYERS"
+    return best
+
+
+def layer_of(module: str) -> int:
+    pkg = package_of(module)
+    return next(i for i, layer in enumerate(LAYERS) if pkg in layer)
+
+
+def test_every_import_points_down_the_layers():
+    wrong = []
     for name, deps in graph().items():
-        if name.startswith("xtalviewer.core"):
-            above = {d for d in deps if not d.startswith("xtalviewer.core") and d != "xtalviewer"}
-            assert not above, f"{name} imports {above}"
+        if name.startswith("train") or not name.startswith("xtalviewer"):
+            continue
+        for d in deps:
+            if d.startswith("train"):
+                continue  # checked below
+            same = package_of(d) == package_of(name)
+            if not same and layer_of(d) >= layer_of(name) and not name.startswith(("xtalviewer.cli", "xtalviewer.predict", "xtalviewer.__main__")):
+                wrong.append(f"{name} -> {d}")
+    assert not wrong, "imports that do not point down: " + ", ".join(sorted(wrong))
 
 
-def test_training_uses_core_only_and_the_gui_follows_training_only_through_its_events():
+def test_training_uses_the_app_below_the_gui_and_the_gui_follows_training_only_through_its_events():
     for name, deps in graph().items():
         if name.startswith("train"):
-            wrong = {d for d in deps if d.startswith("xtalviewer.") and not d.startswith("xtalviewer.core")}
+            wrong = {d for d in deps if d.startswith("xtalviewer.") and layer_of(d) >= layer_of("train")}
             assert not wrong, f"{name} imports {wrong}"
         if name.startswith("xtalviewer.gui"):
             wrong = {d for d in deps if (d.startswith("train") and d != "train.events") or d in (
@@ -79,8 +120,23 @@ def test_training_uses_core_only_and_the_gui_follows_training_only_through_its_e
             assert not wrong, f"{name} imports {wrong}"
 
 
+def test_only_the_store_speaks_sql():
+    """SQL lives in ``xtalviewer/store``: nothing else, the benchmarks included, opens a connection or
+    runs a statement of its own."""
+    import re
+    statement = re.compile(r"\.execute(many|script)?\(|\b(SELECT|INSERT INTO|DELETE FROM|CREATE TABLE)\b")
+    for path in [*(ROOT / "xtalviewer").rglob("*.py"), *(ROOT / "train").rglob("*.py"), *BENCH]:
+        if "store" in path.relative_to(ROOT).parts[:2]:
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not statement.search(text), f"{path.relative_to(ROOT)} runs SQL"
+        assert "sqlite_utils" not in text, f"{path.relative_to(ROOT)} uses sqlite-utils"
+
+
 def test_qt_stays_in_the_gui():
-    for name, path in project_modules().items():
+    """Qt only in ``xtalviewer/gui``; of the benchmarks only the one that drives the window imports it."""
+    scripts = {f"bench.{p.stem}": p for p in BENCH if p.stem != "navigation"}
+    for name, path in {**project_modules(), **scripts}.items():
         if name.startswith("xtalviewer.gui"):
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -130,7 +186,7 @@ def test_no_import_circle():
 def test_the_checks_see_the_modules_they_check():
     """A misspelt package list would find no module and every check above would pass on nothing."""
     modules = project_modules()
-    for name in ("xtalviewer.core.store", "xtalviewer.core.inference", "xtalviewer.gui.main_window", "train.run"):
+    for name in ("xtalviewer.store.store", "xtalviewer.model.inference", "xtalviewer.gui.app.main_window", "train.run"):
         assert name in modules
     assert len([m for m in modules if m.startswith("xtalviewer.gui")]) > 20 and len(graph()) == len(modules)
     assert any(deps for deps in graph().values())  # imports are found, not only files

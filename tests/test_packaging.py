@@ -224,7 +224,7 @@ def test_main_runs_the_module(entry, monkeypatch):
 
 def test_retrain_command_reaches_train(entry):
     """The Retrain dialog's subprocess argv, given to the frozen binary, runs `train`."""
-    from xtalviewer.gui.retrain import train_command
+    from xtalviewer.gui.retrain.dialog import train_command
 
     cmd = train_command("x.db", ["resnet"], 2, 128, 32, "cpu")
     module, rest, _ = entry.dispatch(cmd[1:])

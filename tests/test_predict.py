@@ -7,9 +7,9 @@ from imagefiles import write_image
 from modelfiles import tiny_checkpoint
 
 from xtalviewer.cli import main
-from xtalviewer.core.importers import import_paths
-from xtalviewer.core.labels import load_scheme
-from xtalviewer.core.store import Store
+from xtalviewer.importers import import_paths
+from xtalviewer.labels import load_scheme
+from xtalviewer.store.store import Store
 
 
 @pytest.fixture

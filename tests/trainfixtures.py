@@ -6,8 +6,8 @@ from pathlib import Path
 
 from imagefiles import write_image
 
-from xtalviewer.core.importers import import_paths
-from xtalviewer.core.store import Store
+from xtalviewer.importers import import_paths
+from xtalviewer.store.store import Store
 
 KEYS = ["clear", "light_precipitate", "heavy_precipitate", "phase_separation", "skin", "other",
         "microcrystals", "needles", "plates", "crystals_3d"]

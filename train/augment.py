@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from xtalviewer.core.models import Preprocess
+from xtalviewer.model.architectures import Preprocess
 
 
 def to_input(batch_u8: torch.Tensor, preprocess: Preprocess) -> torch.Tensor:

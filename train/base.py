@@ -20,10 +20,10 @@ from pathlib import Path
 
 from train.config import TrainConfig
 from train.run import train
-from xtalviewer.core.demo import DemoConfig, run_demo
-from xtalviewer.core.models import file_sha256, load_checkpoint, save_checkpoint
-from xtalviewer.core.paths import data_dir
-from xtalviewer.core.store import Store
+from xtalviewer.synthetic.demo import DemoConfig, run_demo
+from xtalviewer.model.architectures import file_sha256, load_checkpoint, save_checkpoint
+from xtalviewer.paths import data_dir
+from xtalviewer.store.store import Store
 
 
 def build_parser() -> argparse.ArgumentParser:

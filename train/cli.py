@@ -23,9 +23,9 @@ from pathlib import Path
 
 from train.config import CROP_CHOICES, TrainConfig
 from train.events import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE  # noqa: F401  (part of this command's interface)
-from xtalviewer.core.crystal_call import DEFAULT_TARGET_RECALL
-from xtalviewer.core.devices import DEVICES
-from xtalviewer.core.paths import data_dir, default_db_path
+from xtalviewer.crystal_call import DEFAULT_TARGET_RECALL
+from xtalviewer.model.devices import DEVICES
+from xtalviewer.paths import data_dir, default_db_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,12 +86,12 @@ def parse_config(argv: Sequence[str]) -> TrainConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from train.evaluate import EvaluateError, build_evaluate_parser, evaluate_model
-    from train.init import InitError
+    from train.warm_start import InitError
     from train.run import TrainError, train
-    from xtalviewer.core.inference import DeviceError
-    from xtalviewer.core.labels import SchemeError
-    from xtalviewer.core.models import CheckpointError
-    from xtalviewer.core.store import StoreError
+    from xtalviewer.model.inference import DeviceError
+    from xtalviewer.labels import SchemeError
+    from xtalviewer.model.architectures import CheckpointError
+    from xtalviewer.store.store import StoreError
 
     clear_errors = (TrainError, InitError, EvaluateError, StoreError, SchemeError, CheckpointError, DeviceError,
                     ValueError)
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
     if argv and argv[0] == "recalibrate":
         from train.recalibrate import main as recalibrate_main
-        from xtalviewer.core.recalibration import RecalibrationError
+        from xtalviewer.model.recalibration import RecalibrationError
 
         try:
             return recalibrate_main(argv[1:])

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from xtalviewer.core.crystal_call import DEFAULT_TARGET_RECALL
+from xtalviewer.crystal_call import DEFAULT_TARGET_RECALL
 
 CROP_CHOICES = ("none", "well", "drop")
 

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from xtalviewer.core.imaging import ImageLoadError, load_rgb
-from xtalviewer.core.models import Preprocess
-from xtalviewer.core.paths import cache_dir
-from xtalviewer.core.regular import open_regular
-from xtalviewer.core.store import SOURCES, Store
+from xtalviewer.imaging.decode import ImageLoadError, load_rgb
+from xtalviewer.model.architectures import Preprocess
+from xtalviewer.paths import cache_dir
+from xtalviewer.files.regular import open_regular
+from xtalviewer.store.store import SOURCES, Store
 
 DEFAULT_SOURCES = ("human", "import")  # what a reviewer judged; accepted predictions only on request
 SPLITS = ("train", "val", "test")
@@ -269,7 +269,7 @@ def with_composites(data: np.ndarray, labels: np.ndarray, train_idx: np.ndarray,
     and only the crystal tells them apart. Returns (data, labels, train indices, weights, how many
     backgrounds were used); unchanged when there is no clear training drop or no crystal class the
     generator can draw."""
-    from xtalviewer.core.synthetic import CRYSTAL_KEYS, composite
+    from xtalviewer.synthetic.renderer import CRYSTAL_KEYS, composite
 
     drawable = [k for k in sorted(CRYSTAL_KEYS) if k in keys and crystal[list(keys).index(k)]]  # fixed order: seeded runs repeat
     clear = [i for i in train_idx if "clear" in keys and labels[i] == list(keys).index("clear")]

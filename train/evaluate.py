@@ -13,14 +13,14 @@ import numpy as np
 import torch
 
 from train.data import labelled_samples, samples_from_csv
-from xtalviewer.core.crystal_call import softmax
-from xtalviewer.core.imaging import ImageLoadError, load_rgb
-from xtalviewer.core.inference import DEVICES, Scorer, select_device
-from xtalviewer.core.metrics import compute_metrics, expected_calibration_error
-from xtalviewer.core.models import load_checkpoint
-from xtalviewer.core.paths import default_db_path
-from xtalviewer.core.registry import RegistryError, resolve_model
-from xtalviewer.core.store import Store
+from xtalviewer.crystal_call import softmax
+from xtalviewer.imaging.decode import ImageLoadError, load_rgb
+from xtalviewer.model.inference import DEVICES, Scorer, select_device
+from xtalviewer.model.metrics import compute_metrics, expected_calibration_error
+from xtalviewer.model.architectures import load_checkpoint
+from xtalviewer.paths import default_db_path
+from xtalviewer.model.registry import RegistryError, resolve_model
+from xtalviewer.store.store import Store
 
 
 class EvaluateError(Exception):

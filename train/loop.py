@@ -23,10 +23,11 @@ from torch import nn
 
 from train.augment import augment, to_input
 from train.events import EventWriter
-from xtalviewer.core.crystal_call import DEFAULT_TARGET_RECALL, choose_threshold, crystal_probability, softmax
-from xtalviewer.core.labels import LabelScheme
-from xtalviewer.core.metrics import compute_metrics, headline
-from xtalviewer.core.models import CheckpointMeta, Preprocess, save_checkpoint
+from xtalviewer.crystal_call import DEFAULT_TARGET_RECALL, crystal_probability, softmax
+from xtalviewer.model.calibration import choose_threshold
+from xtalviewer.labels import LabelScheme
+from xtalviewer.model.metrics import compute_metrics, headline
+from xtalviewer.model.architectures import CheckpointMeta, Preprocess, save_checkpoint
 
 SUMMARY_COLUMNS = (
     "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top3_accuracy",

@@ -36,10 +36,10 @@ import torch
 from torch import nn
 
 import xtalviewer
-from xtalviewer.core.labels import LabelScheme
-from xtalviewer.core.models import CheckpointMeta, file_sha256, load_checkpoint
-from xtalviewer.core.outputs import OutputFileError, output_target, place_output, scratch_path, write_output
-from xtalviewer.core.paths import default_db_path
+from xtalviewer.labels import LabelScheme
+from xtalviewer.model.architectures import CheckpointMeta, file_sha256, load_checkpoint
+from xtalviewer.files.outputs import OutputFileError, output_target, place_output, scratch_path, write_output
+from xtalviewer.paths import default_db_path
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
@@ -234,7 +234,7 @@ def resolve_checkpoint(ref: str, db: str | Path | None = None) -> tuple[Path, di
     """
     if not ref.isdigit():
         return Path(ref), None, None
-    from xtalviewer.core.store import Store
+    from xtalviewer.store.store import Store
 
     db = Path(db or default_db_path())
     if not db.exists():
@@ -360,9 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from xtalviewer.core.labels import SchemeError
-    from xtalviewer.core.models import CheckpointError
-    from xtalviewer.core.store import StoreError
+    from xtalviewer.labels import SchemeError
+    from xtalviewer.model.architectures import CheckpointError
+    from xtalviewer.store.store import StoreError
 
     args = build_parser().parse_args(argv)
     try:

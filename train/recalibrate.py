@@ -3,7 +3,7 @@
     xtal-train recalibrate [--db DB] [--model ID|PATH] [--crystal-recall 0.99] [--out PATH] [--no-activate]
 
 No training: one forward pass per labelled drop, then the temperature, the straight-edge logistic and
-the threshold are fitted on those labels (``xtalviewer/core/recalibration.py``). The result is a new
+the threshold are fitted on those labels (``xtalviewer/model/recalibration.py``). The result is a new
 registered model with the same weights; it prints crystal recall and review load on the labels before
 and after. Exit status 2 when there is nothing to recalibrate on.
 """
@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
-from xtalviewer.core.paths import default_db_path
-from xtalviewer.core.recalibration import RecalibrationError, recalibrate
-from xtalviewer.core.store import Store
+from xtalviewer.paths import default_db_path
+from xtalviewer.model.recalibration import RecalibrationError, recalibrate
+from xtalviewer.store.store import Store
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from train.config import TrainConfig
-from train.init import InitPlan
-from xtalviewer.core.models import ARCHITECTURES, Preprocess, family_of, resolve_arch
+from train.warm_start import InitPlan
+from xtalviewer.model.architectures import ARCHITECTURES, Preprocess, family_of, resolve_arch
 
 
 @dataclass(frozen=True)

@@ -36,17 +36,18 @@ from train.data import (
     with_composites,
 )
 from train.events import EventWriter
-from train.init import InitError, InitPlan, apply_init, plan_init
+from train.warm_start import InitError, InitPlan, apply_init, plan_init
 from train.loop import Dist, LoopSpec, checkpoint_meta, evaluate, fit, unwrap
 from train.recipe import Settings, resolve_settings
-from xtalviewer.core.crystal_call import fit_crystal_call, softmax
-from xtalviewer.core.shape_score import fuse, shape_probability, straight_edge_scores
-from xtalviewer.core.inference import select_device
-from xtalviewer.core.metrics import HEADLINE, best_result, compute_metrics, expected_calibration_error, headline, pct
-from xtalviewer.core.models import autocast_dtype, build_model, read_checkpoint, resolve_arch, save_checkpoint
-from xtalviewer.core.paths import data_dir, default_db_path
-from xtalviewer.core.registry import register_checkpoint
-from xtalviewer.core.store import Store
+from xtalviewer.crystal_call import softmax
+from xtalviewer.model.calibration import fit_crystal_call
+from xtalviewer.model.shape_score import fuse, shape_probability, straight_edge_scores
+from xtalviewer.model.inference import select_device
+from xtalviewer.model.metrics import HEADLINE, best_result, compute_metrics, expected_calibration_error, headline, pct
+from xtalviewer.model.architectures import autocast_dtype, build_model, read_checkpoint, resolve_arch, save_checkpoint
+from xtalviewer.paths import data_dir, default_db_path
+from xtalviewer.model.registry import register_checkpoint
+from xtalviewer.store.store import Store
 
 
 class TrainError(Exception):
@@ -331,7 +332,7 @@ class Trainer:
             val_logits, val_truth = fitted.best_val  # the loop scored the best epoch's weights already
         else:
             _, val_logits, val_truth = evaluate(model, data, labels, val_idx, spec, d)
-        # the straight-edge score of the very squares the network saw (core/shape_score.py)
+        # the straight-edge score of the very squares the network saw (model/shape_score.py)
         op = fit_crystal_call(val_logits, val_truth, self.scheme.crystal_mask, spec.target_recall,
                                  shape_scores=straight_edge_scores(data[_gathered(val_idx, d)]),
                                  shape=self.config.shape,
@@ -381,7 +382,7 @@ class Trainer:
         return result
 
     def _finish(self, results: list[dict]) -> None:
-        from xtalviewer.core.metrics import BEST_RULE
+        from xtalviewer.model.metrics import BEST_RULE
 
         best = best_result(results)
         (self.folder / "comparison.json").write_text(json.dumps(

@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from xtalviewer import __version__
-from xtalviewer.core.dbaccess import ALLOW_NETWORK_ENV, explain
-from xtalviewer.core.labels import SchemeError
-from xtalviewer.core.outputs import OutputFileError, output_target
-from xtalviewer.core.paths import default_db_path
-from xtalviewer.core.store import Store, StoreError
-from xtalviewer.core.users import default_annotator
+from xtalviewer.store.db import ALLOW_NETWORK_ENV, explain
+from xtalviewer.labels import SchemeError
+from xtalviewer.files.outputs import OutputFileError, output_target
+from xtalviewer.paths import default_db_path
+from xtalviewer.store.store import Store, StoreError
+from xtalviewer.store.users import default_annotator
 from xtalviewer.predict import add_predict_arguments
 
 
@@ -58,7 +58,7 @@ def db_path_of(args: argparse.Namespace) -> Path:
 
 def remove_if_empty(db: Path) -> None:
     """Delete a database this command created when it holds no plate (and its -wal/-shm files)."""
-    from xtalviewer.core.queries_io import file_has_plates
+    from xtalviewer.store.queries_io import file_has_plates
 
     if file_has_plates(db) is False:
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -67,7 +67,7 @@ def remove_if_empty(db: Path) -> None:
 
 def checked_output(path: Path) -> Path:
     """The -o target of a command that writes a file, refused (exit 2) before any work when it is a
-    device, FIFO, socket or folder, or its folder is missing; see ``xtalviewer.core.outputs``."""
+    device, FIFO, socket or folder, or its folder is missing; see ``xtalviewer.files.outputs``."""
     try:
         return output_target(path)
     except OutputFileError as exc:
@@ -91,7 +91,7 @@ def writing_output(path: Path) -> Iterator[None]:
 def cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from xtalviewer.core.importers import ImportPathError, import_paths
+    from xtalviewer.importers import ImportPathError, import_paths
 
     missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]
     if missing:
@@ -111,7 +111,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             except ImportPathError as exc:
                 raise CommandError(str(exc)) from None
             had_models = bool(store.models())
-            from xtalviewer.core.registry import ensure_base_model
+            from xtalviewer.model.registry import ensure_base_model
 
             day_one = None if had_models else ensure_base_model(store)
     except BaseException:
@@ -140,7 +140,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from xtalviewer.core.exchange import export_csv
+    from xtalviewer.importers.label_csv import export_csv
 
     checked_output(args.output)
     with open_store(args, readonly=True) as store:
@@ -155,7 +155,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import_labels(args: argparse.Namespace) -> int:
-    from xtalviewer.core.exchange import LabelCsvError, read_label_csv, store_labels
+    from xtalviewer.importers.label_csv import LabelCsvError, read_label_csv, store_labels
 
     with open_store(args) as store:
         try:
@@ -183,7 +183,7 @@ def cmd_import_labels(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     with open_store(args, readonly=True) as store:
-        from xtalviewer.core.registry import current_model
+        from xtalviewer.model.registry import current_model
 
         active = current_model(store)
         plates = store.plate_summaries(active["id"] if active else None)
@@ -212,7 +212,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from xtalviewer.core.demo import DemoConfig, run_demo
+    from xtalviewer.synthetic.demo import DemoConfig, run_demo
 
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -237,9 +237,9 @@ def demo_model(db: Path, args: argparse.Namespace) -> int:
     """A ResNet for the demo: the shipped base model fine-tuned on the demo's labels (from scratch when
     no base model is installed), calibrated on a held-out demo plate, then every demo drop scored."""
     from train.config import TrainConfig
-    from train.init import base_model_path
+    from train.warm_start import base_model_path
     from train.run import train
-    from xtalviewer.core.crystal_call import pct
+    from xtalviewer.crystal_call import pct
     from xtalviewer.predict import run_predict
 
     minutes = args.train_minutes
@@ -257,7 +257,7 @@ def demo_model(db: Path, args: argparse.Namespace) -> int:
     pargs = argparse.Namespace(db=db, model=None, plate=None, device="auto", batch_size=32, workers=2,
                                retry_errors=False, latest=True)
     run_predict(pargs)
-    from xtalviewer.core.real_drops import describe_on_real_drops
+    from xtalviewer.model.real_drops import describe_on_real_drops
 
     base = base_model_path("resnet18")
     with Store(db, readonly=True) as store:
@@ -270,8 +270,8 @@ def demo_model(db: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from xtalviewer.core.inference import DeviceError
-    from xtalviewer.core.models import CheckpointError
+    from xtalviewer.model.inference import DeviceError
+    from xtalviewer.model.architectures import CheckpointError
     from xtalviewer.predict import PredictError, run_predict
 
     try:
@@ -282,7 +282,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_hits(args: argparse.Namespace) -> int:
-    from xtalviewer.core.hits import check_since, hit_rule, hit_table, write_hits_csv
+    from xtalviewer.report.hits import check_since, hit_rule, hit_table, write_hits_csv
 
     try:
         since = check_since(args.since)
@@ -293,7 +293,7 @@ def cmd_hits(args: argparse.Namespace) -> int:
     with open_store(args, readonly=True) as store:
         if args.plate and store.plate_by_barcode(args.plate) is None:
             raise CommandError(f"no plate '{args.plate}' in {store.path}")
-        from xtalviewer.core.registry import current_model
+        from xtalviewer.model.registry import current_model
 
         model = store.model(args.model) if args.model is not None else current_model(store)
         if model is None:
@@ -313,8 +313,8 @@ def cmd_hits(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from xtalviewer.core.crystal_call import pct
-    from xtalviewer.core.metrics import BEST_RULE
+    from xtalviewer.crystal_call import pct
+    from xtalviewer.model.metrics import BEST_RULE
 
     with open_store(args, readonly=args.action != "activate") as store:
         if args.action == "activate":
@@ -353,7 +353,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from xtalviewer.core.report import ReportError, write_report
+    from xtalviewer.report.html import ReportError, write_report
 
     checked_output(args.output)
     with open_store(args, readonly=True) as store:  # reporting must not create (or change) a database
@@ -373,7 +373,7 @@ def open_app(args: argparse.Namespace) -> int:
     except (StoreError, SchemeError) as exc:
         print(f"xtalviewer: error: {exc}", file=sys.stderr)
         return 2
-    from xtalviewer.gui.app import run_app
+    from xtalviewer.gui.app.launch import run_app
 
     return run_app(db, screenshot=args.screenshot, plate=args.plate)
 

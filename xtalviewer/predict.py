@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from xtalviewer.core.devices import DEVICES
-from xtalviewer.core.paths import default_db_path
+from xtalviewer.model.devices import DEVICES
+from xtalviewer.paths import default_db_path
 
 
 class PredictError(Exception):
@@ -50,11 +50,11 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
     import torch
     import torch.distributed as dist
 
-    from xtalviewer.core.inference import Scorer, ScoringRun, describe_device, select_device, work_list
-    from xtalviewer.core.labels import SchemeError
-    from xtalviewer.core.models import CheckpointError, load_checkpoint
-    from xtalviewer.core.registry import RegistryError, resolve_model
-    from xtalviewer.core.store import Store
+    from xtalviewer.model.inference import Scorer, ScoringRun, describe_device, select_device, work_list
+    from xtalviewer.labels import SchemeError
+    from xtalviewer.model.architectures import CheckpointError, load_checkpoint
+    from xtalviewer.model.registry import RegistryError, resolve_model
+    from xtalviewer.store.store import Store
 
     rank, world = _distributed()
     db = args.db or default_db_path()
@@ -135,7 +135,7 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
         raise PredictError(f"predictions could not be stored: {run.write_error} ({run.stored} of {len(items)} were "
                            "stored before that; predict scores the rest when run again)")
     if rank == 0 and not failed:
-        from xtalviewer.core.crystal_call import pct
+        from xtalviewer.crystal_call import pct
 
         with Store(db, readonly=True) as store:
             calls = store.hit_counts(model["id"], plate_id)
@@ -157,10 +157,10 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     import torch.distributed as dist
 
-    from xtalviewer.core.inference import DeviceError
-    from xtalviewer.core.labels import SchemeError
-    from xtalviewer.core.models import CheckpointError
-    from xtalviewer.core.store import StoreError
+    from xtalviewer.model.inference import DeviceError
+    from xtalviewer.labels import SchemeError
+    from xtalviewer.model.architectures import CheckpointError
+    from xtalviewer.store.store import StoreError
 
     p = argparse.ArgumentParser(prog="xtalviewer predict", description="Score drop images with a trained model.")
     p.add_argument("--db", type=Path, default=None, help=f"database (default {default_db_path()})")

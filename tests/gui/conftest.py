@@ -1,7 +1,7 @@
 import pytest
 from guifixtures import make_plate_db
 
-from xtalviewer.core.settings import Settings
+from xtalviewer.settings import Settings
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def settings(tmp_path):
 @pytest.fixture
 def open_window(qtbot):
     """Open the review window on a database and wait until its first plate is in the grid."""
-    from xtalviewer.gui.main_window import MainWindow
+    from xtalviewer.gui.app.main_window import MainWindow
 
     def opener(db, settings, start_scoring=False):
         window = MainWindow(db, settings, start_scoring=start_scoring)

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from xtalviewer.gui.loader import BackgroundLoader
+from xtalviewer.gui.drop.loader import BackgroundLoader
 from xtalviewer.gui.tasks import TaskRunner
 
 

@@ -1,7 +1,7 @@
 import torch
 
 from train.augment import augment, to_input
-from xtalviewer.core.models import Preprocess
+from xtalviewer.model.architectures import Preprocess
 
 
 def test_augment_shapes_range_and_determinism():

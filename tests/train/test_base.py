@@ -3,7 +3,7 @@ import json
 import torch
 
 from train.cli import main
-from xtalviewer.core.models import file_sha256, load_checkpoint
+from xtalviewer.model.architectures import file_sha256, load_checkpoint
 
 
 def test_the_base_build_writes_a_half_precision_calibrated_model_its_record_and_keeps_its_run(tmp_path, capsys):

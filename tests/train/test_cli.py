@@ -13,8 +13,8 @@ from trainfixtures import labelled_store
 import train.loop
 from train.cli import main, parse_config
 from train.run import train as run_training
-from xtalviewer.core.models import load_checkpoint
-from xtalviewer.core.store import Store
+from xtalviewer.model.architectures import load_checkpoint
+from xtalviewer.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"resnet18": 32, "inception_v3": 75, "vgg11_bn": 32, "alexnet": 63}
@@ -321,7 +321,7 @@ def test_a_damaged_last_pt_stops_resume_with_one_line(store_db, tmp_path, capsys
 
 
 def test_killed_after_registration_resume_registers_once_and_keeps_best_pt(store_db, tmp_path, monkeypatch):
-    from xtalviewer.core.models import file_sha256
+    from xtalviewer.model.architectures import file_sha256
 
     db = fresh_db(store_db, tmp_path)
     real_write = Path.write_text

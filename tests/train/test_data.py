@@ -20,8 +20,8 @@ from train.data import (
     save_split,
     split_samples,
 )
-from xtalviewer.core.models import Preprocess
-from xtalviewer.core.store import Store
+from xtalviewer.model.architectures import Preprocess
+from xtalviewer.store.store import Store
 
 
 def fake(n_plates, drops_per_plate=10, inspections=3):
@@ -106,7 +106,7 @@ def test_decoded_cache_is_built_once_and_marks_unreadable_images(tmp_path):
 SLOW_BUILD = """
 import sys, time
 from train import data
-from xtalviewer.core.models import Preprocess
+from xtalviewer.model.architectures import Preprocess
 
 decode = data.load_rgb
 data.load_rgb = lambda *a, **k: (time.sleep(0.5), decode(*a, **k))[1]
@@ -150,7 +150,7 @@ def test_composites_add_crystals_drawn_into_the_labs_own_clear_training_drops(tm
     from dropimages import small_drop
 
     from train.data import with_composites
-    from xtalviewer.core.labels import load_scheme
+    from xtalviewer.labels import load_scheme
 
     scheme = load_scheme("xtal10")
     pre = Preprocess(input_size=48, crop="drop")

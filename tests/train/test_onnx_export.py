@@ -14,12 +14,12 @@ from specialfiles import file_type, special_targets
 
 from train.cli import main
 from train.onnx_export import FixedAdaptiveAvgPool, make_exportable, usage_example
-from xtalviewer.core.imaging import load_rgb
-from xtalviewer.core.inference import Scorer
-from xtalviewer.core.labels import load_scheme
-from xtalviewer.core.models import file_sha256, load_checkpoint
-from xtalviewer.core.paths import default_db_path
-from xtalviewer.core.store import Store
+from xtalviewer.imaging.decode import load_rgb
+from xtalviewer.model.inference import Scorer
+from xtalviewer.labels import load_scheme
+from xtalviewer.model.architectures import file_sha256, load_checkpoint
+from xtalviewer.paths import default_db_path
+from xtalviewer.store.store import Store
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

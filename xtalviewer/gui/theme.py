@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QColor
 
-from xtalviewer.core.crystal_call import OperatingPoint, pct
+from xtalviewer.crystal_call import OperatingPoint, pct
 
 __all__ = ["pct", "duration", "text_on", "badge_color", "hit_rule", "model_caption"]
 

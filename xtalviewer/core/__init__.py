@@ -1,1 +1,0 @@
-"""Qt-free heart of xtalviewer: labels, plates, store, importers, imaging, models, inference."""

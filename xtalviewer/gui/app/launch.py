@@ -1,0 +1,99 @@
+"""Start the review application (or render it once to a PNG with --screenshot)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+
+from xtalviewer.paths import resources_dir
+from xtalviewer.settings import Settings, load_settings, save_settings
+from xtalviewer.store.store import StoreError
+from xtalviewer.store.users import default_annotator
+from xtalviewer.gui.theme import STYLE
+
+
+def application() -> QApplication:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("xtalviewer")
+    app.setOrganizationName("xtalviewer")
+    app.setStyle("Fusion")
+    app.setStyleSheet(STYLE)
+    app.setDesktopFileName("xtalviewer")  # matches the .desktop entry (Wayland needs it for the icon)
+    icon = resources_dir() / "icons" / "xtalviewer.svg"
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def ask_annotator(settings: Settings) -> None:
+    """First run: who is labelling? The OS user name is the default; kept in the settings."""
+    name, ok = QInputDialog.getText(None, "Who is reviewing?",
+                                    "Your name as it should appear on every label you give\n"
+                                    "(change it later in the settings file):",
+                                    text=default_annotator())
+    settings.annotator = (name.strip() if ok and name.strip() else default_annotator())
+    save_settings(settings)
+
+
+def wait_until(app: QApplication, done, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        if done():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def run_app(db_path: Path, *, screenshot: Path | None = None, plate: str | None = None) -> int:
+    from xtalviewer.gui.app.main_window import MainWindow
+
+    app = application()
+    settings, note = load_settings()
+    if not settings.annotator:
+        if screenshot is not None:
+            settings.annotator = default_annotator()
+        else:
+            ask_annotator(settings)
+    try:
+        window = MainWindow(db_path, settings, start_scoring=True)
+    except StoreError as exc:
+        QMessageBox.critical(None, "xtalviewer", str(exc))
+        return 2
+    window.want_plate(plate)
+    if note:
+        window.statusBar().showMessage(note, 20000)
+    window.show()
+    if screenshot is None:
+        return app.exec()
+
+    # render once everything visible has loaded: grid, thumbnails, the image, the prediction
+    def settled() -> bool:
+        if window.inspection is None:
+            return False
+        visible = window.grid.viewport().rect()
+        for row in range(window.grid_model.rowCount()):
+            idx = window.grid_model.index(row)
+            if not window.grid.visualRect(idx).intersects(visible):
+                continue
+            r = window.grid_model.row_dict(row)
+            if not r.get("load_error") and window.thumbs.cached(r["id"]) is None and window.thumbs.error(r["id"]) is None:
+                return False
+        return window.image_view.has_image() or window.current_image_id() is None or \
+            "cannot be shown" in window.image_view._message.toPlainText()
+
+    wait_until(app, settled, 60)
+    if window.scoring.running():  # give live scoring a moment to fill the panel
+        wait_until(app, lambda: not window.scoring.running(), 20)
+    wait_until(app, lambda: False, 0.3)
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    ok = window.grab().save(str(screenshot))
+    window.close()
+    print(f"Wrote {screenshot}" if ok else f"Could not write {screenshot}")
+    QTimer.singleShot(0, app.quit)
+    return 0 if ok else 1

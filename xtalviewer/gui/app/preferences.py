@@ -1,0 +1,167 @@
+"""Preferences: who labels, how the review moves, which model and device, the thumbnail cache, the
+scheme for new databases, and the label hotkeys. Saved to the versioned settings file on OK."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from xtalviewer.model.inference import DEVICES
+from xtalviewer.labels import LabelScheme, available_schemes
+from xtalviewer.settings import Settings
+from xtalviewer.gui import theme
+
+# keys the review window uses for itself; a label cannot take them
+RESERVED_KEYS = {"f", "+", "=", "-", "?"}
+
+
+def hotkey_problem(scheme: LabelScheme, hotkeys: dict[str, str]) -> str | None:
+    """Why this hotkey assignment cannot be used, or None. Every class needs one distinct key."""
+    seen: dict[str, str] = {}
+    for c in scheme.classes:
+        key = (hotkeys.get(c.key) or "").strip()
+        if len(key) != 1 or not key.isprintable() or key.isspace():
+            return f"{c.name}: the hotkey must be a single key (a letter, digit or sign)"
+        if key.lower() in RESERVED_KEYS:
+            return f"{c.name}: '{key}' is taken by the review window (F fits, +/- zoom, ? shows shortcuts)"
+        if key.lower() in seen:
+            return f"'{key}' is used twice: {seen[key.lower()]} and {c.name}"
+        seen[key.lower()] = c.name
+    return None
+
+
+class PreferencesDialog(QDialog):
+    def __init__(self, settings: Settings, scheme: LabelScheme, models: list[dict], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.scheme = scheme
+        self.result_settings: Settings | None = None
+        self._settings = settings
+        layout = QVBoxLayout(self)
+
+        review = QGroupBox("Reviewing")
+        form = QFormLayout(review)
+        self.annotator = QLineEdit(settings.annotator)
+        self.annotator.setPlaceholderText("your name, stored on every label")
+        form.addRow("&Annotator:", self.annotator)
+        self.auto_advance = QCheckBox("Go to the next drop after labelling")
+        self.auto_advance.setChecked(settings.auto_advance)
+        form.addRow("", self.auto_advance)
+        layout.addWidget(review)
+
+        model_box = QGroupBox("Model")
+        form = QFormLayout(model_box)
+        self.default_model = QComboBox()
+        self.default_model.addItem("The active model of each database", -1)  # -1, not None (PySide6 6.12 leak)
+        for m in models:
+            self.default_model.addItem(f"{m['id']}: {m['name']} ({m['arch']}@{m['input_size']})", m["id"])
+        index = self.default_model.findData(-1 if settings.default_model is None else settings.default_model)
+        self.default_model.setCurrentIndex(max(0, index))
+        form.addRow("&Default model:", self.default_model)
+        self.device = QComboBox()
+        for d in DEVICES:
+            self.device.addItem(d, d)
+        self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
+        form.addRow("De&vice:", self.device)
+        layout.addWidget(model_box)
+
+        cache_box = QGroupBox("Thumbnails")
+        form = QFormLayout(cache_box)
+        row = QHBoxLayout()
+        self.thumb_dir = QLineEdit(settings.thumbnail_dir)
+        self.thumb_dir.setPlaceholderText(str(Settings().thumbnail_folder()))
+        browse = QPushButton("&Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.thumb_dir, 1)
+        row.addWidget(browse)
+        form.addRow("Cache &folder:", row)
+        self.thumb_limit = QSpinBox()
+        self.thumb_limit.setRange(64, 1024 * 1024)
+        self.thumb_limit.setSuffix(" MB")
+        self.thumb_limit.setValue(settings.thumbnail_limit_mb)
+        form.addRow("Cache &limit:", self.thumb_limit)
+        layout.addWidget(cache_box)
+
+        scheme_box = QGroupBox("Labels")
+        form = QFormLayout(scheme_box)
+        self.scheme_box = QComboBox()
+        for sid in available_schemes():
+            self.scheme_box.addItem(sid, sid)
+        self.scheme_box.setCurrentIndex(max(0, self.scheme_box.findData(settings.label_scheme)))
+        form.addRow("Scheme for &new databases:", self.scheme_box)
+        form.addRow(QLabel(f"Hotkeys of this database's scheme ({scheme.id}):"))
+        self.hotkey_edits: dict[str, QLineEdit] = {}
+        for c in scheme.classes:
+            edit = QLineEdit(settings.hotkeys.get(c.key, c.hotkey))
+            edit.setMaxLength(1)
+            edit.setFixedWidth(40)
+            edit.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            edit.textChanged.connect(self._validate)
+            self.hotkey_edits[c.key] = edit
+            form.addRow(f"{c.name}:", edit)
+        reset = QPushButton("&Reset hotkeys to the scheme's")
+        reset.clicked.connect(self._reset_hotkeys)
+        form.addRow("", reset)
+        layout.addWidget(scheme_box)
+
+        self.problem = QLabel()
+        self.problem.setStyleSheet(f"color: {theme.ERROR_TEXT};")
+        layout.addWidget(self.problem)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self._accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self._validate()
+
+    def hotkeys(self) -> dict[str, str]:
+        return {k: e.text().strip() for k, e in self.hotkey_edits.items()}
+
+    def _reset_hotkeys(self) -> None:
+        for c in self.scheme.classes:
+            self.hotkey_edits[c.key].setText(c.hotkey)
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Thumbnail cache folder", self.thumb_dir.text())
+        if folder:
+            self.thumb_dir.setText(folder)
+
+    def _validate(self) -> bool:
+        problem = hotkey_problem(self.scheme, self.hotkeys())
+        self.problem.setText(problem or "")
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(problem is None)
+        return problem is None
+
+    def _accept(self) -> None:
+        if not self._validate():
+            return
+        hotkeys = {k: v for k, v in self.hotkeys().items() if v != self.scheme.get(k).hotkey}
+        self.result_settings = dataclasses.replace(
+            self._settings,
+            annotator=self.annotator.text().strip() or self._settings.annotator,
+            auto_advance=self.auto_advance.isChecked(),
+            default_model=None if self.default_model.currentData() == -1 else self.default_model.currentData(),
+            device=self.device.currentData(),
+            thumbnail_dir=self.thumb_dir.text().strip(),
+            thumbnail_limit_mb=self.thumb_limit.value(),
+            label_scheme=self.scheme_box.currentData(),
+            hotkeys=hotkeys,
+        )
+        self.accept()
+

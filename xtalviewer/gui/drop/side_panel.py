@@ -1,0 +1,64 @@
+"""The side panel about the drop on screen: an alert for a label that could not be saved, the
+model's view (top 3, hit, top-3 flag), the label buttons, and the drop's annotation history."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+
+from xtalviewer.crystal_call import OperatingPoint
+from xtalviewer.labels import LabelScheme
+from xtalviewer.gui import theme
+from xtalviewer.gui.drop.history_model import COLUMNS, HistoryModel
+from xtalviewer.gui.drop.label_bar import LabelBar
+from xtalviewer.gui.drop.prediction_panel import PredictionPanel
+
+
+class DropPanel(QWidget):
+    label_clicked = Signal(str)
+
+    def __init__(self, scheme: LabelScheme, hotkeys: dict[str, str], parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.alert = QLabel()  # a label that could not be saved: impossible to miss, never modal
+        self.alert.setWordWrap(True)
+        self.alert.setStyleSheet(f"background: {theme.ALERT}; color: white; font-weight: bold; padding: 8px; "
+                                 "border-radius: 4px;")
+        self.alert.hide()
+        self.prediction = PredictionPanel(scheme)
+        self.label_bar = LabelBar(scheme, hotkeys)
+        self.label_bar.label_clicked.connect(self.label_clicked)
+        self.history_model = HistoryModel(scheme, self)
+        self.history = QTableView()
+        self.history.setModel(self.history_model)
+        self.history.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.history.verticalHeader().hide()
+        header = self.history.horizontalHeader()  # when and who as wide as they are; label and model share the rest
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for column in (COLUMNS.index("Label"), COLUMNS.index("Model showed")):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)  # elided; the full text on hover
+        header.setMinimumSectionSize(40)
+        self.history.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.history.setWordWrap(False)
+        self.history.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        layout.addWidget(self.alert)
+        layout.addWidget(self.prediction)
+        layout.addWidget(QLabel("Label (key, then next drop)"))
+        layout.addWidget(self.label_bar)
+        layout.addWidget(QLabel("History of this drop"))
+        layout.addWidget(self.history, 1)
+
+    def show_alert(self, text: str | None) -> None:
+        """A label that was not saved (``text``), or None once labels are saved again."""
+        self.alert.setText(text or "")
+        self.alert.setVisible(bool(text))
+
+    def show_drop(self, model_name: str | None, row: dict | None, op: OperatingPoint, *, pending: bool = False,
+                  shown_label: str | None = None, history: list[dict] | None = None, blind: bool = False) -> None:
+        if blind:
+            self.prediction.show_hidden("Blind review: the model's answer is hidden until blind review ends (Ctrl+B)")
+        else:
+            self.prediction.show_prediction(model_name, row if row and row.get("top1") else None, op, pending=pending)
+        self.label_bar.mark_current(shown_label)
+        if history is not None:
+            self.history_model.set_history(history)

@@ -1,0 +1,160 @@
+"""Plates and their inspections with the counts a reviewer plans by: drops, reviewed, crystal
+labels, the model's hits at its operating point (the column's tooltip states the rule), and the
+best over time: per plate the drops that were ever a hit, per inspection the drops first a hit
+there. Sized to the dock: the first column gives way (full text on hover), no sideways scrolling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QHeaderView, QTreeView
+
+from xtalviewer.crystal_call import OperatingPoint
+from xtalviewer.store.schema import MODE_NAMES
+from xtalviewer.store.store import Store
+from xtalviewer.gui import theme
+
+INSPECTION_ROLE = Qt.ItemDataRole.UserRole + 1
+PLATE_ROW = -1
+HEADERS = ("Plate / inspection", "Drops", "Done", "Xtal", "Hits", "Ever")
+HEADER_TIPS = ("Plate barcode, then each inspection's imaging time", "Drop images",
+               "Drops with a label (reviewed)", "Drops labelled as a crystal class",
+               "Predicted hits of the active model",
+               "Best over time. Plate: drops that were a hit at any inspection. Inspection: drops first a hit "
+               "there (+N new)")
+HITS = HEADERS.index("Hits")
+EVER = HEADERS.index("Ever")
+
+
+class PlateBrowserModel(QStandardItemModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setHorizontalHeaderLabels(list(HEADERS))
+        for i, tip in enumerate(HEADER_TIPS):
+            self.horizontalHeaderItem(i).setToolTip(tip)
+        self._items: dict[int, list[QStandardItem]] = {}
+        self._order: list[int] = []
+        self._plates: dict[int, list[QStandardItem]] = {}
+        self._rows: dict[int, dict] = {}
+        self._rule = ""
+
+    def set_rows(self, rows: list[dict], op: OperatingPoint, model_name: str | None = None) -> None:
+        """Summary rows of the store (one per inspection); hits counted at ``op``, the model's rule."""
+        self._rule = (f"Predicted hits of {model_name}: {op.describe()}" if model_name
+                      else "Predicted hits: no model is active")
+        self.horizontalHeaderItem(HITS).setToolTip(self._rule)
+        self.removeRows(0, self.rowCount())
+        self._items, self._order, self._plates, self._rows = {}, [], {}, {}
+        for r in rows:
+            if r["plate_id"] not in self._plates:
+                plate = [QStandardItem(r["barcode"])] + [QStandardItem() for _ in HEADERS[1:]]
+                for it in plate:
+                    it.setEditable(False)
+                    it.setData(PLATE_ROW, INSPECTION_ROLE)  # never None: reading None back leaks in PySide6 6.12
+                plate[0].setData(QColor(theme.TEXT), Qt.ItemDataRole.ForegroundRole)
+                self.appendRow(plate)
+                self._plates[r["plate_id"]] = plate
+            when = (r["imaged_at"] or "")[:16].replace("T", " ")
+            modes = f" +{'+'.join(MODE_NAMES.get(m, m) for m in r['other_modes'].split(','))}" \
+                if r.get("other_modes") else ""
+            label = when + (f"  {r['profile']}" if r.get("profile") and r["profile"] != "visible" else "") + modes
+            items = [QStandardItem(label)] + [QStandardItem() for _ in HEADERS[1:]]
+            for it in items:
+                it.setEditable(False)
+                it.setData(r["id"], INSPECTION_ROLE)
+            items[0].setToolTip(f"{label}\n{r['key']}\n{r['imager'] or ''}")
+            self._plates[r["plate_id"]][0].appendRow(items)
+            self._items[r["id"]] = items
+            self._order.append(r["id"])
+            self._rows[r["id"]] = dict(r)
+            self._fill(r["id"])
+        for plate_id in self._plates:
+            self._fill_plate(plate_id)
+
+    def _fill(self, inspection_id: int) -> None:
+        r, items = self._rows[inspection_id], self._items[inspection_id]
+        items[1].setText(str(r["images"] or 0))
+        items[2].setText(f"{r['labelled'] or 0}")
+        items[3].setText(str(r["crystal_labels"] or 0))
+        items[HITS].setText(str(r["predicted_hits"] or 0) if r["predicted"] else "–")
+        items[HITS].setToolTip(f"{r['predicted_hits'] or 0} of {r['predicted'] or 0} scored drops. {self._rule}"
+                               if r["predicted"] else f"Not scored yet. {self._rule}")
+        done = (r["labelled"] or 0) >= (r["images"] or 0) > 0
+        items[2].setData(QColor(theme.GOOD if done else theme.TEXT), Qt.ItemDataRole.ForegroundRole)
+        first = r.get("first_hits") or 0
+        items[EVER].setText(f"+{first}" if first else "")
+        items[EVER].setToolTip(f"{first} drop{'s' * (first != 1)} first a hit at this inspection")
+
+    def _fill_plate(self, plate_id: int) -> None:
+        rows = [r for r in self._rows.values() if r["plate_id"] == plate_id]
+        items = self._plates[plate_id]
+        items[1].setText(str(sum(r["images"] or 0 for r in rows)))
+        items[2].setText(str(sum(r["labelled"] or 0 for r in rows)))
+        items[3].setText(str(sum(r["crystal_labels"] or 0 for r in rows)))
+        items[HITS].setText(str(sum(r["predicted_hits"] or 0 for r in rows)))
+        items[HITS].setToolTip(self._rule)
+        ever = sum(r.get("first_hits") or 0 for r in rows)
+        items[EVER].setText(str(ever))
+        items[EVER].setToolTip(f"{ever} drop{'s' * (ever != 1)} of this plate were a hit at some inspection")
+
+    def set_counts(self, row: dict) -> None:
+        """One inspection's summary row again (after labels were written)."""
+        inspection_id = row["id"]
+        if inspection_id in self._rows:
+            self._rows[inspection_id].update(row)
+            self._fill(inspection_id)
+            self._fill_plate(self._rows[inspection_id]["plate_id"])
+
+    def inspection_id(self, index: QModelIndex) -> int | None:
+        if not index.isValid():
+            return None
+        value = index.siblingAtColumn(0).data(INSPECTION_ROLE)
+        if value == PLATE_ROW:  # a plate row: its latest inspection
+            item = self.itemFromIndex(index.siblingAtColumn(0))
+            if item is not None and item.rowCount():
+                return item.child(item.rowCount() - 1, 0).data(INSPECTION_ROLE)
+        return value
+
+    def inspection_ids(self) -> list[int]:
+        return list(self._order)
+
+    def index_of(self, inspection_id: int) -> QModelIndex | None:
+        items = self._items.get(inspection_id)
+        return items[0].index() if items else None
+
+
+class PlateBrowser(QTreeView):
+    """The tree of plates and inspections; the keyboard stays with the grid."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model_ = PlateBrowserModel(self)
+        self.setModel(self.model_)
+        self.setUniformRowHeights(True)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(28)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the name gives way, never the counts
+
+    def select(self, inspection_id: int) -> None:
+        idx = self.model_.index_of(inspection_id)
+        if idx is not None:
+            self.setCurrentIndex(idx)
+            self.scrollTo(idx)
+
+
+def summaries(state, db: Path, model_id: int | None) -> list[dict]:
+    """The browser's rows, read on a background task's thread with its own connection, with the
+    drops first a hit at each inspection (best over time)."""
+    with Store(db) as store:
+        rows = store.inspection_summaries(model_id)
+        first = store.ever_hit_counts(model_id)["first_hits"]
+    for r in rows:
+        r["first_hits"] = first.get(r["id"], 0)
+    return rows

@@ -1,0 +1,168 @@
+"""The hit list window: drops of every plate that are (or were) a hit of the active model, highest
+crystal probability first, one row per drop at its latest inspection (``report/hits.py``). Enter or a
+double click opens the drop in its plate in the review window. Read and written off the GUI thread."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout,
+                               QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout)
+
+from xtalviewer.model.registry import current_model
+from xtalviewer.crystal_call import pct
+from xtalviewer.report.hits import hit_rule, write_hits_csv
+from xtalviewer.labels import LabelScheme
+from xtalviewer.store.store import Store
+from xtalviewer.gui import theme
+from xtalviewer.gui.tasks import TaskRunner, TaskState
+
+COLUMNS = ("#", "Plate", "Latest inspection", "Well", "Drop", "Crystal", "Best", "Hit now", "First hit", "Label")
+ANY_PLATE = "(all plates)"
+
+
+def read_hits(state: TaskState, db: Path, plate: str | None, new_only: bool) -> dict:
+    """The hit list and its rule, on a task's thread with its own connection."""
+    with Store(db, create=False) as store:
+        model = current_model(store, register=False)
+        if model is None:
+            return {"rows": [], "rule": "No model is active: there are no hits to rank.", "plates": store.barcodes()}
+        rows = store.hit_list(model["id"], plate=plate, new_only=new_only)
+        return {"rows": rows, "rule": hit_rule(model, store.operating_point(model["id"])), "plates": store.barcodes()}
+
+
+class HitTableModel(QAbstractTableModel):
+    def __init__(self, scheme: LabelScheme, parent=None):
+        super().__init__(parent)
+        self.scheme = scheme
+        self.rows: list[dict] = []
+
+    def set_rows(self, rows: list[dict]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def text(self, r: dict, n: int, column: int) -> str:
+        values = (str(n + 1), r["plate"], (r["imaged_at"] or "")[:16].replace("T", " "), r["well"], str(r["drop"]),
+                  pct(r["crystal_prob"]), pct(r["best_crystal_prob"]), "yes" if r["hit"] else "no",
+                  (r["first_hit_at"] or "")[:16].replace("T", " "),
+                  self.scheme.get(r["label"]).name if r["label"] else "")
+        return values[column]
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self.rows[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(r, index.row(), index.column())
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() in (5, 7):
+            return QColor(theme.ERROR_TEXT if r["hit"] else theme.MUTED)
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 4, 5, 6):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{r['image_path']}\nfirst a hit at inspection {r['first_hit_inspection'] or '–'}"
+        return None
+
+
+class HitTable(QTableView):
+    open_row = Signal(int)  # Enter on a row
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self.open_row.emit(self.currentIndex().row())
+            return
+        super().keyPressEvent(event)
+
+
+class HitListDialog(QDialog):
+    drop_chosen = Signal(int)  # image id to open in the review window
+    loaded = Signal()
+
+    def __init__(self, db_path: Path, scheme: LabelScheme, parent=None):
+        super().__init__(parent)
+        self.db_path = Path(db_path)
+        self.setWindowTitle("xtalviewer: hit list")
+        self.setModal(False)
+        self.rule = QLabel("Loading…")
+        self.rule.setWordWrap(True)
+        self.rule.setStyleSheet(f"color: {theme.MUTED};")
+        self.plate = QComboBox()
+        self.plate.addItem(ANY_PLATE)
+        self.new_only = QCheckBox("&New since the last look (first hit at the latest inspection)")
+        export = QPushButton("&Export CSV…")
+        export.setAutoDefault(False)
+        export.clicked.connect(self.export)
+        bar = QHBoxLayout()
+        for w in (QLabel("Plate"), self.plate, self.new_only):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        bar.addWidget(export)
+        self.model = HitTableModel(scheme, self)
+        self.table = HitTable()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.open_row.connect(self._open)
+        self.table.doubleClicked.connect(lambda index: self._open(index.row()))
+        self.count = QLabel()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.rule)
+        layout.addLayout(bar)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.count)
+        self.task = TaskRunner(self)
+        self.plate.currentIndexChanged.connect(lambda *_: self.reload())
+        self.new_only.toggled.connect(lambda *_: self.reload())
+        self.resize(980, 620)
+        self.reload()
+
+    def reload(self) -> None:
+        plate = self.plate.currentText()
+        self.task.start(read_hits, self.db_path, None if plate in ("", ANY_PLATE) else plate, self.new_only.isChecked(),
+                        on_done=self._show, on_failed=lambda e: self.rule.setText(f"Could not read the hit list: {e}"))
+
+    def _show(self, found: dict) -> None:
+        self.rule.setText(found["rule"])
+        chosen = self.plate.currentText()
+        self.plate.blockSignals(True)
+        self.plate.clear()
+        self.plate.addItems([ANY_PLATE, *found["plates"]])
+        self.plate.setCurrentText(chosen or ANY_PLATE)
+        self.plate.blockSignals(False)
+        self.model.set_rows(found["rows"])
+        n = len(found["rows"])
+        hits = sum(1 for r in found["rows"] if r["hit"])
+        self.count.setText(f"{n} drop{'s' * (n != 1)}, {hits} a hit at their latest inspection. "
+                           "Enter (or a double click) opens the drop in its plate.")
+        if n:
+            self.table.selectRow(0)
+        self.table.setFocus()
+        self.loaded.emit()
+
+    def _open(self, row: int) -> None:
+        if 0 <= row < len(self.model.rows):
+            self.drop_chosen.emit(self.model.rows[row]["image_id"])
+
+    def export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export the hit list", "hits.csv", "CSV files (*.csv)")
+        if path:
+            rows = list(self.model.rows)
+            self.task.start(lambda state: write_hits_csv(path, rows),
+                            on_done=lambda n: self.count.setText(f"Wrote {n} drops to {path}"),
+                            on_failed=lambda e: self.count.setText(f"Not written: {e}"))

@@ -1,0 +1,1 @@
+"""The Plots dialog and its tabs."""

@@ -1,0 +1,1 @@
+"""Retraining from the window: the Retrain dialog, its trainer process and curves, and recalibration."""

@@ -1,0 +1,1 @@
+"""Drop images: robust decoding and the thumbnail cache."""

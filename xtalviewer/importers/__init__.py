@@ -1,0 +1,372 @@
+"""Import plate image folders as the imagers write them: metadata only, idempotent, never fatal.
+
+``import_paths`` walks files and folders, recognises each file's layout (specific layouts first,
+the generic one last), groups files into plates and inspections, reads image sizes from headers
+in a thread pool, and records everything in the store. A file that cannot be read is recorded
+with its reason (so the app can show why) and listed in the report; the import carries on.
+
+Paths are recorded as real paths (folders resolved): a route through a symbolic link or through
+``/proc/<pid>/cwd`` (which stops existing with that process) is never stored, virtual file systems
+(/proc, /sys, /dev) are not walked, and a stored path that still names the same file is kept when
+an import finds the file again by another route.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from xtalviewer.store.filesystems import Mount, is_virtual, read_mounts, real_path
+from xtalviewer.imaging.decode import ImageLoadError, _os_reason, is_image_path, read_header
+from xtalviewer.importers import generic, hwi, marco, minstrel, rockmaker, xchem
+from xtalviewer.importers.filenames import FoundImage, ParseContext
+from xtalviewer.plates import (
+    PlateType,
+    columns_for_well_numbers,
+    infer_plate_type,
+    well_from_number,
+    well_name,
+)
+from xtalviewer.store.store import ImageRow, Store
+
+# most specific first: a file goes to the first parser that recognises it
+PARSERS: list[tuple[str, Callable[[Path, ParseContext], FoundImage | None]]] = [
+    (hwi.LAYOUT, hwi.parse),
+    (rockmaker.STORE_LAYOUT, rockmaker.parse_store),
+    (xchem.LAYOUT, xchem.parse),
+    (minstrel.LAYOUT, minstrel.parse),
+    (rockmaker.EXPORT_LAYOUT, rockmaker.parse_export),
+    (marco.LAYOUT, marco.parse),
+    ("xchem-file", xchem.parse_loose_file),
+    (generic.LAYOUT, generic.parse),
+]
+
+Progress = Callable[[int, int], None]
+
+
+class ImportPathError(FileNotFoundError):
+    """A path given to import does not exist."""
+
+
+@dataclass
+class ImportReport:
+    plates: set[str] = field(default_factory=set)
+    inspections: int = 0
+    inspections_new: int = 0
+    images_new: int = 0
+    images_updated: int = 0
+    images_unchanged: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    layouts: Counter = field(default_factory=Counter)
+    found_again: list[tuple[str, str]] = field(default_factory=list)  # (route walked, stored path kept)
+    resolved: list[tuple[str, str]] = field(default_factory=list)  # (route walked, real path recorded)
+
+    @property
+    def images(self) -> int:
+        return self.images_new + self.images_updated + self.images_unchanged
+
+    def summary(self) -> str:
+        return (
+            f"Recorded {len(self.plates)} plate{'s' * (len(self.plates) != 1)}, {self.inspections} inspection"
+            f"{'s' * (self.inspections != 1)} ({self.inspections_new} new) and {self.images} image"
+            f"{'s' * (self.images != 1)} ({self.images_new} new, {self.images_updated} updated, "
+            f"{self.images_unchanged} unchanged); {len(self.unreadable)} unreadable."
+        )
+
+
+@dataclass
+class _FileInfo:
+    found: FoundImage
+    size: int
+    mtime: float
+    walked: str = ""  # the route the walk reached the file by
+    ident: tuple[int, int] = (0, 0)  # (device, inode): the file, whatever the route
+    path: str = ""  # what the store records: the real path, or a stored path to the same file
+
+
+VIRTUAL_NOTE = "virtual file system (/proc, /sys, /dev): not image storage"
+
+
+def real_route(path: Path) -> Path:
+    """The file's real folder and its own name: folder links and /proc/<pid>/cwd are resolved, a
+    symbolic link to a file keeps its (meaningful) name."""
+    return Path(real_path(path.parent)) / path.name
+
+
+def walk_images(paths: Iterable[str | os.PathLike], report: ImportReport,
+                mounts: list[Mount] | None = None) -> Iterator[Path]:
+    """Every image file under the given paths; folder errors, symlink loops and virtual file
+    systems (never walked) go to the report."""
+    for raw in paths:
+        top = Path(raw)
+        if is_virtual(top, mounts):
+            report.skipped.append((str(top), VIRTUAL_NOTE))
+            continue
+        if top.is_file() or (top.is_symlink() and not top.is_dir()):
+            if is_image_path(top):
+                if _utf8(str(top)):
+                    yield top.absolute()
+                else:
+                    report.unreadable.append((str(top).encode("utf-8", "backslashreplace").decode(),
+                                              "file name is not valid UTF-8; rename the file to import it"))
+            continue
+        seen_dirs: set[tuple[int, int]] = set()
+
+        def onerror(exc: OSError) -> None:
+            report.unreadable.append((str(exc.filename or top), f"folder cannot be read: {_os_reason(exc)}"))
+
+        for folder, dirnames, filenames in os.walk(top, onerror=onerror, followlinks=True):
+            try:
+                st = os.stat(folder)
+            except OSError as exc:
+                report.unreadable.append((folder, f"folder cannot be read: {_os_reason(exc)}"))
+                dirnames[:] = []
+                continue
+            ident = (st.st_dev, st.st_ino)
+            if ident in seen_dirs:  # a symlink back up the tree: do not walk it twice (or forever)
+                report.skipped.append((folder, "folder already walked (symbolic link loop)"))
+                dirnames[:] = []
+                continue
+            if is_virtual(folder, mounts):  # e.g. a link to /proc, whose <pid>/cwd and root reach everything again
+                report.skipped.append((folder, VIRTUAL_NOTE))
+                dirnames[:] = []
+                continue
+            seen_dirs.add(ident)
+            dirnames.sort()
+            for name in sorted(filenames):
+                if not is_image_path(name):
+                    continue
+                full = os.path.abspath(os.path.join(folder, name))
+                if not _utf8(full):
+                    report.unreadable.append((full.encode("utf-8", "backslashreplace").decode(),
+                                              "file name is not valid UTF-8; rename the file to import it"))
+                    continue
+                yield Path(full)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _parse(path: Path, ctx: ParseContext) -> FoundImage | None:
+    for layout, parser in PARSERS:
+        found = parser(path, ctx)
+        if found is not None:
+            return found
+        if layout == rockmaker.STORE_LAYOUT and rockmaker.is_store_thumbnail(path):
+            return None
+    return None
+
+
+def _local_iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).isoformat(timespec="seconds")
+
+
+def _place_wells(files: list[_FileInfo], report: ImportReport) -> PlateType:
+    """Resolve numbered wells and unplaced generic files of one plate; return the plate type."""
+    hints = [f.found.plate_hint for f in files if f.found.plate_hint]
+    hint = max(hints, key=lambda h: (h.rows * h.cols, h.drops)) if hints else None
+    numbered = [f.found.well_number for f in files if f.found.well_number]
+    cols = hint.cols if hint and hint.cols > 1 else (columns_for_well_numbers(max(numbered)) if numbered else 12)
+    for f in files:
+        if f.found.well_number:
+            f.found.row, f.found.col = well_from_number(f.found.well_number, cols)
+    placed = [f for f in files if f.found.row is not None]
+    unplaced = sorted((f for f in files if f.found.row is None), key=lambda f: f.found.path.name)
+    max_row = max((f.found.row for f in placed), default=1)
+    max_col = max((f.found.col for f in placed), default=1)
+    drops = max((f.found.drop for f in files), default=1)
+    if unplaced:
+        per_inspection: dict[str, list[_FileInfo]] = defaultdict(list)
+        for f in unplaced:
+            per_inspection[f.found.inspection_key].append(f)
+        longest = max(len(v) for v in per_inspection.values())
+        taken = {(f.found.row, f.found.col) for f in placed}
+        plate = infer_plate_type(max_row, max_col, 1, hint)
+        while plate.wells - len(taken) < longest and plate.rows < 32:
+            plate = infer_plate_type(plate.rows * 2, plate.cols * 2, 1)
+        free = [(r, c) for r in range(1, plate.rows + 1) for c in range(1, plate.cols + 1) if (r, c) not in taken]
+        for group in per_inspection.values():
+            for f, (r, c) in zip(group, free):
+                f.found.row, f.found.col = r, c
+        barcode = unplaced[0].found.barcode
+        report.notes.append(
+            f"plate {barcode}: {len(unplaced)} image(s) had no well in their file name; placed in file-name order"
+        )
+        max_row, max_col = max(max_row, plate.rows), max(max_col, plate.cols)
+    return infer_plate_type(max_row, max_col, drops, hint)
+
+
+_INSPECTION_META = ("batch_id", "rockmaker_plate_id", "profile_id")
+
+
+def _inspection_time(group: list[_FileInfo]) -> str | None:
+    """The most precise imaging time the files claim: a date-and-time (e.g. from a CSV) beats a bare date."""
+    stamps = [g.found.imaged_at for g in group if g.found.imaged_at]
+    if not stamps:
+        return None
+    timed = [s for s in stamps if "T" in s]
+    return min(timed) if timed else min(stamps)
+
+
+def _header(path: Path) -> tuple[int | None, int | None, str | None]:
+    try:
+        width, height = read_header(path)
+        return width, height, None
+    except ImageLoadError as exc:
+        return None, None, str(exc)
+
+
+def import_paths(
+    store: Store,
+    paths: Iterable[str | os.PathLike],
+    *,
+    progress: Progress | None = None,
+    workers: int = 8,
+) -> ImportReport:
+    """Record every drop image under ``paths``; see the module docstring."""
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if not p.exists() and not p.is_symlink():
+            raise ImportPathError(f"{p}: no such file or folder")
+    report = ImportReport()
+    ctx = ParseContext()
+
+    infos: list[_FileInfo] = []
+    first_route: dict[tuple[int, int], str] = {}
+    for walked in walk_images(paths, report, read_mounts()):
+        path = real_route(walked)
+        try:
+            st = path.stat()
+        except OSError as exc:
+            report.unreadable.append((str(walked), _os_reason(exc)))
+            continue
+        ident = (st.st_dev, st.st_ino)
+        if ident in first_route:  # one file reached twice in this import (two links, two routes)
+            report.skipped.append((str(walked), f"same file as {first_route[ident]}"))
+            continue
+        first_route[ident] = str(walked)
+        found = _parse(path, ctx)
+        if found is None:
+            report.skipped.append((str(walked), "thumbnail, not a drop image"))
+            continue
+        infos.append(_FileInfo(found, st.st_size, st.st_mtime, str(walked), ident, str(path)))
+    report.notes.extend(ctx.notes)
+
+    by_plate: dict[str, list[_FileInfo]] = defaultdict(list)
+    for info in infos:
+        by_plate[info.found.barcode].append(info)
+
+    total, done = len(infos), 0
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for barcode in sorted(by_plate):
+            files = by_plate[barcode]
+            plate_type = _place_wells(files, report)
+            slots: dict[tuple[str, int, int, int, str], _FileInfo] = {}
+            for f in sorted(files, key=lambda f: (f.found.preference, str(f.found.path))):
+                key = (f.found.inspection_key, f.found.row, f.found.col, f.found.drop, f.found.mode)
+                if key in slots:
+                    report.skipped.append((str(f.found.path), f"same drop as {slots[key].found.path.name}"))
+                    continue
+                slots[key] = f
+            chosen = list(slots.values())
+            _keep_stored_routes(store, barcode, chosen, report)
+            known = store.known_files(f.path for f in chosen)
+            fresh = [f for f in chosen if known.get(f.path, (None, None))[:2] != (f.size, f.mtime)]
+            headers = dict(zip((id(f) for f in fresh), pool.map(lambda f: _header(f.found.path), fresh)))
+
+            by_inspection: dict[str, list[_FileInfo]] = defaultdict(list)
+            for f in chosen:
+                by_inspection[f.found.inspection_key].append(f)
+            with store.transaction():
+                plate_id = store.upsert_plate(barcode, plate_type)
+                report.plates.add(barcode)
+                for key, group in sorted(by_inspection.items()):
+                    first = min(group, key=lambda g: g.found.mode != "visible").found  # it describes the inspection
+                    imaged_at = _inspection_time(group)
+                    meta = {k: v for g in group for k, v in g.found.meta.items() if k in _INSPECTION_META and v}
+                    if imaged_at is None:
+                        imaged_at = _local_iso(min(g.mtime for g in group))
+                        meta["imaged_at_from"] = "file modification time"
+                    inspection_id, created = store.upsert_inspection(
+                        plate_id, key, imaged_at=imaged_at,
+                        imager=next((g.found.imager for g in group if g.found.imager), None),
+                        profile=first.profile, layout=first.layout, folder=str(first.folder), meta=meta or None,
+                    )
+                    report.inspections += 1
+                    report.inspections_new += int(created)
+                    rows = []
+                    for f in group:
+                        report.layouts[f.found.layout] += 1
+                        if id(f) not in headers:
+                            report.images_unchanged += 1
+                            error = known[f.path][2]
+                            if error:
+                                report.unreadable.append((f.path, error))
+                            continue
+                        width, height, error = headers[id(f)]
+                        if error:
+                            report.unreadable.append((f.path, error))
+                        rows.append(ImageRow(
+                            inspection_id=inspection_id, plate_id=plate_id, well=well_name(f.found.row, f.found.col),
+                            row=f.found.row, col=f.found.col, drop_no=f.found.drop, path=f.path,
+                            size=f.size, mtime=f.mtime, width=width, height=height, load_error=error,
+                            mode=f.found.mode,
+                        ))
+                    inserted, updated = store.upsert_images(rows)
+                    report.images_new += inserted
+                    report.images_updated += updated
+                    report.images_unchanged += len(rows) - inserted - updated
+            done += len(files)
+            if progress:
+                progress(done, total)
+    _route_notes(report)
+    return report
+
+
+def _same_file(path: str, ident: tuple[int, int]) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == ident
+
+
+def _keep_stored_routes(store: Store, barcode: str, files: list[_FileInfo], report: ImportReport) -> None:
+    """A drop already recorded under a path that still names the same file keeps that path: an
+    import never swaps a working path for another route to the file. A stored path that no longer
+    exists is replaced (the file moved)."""
+    stored_by_key: dict[str, dict[tuple[str, int], str]] = {}
+    for f in files:
+        key = f.found.inspection_key
+        if key not in stored_by_key:
+            stored_by_key[key] = store.slot_paths(barcode, key)
+        old = stored_by_key[key].get((well_name(f.found.row, f.found.col), f.found.drop, f.found.mode))
+        if old is not None and old != f.path and _same_file(old, f.ident):
+            f.path = old
+        if f.walked != f.path:
+            (report.found_again if old == f.path else report.resolved).append((f.walked, f.path))
+
+
+def _route_notes(report: ImportReport) -> None:
+    if report.found_again:
+        walked, kept = report.found_again[0]
+        n = len(report.found_again)
+        report.notes.append(f"found {n} recorded file{'s' * (n != 1)} again by another route (e.g. {walked} is "
+                            f"{kept}); the stored path{'s' * (n != 1)} {'are' if n != 1 else 'is'} kept")
+    if report.resolved:
+        walked, real = report.resolved[0]
+        n = len(report.resolved)
+        report.notes.append(f"recorded {n} file{'s' * (n != 1)} reached through symbolic links or /proc under "
+                            f"{'their' if n != 1 else 'its'} real path{'s' * (n != 1)} (e.g. {walked} as {real})")

@@ -1,0 +1,1 @@
+"""What leaves the store for people: the HTML plate report, the hit list and the numbers behind the plots."""

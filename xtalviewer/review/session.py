@@ -1,0 +1,495 @@
+"""The review session: the open inspection, its drops in the chosen order and filters, the drop on
+screen and the selection, labelling with undo and redo, and the counts a reviewer plans by.
+
+No Qt: the review window binds widgets and keys to a ``ReviewSession`` and paints what it holds,
+so everything a reviewer can do is testable headless. The session reads and writes only through
+named ``Store`` methods; a label is committed before any method here returns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from xtalviewer.crystal_call import OperatingPoint, is_hit
+from xtalviewer.store.over_time import BestOverTime
+from xtalviewer.review.plate_map import PlateLayout
+from xtalviewer.store.schema import VISIBLE
+from xtalviewer.store.store import Store, now_iso
+
+ORDERS = (("plate", "Plate order"), ("crystal", "Likely crystals first"), ("margin", "Most uncertain (margin)"),
+          ("entropy", "Most uncertain (entropy)"), ("disagreement", "Disagreements"),
+          ("best", "Best over time"), ("disputed", "Disputed (second look)"))
+ORDER_KEYS = tuple(k for k, _ in ORDERS)
+MODEL_ORDERS = ("crystal", "margin", "entropy", "disagreement", "best")  # they rank by the model's answer
+
+# what a failed write's message says to do, by a word in it
+_ADVICE = {"full": "Free some disk space", "readonly": "Make the database writable",
+           "read-only": "Make the database writable", "locked": "Another program holds the database"}
+
+
+def chosen_model(store: Store, preferred: int | None) -> dict | None:
+    """The user's preferred model when this database has it, else the database's active model."""
+    found = store.model(preferred) if preferred is not None else None
+    from xtalviewer.model.registry import current_model  # torch only when a model must be found
+
+    return found or current_model(store)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which drops of the inspection the queue keeps. ``hit`` is the model's call at its operating
+    point; ``crystal_top3`` the second strategy (a crystal class among the three most likely)."""
+
+    label: str | None = None
+    predicted: str | None = None
+    hit: bool | None = None
+    crystal_top3: bool | None = None
+    unreviewed: bool = False
+
+    def any(self) -> bool:
+        return self != Filters()
+
+
+@dataclass
+class LabelChange:
+    """Labels written by one key press: (image id, label before, label after) per drop, and the
+    annotation ids that wrote the present state (an undo or redo reverts exactly those)."""
+
+    changes: list[tuple[int, str | None, str | None]]
+    annotation_ids: list[int]
+    text: str
+
+    @property
+    def image_ids(self) -> list[int]:
+        return [c[0] for c in self.changes]
+
+
+class ReviewError(Exception):
+    """An action that does not apply to what is on screen; the message says why."""
+
+
+class LabelNotSaved(Exception):
+    """A label the database refused (disk full, read-only, locked); nothing moved on."""
+
+    def __init__(self, label: str | None, name: str, wells: Sequence[str], reason: str):
+        self.label, self.name, self.wells, self.reason = label, name, list(wells), reason
+        self.advice = next((v for k, v in _ADVICE.items() if k in reason.lower()), "Fix the problem")
+        super().__init__(f"NOT SAVED: {name} on {', '.join(self.wells) or 'this drop'}: {reason}.\n"
+                         f"{self.advice}, then press the key again; nothing moved on.")
+
+
+@dataclass
+class ReviewSession:
+    """What one reviewer has open. Rows are the store's review-queue dicts; the GUI shows them as they are."""
+
+    store: Store
+    annotator: str
+    model: dict | None = None
+    order: str = "plate"
+    filters: Filters = field(default_factory=Filters)
+    auto_advance: bool = True
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self.scheme = self.store.scheme
+        self.operating_point = self.store.operating_point(self.model_id)
+        self.inspection: dict | None = None
+        self.inspection_ids: list[int] = []
+        self.rows: list[dict] = []
+        self.inherited: dict[int, tuple[str, str]] = {}
+        self.best: dict[int, BestOverTime] = {}  # each drop's best over its inspections
+        self.flags: dict[int, dict] = {}  # drops flagged for a second look -> the newest flag event
+        self.modes: list[str] = [VISIBLE]  # imaging modes of the open inspection, visible first
+        self.shown_mode = VISIBLE  # the mode the image view shows (M cycles); the queue holds visible drops
+        self.side_by_side = False
+        self.blind_plates: set[int] = set()  # blind review: earlier labels and the model hidden there
+        self._blind_labelled: set[int] = set()
+        self._blind_since = ""
+        self.layout: PlateLayout | None = None
+        self._by_id: dict[int, int] = {}
+        self.current = -1
+        self.selection: list[int] = []
+        self.pending_label: str | None = None
+        self._shown_at = self.clock()
+        self._undo: list[LabelChange] = []
+        self._redo: list[LabelChange] = []
+        if self.order not in ORDER_KEYS:
+            self.order = "plate"
+
+    # -- model --------------------------------------------------------------------------------------
+
+    @property
+    def model_id(self) -> int | None:
+        return self.model["id"] if self.model else None
+
+    def set_model(self, model: dict | None) -> None:
+        """Predictions, hits and orders follow this model from the next reload on."""
+        self.model = model
+        self.operating_point: OperatingPoint = self.store.operating_point(self.model_id)
+
+    def is_hit(self, row: dict) -> bool:
+        return bool(is_hit(row.get("crystal_prob"), self.operating_point.threshold))
+
+    def best_hit(self, image_id: int) -> BestOverTime | None:
+        """The drop's best over time when it was a hit at some inspection (the grid's mark)."""
+        found = self.best.get(image_id)
+        return found if found is not None and found.first_hit_inspection is not None else None
+
+    # -- inspection, order, filters -------------------------------------------------------------------
+
+    def set_inspections(self, inspection_ids: Sequence[int]) -> None:
+        """The inspections in browsing order (Page Up / Page Down walk them)."""
+        self.inspection_ids = list(inspection_ids)
+
+    def open_inspection(self, inspection_id: int, keep_image: int | None = None) -> bool:
+        """Open an inspection; keep ``keep_image`` (or the first drop) current. False if it is gone."""
+        found = self.store.inspection(inspection_id)
+        if found is None:
+            return False
+        self.inspection = found
+        self.reload(keep_image=keep_image)
+        return True
+
+    def close_inspection(self) -> None:
+        """Nothing open, an empty queue (a cold start, as the navigation benchmark measures it)."""
+        self.inspection, self.rows, self._by_id, self.inherited = None, [], {}, {}
+        self.best, self.flags, self.layout = {}, {}, None
+        self.selection, self.current = [], -1
+
+    def reload(self, keep_image: int | None = None) -> int:
+        """Read the queue again; the current drop stays current when it is still in it. Returns the current row."""
+        if self.inspection is None:
+            return -1
+        keep = keep_image if keep_image is not None else self.current_image_id
+        f, inspection_id = self.filters, self.inspection["id"]
+        self.modes = self.store.inspection_modes(inspection_id) or [VISIBLE]
+        if self.shown_mode not in self.modes:
+            self.shown_mode = self.modes[0]
+        self.rows = self.store.review_queue(
+            self.model_id, self.order, inspection_id=inspection_id, unlabelled_only=f.unreviewed,
+            label=f.label, predicted=f.predicted, crystal_top3=f.crystal_top3, hit=f.hit, mode=self.queue_mode)
+        self.inherited = self.store.inherited_labels(inspection_id)
+        self.best = self.store.best_over_time(self.model_id, inspection_id)
+        self.flags = self.store.flags(inspection_id)
+        insp = self.inspection
+        self.layout = PlateLayout.of(self.rows, insp["rows"], insp["cols"], insp["drops"]) if self.plate_map else None
+        self._by_id = {r["id"]: i for i, r in enumerate(self.rows)}
+        row = self._by_id.get(keep, 0) if keep is not None else 0
+        self.selection = []
+        self.set_current(row if self.rows else -1)
+        return self.current
+
+    @property
+    def queue_mode(self) -> str:
+        """The mode whose images are the drops: visible, or the first one an inspection has without it."""
+        return VISIBLE if VISIBLE in self.modes else self.modes[0]
+
+    @property
+    def plate_map(self) -> bool:
+        """Plate order without filters is the plate itself; other orders and filters are a flowing queue."""
+        return self.order == "plate" and not self.filters.any()
+
+    def check_queue(self, order: str, filters: Filters) -> None:
+        """Refuse an order or filter that would show the model's answer during blind review."""
+        if order not in ORDER_KEYS:
+            raise ValueError(f"unknown review order {order!r}; choose from {', '.join(ORDER_KEYS)}")
+        if self.blind and (order in MODEL_ORDERS or filters.predicted or filters.hit is not None
+                           or filters.crystal_top3 is not None):
+            raise ReviewError("Blind review hides the model's answer: its orders and filters are off until "
+                              "blind review ends (Ctrl+B)")
+
+    def set_order(self, order: str) -> int:
+        self.check_queue(order, self.filters)
+        self.order = order
+        return self.reload()
+
+    def set_filters(self, filters: Filters | None = None, **changes) -> int:
+        """Replace the filters (or change some: ``set_filters(hit=True)``) and reload."""
+        new = replace(filters or self.filters, **changes)
+        self.check_queue(self.order, new)
+        self.filters = new
+        return self.reload()
+
+    def clear_filters(self) -> int:
+        return self.set_filters(Filters())
+
+    def step(self, step: int) -> tuple[int, int | None] | None:
+        """Page Up/Down: (the neighbouring inspection, the same drop in it), or None at either end.
+        Within one plate the same drop stays current, so paging walks a drop through its time course."""
+        ids = self.inspection_ids
+        if not ids or self.inspection is None:
+            return None
+        i = ids.index(self.inspection["id"]) if self.inspection["id"] in ids else 0
+        target = ids[max(0, min(len(ids) - 1, i + step))]
+        if target == self.inspection["id"]:
+            return None
+        r = self.current_drop
+        keep = self.store.same_drop(target, r["plate_id"], r["well"], r["drop_no"], r.get("mode", VISIBLE)) if r else None
+        return target, keep
+
+    # -- rows, current drop, selection ------------------------------------------------------------------
+
+    def row(self, i: int) -> dict | None:
+        return self.rows[i] if 0 <= i < len(self.rows) else None
+
+    def row_of(self, image_id: int | None) -> int | None:
+        return self._by_id.get(image_id) if image_id is not None else None
+
+    @property
+    def current_drop(self) -> dict | None:
+        return self.row(self.current)
+
+    @property
+    def current_image_id(self) -> int | None:
+        r = self.current_drop
+        return r["id"] if r else None
+
+    def set_current(self, row: int) -> None:
+        """The drop on screen; the lead time of a label counts from here."""
+        self.current = row if 0 <= row < len(self.rows) else -1
+        self._shown_at = self.clock()
+
+    def set_selection(self, rows: Sequence[int]) -> None:
+        self.selection = sorted({r for r in rows if 0 <= r < len(self.rows)})
+
+    def targets(self) -> list[int]:
+        """The rows a label key labels: the selection when several drops are selected, else the current one."""
+        if len(self.selection) > 1:
+            return list(self.selection)
+        return [self.current] if self.current >= 0 else []
+
+    def own_label(self, row: dict) -> str | None:
+        """The drop's label at this inspection, as the reviewer may see it: in blind review only
+        the labels given since it began."""
+        if self.blind and row["id"] not in self._blind_labelled:
+            return None
+        return row.get("label")
+
+    def inherited_label(self, image_id: int) -> str | None:
+        """The label carried from an earlier inspection, shown until the reviewer confirms one
+        (never in blind review)."""
+        row = self.row_of(image_id)
+        if self.blind or (row is not None and self.rows[row].get("label")):
+            return None
+        found = self.inherited.get(image_id)
+        return found[0] if found else None
+
+    def shown_label(self, row: dict) -> str | None:
+        return self.own_label(row) or self.inherited_label(row["id"])
+
+    def move_in_plate(self, d_row: int, d_col: int) -> int:
+        """Arrows on the plate map: the next well in that direction (see ``PlateLayout.move``)."""
+        if self.layout is not None:
+            self.set_current(self.layout.move(self.current, d_row, d_col))
+        return self.current
+
+    def cycle_drop(self, step: int = 1) -> int:
+        """The next drop of the current well (the drops of a well in turn)."""
+        if self.layout is not None:
+            self.set_current(self.layout.cycle(self.current, step))
+        return self.current
+
+    # -- labelling ----------------------------------------------------------------------------------------
+
+    def label(self, key: str, *, source: str = "human") -> LabelChange | None:
+        """Label the target drops, commit, and (with auto-advance) move past them. None: nothing to label."""
+        self.scheme.get(key)  # an unknown key raises here, before anything is written
+        rows = self.targets()
+        if not rows:
+            return None
+        lead = int(1000 * (self.clock() - self._shown_at)) if len(rows) == 1 else None
+        items, changes = [], []
+        for i in rows:
+            r = self.rows[i]
+            shown = [[r[f"top{n}"], round(r[f"p{n}"], 4)] for n in (1, 2, 3) if r.get(f"top{n}")] or None
+            items.append(dict(image_id=r["id"], label=key, annotator=self.annotator, source=source,
+                              prediction_id=r.get("prediction_id"), shown=shown, lead_ms=lead))
+            changes.append((r["id"], r.get("label"), key))
+        ids = self._write(items)
+        if self.blind:
+            self._blind_labelled.update(r for r, _, _ in changes)
+        name = self.scheme.get(key).name
+        change = LabelChange(changes, ids, f"{name} on {len(rows)} drop{'s' * (len(rows) != 1)}")
+        self._undo.append(change)
+        self._redo.clear()
+        if self.auto_advance:
+            self.set_current(min(max(rows) + 1, len(self.rows) - 1))
+            self.selection = []
+        return change
+
+    def accept_prediction(self) -> LabelChange | None:
+        """Enter: the model's top 1 becomes the current drop's label."""
+        r = self.current_drop
+        if self.blind:
+            raise ReviewError("Blind review hides the model's answer: label with the class keys")
+        if not r or not r.get("top1"):
+            raise ReviewError("No prediction to accept for this drop yet")
+        if len(self.targets()) > 1:
+            raise ReviewError("Enter accepts one drop's prediction; select a single drop")
+        return self.label(r["top1"], source="accepted-prediction")
+
+    @property
+    def undo_text(self) -> str | None:
+        return self._undo[-1].text if self._undo else None
+
+    @property
+    def redo_text(self) -> str | None:
+        return self._redo[-1].text if self._redo else None
+
+    def undo(self) -> LabelChange | None:
+        """Write annotations that put the labels back as they were (history only grows)."""
+        if not self._undo:
+            return None
+        change = self._undo[-1]
+        change.annotation_ids = self._revert(change, [(i, old) for i, old, _ in change.changes])
+        self._redo.append(self._undo.pop())
+        return change
+
+    def redo(self) -> LabelChange | None:
+        if not self._redo:
+            return None
+        change = self._redo[-1]
+        change.annotation_ids = self._revert(change, [(i, new) for i, _, new in change.changes])
+        self._undo.append(self._redo.pop())
+        return change
+
+    def _revert(self, change: LabelChange, labels: list[tuple[int, str | None]]) -> list[int]:
+        ids = change.annotation_ids
+        items = [dict(image_id=image_id, label=label, annotator=self.annotator, source="human",
+                      reverts=ids[i] if i < len(ids) else None) for i, (image_id, label) in enumerate(labels)]
+        written = self._write(items)
+        row = self.row_of(labels[0][0])
+        if row is not None:
+            self.set_current(row)
+        return written
+
+    def _write(self, items: list[dict]) -> list[int]:
+        """Commit, then show the labels in the queue; on failure raise LabelNotSaved and change nothing."""
+        try:
+            ids = self.store.add_annotations(items)
+        except Exception as exc:  # disk full, read-only database, locked past the busy timeout ...
+            label = items[0].get("label")
+            wells = [self.rows[r]["well"] for it in items[:4] if (r := self.row_of(it["image_id"])) is not None]
+            self.pending_label = label
+            raise LabelNotSaved(label, self.scheme.get(label).name if label else "the label change", wells,
+                                str(exc).rstrip(".") or type(exc).__name__) from exc
+        self.pending_label = None
+        for it in items:
+            row = self.row_of(it["image_id"])
+            if row is not None:
+                self.rows[row]["label"] = it["label"]
+        return ids
+
+    # -- what background work found ----------------------------------------------------------------------
+
+    def apply_prediction(self, image_id: int, fields: dict) -> int | None:
+        """A drop scored while on screen: keep its prediction in the queue. Returns its row."""
+        row = self.row_of(image_id)
+        if row is not None:
+            self.rows[row].update(fields)
+        return row
+
+    def mark_unreadable(self, image_id: int, error: str) -> bool:
+        """A drop whose image cannot be decoded: note it in the queue and the store, once. True if new."""
+        row = self.row_of(image_id)
+        if row is None or self.rows[row].get("load_error"):
+            return False
+        self.rows[row]["load_error"] = error
+        self.store.mark_load_error(image_id, error)
+        return True
+
+    # -- counts -------------------------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Of the drops in the queue: shown, labelled, hits at the model's operating point, crystal in top 3, scored."""
+        return {
+            "shown": len(self.rows),
+            "labelled": sum(1 for r in self.rows if r.get("label")),
+            "hits": sum(1 for r in self.rows if self.is_hit(r)),
+            "crystal_top3": sum(1 for r in self.rows if r.get("crystal_top3")),
+            "scored": sum(1 for r in self.rows if r.get("top1")),
+        }
+
+    def inspection_counts(self) -> dict | None:
+        """The whole inspection's counts as the plate browser shows them (the store's summary row)."""
+        if self.inspection is None:
+            return None
+        rows = self.store.inspection_summaries(self.model_id, self.inspection["id"])
+        return rows[0] if rows else None
+
+    def history(self) -> list[dict]:
+        """The drop's labels and second-look events, newest first; in blind review only what this
+        reviewer did since it began."""
+        r = self.current_drop
+        if r is None:
+            return []
+        events = self.store.drop_history(r["id"])
+        if self.blind:
+            events = [e for e in events if e["annotator"] == self.annotator and e["created_at"] >= self._blind_since]
+        return events
+
+    def time_course(self) -> list[dict]:
+        """The drop at every inspection in the mode on screen (labels hidden in blind review)."""
+        r = self.current_drop
+        if r is None:
+            return []
+        course = self.store.drop_course(r["plate_id"], r["well"], r["drop_no"], self.shown_mode)
+        if self.blind:
+            for c in course:
+                if c["id"] != r["id"] or c["id"] not in self._blind_labelled:
+                    c["shown_label"], c["inherited"] = None, False
+        return course
+
+    # -- imaging modes -----------------------------------------------------------------------------------
+
+    def cycle_mode(self) -> str:
+        """M: the next imaging mode of the inspection in the image view (and the time course)."""
+        self.shown_mode = self.modes[(self.modes.index(self.shown_mode) + 1) % len(self.modes)] \
+            if self.shown_mode in self.modes else self.modes[0]
+        return self.shown_mode
+
+    def mode_images(self) -> dict[str, dict]:
+        """mode -> image row of the current drop at this inspection (just the drop when one mode)."""
+        r = self.current_drop
+        if r is None:
+            return {}
+        if len(self.modes) == 1:
+            return {r.get("mode", VISIBLE): r}
+        return self.store.drop_modes(r["inspection_id"], r["well"], r["drop_no"])
+
+    # -- second look and blind review ---------------------------------------------------------------------
+
+    def flag(self, on: bool = True, note: str | None = None) -> int:
+        """D: mark the target drops as needing a second look (or clear the mark), committed at once.
+        Returns how many drops changed."""
+        rows = self.targets()
+        ids = [self.rows[i]["id"] for i in rows if (self.rows[i]["id"] in self.flags) != on]
+        if not ids:
+            return 0
+        self.store.add_flags(ids, on, self.annotator, note=note)
+        self.flags = self.store.flags(self.inspection["id"]) if self.inspection else {}
+        return len(ids)
+
+    @property
+    def blind(self) -> bool:
+        return self.inspection is not None and self.inspection["plate_id"] in self.blind_plates
+
+    @property
+    def shows_model(self) -> bool:
+        return self.model is not None and not self.blind
+
+    def set_blind(self, on: bool) -> int:
+        """Blind review of the open plate: earlier labels, inherited labels and the model's answer
+        stay hidden until it is turned off; the queue goes back to plate order without filters."""
+        if self.inspection is None:
+            raise ReviewError("Open a plate first")
+        plate = self.inspection["plate_id"]
+        if on:
+            self.blind_plates.add(plate)
+            self._blind_labelled, self._blind_since = set(), now_iso()
+            self.order, self.filters = "plate", Filters()
+        else:
+            self.blind_plates.discard(plate)
+        return self.reload()

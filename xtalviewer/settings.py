@@ -1,0 +1,90 @@
+"""User settings: one versioned JSON file in the user config folder, with defaults for every key.
+
+Unknown keys from a newer release are kept (so a downgrade does not erase them); a broken file is
+set aside and the defaults are used, with a note saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import platformdirs
+
+from xtalviewer.paths import APP, cache_dir
+from xtalviewer.files.regular import read_regular_text
+
+SETTINGS_VERSION = 1
+
+
+def settings_path() -> Path:
+    override = os.environ.get("XTALVIEWER_HOME")
+    base = Path(override) / "config" if override else Path(platformdirs.user_config_dir(APP, appauthor=False))
+    return base / "settings.json"
+
+
+@dataclass
+class Settings:
+    annotator: str = ""  # empty until the person has said who they are
+    auto_advance: bool = True
+    device: str = "auto"
+    default_model: int | None = None
+    thumbnail_dir: str = ""  # empty: the user cache folder
+    thumbnail_limit_mb: int = 2048
+    thumbnail_size: int = 160
+    label_scheme: str = "xtal10"  # used for new databases
+    hotkeys: dict[str, str] = field(default_factory=dict)  # class key -> key, overriding the scheme's hotkey
+    review_order: str = "plate"
+    window_geometry: str = ""  # the review window's place and size at the last close; empty: fit the screen
+    last_db: str = ""
+    extra: dict = field(default_factory=dict)  # keys this release does not know, kept as they were
+
+    def thumbnail_folder(self) -> Path:
+        return Path(self.thumbnail_dir) if self.thumbnail_dir else cache_dir() / "thumbnails"
+
+
+def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
+    """(settings, note): defaults where the file is missing; a note when it had to be set aside."""
+    path = path or settings_path()
+    if not path.exists():
+        return Settings(), None
+    try:
+        doc = json.loads(read_regular_text(path))
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        aside = path.with_name(path.name + ".broken")
+        try:
+            os.replace(path, aside)
+        except OSError:
+            pass
+        return Settings(), f"settings file {path} could not be read ({exc}); defaults are used, the old file is {aside}"
+    known = {f.name: f for f in fields(Settings)}
+    values, extra = {}, dict(doc.get("extra") or {})
+    defaults = Settings()
+    for key, value in doc.items():
+        if key in ("version", "extra"):
+            continue
+        if key in known:
+            default = getattr(defaults, key)
+            ok = value is None and default is None or isinstance(value, type(default)) or \
+                (key == "default_model" and (value is None or isinstance(value, int)))
+            if ok:
+                values[key] = value
+        else:
+            extra[key] = value
+    return Settings(**values, extra=extra), None
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write atomically, with the format version."""
+    path = path or settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"version": SETTINGS_VERSION, **{k: v for k, v in asdict(settings).items() if k != "extra"},
+           **settings.extra}
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
