@@ -31,12 +31,12 @@ import torch  # noqa: E402
 
 from train.config import TrainConfig  # noqa: E402
 from train.run import train  # noqa: E402
+from xtalviewer.model.metrics import HEADLINE_KEYS  # noqa: E402
 from xtalviewer.synthetic.demo import DemoConfig, run_demo  # noqa: E402
 from xtalviewer.store.store import Store  # noqa: E402
 
-KEYS = ("accuracy", "top3_accuracy", "missed_crystal_rate_top1", "missed_crystal_rate_top3", "crystal_recall",
-        "crystal_precision", "review_load", "balanced_accuracy", "ece", "ece_uncalibrated", "top3_crystal_recall",
-        "top3_review_load", "threshold", "temperature", "n", "crystal_images", "train_seconds", "epochs_run",
+KEYS = (*HEADLINE_KEYS, "ece_uncalibrated", "top3_crystal_recall", "threshold", "temperature", "n", "crystal_images",
+        "train_seconds", "epochs_run",
         "best_epoch", "image_size", "crop", "init", "lr", "crystal_weight")
 SEED = 12  # the quality set; the demo uses 0 and the base model its own
 

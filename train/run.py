@@ -43,7 +43,9 @@ from xtalviewer.crystal_call import softmax
 from xtalviewer.model.calibration import fit_crystal_call
 from xtalviewer.model.shape_score import fuse, shape_probability, straight_edge_scores
 from xtalviewer.model.inference import select_device
-from xtalviewer.model.metrics import HEADLINE, best_result, compute_metrics, expected_calibration_error, headline, pct
+from xtalviewer.model.metrics import (
+    HEADLINE, HEADLINE_KEYS, best_result, compute_metrics, expected_calibration_error, format_metric, headline,
+)
 from xtalviewer.model.architectures import autocast_dtype, build_model, read_checkpoint, resolve_arch, save_checkpoint
 from xtalviewer.paths import data_dir, default_db_path
 from xtalviewer.model.registry import register_checkpoint
@@ -118,17 +120,13 @@ def _amp(config: TrainConfig, device: torch.device) -> torch.dtype | None:
 
 def comparison_table(results: list[dict]) -> str:
     """The architectures side by side on their test split, headline metrics from metrics.HEADLINE."""
-    head = f"{'arch':<14}" + "".join(f"{title:>13}" for _, title, _ in HEADLINE) + f"{'time':>8}  model  init"
+    head = f"{'arch':<14}" + "".join(f"{m.short:>13}" for m in HEADLINE) + f"{'time':>8}  model  init"
     lines = [head]
     for r in results:
         m = r["metrics"]
-        cells = "".join(f"{pct(m.get(k), 1) if k != 'ece' else _num(m.get(k)):>13}" for k, _, _ in HEADLINE)
+        cells = "".join(f"{format_metric(h, m.get(h.key)):>13}" for h in HEADLINE)
         lines.append(f"{r['arch']:<14}{cells}{m.get('train_seconds', 0):>7.0f}s  {r['model_id']!s:>5}  {m.get('init', '')}")
     return "\n".join(lines)
-
-
-def _num(v: float | None) -> str:
-    return "–" if v is None else f"{v:.3f}"
 
 
 def _gathered(indices: np.ndarray, d: Dist) -> np.ndarray:
@@ -138,7 +136,7 @@ def _gathered(indices: np.ndarray, d: Dist) -> np.ndarray:
 
 def headline_metrics(m: dict) -> dict:
     """What the registry keeps: the headline figures plus what the app's tables and plots show."""
-    keep = {k for k, _, _ in HEADLINE} | {
+    keep = set(HEADLINE_KEYS) | {
         "n", "crystal_images", "confusion_matrix", "classes", "per_class", "train_seconds", "best_epoch", "epochs_run",
         "split_unit", "image_size", "crop", "init", "threshold", "temperature", "ece_uncalibrated",
         "top3_crystal_recall", "target_recall", "val_crystal_recall", "val_review_load"}

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from xtalviewer import __version__
+from xtalviewer.crystal_call import pct
 from xtalviewer.store.db import ALLOW_NETWORK_ENV, explain
 from xtalviewer.labels import SchemeError
 from xtalviewer.files.outputs import OutputFileError, output_target
@@ -205,9 +206,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"Labels ({total} images):")
         for c in scheme.classes:
             n = counts.get(c.key, 0)
-            print(f"  {c.hotkey}  {c.key:<20} {n:>8}  {100 * n / total if total else 0:5.1f}%{'  crystal' if c.crystal else ''}")
+            print(f"  {c.hotkey}  {c.key:<20} {n:>8}  {pct(n / total if total else 0):>6}{'  crystal' if c.crystal else ''}")
         n = counts.get(None, 0)
-        print(f"     {'(unlabelled)':<20} {n:>8}  {100 * n / total if total else 0:5.1f}%")
+        print(f"     {'(unlabelled)':<20} {n:>8}  {pct(n / total if total else 0):>6}")
     return 0
 
 
@@ -239,7 +240,6 @@ def demo_model(db: Path, args: argparse.Namespace) -> int:
     from train.config import TrainConfig
     from train.warm_start import base_model_path
     from train.run import train
-    from xtalviewer.crystal_call import pct
     from xtalviewer.predict import run_predict
 
     minutes = args.train_minutes
@@ -313,8 +313,7 @@ def cmd_hits(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from xtalviewer.crystal_call import pct
-    from xtalviewer.model.metrics import BEST_RULE
+    from xtalviewer.model.metrics import BEST_RULE, HEADLINE
 
     with open_store(args, readonly=args.action != "activate") as store:
         if args.action == "activate":
@@ -329,9 +328,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         if not models:
             print("No models in the registry. Train with `xtal-train` (or run `xtalviewer demo`).")
             return 0
-        columns = (("top-1", "accuracy"), ("top-3", "top3_accuracy"), ("missed@1", "missed_crystal_rate_top1"),
-                   ("missed@3", "missed_crystal_rate_top3"), ("recall@op", "crystal_recall"),
-                   ("load@op", "review_load"), ("bal.acc", "balanced_accuracy"))
+        shown = ("accuracy", "top3_accuracy", "missed_crystal_rate_top1", "missed_crystal_rate_top3", "crystal_recall",
+                 "review_load", "balanced_accuracy")
+        columns = [(m.short, m.key) for m in HEADLINE if m.key in shown]
         print(f"{'':1} {'id':>3}  {'name':<28} {'arch':<13} {'size':>4} {'crop':<5} "
               + " ".join(f"{title:>9}" for title, _ in columns) + f" {'hit at':>8}  created")
         uncalibrated = False

@@ -95,8 +95,14 @@ class OperatingPoint:
 
 
 def pct(value: float | None, digits: int = 1) -> str:
-    """0.1234 -> '12.3%'; None -> '–'. The one percentage format of the app."""
-    return "–" if value is None else f"{100 * value:.{digits}f}%"
+    """0.1234 -> '12.3%'; None or NaN -> '–'; a small non-zero share reads '<0.1%', not a misleading
+    '0.0%'. The one percentage format of the app (the CLI, the GUI, the report, training logs)."""
+    if value is None or value != value:
+        return "–"
+    floor = 0.5 * 10 ** -digits / 100
+    if 0 < value < floor:
+        return f"<{10 ** -digits:g}%"
+    return f"{100 * value:.{digits}f}%"
 
 
 def crystal_probability(probs: np.ndarray, crystal_mask: Sequence[bool]) -> np.ndarray:

@@ -18,25 +18,54 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
-from xtalviewer.crystal_call import DEFAULT_THRESHOLD, crystal_probability, pct
+from xtalviewer.crystal_call import DEFAULT_THRESHOLD, crystal_in_top3, crystal_probability, pct
 
 ECE_BINS = 15
-# the headline figures, in the order tables show them: (key, short column title, description)
-HEADLINE = (
-    ("accuracy", "top-1", "Top-1 correct / all"),
-    ("top3_accuracy", "top-3", "True class among the three most likely"),
-    ("missed_crystal_rate_top1", "missed@1", "Crystal images whose top prediction is not a crystal class"),
-    ("missed_crystal_rate_top3", "missed@3", "Crystal images with no crystal class among the three most likely"),
-    ("crystal_recall", "recall@op", "Crystal images flagged as hits at the operating point"),
-    ("crystal_precision", "precision@op", "Flagged drops that are crystals"),
-    ("review_load", "load@op", "Share of all drops flagged as hits: what a reviewer must look at"),
-    ("top3_review_load", "load@top3", "Share of drops with a crystal class in the top 3"),
-    ("balanced_accuracy", "bal. acc.", "Mean per-class recall"),
-    ("ece", "ECE", "Expected calibration error of the top-1 probability (15 bins)"),
+
+
+class Metric(NamedTuple):
+    """One headline figure: its key in a metrics dict, a column title, a title in words, what it counts."""
+
+    key: str
+    short: str
+    title: str
+    description: str
+
+    @property
+    def is_share(self) -> bool:
+        """Shown as a percentage (every headline figure but the calibration error)."""
+        return self.key != "ece"
+
+
+# THE headline figures, in the order every table (Retrain, `models`, the report, bench/quality.py) shows them
+HEADLINE: tuple[Metric, ...] = (
+    Metric("accuracy", "top-1", "Accuracy", "Top-1 correct / all"),
+    Metric("top3_accuracy", "top-3", "Top-3 accuracy", "True class among the three most likely"),
+    Metric("missed_crystal_rate_top1", "missed@1", "Missed crystals (top-1)",
+           "Crystal images whose top prediction is not a crystal class"),
+    Metric("missed_crystal_rate_top3", "missed@3", "Missed crystals (top-3)",
+           "Crystal images with no crystal class among the three most likely"),
+    Metric("crystal_recall", "recall@op", "Crystal recall at the operating point",
+           "Crystal images flagged as hits at the operating point"),
+    Metric("crystal_precision", "precision@op", "Crystal precision at the operating point",
+           "Flagged drops that are crystals"),
+    Metric("review_load", "load@op", "Review load", "Share of all drops flagged as hits: what a reviewer must look at"),
+    Metric("top3_review_load", "load@top3", "Review load (top-3)", "Share of drops with a crystal class in the top 3"),
+    Metric("balanced_accuracy", "bal. acc.", "Balanced accuracy", "Mean per-class recall"),
+    Metric("ece", "ECE", "Calibration error", "Expected calibration error of the top-1 probability (15 bins)"),
 )
+HEADLINE_KEYS: tuple[str, ...] = tuple(m.key for m in HEADLINE)
+
+
+def format_metric(metric: Metric, value: float | None) -> str:
+    """A headline figure as tables print it: a share as a percentage, the calibration error as a number."""
+    if metric.is_share:
+        return pct(value)
+    return "–" if value is None else f"{value:.3f}"
 
 
 def roc_auc(score: Sequence[float] | np.ndarray, positive: Sequence[bool] | np.ndarray) -> float:
@@ -102,9 +131,9 @@ def compute_metrics(truth: Sequence[int], probs: np.ndarray, classes: Sequence[s
     is_crystal = crystal[truth]
     n_crystal = int(is_crystal.sum())
     missed1 = ~crystal[top1] & is_crystal
-    missed3 = ~crystal[top3].any(axis=1) & is_crystal
+    top3_flag = crystal_in_top3(probs, crystal)  # the app's one top-3 flag
+    missed3 = ~top3_flag & is_crystal
     flagged = crystal_probability(probs, crystal) >= threshold
-    top3_flag = crystal[top3].any(axis=1)
     per_class = {}
     for i, key in enumerate(classes):
         predicted, support = confusion[:, i].sum(), confusion[i, :].sum()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xtalviewer.crystal_call import crystal_in_top3, crystal_probability
+from xtalviewer.crystal_call import crystal_in_top3, crystal_probability, pct
 from xtalviewer.imaging.decode import ImageLoadError, load_rgb
 from xtalviewer.model.inference import Scorer
 from xtalviewer.model.metrics import roc_auc
@@ -90,5 +90,5 @@ def describe_on_real_drops(checkpoint: str | Path, labels: Path | None = None) -
     score(rows, Scorer(net, meta, torch.device("cpu")))
     s = summarise([r for r in rows if "crystal_prob" in r], meta.operating_point.threshold)
     auc = "–" if s["auc"] is None else f"{s['auc']:.2f}"
-    return (f"AUC {auc}, crystal recall {100 * s['recall']:.0f}% with {100 * s['non_crystal_flagged']:.0f}% of the "
+    return (f"AUC {auc}, crystal recall {pct(s['recall'], 0)} with {pct(s['non_crystal_flagged'], 0)} of the "
             f"non-crystal drops flagged ({s['images']} real drops, {s['crystals']} with crystals, {labels.parent.name})")

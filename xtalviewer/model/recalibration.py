@@ -11,7 +11,6 @@ the result says so (``model.calibration.fit_operating_point``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xtalviewer.crystal_call import DEFAULT_TARGET_RECALL, MIN_THRESHOLD_CRYSTALS, OperatingPoint, crystal_probability, softmax
+from xtalviewer.crystal_call import DEFAULT_TARGET_RECALL, MIN_THRESHOLD_CRYSTALS, OperatingPoint, crystal_probability, pct, softmax
 from xtalviewer.model.calibration import fit_crystal_call
 from xtalviewer.imaging.decode import ImageLoadError, load_rgb
 from xtalviewer.model.architectures import CheckpointMeta, load_checkpoint, save_checkpoint
@@ -54,11 +53,8 @@ class Recalibration:
     unreadable: int
 
     def summary(self) -> str:
-        def p(v: float) -> str:
-            return "–" if math.isnan(v) else f"{100 * v:.1f}%"
-
-        text = (f"on {self.drops} labelled drops ({self.crystals} with crystals): crystal recall {p(self.recall_before)} "
-                f"-> {p(self.recall_after)}, review load {p(self.load_before)} -> {p(self.load_after)}; "
+        text = (f"on {self.drops} labelled drops ({self.crystals} with crystals): crystal recall {pct(self.recall_before)} "
+                f"-> {pct(self.recall_after)}, review load {pct(self.load_before)} -> {pct(self.load_after)}; "
                 f"threshold {self.before.threshold:.4f} -> {self.after.threshold:.4f}, "
                 f"temperature {self.before.temperature:.2f} -> {self.after.temperature:.2f}")
         if self.after.fallback:

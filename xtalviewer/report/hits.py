@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from xtalviewer.crystal_call import OperatingPoint
+from xtalviewer.crystal_call import OperatingPoint, pct
 from xtalviewer.importers.label_csv import neutralise
 from xtalviewer.files.outputs import atomic_output, output_target
 from xtalviewer.store.store import Store
@@ -64,9 +64,9 @@ def hit_table(rows: Sequence[dict], limit: int = 50) -> list[str]:
     lines = [f"{'#':>4}  {'plate':<14} {'imaged':<16} {'well':<5} {'drop':>4} {'crystal':>8} {'best':>7} "
              f"{'hit':<4} {'first hit':<16} label"]
     for n, r in enumerate(rows[:limit], start=1):
-        prob = "" if r["crystal_prob"] is None else f"{100 * r['crystal_prob']:.1f}%"
+        prob = "" if r["crystal_prob"] is None else pct(r["crystal_prob"])
         lines.append(f"{n:>4}  {r['plate'][:14]:<14} {(r['imaged_at'] or '')[:16].replace('T', ' '):<16} "
-                     f"{r['well']:<5} {r['drop']:>4} {prob:>8} {100 * r['best_crystal_prob']:>6.1f}% "
+                     f"{r['well']:<5} {r['drop']:>4} {prob:>8} {pct(r['best_crystal_prob']):>7} "
                      f"{'yes' if r['hit'] else 'no':<4} {(r['first_hit_at'] or '')[:16].replace('T', ' '):<16} "
                      f"{r['label'] or ''}")
     if len(rows) > limit:

@@ -17,9 +17,10 @@ import cv2
 import numpy as np
 
 from xtalviewer import __version__
-from xtalviewer.crystal_call import is_hit
+from xtalviewer.crystal_call import is_hit, pct
 from xtalviewer.imaging.decode import ImageLoadError, fit_within
 from xtalviewer.labels import LabelScheme
+from xtalviewer.model.metrics import HEADLINE
 from xtalviewer.files.outputs import OutputFileError, output_target, write_output
 from xtalviewer.plates import PlateType, row_letter
 from xtalviewer.report.data import (  # noqa: F401  (ReportError and hits are part of this module's interface)
@@ -39,17 +40,6 @@ UNREADABLE_COLOR = "#9e9e9e"
 MARKER_COLOR = "#b71c1c"
 THUMB_SIDE = 192  # embedded thumbnails: sharp at the 128 px they are shown at, small in the file
 THUMB_QUALITY = 82
-METRICS = (
-    ("accuracy", "Accuracy", "top-1 prediction correct"),
-    ("top3_accuracy", "Top-3 accuracy", "true class among the 3 most probable"),
-    ("missed_crystal_rate_top1", "Missed crystals (top-1)",
-     "crystal drops whose top-1 prediction is not a crystal class"),
-    ("missed_crystal_rate_top3", "Missed crystals (top-3)", "crystal drops with no crystal class in the top 3"),
-    ("crystal_recall", "Crystal recall at the operating point", "crystal drops flagged as hits"),
-    ("crystal_precision", "Crystal precision at the operating point", "flagged drops that are crystals"),
-    ("review_load", "Review load", "share of all drops flagged as hits"),
-    ("balanced_accuracy", "Balanced accuracy", "mean per-class recall"),
-)
 
 
 
@@ -59,16 +49,6 @@ def esc(value: object) -> str:
 
 
 # -- small formatting helpers -----------------------------------------------------------------------
-
-
-def pct(value: float | None, digits: int = 0) -> str:
-    """A share as a percentage; a small non-zero share reads '<1%', not a misleading '0%'."""
-    if value is None:
-        return "–"
-    floor = 0.5 * 10 ** -digits / 100
-    if 0 < value < floor:
-        return f"<{10 ** -digits:g}%"
-    return f"{100 * value:.{digits}f}%"
 
 
 def when(text: str | None) -> str:
@@ -167,7 +147,7 @@ def _drop_cell(d: dict | None, x: float, y: float, g: dict, data: ReportData, na
                 f'<path d="M{cx - r:.1f},{cy - r:.1f}L{cx + r:.1f},{cy + r:.1f}M{cx + r:.1f},{cy - r:.1f}'
                 f'L{cx - r:.1f},{cy + r:.1f}" stroke="#fff" stroke-width="1.5"/>'
                 f'<title>{esc(name)}: image unreadable ({esc(d["load_error"])})</title></g>')
-    prob = f"; crystal {pct(d['crystal_prob'])}" if d["crystal_prob"] is not None else ""
+    prob = f"; crystal {pct(d['crystal_prob'], 0)}" if d["crystal_prob"] is not None else ""
     if d["label"] is not None:
         try:
             cls = data.scheme.get(d["label"])
@@ -287,7 +267,7 @@ def _top3_html(data: ReportData, d: dict) -> str:
         except KeyError:
             name, color, crystal = key, UNLABELLED_COLOR, False
         cls_attr = ' class="xtal"' if crystal else ""
-        items.append(f'<li{cls_attr}>{_swatch(color)}{esc(name)} <span class="p">{pct(p)}</span></li>')
+        items.append(f'<li{cls_attr}>{_swatch(color)}{esc(name)} <span class="p">{pct(p, 0)}</span></li>')
     return f'<ol class="top3">{"".join(items)}</ol>'
 
 
@@ -325,7 +305,7 @@ def hit_list_html(data: ReportData, hit_rows: list[dict], cache: ThumbnailCache)
         cells = [f'<td class="num">{n}</td>', f"<td>{thumbnail_html(cache, d, name)}</td>",
                  f'<td><b class="well">{esc(name)}</b><br><span class="muted small">{esc(_why(data, d))}</span></td>']
         if scored:
-            cells.append(f'<td class="prob">{pct(d["crystal_prob"])}</td>')
+            cells.append(f'<td class="prob">{pct(d["crystal_prob"], 0)}</td>')
         cells += [f"<td>{_label_html(data.scheme, d['label'])}</td>", f"<td>{_labelled_by(d)}</td>"]
         if scored:
             cells.append(f"<td>{_top3_html(data, d)}</td>")
@@ -389,8 +369,8 @@ def model_html(data: ReportData) -> str:
     facts.append(("Drops scored", f"{scored} of {len(data.drops)}"))
     fact_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
     metrics = m.get("metrics") if isinstance(m.get("metrics"), dict) else {}
-    shown = [(label, metrics[key], note) for key, label, note in METRICS
-             if isinstance(metrics.get(key), (int, float)) and not isinstance(metrics.get(key), bool)]
+    shown = [(h.title, metrics[h.key], h.description) for h in HEADLINE if h.is_share
+             and isinstance(metrics.get(h.key), (int, float)) and not isinstance(metrics.get(h.key), bool)]
     if shown:
         metric_rows = "".join(f'<tr><th>{esc(label)}</th><td class="n">{pct(v, 1)}</td>'
                               f'<td class="muted small">{esc(note)}</td></tr>' for label, v, note in shown)

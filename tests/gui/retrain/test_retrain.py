@@ -190,8 +190,8 @@ def metrics(recall, load, balanced, **more):
 def test_the_table_shows_the_headline_metrics_and_marks_the_best_by_the_rule(qtbot):
     model = ResultsModel()
     titles = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(model.columnCount())]
-    assert titles == ["Architecture", *(title for _, title, _ in METRICS), "Init", "Training\ntime", "Model id"]
-    assert model.headerData(1, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) == METRICS[0][2]
+    assert titles == ["Architecture", *(m.short for m in METRICS), "Init", "Training\ntime", "Model id"]
+    assert model.headerData(1, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole) == METRICS[0].description
     model.add("resnet18", metrics(0.97, 0.20, 0.9), 1, "random initialisation")
     model.add("vgg11_bn", metrics(0.99, 0.35, 0.7), 2, "ImageNet weights")
     model.add("alexnet", metrics(0.99, 0.30, 0.6, init="continued from model 4"), 3)

@@ -62,7 +62,7 @@ def fill_model_menu(menu: QMenu, models: list[dict], activate: Callable[[int], N
     if not models:
         menu.addAction("No trained models yet").setEnabled(False)
     group = QActionGroup(menu)
-    titles = {key: title for key, title, _ in HEADLINE}
+    titles = {m.key: m.short for m in HEADLINE}
     for m in models:
         metrics = m["metrics"] or {}
         parts = [f"{m['arch']}@{m['input_size']}"]

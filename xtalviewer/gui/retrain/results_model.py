@@ -12,7 +12,7 @@ from xtalviewer.model.metrics import BEST_RULE, HEADLINE, best_result
 from xtalviewer.gui import theme
 
 COLUMNS = (("arch", "Architecture", "The architecture (★: the best by the rule below the table)"),
-           *HEADLINE,
+           *((m.key, m.short, m.description) for m in HEADLINE),
            ("init", "Init", "How the weights started: the current model, ImageNet, or scratch"),
            ("train_seconds", "Training\ntime", "Wall time of this architecture's training"),
            ("model_id", "Model id", "Id in the model registry (Model menu, xtalviewer models)"))
