@@ -1,6 +1,6 @@
 """The default recipe per architecture: input size, crop, schedule, learning rate, crystal weighting.
 
-Measured on the seeded 12-plate synthetic set (bench/quality.py; the table is in the README). A
+Measured on the seeded 12-plate synthetic set (bench/quality.py; the table is in docs/training.md). A
 run fills every setting the user left open from here; continuing from a trained model (fine-tuning)
 runs a shorter schedule at a lower learning rate and keeps that model's preprocessing.
 """
@@ -31,7 +31,7 @@ CPU_SIZE = {"resnet": 128, "inception": 128, "vgg": 96, "alexnet": 128}
 SCRATCH_LR = {"resnet": 1e-3, "inception": 1e-3, "vgg": 5e-4, "alexnet": 1e-4}
 SCRATCH_EPOCHS = 20
 FINE_TUNE_EPOCHS = 8
-FINE_TUNE_LR_FACTOR = 0.1  # 0.3 unlearned the base model on the quality set (bench/quality.py, README)
+FINE_TUNE_LR_FACTOR = 0.1  # 0.3 unlearned the base model on the quality set (bench/quality.py, docs/training.md)
 CROP = "drop"
 CRYSTAL_WEIGHT = 0.5
 

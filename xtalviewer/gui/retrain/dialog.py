@@ -13,22 +13,21 @@ from pathlib import Path
 
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox,
-                               QPlainTextEdit, QProgressBar, QPushButton, QSplitter, QTableView, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QApplication, QDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
+                               QSplitter, QVBoxLayout, QWidget)
 
 from train.events import EXIT_CANCELLED, read_event
-from xtalviewer.crystal_call import pct
 from xtalviewer.labels import SchemeError
 from xtalviewer.model.metrics import BEST_RULE
 from xtalviewer.settings import Settings
 from xtalviewer.store.store import Store, StoreError
 from xtalviewer.gui import theme
 from xtalviewer.gui.plots.confusion_view import ConfusionView
-from xtalviewer.gui.retrain.results_model import ResultsModel
+from xtalviewer.gui.retrain.results_model import ResultsModel, results_table
+from xtalviewer.gui.retrain.run_state import RunState
 from xtalviewer.gui.retrain.options import RetrainOptions
 from xtalviewer.gui.retrain.trainer_process import LineBuffer, start_trainer, train_command
-from xtalviewer.gui.retrain.training_curves import TrainingCurves, as_number
+from xtalviewer.gui.retrain.training_curves import TrainingCurves, log_view
 
 KILL_AFTER_MS = 5000  # SIGTERM stops at the next batch; a process still alive after this is killed
 LOG_LINES = 400
@@ -80,17 +79,7 @@ class RetrainDialog(QDialog):
         self.curves = TrainingCurves()
 
         self.results = ResultsModel(self)
-        self.table = QTableView()
-        self.table.setModel(self.results)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(self.results.column("init"), QHeaderView.ResizeMode.Stretch)  # long; elided
+        self.table = results_table(self.results)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _: self.activate_selected())
         self.rule = QLabel(f"★ {BEST_RULE[0].upper()}{BEST_RULE[1:]}. Hover a column title for its definition.")
@@ -98,13 +87,7 @@ class RetrainDialog(QDialog):
         self.rule.setStyleSheet(f"color: {theme.MUTED};")
         self.heatmap = ConfusionView()
 
-        self.log = QPlainTextEdit()
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(LOG_LINES)
-        self.log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.log.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self.log.setStyleSheet("font-family: monospace; font-size: 9pt;")
-        self.log.setPlaceholderText("The training log appears here.")
+        self.log = log_view(LOG_LINES)
         self.log_toggle = self._button("Hide lo&g", self._show_log, checkable=True)
 
         top = QSplitter(Qt.Orientation.Horizontal)  # curves beside the selected model's confusion matrix
@@ -176,15 +159,7 @@ class RetrainDialog(QDialog):
 
     def _reset_run_state(self) -> None:
         self._stdout, self._stderr = LineBuffer(), LineBuffer()
-        self._cancelling = False
-        self._close_when_stopped = False
-        self._error: str | None = None
-        self._last_stderr = ""
-        self._run: dict = {}
-        self._arch: str | None = None  # training, not yet registered
-        self._epochs = 0
-        self._metrics: dict[str, dict] = {}
-        self._inits: dict[str, str] = {}
+        self.state = RunState()
 
     def command(self) -> list[str]:
         o = self.options
@@ -230,9 +205,9 @@ class RetrainDialog(QDialog):
 
     def cancel(self) -> None:
         """SIGTERM: the trainer stops at the next batch and registers nothing unfinished; kill if it hangs."""
-        if not self.running() or self._cancelling:
+        if not self.running() or self.state.cancelling:
             return
-        self._cancelling = True
+        self.state.cancelling = True
         self.cancel_button.setEnabled(False)
         self._set_status("Cancelling: training stops after the current batch…")
         self.process.terminate()
@@ -246,7 +221,7 @@ class RetrainDialog(QDialog):
     def _stop_now(self) -> None:
         """The app is quitting: stop the trainer before the event loop is gone."""
         if self.running():
-            self._cancelling = True
+            self.state.cancelling = True
             self.process.terminate()
             if not self.process.waitForFinished(self.kill_after_ms):
                 self.process.kill()
@@ -275,7 +250,7 @@ class RetrainDialog(QDialog):
     def _append_log(self, line: str, own: bool = False) -> None:
         """The trainer's output, or a note of the dialog's own (``own``: not a reason to show on failure)."""
         if line.strip() and not own:
-            self._last_stderr = line
+            self.state.last_stderr = line
         self.log.appendPlainText(line)
 
     def _process_error(self, error: QProcess.ProcessError) -> None:
@@ -293,43 +268,21 @@ class RetrainDialog(QDialog):
         for line in self._stderr.flush():
             self._append_log(line)
         self._end_progress()
+        rows = self.results.rows
         if code == 0 and status == QProcess.ExitStatus.NormalExit:  # done, even if Cancel came too late
-            self._set_status(self._done_text())
-        elif self._cancelling or code == EXIT_CANCELLED:
-            self._set_status(self._cancelled_text())
+            self._set_status(self.state.done_text(rows, self.results.best))
+        elif self.state.cancelling or code == EXIT_CANCELLED:
+            self._set_status(self.state.cancelled_text(rows))
         else:
             how = "crashed" if status == QProcess.ExitStatus.CrashExit else f"stopped with exit status {code}"
-            why = self._error or self._last_stderr or "see the log"
-            self._show_error(f"Training {how}: {why}")
-            self._set_status(f"Training failed{f' during {self._arch}' if self._arch else ''}. "
-                             + self._registered_text())
+            error, status_line = self.state.failed_text(how)
+            self._show_error(error)
+            self._set_status(status_line + self.state.registered_text(rows))
         self._set_running(False)
         if self.results.rows:  # the comparison is complete: show the winner
             self.table.selectRow(self.results.best if self.results.best is not None else 0)
-        if self._close_when_stopped:
+        if self.state.close_when_stopped:
             QTimer.singleShot(0, self.close)
-
-    def _registered_text(self) -> str:
-        done = [f"{r['arch']} (model {r['model_id']})" for r in self.results.rows]
-        return ("Registered in this run: " + ", ".join(done) + ".") if done else "No model was registered."
-
-    def _cancelled_text(self) -> str:
-        if self._arch:
-            text = f"Cancelled. Nothing was registered for {self._arch}, the unfinished architecture."
-        else:
-            text = "Cancelled before training began; nothing was registered."
-        if self.results.rows:
-            text += " " + self._registered_text()
-        if self._run.get("folder"):
-            text += f" Resume from the command line: xtal-train --resume {self._run['folder']}"
-        return text
-
-    def _done_text(self) -> str:
-        best = self.results.rows[self.results.best] if self.results.best is not None else None
-        if best is None:
-            return "Done, but no architecture could be scored on the test images. " + self._registered_text()
-        return (f"Done: {len(self.results.rows)} model(s) registered. Best: {best['arch']} (model {best['model_id']}), "
-                "marked ★. Select a row and press Activate to predict with it.")
 
     def _end_progress(self) -> None:
         if self.progress.maximum() == 0:
@@ -346,54 +299,28 @@ class RetrainDialog(QDialog):
     # -- events -----------------------------------------------------------------------------------
 
     def handle_event(self, ev: dict) -> None:
-        """Follow one event of ``train/events.py``; unknown kinds are ignored (a newer trainer)."""
+        """Follow one event of ``train/events.py``: the run state keeps count and words the status,
+        the views here draw it."""
         kind, arch = ev.get("event"), ev.get("arch")
+        status = self.state.follow(ev)
         if kind == "run":
-            self._run = ev
             for a in ev.get("archs", []):
                 self.curves.ensure(a)
-            self._set_status(f"Run {ev.get('run')}: {ev.get('train')} training, {ev.get('val')} validation and "
-                             f"{ev.get('test')} test images (split by {ev.get('split_unit')}) on {ev.get('device')}. "
-                             "Decoding images…")
         elif kind == "start":
-            self._arch, self._epochs = arch, int(ev.get("epochs") or 0)
-            self._inits[arch] = ev.get("init")
             self.curves.ensure(arch)
-            self.curves.set_epochs(self._epochs)
+            self.curves.set_epochs(self.state.epochs)
             self._progress(arch, 0, 1, 0, 1)
-            self._set_status(f"{arch}: starting, {ev.get('train')} training images at {ev.get('image_size')} px, "
-                             f"{ev.get('init')}")
-        elif kind == "epoch_start":
-            self._epochs = int(ev.get("epochs") or self._epochs)
-            self._set_status(f"{arch}: epoch {ev.get('epoch')}/{self._epochs}")
         elif kind == "batch":
-            epoch, batch, batches = int(ev["epoch"]), int(ev["batch"]), int(ev["batches"])
-            self._progress(arch, epoch, self._epochs, batch, batches)
-            self._set_status(f"{arch}: epoch {epoch}/{self._epochs}, batch {batch}/{batches}")
+            self._progress(arch, int(ev["epoch"]), self.state.epochs, int(ev["batch"]), int(ev["batches"]))
         elif kind == "epoch_end":
             self.curves.add_epoch(arch, ev)
-            self._progress(arch, int(ev["epoch"]), self._epochs, 1, 1)
-            loss = as_number(ev.get("val_loss"))
-            loss_text = "–" if loss is None else f"{loss:.4f}"
-            self._set_status(f"{arch}: epoch {ev['epoch']}/{self._epochs} done, validation loss {loss_text}, "
-                             f"accuracy {pct(as_number(ev.get('val_accuracy')))}")
-        elif kind == "metrics":
-            self._metrics[arch] = ev.get("metrics") or {}
-            self._set_status(f"{arch}: testing done, registering the model…")
+            self._progress(arch, int(ev["epoch"]), self.state.epochs, 1, 1)
         elif kind == "registered":
-            self.results.add(arch, self._metrics.get(arch, {}), ev.get("model_id"), self._inits.get(arch))
-            if self._arch == arch:
-                self._arch = None
+            self.results.add(arch, self.state.metrics.get(arch, {}), ev.get("model_id"), self.state.inits.get(arch))
             if not self.table.selectionModel().hasSelection():
                 self.table.selectRow(len(self.results.rows) - 1)
-        elif kind == "run_done":
-            archs = self._run.get("archs") or []
-            rest = archs[archs.index(arch) + 1:] if arch in archs else []
-            self._set_status(f"{arch}: finished, model {ev.get('model_id')}."
-                             + (f" Preparing {rest[0]}…" if rest else ""))
-        elif kind == "error":
-            if not ev.get("cancelled"):
-                self._error = ev.get("message") or "unknown error"
+        if status is not None:
+            self._set_status(status)
 
     def _progress(self, arch: str, epoch: int, epochs: int, batch: int, batches: int) -> None:
         self._end_progress()
@@ -453,14 +380,10 @@ class RetrainDialog(QDialog):
                                       QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
-    def _stop_question(self) -> str:
-        what = f" Nothing will be registered for {self._arch}." if self._arch else ""
-        return "Training is still running. Stop it?" + what
-
     def reject(self) -> None:
         """Esc: closes when idle; while training it offers to cancel."""
         if self.running():
-            if not self._cancelling and self.confirm("Stop training?", self._stop_question()):
+            if not self.state.cancelling and self.confirm("Stop training?", self.state.stop_question()):
                 self.cancel()
             return
         super().reject()
@@ -468,8 +391,8 @@ class RetrainDialog(QDialog):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.running():
             event.ignore()
-            if self._close_when_stopped or self.confirm("Stop training and close?", self._stop_question()):
-                self._close_when_stopped = True
+            if self.state.close_when_stopped or self.confirm("Stop training and close?", self.state.stop_question()):
+                self.state.close_when_stopped = True
                 self.cancel()
             return
         super().closeEvent(event)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 from xtalviewer.crystal_call import pct
 from xtalviewer.model.metrics import BEST_RULE, HEADLINE, best_result
@@ -96,3 +97,19 @@ class ResultsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return BEST_RULE if best and key == "arch" else (row["init"] if key == "init" else None)
         return None
+
+
+def results_table(results: ResultsModel) -> QTableView:
+    """The comparison table: whole rows selected one at a time, the long Init column elided."""
+    table = QTableView()
+    table.setModel(results)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.setAlternatingRowColors(True)
+    table.setWordWrap(False)
+    table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(results.column("init"), QHeaderView.ResizeMode.Stretch)
+    return table

@@ -7,7 +7,7 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPlainTextEdit, QWidget
 
 from xtalviewer.gui import theme
 
@@ -115,3 +115,15 @@ class TrainingCurves(QWidget):
             xs.append(float(ev["epoch"]))
             ys.append(100 * value if key in ("val_accuracy", "missed_top3") else value)
             self.curves[arch][key].setData(xs, ys)
+
+
+def log_view(max_lines: int) -> QPlainTextEdit:
+    """The trainer's log beside its curves: monospace, unwrapped, the last ``max_lines`` lines."""
+    log = QPlainTextEdit()
+    log.setReadOnly(True)
+    log.setMaximumBlockCount(max_lines)
+    log.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+    log.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+    log.setStyleSheet("font-family: monospace; font-size: 9pt;")
+    log.setPlaceholderText("The training log appears here.")
+    return log
