@@ -105,3 +105,49 @@ def test_a_migration_that_would_break_references_changes_nothing(tmp_path, monke
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     assert conn.execute("SELECT COUNT(*) FROM inspection").fetchone()[0] == 7
     conn.close()
+
+
+HALT_IN_BACKUP = """
+import functools, sqlite3, sys, time
+
+
+class HaltingBackup(sqlite3.Connection):
+    def backup(self, target, **kwargs):  # copy one page, say so, then wait to be killed
+        def halt(status, remaining, total):
+            print("copying", flush=True)
+            time.sleep(60)
+        return super().backup(target, pages=1, progress=halt)
+
+
+sqlite3.connect = functools.partial(sqlite3.connect, factory=HaltingBackup)
+from xtalviewer.store.store import Store
+Store(sys.argv[1])
+"""
+
+
+def test_a_backup_killed_halfway_leaves_no_bak_and_the_next_open_makes_a_whole_one(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "old.db"
+    old_database(path, 2)
+    child = subprocess.Popen([sys.executable, "-c", HALT_IN_BACKUP, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "copying"
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        child.kill()
+        child.stdout.close()
+    assert not list(tmp_path.glob("*.bak")), "a killed backup left a .bak that is not a copy"
+    (part,) = tmp_path.glob(".old.db.v2-*.bak.*.part")
+    assert f".{child.pid}@" in part.name
+    with Store(path) as s:
+        assert s.schema_version == schema.SCHEMA_VERSION
+    (backup,) = tmp_path.glob("old.db.v2-*.bak")
+    conn = sqlite3.connect(backup)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("SELECT COUNT(*) FROM annotation").fetchone()[0] == 4
+    conn.close()
+    assert not list(tmp_path.glob(".*.part")), "the dead copier's part was not swept"

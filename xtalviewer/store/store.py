@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +24,7 @@ import numpy as np
 import sqlite_utils
 
 from xtalviewer.crystal_call import OperatingPoint, crystal_in_top3, crystal_probability
+from xtalviewer.files.parts import new_part, sweep_dead_parts, sync_file
 from xtalviewer.store.db import (
     BUSY_TIMEOUT_S,
     StoreBusyError,
@@ -185,13 +187,24 @@ class Store(QueryMethods):
             self.conn.execute("PRAGMA foreign_keys = ON")
 
     def backup(self, target: str | Path) -> Path:
-        """Copy the whole database (consistent, even while others write) to ``target``."""
+        """Copy the whole database (consistent, even while others write) to ``target``: into a part
+        file renamed onto ``target`` once whole and synced, so a copy killed halfway never leaves a
+        ``.bak`` that reads as an empty database; the next backup in the folder removes that part."""
         target = Path(target)
-        dest = sqlite3.connect(str(target))
+        sweep_dead_parts(target.parent)
+        part = new_part(target)
         try:
-            self.conn.backup(dest)
-        finally:
-            dest.close()
+            dest = sqlite3.connect(str(part))
+            try:
+                dest.execute("PRAGMA journal_mode = OFF")  # a part is whole or thrown away: no journal beside it
+                self.conn.backup(dest)
+            finally:
+                dest.close()
+            sync_file(part)
+            os.replace(part, target)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
         return target
 
     def optimize(self) -> None:
