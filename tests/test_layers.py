@@ -73,6 +73,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("xtalviewer.importers",),
     ("xtalviewer.report", "xtalviewer.synthetic"),
     ("xtalviewer.review",),
+    ("xtalviewer.watch",),
     ("train",),
     ("xtalviewer.gui",),
     ("xtalviewer.predict", "xtalviewer.cli", "xtalviewer.__main__"),

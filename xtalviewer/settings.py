@@ -39,6 +39,8 @@ class Settings:
     review_order: str = "plate"
     window_geometry: str = ""  # the review window's place and size at the last close; empty: fit the screen
     last_db: str = ""
+    watch_folders: list[str] = field(default_factory=list)  # imager folders `xtalviewer watch` follows by default
+    watch_summary: str = ""  # file `xtalviewer watch` rewrites with the new hits after each inspection; empty: none
     extra: dict = field(default_factory=dict)  # keys this release does not know, kept as they were
 
     def thumbnail_folder(self) -> Path:

@@ -169,6 +169,14 @@ def _parse(path: Path, ctx: ParseContext) -> FoundImage | None:
     return None
 
 
+def inspection_of_file(path: str | os.PathLike, ctx: ParseContext | None = None) -> tuple[str, str] | None:
+    """(plate barcode, inspection key) an import would file this image under, from its name and
+    folder; None for a file an import skips (a thumbnail). ``xtalviewer watch`` groups arriving
+    files by it, so an inspection spread over several folders (Rock Maker, HWI) arrives as one."""
+    found = _parse(Path(path), ctx or ParseContext())
+    return (found.barcode, found.inspection_key) if found is not None else None
+
+
 def _local_iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp).isoformat(timespec="seconds")
 
