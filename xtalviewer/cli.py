@@ -66,11 +66,12 @@ def remove_if_empty(db: Path) -> None:
             Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
-def checked_output(path: Path) -> Path:
+def checked_output(path: Path, db: Path) -> Path:
     """The -o target of a command that writes a file, refused (exit 2) before any work when it is a
-    device, FIFO, socket or folder, or its folder is missing; see ``xtalviewer.files.outputs``."""
+    device, FIFO, socket or folder, a database (``db`` the command reads, its -wal or -shm, any
+    SQLite file), or its folder is missing; see ``xtalviewer.files.outputs``."""
     try:
-        return output_target(path)
+        return output_target(path, databases=[db])
     except OutputFileError as exc:
         raise CommandError(str(exc)) from None
 
@@ -143,7 +144,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from xtalviewer.importers.label_csv import export_csv
 
-    checked_output(args.output)
+    checked_output(args.output, db_path_of(args))
     with open_store(args, readonly=True) as store:
         if args.plate and store.plate_by_barcode(args.plate) is None:
             raise CommandError(f"no plate '{args.plate}' in {store.path}")
@@ -289,7 +290,7 @@ def cmd_hits(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     if args.output is not None:
-        checked_output(args.output)
+        checked_output(args.output, db_path_of(args))
     with open_store(args, readonly=True) as store:
         if args.plate and store.plate_by_barcode(args.plate) is None:
             raise CommandError(f"no plate '{args.plate}' in {store.path}")
@@ -354,7 +355,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from xtalviewer.report.html import ReportError, write_report
 
-    checked_output(args.output)
+    checked_output(args.output, db_path_of(args))
     with open_store(args, readonly=True) as store:  # reporting must not create (or change) a database
         try:
             path = write_report(store, args.plate, args.output, inspection_key=args.inspection)

@@ -55,7 +55,7 @@ def export_csv(store: Store, target: str | Path, *, plate: str | None = None, mo
 
     Raises OutputFileError for a target that must not be replaced, OSError when writing fails.
     """
-    output_target(target)  # a bad target fails before the query
+    output_target(target, databases=[store.path])  # a bad target (the store itself too) fails before the query
     rows = export_rows(store, plate=plate, model_id=model_id)
     with atomic_output(target, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=EXPORT_COLUMNS)

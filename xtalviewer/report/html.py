@@ -435,7 +435,7 @@ def write_report(store: Store, barcode: str, target: str | Path, inspection_key:
     thumbnail cache is pruned to its limit afterwards (a big plate can add thousands of entries).
     """
     try:
-        output_target(target)
+        output_target(target, databases=[store.path])
     except OutputFileError as exc:
         raise ReportError(str(exc)) from None
     cache = thumb_cache or default_thumbnail_cache()
