@@ -33,7 +33,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from xtalviewer.core import synthetic  # noqa: E402
+from xtalviewer.synthetic import renderer as synthetic  # noqa: E402
 
 WORK_SIZE = (320, 256)  # statistics are taken at this size, so image size does not change them
 TILE = (256, 214)
