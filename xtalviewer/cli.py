@@ -353,12 +353,17 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from xtalviewer.imaging.thumbnails import cache_from_settings
     from xtalviewer.report.html import ReportError, write_report
+    from xtalviewer.settings import load_settings
 
     checked_output(args.output, db_path_of(args))
     with open_store(args, readonly=True) as store:  # reporting must not create (or change) a database
+        cache, warning = cache_from_settings(load_settings()[0], store.image_path_under)
+        if warning:
+            print(f"xtalviewer report: warning: {warning}", file=sys.stderr)
         try:
-            path = write_report(store, args.plate, args.output, inspection_key=args.inspection)
+            path = write_report(store, args.plate, args.output, inspection_key=args.inspection, thumb_cache=cache)
         except ReportError as exc:
             raise CommandError(str(exc)) from None
     print(f"Wrote the report of plate {args.plate} to {path}")

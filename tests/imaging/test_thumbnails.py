@@ -5,7 +5,7 @@ from imagefiles import write_image
 
 from xtalviewer.imaging import thumbnails
 from xtalviewer.imaging.decode import ImageLoadError
-from xtalviewer.imaging.thumbnails import ThumbnailCache
+from xtalviewer.imaging.thumbnails import ThumbnailCache, thumbnail_folder_problem
 
 
 def test_thumbnail_is_cached_and_reused_without_decoding(tmp_path, monkeypatch):
@@ -69,11 +69,92 @@ def test_the_cache_prunes_itself_when_an_entry_takes_it_past_the_limit(tmp_path)
 def test_prune_clears_half_written_entries_left_by_dead_processes(tmp_path):
     cache = ThumbnailCache(tmp_path / "cache", size=64)
     fill(cache, tmp_path / "src", 1)
-    old = tmp_path / "cache" / "ab" / "tmpx.part"
+    old = tmp_path / "cache" / "ab" / "tmpk2j4h6g8.part"  # as mkstemp names the entry being written
     old.parent.mkdir(exist_ok=True)
     old.write_bytes(b"x" * 100)
     os.utime(old, (1_600_000_000, 1_600_000_000))
-    fresh = old.with_name("tmpy.part")
+    fresh = old.with_name("tmpq1w2e3r4.part")
     fresh.write_bytes(b"y")  # another process may be writing this one right now
     cache.prune()
     assert not old.exists() and fresh.exists()
+
+
+def plate_images(folder, n=8):
+    """Real JPEG files in an imager's layout (``<plate folder>/<image>.jpg``), as a lab keeps them."""
+    return [write_image(folder / "P1_2026-05-01_RI1000-0081-1drop" / f"P1_{i + 1:02d}A_1.jpg", size=(320, 240),
+                        color=(i * 30, 60, 90)) for i in range(n)]
+
+
+def test_a_folder_of_plate_images_is_never_pruned(tmp_path):
+    images = plate_images(tmp_path / "plates")
+    cache = ThumbnailCache(tmp_path / "plates", size=64, limit_bytes=1)
+    assert cache.prune() == 0 and cache.prune(limit_bytes=0) == 0
+    other = write_image(tmp_path / "elsewhere" / "d.jpg", size=(200, 150))
+    assert cache.get(str(other)).shape[:2] == (48, 64)  # still answers, but writes nothing there
+    assert sorted((tmp_path / "plates").rglob("*")) == sorted([*images, images[0].parent])
+    assert "holds other files" in cache.problem
+
+
+def test_the_store_is_asked_whether_a_folder_holds_plate_images(tmp_path):
+    images = plate_images(tmp_path / "plates")
+    under = {str(p) for p in images}
+
+    def image_under(folder):
+        return next((p for p in sorted(under) if p.startswith(str(folder) + os.sep)), None)
+
+    assert "images of imported plates" in thumbnail_folder_problem(tmp_path / "plates", image_under)
+    assert "images of imported plates" in thumbnail_folder_problem(tmp_path, image_under)
+    assert thumbnail_folder_problem(tmp_path / "thumbs", image_under) is None
+    link = tmp_path / "via-link"
+    link.symlink_to(tmp_path / "plates")
+    assert "images of imported plates" in thumbnail_folder_problem(link, image_under)
+
+
+def test_the_cache_marks_its_folder_and_deletes_only_names_it_generated(tmp_path):
+    cache = ThumbnailCache(tmp_path / "cache", size=64)
+    fill(cache, tmp_path / "src", 6)
+    assert (tmp_path / "cache" / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    own = sorted((tmp_path / "cache").glob("*/*.jpg"))
+    # what others put there later, or links out of it, is not the cache's to delete
+    outside = write_image(tmp_path / "outside" / "keep.jpg")
+    foreign = [write_image(tmp_path / "cache" / own[0].parent.name / "holiday.jpg"),
+               write_image(tmp_path / "cache" / "ab" / ("0" * 39 + "1.jpg")),  # its folder is not its name's start
+               write_image(tmp_path / "cache" / "plates" / "P1_01A_1.jpg")]
+    link = tmp_path / "cache" / "cd" / ("cd" + "0" * 38 + ".jpg")
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    (tmp_path / "cache" / "ef").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (tmp_path / "outside" / ("ef" + "1" * 38 + ".jpg")).write_bytes(outside.read_bytes())
+    removed = cache.prune(limit_bytes=0)
+    assert removed == len(own) and not any(p.exists() for p in own)
+    assert all(p.exists() for p in foreign) and link.is_symlink() and outside.exists()
+    assert (tmp_path / "outside" / ("ef" + "1" * 38 + ".jpg")).exists()
+
+
+def test_the_cache_still_prunes_its_own_entries_to_its_limit(tmp_path):
+    cache = ThumbnailCache(tmp_path / "cache", size=64)
+    fill(cache, tmp_path / "src", 10)
+    used = cache.usage_bytes()
+    removed = cache.prune(limit_bytes=used // 2)
+    assert removed >= 5 and cache.usage_bytes() <= used // 2 * 0.9
+    assert len(list((tmp_path / "cache").glob("*/*.jpg"))) == 10 - removed
+
+
+def test_a_cache_folder_of_an_earlier_release_is_adopted(tmp_path):
+    folder = tmp_path / "cache"
+    entry = folder / "00" / ("00" + "a" * 38 + ".jpg")  # what earlier releases wrote, with no tag yet
+    entry.parent.mkdir(parents=True)
+    entry.write_bytes(b"\xff" * 1000)
+    assert thumbnail_folder_problem(folder) is None
+    cache = ThumbnailCache(folder, size=64)
+    assert cache.prune(limit_bytes=0) == 1 and (folder / "CACHEDIR.TAG").exists()
+
+
+def test_an_empty_or_missing_folder_is_taken_and_a_file_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert thumbnail_folder_problem(tmp_path / "empty") is None
+    assert thumbnail_folder_problem(tmp_path / "new" / "thumbs") is None
+    (tmp_path / "file").write_text("x")
+    assert "not a folder" in thumbnail_folder_problem(tmp_path / "file")
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    assert "holds other files" in thumbnail_folder_problem(tmp_path / "empty")

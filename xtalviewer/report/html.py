@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import logging
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -33,7 +34,7 @@ from xtalviewer.report.data import (  # noqa: F401  (ReportError and hits are pa
 )
 from xtalviewer.settings import load_settings
 from xtalviewer.store.store import Store
-from xtalviewer.imaging.thumbnails import ThumbnailCache
+from xtalviewer.imaging.thumbnails import ThumbnailCache, cache_from_settings
 
 UNLABELLED_COLOR = "#f1f1f1"
 UNREADABLE_COLOR = "#9e9e9e"
@@ -88,11 +89,15 @@ def _label_html(scheme: LabelScheme, key: str | None) -> str:
 # -- thumbnails ---------------------------------------------------------------------------------------
 
 
-def default_thumbnail_cache() -> ThumbnailCache:
+def default_thumbnail_cache(store: Store | None = None) -> ThumbnailCache:
     """The app's thumbnail folder, size and limit (Preferences), so the report reuses what browsing
-    the plate cached and keeps the cache within the limit the user chose."""
+    the plate cached and keeps the cache within the limit the user chose; the default folder where
+    the chosen one cannot be a cache (it holds ``store``'s plate images, or others' files)."""
     settings, _ = load_settings()
-    return ThumbnailCache(settings.thumbnail_folder(), size=256, limit_bytes=settings.thumbnail_limit_mb * 1024 * 1024)
+    cache, warning = cache_from_settings(settings, store.image_path_under if store is not None else None, size=256)
+    if warning:
+        logging.getLogger(__name__).warning(warning)
+    return cache
 
 
 def thumbnail_uri(cache: ThumbnailCache, d: dict) -> str:
@@ -423,7 +428,7 @@ def build_report(store: Store, barcode: str, inspection_key: str | None = None,
     data = collect(store, barcode, inspection_key)
     if generated_at is not None:
         data.generated_at = generated_at
-    return render(data, thumb_cache or default_thumbnail_cache())
+    return render(data, thumb_cache or default_thumbnail_cache(store))
 
 
 def write_report(store: Store, barcode: str, target: str | Path, inspection_key: str | None = None,
@@ -438,7 +443,7 @@ def write_report(store: Store, barcode: str, target: str | Path, inspection_key:
         output_target(target, databases=[store.path])
     except OutputFileError as exc:
         raise ReportError(str(exc)) from None
-    cache = thumb_cache or default_thumbnail_cache()
+    cache = thumb_cache or default_thumbnail_cache(store)
     text = build_report(store, barcode, inspection_key, cache)
     try:
         write_output(target, text)

@@ -4,6 +4,7 @@ is the ``Store``; ``Store`` exposes each one as a method of the same name."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,6 +119,15 @@ def image_paths(store: Store) -> list[str]:
     return [r[0] for r in store.conn.execute("SELECT path FROM image ORDER BY id")]
 
 
+def image_path_under(store: Store, folder: str) -> str | None:
+    """The path of one image stored anywhere inside ``folder``, or None: the thumbnail cache must
+    not take a folder of plate images. A range on the path index, not a scan."""
+    prefix = os.path.join(folder, "")  # the folder and a separator: /lab/plates, not /lab/plates-old
+    row = store.conn.execute("SELECT path FROM image WHERE path >= ? AND path < ? ORDER BY path LIMIT 1",
+                             (prefix, prefix + "\U0010ffff")).fetchone()
+    return row[0] if row else None
+
+
 def plate_ids(store: Store) -> list[int]:
     return [r[0] for r in store.conn.execute("SELECT id FROM plate ORDER BY id")]
 
@@ -129,4 +139,5 @@ def prediction_count(store: Store, model_id: int | None = None) -> int:
 
 
 __all__: Sequence[str] = ("export_rows_raw", "unscored_images", "current_annotations", "annotator_summary",
-                          "file_stats", "has_plates", "image_ids", "image_paths", "plate_ids", "prediction_count")
+                          "file_stats", "has_plates", "image_ids", "image_paths", "image_path_under", "plate_ids",
+                          "prediction_count")

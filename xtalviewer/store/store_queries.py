@@ -65,5 +65,6 @@ class QueryMethods:
     has_plates = queries_io.has_plates
     image_ids = queries_io.image_ids
     image_paths = queries_io.image_paths
+    image_path_under = queries_io.image_path_under
     plate_ids = queries_io.plate_ids
     prediction_count = queries_io.prediction_count

@@ -39,8 +39,12 @@ def open_retrain(window: QMainWindow, open_one=None):
 def preferences(window: QMainWindow) -> None:
     """Edit the preferences; OK puts them into effect at once (``window.apply_settings``)."""
     from xtalviewer.gui.app.preferences import PreferencesDialog
+    from xtalviewer.imaging.thumbnails import thumbnail_folder_problem
 
-    dialog = PreferencesDialog(window.settings, window.scheme, window.store.models(), window)
+    def folder_problem(folder: str) -> str | None:  # the store says whether plate images lie under it
+        return thumbnail_folder_problem(folder, window.store.image_path_under)
+
+    dialog = PreferencesDialog(window.settings, window.scheme, window.store.models(), window, folder_problem)
     if dialog.exec() and dialog.result_settings is not None:
         window.apply_settings(dialog.result_settings)
 

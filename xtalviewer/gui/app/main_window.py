@@ -17,7 +17,7 @@ from xtalviewer.imaging.decode import load_rgb
 from xtalviewer.review.session import Filters, LabelChange, LabelNotSaved, ReviewError, ReviewSession, chosen_model
 from xtalviewer.settings import Settings, save_settings
 from xtalviewer.store.store import Store
-from xtalviewer.imaging.thumbnails import ThumbnailCache, prune_in_background
+from xtalviewer.imaging.thumbnails import ThumbnailCache, cache_from_settings, prune_in_background
 from xtalviewer.gui.app import dialogs, review_commands
 from xtalviewer.gui.retrain.recalibrate import Recalibrator, show_failure, show_result
 from xtalviewer.gui.app.actions import review_actions, shortcut_rows
@@ -385,10 +385,13 @@ class MainWindow(QMainWindow):
             self._switch_model(model)
         self._model_changed()
 
-    @staticmethod
-    def _thumb_cache(settings: Settings) -> ThumbnailCache:
-        """The disk cache, pruned in the background: its limit may have shrunk, or others filled it."""
-        cache = ThumbnailCache(settings.thumbnail_folder(), size=256, limit_bytes=settings.thumbnail_limit_mb << 20)
+    def _thumb_cache(self, settings: Settings) -> ThumbnailCache:
+        """The disk cache, pruned in the background: its limit may have shrunk, or others filled it.
+        A thumbnail folder that cannot be a cache (plate images, others' files) gives way to the
+        default folder, and the status bar says so."""
+        cache, warning = cache_from_settings(settings, self.store.image_path_under, size=256)
+        if warning:
+            self.statusBar().showMessage(warning, 30000)
         prune_in_background(cache)
         return cache
 

@@ -4,6 +4,7 @@ scheme for new databases, and the label hotkeys. Saved to the versioned settings
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -48,10 +49,14 @@ def hotkey_problem(scheme: LabelScheme, hotkeys: dict[str, str]) -> str | None:
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: Settings, scheme: LabelScheme, models: list[dict], parent: QWidget | None = None):
+    def __init__(self, settings: Settings, scheme: LabelScheme, models: list[dict], parent: QWidget | None = None,
+                 folder_problem: Callable[[str], str | None] | None = None):
+        """``folder_problem``: why a thumbnail folder cannot be the cache (one line), or None; OK
+        refuses such a folder (a folder of plate images would lose them to pruning)."""
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.scheme = scheme
+        self._folder_problem = folder_problem
         self.result_settings: Settings | None = None
         self._settings = settings
         layout = QVBoxLayout(self)
@@ -150,6 +155,12 @@ class PreferencesDialog(QDialog):
 
     def _accept(self) -> None:
         if not self._validate():
+            return
+        folder = self.thumb_dir.text().strip()
+        problem = self._folder_problem(folder) if folder and self._folder_problem is not None else None
+        if problem is not None:
+            self.problem.setText(problem)
+            self.thumb_dir.setFocus()
             return
         hotkeys = {k: v for k, v in self.hotkeys().items() if v != self.scheme.get(k).hotkey}
         self.result_settings = dataclasses.replace(
