@@ -35,7 +35,8 @@ def held_write_lock(db: Path) -> Iterator[subprocess.Popen]:
         proc.stdout.close()
 
 
-def run_on_read_only_medium(folder: Path, argv: Sequence[str], env: dict | None = None) -> subprocess.CompletedProcess:
+def run_on_read_only_medium(folder: Path, argv: Sequence[str], env: dict | None = None,
+                            timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``python -m xtalviewer ARGV`` while ``folder`` is read-only for it.
 
     As root (permission bits do not stop root) the folder is bind-mounted read-only onto itself in
@@ -49,7 +50,7 @@ def run_on_read_only_medium(folder: Path, argv: Sequence[str], env: dict | None 
         for p in modes:
             p.chmod(modes[p] & ~0o222)
         try:
-            return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+            return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
         finally:
             for p, mode in modes.items():
                 p.chmod(mode)
@@ -60,7 +61,7 @@ def run_on_read_only_medium(folder: Path, argv: Sequence[str], env: dict | None 
                     "folder read-only for root, and no read-only medium can be simulated")
     script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
     return subprocess.run([unshare, "-m", "sh", "-c", script, "sh", str(folder), *command],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def fake_network_mount(monkeypatch, tmp_path: Path, share: Path, fstype: str = "nfs4",

@@ -115,7 +115,7 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
         for _ in run:
             bar.update(1)
     # count what the writer committed, not what went through the model: a summary claims stored rows only
-    figures = torch.tensor([run.stored, run.errors, len(items), float(run.write_error is not None)],
+    figures = torch.tensor([run.stored, run.errors, len(items), float(run.error is not None)],
                            dtype=torch.float64)
     if world > 1:
         dist.all_reduce(figures)
@@ -129,11 +129,10 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
         "model": model["name"], "model_id": model["id"], "device": describe_device(device), "processes": world,
         "scored": scored, "unreadable": errors, "skipped_unreadable": skipped_unreadable,
         "cached": total_images - todo - skipped_unreadable - left, "left_for_later": left, "seconds": run_seconds,
-        "images_per_s": scored / run_seconds if run_seconds > 0 else 0.0, "write_error": run.write_error,
+        "images_per_s": scored / run_seconds if run_seconds > 0 else 0.0, "error": run.error,
     }
-    if run.write_error:
-        raise PredictError(f"predictions could not be stored: {run.write_error} ({run.stored} of {len(items)} were "
-                           "stored before that; predict scores the rest when run again)")
+    if run.error:  # any stage stopped the run: one line (the store's busy or read-only reason, NaN, ...)
+        raise PredictError(f"{run.error} ({run.stored} of {len(items)} were stored before that)")
     if rank == 0 and not failed:
         from xtalviewer.crystal_call import pct
 

@@ -9,7 +9,6 @@ channels_last, and JPEGs can be decoded on the GPU.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import deque
@@ -24,8 +23,9 @@ from torch import nn
 from xtalviewer.imaging.decode import ImageLoadError, decode, is_upright, open_header, read_bytes
 from xtalviewer.model.architectures import CheckpointMeta, Preprocess, autocast_dtype
 from xtalviewer.model.devices import DEVICES, DeviceError, describe_device, select_device  # noqa: F401 (re-exported)
+from xtalviewer.model.scoring_stages import DecodeStage, Halt, PredictionWriter, failure_text
 from xtalviewer.model.shape_score import fuse, shape_probability, straight_edge_scores
-from xtalviewer.store.store import PredictionRow, Store, StoreError
+from xtalviewer.store.store import PredictionRow, Store
 
 CROP_WORK_SIDE = 512  # long side of the copy the crop finder sees on the GPU path (it works at 256 itself)
 
@@ -129,15 +129,14 @@ def work_list(store: Store, model_id: int, *, plate_id: int | None = None, image
     return items
 
 
-_DONE = object()
-
-
 class ScoringRun:
     """Score ``items`` with ``scorer``; iterate to receive results as they are produced.
 
     Results are committed to the database at ``db_path`` by a writer thread (its own connection),
     every batch; unreadable images are marked there with their reason. Iteration happens in the
-    caller's thread, which also runs the forward pass.
+    caller's thread, which also runs the forward pass. When any stage fails (the store refuses a
+    write, the model computes NaN, a decoder breaks) the whole run stops: iteration ends and
+    ``error`` says why, in one line (see ``scoring_stages``).
     """
 
     def __init__(
@@ -161,26 +160,33 @@ class ScoringRun:
         self._total = len(items)
         self._lock = threading.Lock()
         self._priority: set[int] = set()
-        self._ready: queue.Queue = queue.Queue(maxsize=max(4, 2 * self.batch_size))
-        self._urgent: queue.Queue = queue.Queue()  # prioritized images skip the prefetched ones
         self._cancel = threading.Event()  # asked for by the user
-        self._stop = threading.Event()  # producers must stop: cancelled, or the consumer went away
+        self._halt = Halt()  # every stage stops: cancelled, failed, or the consumer went away
         # On a GPU, decoding on the CPU overlaps the forward pass. On a CPU the forward pass already
         # uses every core: decoding beside it preempts the model's threads and stalls them all, so
         # there the decoders run between forward passes, on every core at once (2 cores, ResNet-18
         # at 224 px: 0.85 -> 0.9x of forward-only throughput).
         self.overlap = scorer.device.type != "cpu"
-        self._gate = threading.Event()
-        self._gate.set()
+        self._decoders = DecodeStage(self._halt, self.batch_size, overlap=self.overlap,
+                                     queue_size=max(4, 2 * self.batch_size))
+        self._writer: PredictionWriter | None = None
         self.scored = 0  # forward passes done
-        self.stored = 0  # predictions committed by the writer (what a summary may claim)
         self.errors = 0
         self.seconds = 0.0
-        self.write_error: str | None = None
 
     @property
     def total(self) -> int:
         return self._total
+
+    @property
+    def stored(self) -> int:
+        """Predictions the writer committed: what a summary may claim."""
+        return self._writer.stored if self._writer is not None else 0
+
+    @property
+    def error(self) -> str | None:
+        """Why the run stopped early, in one line; None when it ran to the end or was cancelled."""
+        return self._halt.reason
 
     def prioritize(self, image_id: int) -> bool:
         """Score this image next (e.g. the drop on screen). False when it is not waiting in this run."""
@@ -195,14 +201,14 @@ class ScoringRun:
 
     def cancel(self) -> None:
         self._cancel.set()
-        self._stop.set()
-        self._gate.set()
+        self._halt.stop()
+        self._decoders.gate.set()
 
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    # -- producer side -----------------------------------------------------------------------
+    # -- decoding (in the DecodeStage's threads) ------------------------------------------------
 
     def _next_item(self) -> WorkItem | None:
         with self._lock:
@@ -224,134 +230,27 @@ class ScoringRun:
         except Exception as exc:  # never let one odd file kill a run
             return item, None, f"cannot be decoded ({type(exc).__name__}: {exc})"
 
-    def _offer(self, result: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._ready.put(result, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        try:
-            while not self._stop.is_set():
-                if not self._gate.wait(timeout=0.1):
-                    continue
-                item = self._next_item()
-                if item is None:
-                    break
-                prepared = self._prepare(item)
-                if item.image_id in self._priority:
-                    self._urgent.put(prepared)
-                elif not self._offer(prepared):
-                    break
-        finally:
-            self._offer(_DONE)
-
-    # -- writer side ------------------------------------------------------------------------
-
-    def _write(self, outbox: queue.Queue) -> None:
-        store = None
-        try:
-            store = Store(self.db_path)
-            while True:
-                batch = outbox.get()
-                if batch is _DONE:
-                    break
-                preds, errors = batch
-                if preds:
-                    self.stored += store.put_predictions(self.model_id, preds)
-                for image_id, reason in errors:
-                    store.mark_load_error(image_id, reason)
-        except Exception as exc:  # reported to the caller; nothing more could be stored, so scoring stops
-            self.write_error = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
-            self._stop.set()
-            self._gate.set()
-            while outbox.get() is not _DONE:
-                pass
-        finally:
-            if store is not None:
-                store.close()
-
-    # -- consumer side ----------------------------------------------------------------------
+    # -- the caller's thread: forward passes ------------------------------------------------------
 
     def __iter__(self) -> Iterator[ScoredImage]:
         start = time.perf_counter()
-        producers = [threading.Thread(target=self._produce, name=f"decode-{i}", daemon=True)
-                     for i in range(self.workers)]
-        for t in producers:
-            t.start()
-        outbox: queue.Queue = queue.Queue()
-        writer = None
         if self.db_path is not None and self.model_id is not None:
-            writer = threading.Thread(target=self._write, args=(outbox,), name="store-writer", daemon=True)
-            writer.start()
-        self._live = len(producers)
+            self._writer = PredictionWriter(self.db_path, self.model_id, self._halt)
+            self._writer.start()
+        self._decoders.start(self.workers, self._next_item, self._prepare, self._priority.__contains__)
         try:
-            while not self._cancel.is_set() and (self._live or not self._urgent.empty()):
-                batch = self._collect()
+            while not self._decoders.done:
+                batch = self._decoders.next_batch()
                 if batch:
-                    yield from self._run_batch(batch, outbox)
+                    yield from self._run_batch(batch)
         finally:
-            self._stop.set()  # no-op after a full run; stops the decoders when the caller left early
-            self._gate.set()
-            for t in producers:
-                t.join(timeout=5)
-            if writer is not None:
-                outbox.put(_DONE)
-                writer.join()
+            self._halt.stop()  # no-op after a failure; stops the decoders after a full run or an early exit
+            self._decoders.stop()
+            if self._writer is not None:
+                self._writer.finish()
             self.seconds = time.perf_counter() - start
 
-    def _collect(self) -> list:
-        """The next batch. Prioritized images go first and at once, without waiting for a full batch;
-        otherwise wait for one prepared image, then add what else is ready (on a CPU: wait for a full
-        batch while the decoders have every core), up to the batch size."""
-        self._gate.set()
-        try:
-            batch = self._take_urgent()
-            if batch:
-                return batch
-            while not batch and self._live and not self._cancel.is_set():
-                batch = self._take_urgent()
-                if batch:
-                    return batch
-                try:
-                    got = self._ready.get(timeout=0.05)
-                except queue.Empty:
-                    continue
-                if got is _DONE:
-                    self._live -= 1
-                else:
-                    batch.append(got)
-            while batch and len(batch) < self.batch_size and self._live and not self._cancel.is_set():
-                if self._urgent.qsize():
-                    break
-                try:
-                    got = self._ready.get(timeout=0.05 if self.overlap else 0.5)
-                except queue.Empty:
-                    if self.overlap:
-                        break
-                    continue
-                if got is _DONE:
-                    self._live -= 1
-                else:
-                    batch.append(got)
-            return self._take_urgent() + batch  # one that arrived meanwhile still goes first
-        finally:
-            if not self.overlap:
-                self._gate.clear()  # the forward pass gets the cores
-
-    def _take_urgent(self) -> list:
-        batch = []
-        while len(batch) < self.batch_size:
-            try:
-                batch.append(self._urgent.get_nowait())
-            except queue.Empty:
-                break
-        return batch
-
-    def _run_batch(self, batch, outbox: queue.Queue) -> Iterator[ScoredImage]:
+    def _forward(self, batch) -> tuple[list[tuple[WorkItem, np.ndarray]], list[tuple[WorkItem, str]]]:
         squares = [(it, p) for it, p, err in batch if err is None and isinstance(p, np.ndarray)]
         jpegs = [(it, p) for it, p, err in batch if err is None and isinstance(p, torch.Tensor)]
         failed = [(it, err) for it, _, err in batch if err is not None]
@@ -361,6 +260,18 @@ class ScoringRun:
             results += list(zip((it for it, _ in squares), probs))
         if jpegs:
             results += self._gpu_batch(jpegs, failed)
+        return results, failed
+
+    def _run_batch(self, batch) -> Iterator[ScoredImage]:
+        try:
+            results, failed = self._forward(batch)
+        except Exception as exc:  # a model that cannot run on these inputs stops the run with one line
+            self._halt.stop(f"scoring stopped: {failure_text(exc)}")
+            return
+        broken = [item for item, probs in results if not np.isfinite(probs).all()]
+        if broken:
+            self._halt.stop(nan_message(len(broken), len(results), broken[0].path))
+            return
         preds, errors = [], []
         for item, probs in results:
             self.scored += 1
@@ -370,7 +281,8 @@ class ScoringRun:
             self.errors += 1
             self._priority.discard(item.image_id)
             errors.append((item.image_id, err))
-        outbox.put((preds, errors))
+        if self._writer is not None:
+            self._writer.put(preds, errors)
         for item, probs in results:
             yield ScoredImage(item.image_id, probs, None, self.scorer.top3(probs))
         for item, err in failed:
@@ -394,6 +306,13 @@ class ScoringRun:
                 else:
                     out.append((it, self.scorer.forward_uint8(torch.from_numpy(square[None]))[0]))
             return out
+
+
+def nan_message(broken: int, batch: int, example: str) -> str:
+    """Why a run refuses a model's output: NaN is no probability, and must never be stored."""
+    return (f"the model computed NaN (not a number) instead of probabilities for {broken} of {batch} drops in a "
+            f"batch (e.g. {example}): its weights are broken. Nothing of that batch was stored; score with "
+            "another model, or retrain this one")
 
 
 def score_images(

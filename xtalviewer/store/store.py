@@ -448,6 +448,9 @@ class Store(QueryMethods):
         probs = np.asarray(row.probs, dtype="<f4")
         if probs.shape != (len(self.scheme.keys),):
             raise ValueError(f"expected {len(self.scheme.keys)} probabilities, got {probs.shape}")
+        if not np.isfinite(probs).all():  # SQLite would store NaN as NULL: a prediction that says nothing
+            raise ValueError(f"image {row.image_id}: its probabilities are not a number (NaN) or infinite; "
+                             "only real probabilities are stored")
         order = np.argsort(-probs, kind="stable")[:3]
         keys = self.scheme.keys
         crystal = np.asarray(self.scheme.crystal_mask)

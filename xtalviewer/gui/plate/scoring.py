@@ -11,7 +11,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from xtalviewer.crystal_call import crystal_in_top3, crystal_probability
-from xtalviewer.gui.tasks import TaskRunner, TaskState
+from xtalviewer.gui.tasks import TaskFailed, TaskRunner, TaskState
 
 _model_cache: dict[tuple, object] = {}
 _model_lock = threading.Lock()
@@ -85,8 +85,10 @@ class PlateScoring:
                 fields = prediction_fields(result.probs, result.top3, scheme.crystal_mask)
                 state.partial((result.image_id, fields, None))
             state.progress(done, run.total)
+        if run.error:  # a stage failed and the run stopped: the window says why (``LiveScoring.finished``)
+            raise TaskFailed(f"{run.error} ({run.stored} of {run.total} drops were stored before that)")
         return {"scored": run.scored, "errors": run.errors, "total": run.total, "seconds": run.seconds,
-                "cancelled": run.cancelled, "write_error": run.write_error}
+                "cancelled": run.cancelled}
 
 
 class LiveScoring(QObject):
