@@ -73,6 +73,24 @@ def test_an_inspection_written_slowly_is_imported_once_complete_and_scored(tmp_p
     assert summary.startswith("# New hits since") and "crystal probability" in summary
 
 
+def test_polling_takes_the_later_files_of_an_arriving_inspection_without_waiting_for_its_round(tmp_path, watch_db):
+    root = tmp_path / "share"
+    folder = xchem_folder(root)
+    files = [xchem_file(folder, 1, "A", 1), xchem_file(folder, 1, "A", 2), xchem_file(folder, 2, "A", 1),
+             xchem_file(folder, 2, "A", 2)]
+    folder.mkdir(parents=True)
+    files[0].write_bytes(jpeg_bytes(1))  # found by the first scan; the next poll round is 30 s away
+    rec = Recorder()
+    with running(WatchService(config(watch_db, [root], poll_s=30.0, events=False), rec)):
+        assert rec.wait_for(lambda r: any(line.startswith(f"Watching {root}:") for line in r.lines))
+        for n, path in enumerate(files[1:], start=2):  # the imager is slower than the settle time overall
+            time.sleep(0.6)
+            path.write_bytes(jpeg_bytes(n))
+        assert rec.wait_for(lambda r: r.scores, timeout=20), rec.lines
+        time.sleep(1.5)
+    assert [(e.drops, e.new_files) for e in rec.imports] == [(4, 4)]
+
+
 def test_a_file_that_never_gets_its_end_marker_is_imported_after_the_give_up_time_and_marked(tmp_path, watch_db):
     root = tmp_path / "imager"
     folder = xchem_folder(root)

@@ -241,7 +241,7 @@ class WatchedFolder:
         self.dirs.clear()
         with self._lock:
             self._changed.clear()
-        self.next_round = now + self.poll_s
+        self.next_round = now + (self.poll_s if self.polling else self.sweep_s)
         yield from self._scan(self.real_root, now)
 
     def changes(self, now: float) -> Iterator[list[str]]:
@@ -268,6 +268,23 @@ class WatchedFolder:
                     yield from self._rescan(d, now)
                 else:
                     entry.next_check = now + self._interval(now - entry.changed_at)
+
+    def arriving(self, dirs: set[str], now: float) -> Iterator[list[str]]:
+        """Image files of the sub-folders files are arriving in, when they changed. Polled every turn
+        (a stat each), so an inspection's later files join it at once rather than at the next round,
+        before its first files count as settled."""
+        if not self.available or not self.polling:
+            return
+        for d in dirs:
+            entry = self.dirs.get(d)
+            if entry is None:
+                continue
+            try:
+                mtime_ns = os.stat(d).st_mtime_ns
+            except OSError:
+                continue
+            if mtime_ns != entry.mtime_ns:
+                yield from self._rescan(d, now)
 
     def next_due(self, now: float) -> float:
         """Seconds until this folder wants looking at again."""

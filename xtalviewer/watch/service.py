@@ -47,7 +47,18 @@ from xtalviewer.watch.events import (
     WatchCallbacks,
     WatchState,
 )
+from xtalviewer.model.registry import current_model
 from xtalviewer.watch.folders import DEFAULT_POLL_S, Backoff, EventSource, WatchedFolder
+from xtalviewer.watch.scoring import (
+    LoadedModel,
+    ModelChoice,
+    drops_to_score,
+    inspection_counts,
+    new_hits,
+    row_value,
+    score_drops,
+    unscored_under,
+)
 
 DEFAULT_SETTLE_S = 30.0
 PENDING_TICK_S = 0.5  # how often waiting files are looked at
@@ -66,7 +77,7 @@ class WatchConfig:
     settle_s: float = DEFAULT_SETTLE_S
     poll_s: float | None = None  # poll every poll_s everywhere; None: events where the file system has them
     auto_poll_s: float = DEFAULT_POLL_S  # the polling interval on network shares when poll_s is None
-    give_up_s: float | None = None  # a stable file without its end marker is imported after this (default 10 x settle, >= 5 min)
+    give_up_s: float | None = None  # a stable file without its end marker is imported after this (10 x settle, >= 300)
     summary: Path | None = None  # rewritten after each inspection: `hits --new --since` yesterday
     summary_days: int = 1
     device: str = "auto"
@@ -102,11 +113,6 @@ class _ToScore:
     announced: bool = False  # its "imported, not scored" line was said
 
 
-def _get(row, key: str):
-    """A field of a store row, whether the store hands out dicts or typed rows."""
-    return row[key] if isinstance(row, dict) else getattr(row, key)
-
-
 class WatchService:
     """See the module docstring. Create it anywhere; call ``start``/``poll_once``/``run``/``close``
     from one thread (its store connection belongs to the thread that opens it)."""
@@ -126,7 +132,7 @@ class WatchService:
         self._to_score: dict[int, _ToScore] = {}
         self._score_retry_at = 0.0
         self._score_delay: float | None = None
-        self._scorer = None  # (model id, model path, Scorer, model name)
+        self._model = LoadedModel(config.device)
         self._model_note: str | None = None  # the last "not scored because" said, so it is said once
         self._started = False
         self._one_pass = False
@@ -194,7 +200,8 @@ class WatchService:
             left = sum(len(a.files) for a in self._arriving.values())
             if left:
                 self._say(f"{left} file{'s' * (left != 1)} still arriving or incomplete in "
-                          f"{len(self._arriving)} inspection{'s' * (len(self._arriving) != 1)}; left for the next pass.")
+                          f"{len(self._arriving)} inspection{'s' * (len(self._arriving) != 1)}; left for the next "
+                          "pass.")
             return left
         finally:
             self.close()
@@ -225,9 +232,8 @@ class WatchService:
         """A snapshot for a status view."""
         folders = tuple(FolderState(f.root, f.available, f.mode if f.available else "unavailable")
                         for f in self.folders)
-        model = self._scorer[3] if self._scorer else None
         return WatchState(folders, sum(len(a.files) for a in self._arriving.values()), len(self._arriving),
-                          len(self._to_score), self.imported, self.scored, model)
+                          len(self._to_score), self.imported, self.scored, self._model.name)
 
     # -- one turn -------------------------------------------------------------------------------------------
 
@@ -238,8 +244,11 @@ class WatchService:
         ctx = ParseContext()
         for folder in self.folders:
             self._check_folder(folder, now, ctx)
+        arriving_in = {os.path.dirname(p) for p in self._file_group}
         for folder in self.folders:
             for files in folder.changes(now):
+                self._consider(files, now, ctx)
+            for files in folder.arriving(arriving_in, now):
                 self._consider(files, now, ctx)
         self._observe_arriving(time.monotonic())
         ready = self._ready(time.monotonic())
@@ -375,8 +384,8 @@ class WatchService:
         self._forget_group(group)
         if inspection is None:
             return  # nothing of it could be filed (every file skipped); the import's report said why
-        inspection_id = _get(inspection, "id")
-        summary = self._inspection_counts(inspection_id, None)
+        inspection_id = row_value(inspection, "id")
+        summary = inspection_counts(self._store, inspection_id, None)
         event = InspectionImported(
             plate=group.plate, inspection=group.key, inspection_id=inspection_id,
             drops=summary["drops"], new_files=report.images_new, unreadable=len(report.unreadable),
@@ -393,7 +402,7 @@ class WatchService:
         plate = self._store.plate_by_barcode(barcode)
         if plate is None:
             return None
-        return next((n for n in self._store.inspections(_get(plate, "id")) if _get(n, "key") == key), None)
+        return next((n for n in self._store.inspections(row_value(plate, "id")) if row_value(n, "key") == key), None)
 
     def _remember_skipped(self, paths: list[str]) -> None:
         """Files the import skipped (a second image of a drop) stay unknown to the store: remember
@@ -419,60 +428,20 @@ class WatchService:
         """At start: drops under the watched folders that were imported but not scored (the watcher
         stopped between the two, or they were imported by hand) are scored first."""
         try:
-            from xtalviewer.model.inference import work_list
-            from xtalviewer.model.registry import current_model
-
             model = current_model(self._store)
             if model is None:
                 return
-            roots = [f.real_root.rstrip(os.sep) + os.sep for f in self.folders]
-            items = [it for it in work_list(self._store, _get(model, "id")) if it.path.startswith(tuple(roots))]
-            inspections = {self._store.inspection_of_image(it.image_id) for it in items}
+            roots = [f.real_root for f in self.folders]
+            drops, inspections = unscored_under(self._store, row_value(model, "id"), roots)
         except (StoreError, sqlite3.Error) as exc:
             self._say(f"Could not look for unscored drops at start ({exc}); they are scored when their "
                       "inspection is next imported or at the next start.")
             return
-        inspections.discard(None)
         if inspections:
-            self._say(f"Catching up: {len(items)} unscored drop{'s' * (len(items) != 1)} in {len(inspections)} "
+            self._say(f"Catching up: {drops} unscored drop{'s' * (drops != 1)} in {len(inspections)} "
                       f"inspection{'s' * (len(inspections) != 1)} under the watched folders.")
         for inspection_id in sorted(inspections):
             self._to_score.setdefault(inspection_id, _ToScore(inspection_id))
-
-    def _model_and_scorer(self):
-        """(model row, Scorer), loading the checkpoint only when the active model changed; None when
-        there is no model (said once)."""
-        from xtalviewer.model.architectures import CheckpointError, load_checkpoint
-        from xtalviewer.model.inference import Scorer, describe_device, select_device
-        from xtalviewer.model.registry import current_model
-        from xtalviewer.labels import SchemeError
-
-        model = current_model(self._store)
-        if model is None:
-            self._note_model("no model to score with", "train one (xtal-train) or activate one (xtalviewer models "
-                             "activate ID); inspections are imported meanwhile and scored once there is one")
-            return None
-        model_id, path = _get(model, "id"), _get(model, "path")
-        if self._scorer is not None and self._scorer[:2] == (model_id, path):
-            return model, self._scorer[2]
-        try:
-            meta, net = load_checkpoint(path, self._store.scheme)
-            device = select_device(self.config.device)
-            scorer = Scorer(net, meta, device)
-        except (CheckpointError, SchemeError, OSError, RuntimeError, ValueError) as exc:
-            self._note_model(f"model {_get(model, 'name')} cannot be loaded", f"{exc}; tried again with back-off")
-            return None
-        self._scorer = (model_id, path, scorer, _get(model, "name"))
-        self._model_note = None
-        self._say(f"Scoring with {_get(model, 'name')} ({meta.arch}@{meta.input_size}) on {describe_device(device)}.")
-        return model, scorer
-
-    def _note_model(self, reason: str, hint: str) -> None:
-        """Say why nothing is scored, once while the reason stays the same; try again with back-off."""
-        if reason != self._model_note:
-            self._model_note = reason
-            self._say(f"Not scoring: {reason}; {hint}.")
-        self._score_later(None)
 
     def _score_later(self, reason: str | None) -> None:
         self._score_delay = self.config.backoff.after(self._score_delay)
@@ -480,109 +449,77 @@ class WatchService:
         if reason:
             self._say(f"Scoring stopped: {reason}; retrying in {self._score_delay:g} s.")
 
-    def _score(self) -> list[InspectionScored]:
-        from xtalviewer.model.inference import ScoringRun, work_list
+    def _not_scoring(self, choice: ModelChoice) -> None:
+        """No model to score with: said once while the reason stays, and still one line per inspection."""
+        if choice.reason != self._model_note:
+            self._model_note = choice.reason
+            self._say(f"Not scoring: {choice.reason}; {choice.hint}.")
+        for job in self._to_score.values():
+            if job.imported is not None and not job.announced:
+                job.announced = True
+                e = job.imported
+                self._say(f"Plate {e.plate}, inspection {e.inspection}: {e.drops} drops"
+                          f"{f', {e.unreadable} unreadable' if e.unreadable else ''}; imported, not scored "
+                          f"({choice.reason}).")
+        self._score_later(None)
 
+    def _score(self) -> list[InspectionScored]:
+        batch = sorted(self._to_score)[: max(1, MAX_DROPS_PER_TURN // 192)]  # ~192 drops a 96-well 2-drop inspection
         try:
-            got = self._model_and_scorer()
-        except (StoreError, sqlite3.Error) as exc:
-            self._score_later(f"database busy or unavailable ({exc})")
-            return []
-        if got is None:
-            for job in self._to_score.values():  # still one line per inspection
-                if job.imported is not None and not job.announced:
-                    job.announced = True
-                    e = job.imported
-                    self._say(f"Plate {e.plate}, inspection {e.inspection}: {e.drops} drops"
-                              f"{f', {e.unreadable} unreadable' if e.unreadable else ''}; imported, not scored "
-                              f"({self._model_note}).")
-            return []
-        model, scorer = got
-        model_id = _get(model, "id")
-        batch = self._next_to_score()
-        try:
-            plates = {}
-            for inspection_id in batch:
-                inspection = self._store.inspection(inspection_id)
-                if inspection is None:  # deleted meanwhile
-                    self._to_score.pop(inspection_id, None)
-                    continue
-                plates.setdefault(_get(inspection, "plate_id"), set()).add(inspection_id)
-            items, inspection_of = [], {}
-            for plate_id, wanted in plates.items():
-                for it in work_list(self._store, model_id, plate_id=plate_id):
-                    inspection_id = self._store.inspection_of_image(it.image_id)
-                    if inspection_id in wanted:
-                        items.append(it)
-                        inspection_of[it.image_id] = inspection_id
-        except (StoreError, sqlite3.Error) as exc:
-            self._score_later(f"database busy or unavailable ({exc})")
-            return []
-        start = time.perf_counter()
-        scored = dict.fromkeys(inspection_of.values(), 0)
-        if items:
-            run = ScoringRun(scorer, items, db_path=self.config.db, model_id=model_id,
-                             batch_size=self.config.batch_size, workers=self.config.workers)
-            for result in run:
-                if result.probs is not None:
-                    scored[inspection_of[result.image_id]] += 1
-                if self._stop.is_set():
-                    run.cancel()
-            # the pipeline says why it stopped early in ``error`` (``write_error`` before it learnt to stop on any stage)
-            failure = getattr(run, "error", None) or getattr(run, "write_error", None)
-            if failure:
-                self._score_later(failure)
+            choice = self._model.current(self._store)
+            if choice.model is None:
+                self._not_scoring(choice)
                 return []
-            if run.cancelled:
-                return []  # stopping: the rest is scored at the next start
-        score_s = time.perf_counter() - start
+            if choice.loaded:
+                self._say(f"Scoring with {choice.loaded}.")
+            self._model_note = None
+            model_id = row_value(choice.model, "id")
+            items, inspection_of = drops_to_score(self._store, model_id, batch)
+        except (StoreError, sqlite3.Error) as exc:
+            self._score_later(f"database busy or unavailable ({exc})")
+            return []
+        outcome = score_drops(choice.scorer, items, inspection_of, db=self.config.db, model_id=model_id,
+                              batch_size=self.config.batch_size, workers=self.config.workers, stop=self._stop)
+        if outcome.failure:
+            self._score_later(outcome.failure)
+            return []
+        if outcome.cancelled:
+            return []  # stopping: the rest is scored at the next start
         stored_at = time.monotonic()
         self._score_delay = None
         done = []
         try:
-            for inspection_id in sorted(i for ids in plates.values() for i in ids):
-                done.append(self._report_scored(model, inspection_id, self._to_score.pop(inspection_id),
-                                                scored.get(inspection_id, 0), score_s, stored_at))
-            self._write_summary(model)
+            for inspection_id in batch:
+                job = self._to_score.pop(inspection_id)
+                if self._store.inspection(inspection_id) is None:
+                    continue  # deleted meanwhile
+                done.append(self._report_scored(choice.model, job, outcome.per_inspection.get(inspection_id, 0),
+                                                outcome.seconds, stored_at))
+            self._write_summary(choice.model)
         except (StoreError, sqlite3.Error) as exc:
             self._say(f"Scored, but the counts could not be read ({exc}).")
         return done
 
-    def _next_to_score(self) -> list[int]:
-        """Inspections for one scoring run: in order, up to a turn's share of drops (about 200 a plate
-        inspection of 96 wells with 2 drops; a count is not worth a query here)."""
-        return sorted(self._to_score)[: max(1, MAX_DROPS_PER_TURN // 192)]
-
-    def _inspection_counts(self, inspection_id: int, model_id: int | None) -> dict:
-        rows = self._store.inspection_summaries(model_id, inspection_id)
-        if not rows:
-            return {"drops": 0, "hits": 0, "unreadable": 0}
-        row = rows[0]
-        return {"drops": _get(row, "images") or 0, "hits": _get(row, "predicted_hits") or 0,
-                "unreadable": _get(row, "unreadable") or 0}
-
-    def _report_scored(self, model, inspection_id: int, job: _ToScore, scored: int, score_s: float,
-                       stored_at: float) -> InspectionScored:
-        model_id = _get(model, "id")
-        inspection = self._store.inspection(inspection_id)
-        plate, key = _get(inspection, "barcode"), _get(inspection, "key")
-        counts = self._inspection_counts(inspection_id, model_id)
-        new = [r for r in self._store.hit_list(model_id, plate=plate, new_only=True)
-               if _get(r, "inspection_id") == inspection_id]
+    def _report_scored(self, model, job: _ToScore, scored: int, score_s: float, stored_at: float) -> InspectionScored:
+        model_id = row_value(model, "id")
+        inspection = self._store.inspection(job.inspection_id)
+        plate, key = row_value(inspection, "barcode"), row_value(inspection, "key")
+        counts = inspection_counts(self._store, job.inspection_id, model_id)
+        new = new_hits(self._store, model_id, plate, job.inspection_id)
         event = InspectionScored(
-            plate=plate, inspection=key, inspection_id=inspection_id, imaged_at=_get(inspection, "imaged_at"),
-            drops=counts["drops"], scored=scored, unreadable=counts["unreadable"],
-            hits=counts["hits"], new_hits=len(new), model=_get(model, "name"), score_s=score_s, stored_at=stored_at,
+            plate=plate, inspection=key, inspection_id=job.inspection_id, imaged_at=row_value(inspection, "imaged_at"),
+            drops=counts["drops"], scored=scored, unreadable=counts["unreadable"], hits=counts["hits"],
+            new_hits=len(new), model=row_value(model, "name"), score_s=score_s, stored_at=stored_at,
             ready_at=job.imported.ready_at if job.imported else None,
             import_s=job.imported.import_s if job.imported else None)
         self.scored += 1
         self._say(event.line())
         self._emit("scored", event)
         if new:
-            hits = NewHits(plate, key, inspection_id, self._store.operating_point(model_id).threshold, tuple(
-                NewHit(_get(r, "image_id"), _get(r, "well"), _get(r, "drop"), _get(r, "crystal_prob"),
-                       _get(r, "image_path")) for r in new))
-            self._emit("new_hits", hits)
+            threshold = self._store.operating_point(model_id).threshold
+            self._emit("new_hits", NewHits(plate, key, job.inspection_id, threshold, tuple(
+                NewHit(*(row_value(r, k) for k in ("image_id", "well", "drop", "crystal_prob", "image_path")))
+                for r in new)))
         return event
 
     def _write_summary(self, model) -> None:
@@ -591,7 +528,7 @@ class WatchService:
         from xtalviewer.report.hits import hit_rule, summary_format, write_hits
 
         since = (date.today() - timedelta(days=self.config.summary_days)).isoformat()
-        model_id = _get(model, "id")
+        model_id = row_value(model, "id")
         try:
             rows = self._store.hit_list(model_id, since=since, new_only=True)
             write_hits(self.config.summary, rows, summary_format(self.config.summary),

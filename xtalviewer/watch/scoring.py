@@ -1,0 +1,140 @@
+"""Scoring what the watcher imported: the predict pipeline (``Scorer`` and ``ScoringRun`` of
+model/inference.py: decoding threads, batched forward passes, a writer thread) on an inspection's
+drops, the checkpoint kept loaded between inspections, and the counts of its one log line.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xtalviewer.model.inference import Scorer, ScoringRun, WorkItem, work_list
+from xtalviewer.store.store import Store
+
+
+def row_value(row, key: str):
+    """A field of a store row, whether the store hands out dicts or typed rows."""
+    return row[key] if isinstance(row, dict) else getattr(row, key)
+
+
+@dataclass
+class ModelChoice:
+    """The model to score with now, or why there is none (``reason``, with a ``hint`` for the log)."""
+
+    model: object | None = None
+    scorer: Scorer | None = None
+    loaded: str | None = None  # "X (resnet18@128) on cpu" when its checkpoint was loaded just now
+    reason: str | None = None
+    hint: str | None = None
+
+
+class LoadedModel:
+    """The active model's checkpoint on a device, loaded again only when the active model changes."""
+
+    def __init__(self, device: str = "auto"):
+        self.device = device
+        self._key: tuple | None = None
+        self._scorer: Scorer | None = None
+        self.name: str | None = None
+
+    def current(self, store: Store) -> ModelChoice:
+        from xtalviewer.labels import SchemeError
+        from xtalviewer.model.architectures import CheckpointError, load_checkpoint
+        from xtalviewer.model.inference import describe_device, select_device
+        from xtalviewer.model.registry import current_model
+
+        model = current_model(store)
+        if model is None:
+            return ModelChoice(reason="no model to score with", hint="train one (xtal-train) or activate one "
+                               "(xtalviewer models activate ID); inspections are imported meanwhile and scored "
+                               "once there is one")
+        key = (row_value(model, "id"), row_value(model, "path"))
+        if key == self._key:
+            return ModelChoice(model, self._scorer)
+        try:
+            meta, net = load_checkpoint(key[1], store.scheme)
+            device = select_device(self.device)
+            scorer = Scorer(net, meta, device)
+        except (CheckpointError, SchemeError, OSError, RuntimeError, ValueError) as exc:
+            return ModelChoice(reason=f"model {row_value(model, 'name')} cannot be loaded",
+                               hint=f"{exc}; tried again with back-off")
+        self._key, self._scorer, self.name = key, scorer, row_value(model, "name")
+        return ModelChoice(model, scorer, loaded=f"{self.name} ({meta.arch}@{meta.input_size}) on "
+                                                 f"{describe_device(device)}")
+
+
+def drops_to_score(store: Store, model_id: int, inspection_ids: Iterable[int]) -> tuple[list[WorkItem], dict[int, int]]:
+    """The drops of these inspections that still need this model's prediction (the predict work
+    list, per plate), and the inspection of each (image id -> inspection id)."""
+    plates: dict[int, set[int]] = {}
+    for inspection_id in inspection_ids:
+        inspection = store.inspection(inspection_id)
+        if inspection is not None:
+            plates.setdefault(row_value(inspection, "plate_id"), set()).add(inspection_id)
+    items, inspection_of = [], {}
+    for plate_id, wanted in plates.items():
+        for item in work_list(store, model_id, plate_id=plate_id):
+            inspection_id = store.inspection_of_image(item.image_id)
+            if inspection_id in wanted:
+                items.append(item)
+                inspection_of[item.image_id] = inspection_id
+    return items, inspection_of
+
+
+@dataclass
+class Scored:
+    """What a scoring run did: drops scored per inspection, and why it stopped early, if it did."""
+
+    per_inspection: dict[int, int] = field(default_factory=dict)
+    failure: str | None = None
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+def score_drops(scorer: Scorer, items: list[WorkItem], inspection_of: dict[int, int], *, db: Path, model_id: int,
+                batch_size: int, workers: int, stop: threading.Event) -> Scored:
+    """One ScoringRun over the drops; a set ``stop`` cancels it between batches (the rest stays
+    unscored for the next start)."""
+    out = Scored(dict.fromkeys(inspection_of.values(), 0))
+    start = time.perf_counter()
+    if items:
+        run = ScoringRun(scorer, items, db_path=db, model_id=model_id, batch_size=batch_size, workers=workers)
+        for result in run:
+            if result.probs is not None:
+                out.per_inspection[inspection_of[result.image_id]] += 1
+            if stop.is_set():
+                run.cancel()
+        # why the run stopped early: ``error`` (``write_error`` before the pipeline stopped on any stage)
+        out.failure = getattr(run, "error", None) or getattr(run, "write_error", None)
+        out.cancelled = run.cancelled
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def inspection_counts(store: Store, inspection_id: int, model_id: int | None) -> dict[str, int]:
+    """Drops (visible images), hits at the model's operating point, unreadable drops of an inspection."""
+    rows = store.inspection_summaries(model_id, inspection_id)
+    if not rows:
+        return {"drops": 0, "hits": 0, "unreadable": 0}
+    row = rows[0]
+    return {"drops": row_value(row, "images") or 0, "hits": row_value(row, "predicted_hits") or 0,
+            "unreadable": row_value(row, "unreadable") or 0}
+
+
+def new_hits(store: Store, model_id: int, plate: str, inspection_id: int) -> list:
+    """Drops first a hit at this inspection, as ``hits --new`` lists them (hit-list rows)."""
+    rows = store.hit_list(model_id, plate=plate, new_only=True)
+    return [r for r in rows if row_value(r, "inspection_id") == inspection_id]
+
+
+def unscored_under(store: Store, model_id: int, folders: Iterable[str]) -> tuple[int, set[int]]:
+    """(drops, inspections) under these folders that still need this model's prediction."""
+    roots = tuple(f.rstrip(os.sep) + os.sep for f in folders)
+    items = [it for it in work_list(store, model_id) if it.path.startswith(roots)]
+    inspections = {store.inspection_of_image(it.image_id) for it in items}
+    inspections.discard(None)
+    return len(items), inspections
