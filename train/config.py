@@ -8,6 +8,8 @@ Fields left at None mean "the recipe's default", decided per architecture and in
 from __future__ import annotations
 
 import json
+import math
+import typing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -62,7 +64,13 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        return cls.from_dict(json.loads(path.read_text()))
+        """Read args.json back; ValueError naming the first bad field when the file is valid JSON of
+        another shape (a list, a field of the wrong type), so --resume says so in one line."""
+        try:
+            doc = json.loads(path.read_text())
+        except RecursionError:
+            raise ValueError("it nests more deeply than a run's settings ever do") from None
+        return cls.from_dict(checked_fields(doc))
 
     def arch_names(self) -> list[str]:
         return ["resnet", "inception", "vgg", "alexnet"] if self.arch == "all" else \
@@ -70,3 +78,35 @@ class TrainConfig:
 
     def source_list(self) -> list[str]:
         return [s.strip() for s in self.sources.split(",") if s.strip()]
+
+
+def _accepts(hint: object, value: object) -> bool:
+    """``value`` (decoded from JSON) fits the field type ``hint`` (str, int, float, bool, X | None)."""
+    options = typing.get_args(hint) or (hint,)
+    if value is None:
+        return type(None) in options
+    if isinstance(value, bool):
+        return bool in options
+    if isinstance(value, int) and (int in options or float in options):
+        return True
+    if isinstance(value, float) and float in options:
+        return math.isfinite(value)
+    return isinstance(value, str) and str in options
+
+
+def checked_fields(doc: object) -> dict:
+    """A saved run's settings as TrainConfig fields, or ValueError: an object whose known fields have
+    their types (unknown keys, from another version, are left out)."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"it holds a JSON {type(doc).__name__}, not an object of settings")
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        if f.name in doc and not _accepts(hints[f.name], doc[f.name]):
+            raise ValueError(f"setting {f.name!r} is {json.dumps(doc[f.name])[:40]}; it must be "
+                             f"{_type_name(hints[f.name])}")
+    return doc
+
+
+def _type_name(hint: object) -> str:
+    words = {str: "text", int: "a whole number", float: "a number", bool: "true or false", type(None): "null"}
+    return " or ".join(words.get(t, str(t)) for t in (typing.get_args(hint) or (hint,)))
