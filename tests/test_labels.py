@@ -103,3 +103,16 @@ def test_malformed_json_reports_line_and_column(tmp_path):
 def test_missing_scheme_names_known_ones():
     with pytest.raises(SchemeError, match="known schemes: .*xtal10"):
         load_scheme("nope")
+
+
+def test_a_scheme_nested_too_deeply_is_one_line_not_a_recursion_error(tmp_path, capsys):
+    from xtalviewer.cli import main
+
+    path = write(tmp_path, '{"classes": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(SchemeError, match="nests lists or objects more deeply"):
+        load_scheme_file(path)
+    (tmp_path / "plate").mkdir()
+    assert main(["import", "--db", str(tmp_path / "x.db"), "--scheme", str(path), str(tmp_path / "plate")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nests lists or objects more deeply" in err
+    assert not (tmp_path / "x.db").exists()

@@ -218,6 +218,8 @@ def load_scheme_file(path: Path | str) -> LabelScheme:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _fail(path, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:  # lists or objects nested thousands deep: no scheme looks like that
+        raise _fail(path, "nests lists or objects more deeply than a label scheme ever does") from None
     return parse_scheme(doc, path.stem, path)
 
 
