@@ -1,6 +1,7 @@
 """``WatchService`` on real folders and real files, written slowly as an imager (over a share) writes
 them: an inspection is imported once, complete, and scored; a folder that goes away is retried and
-followed again; a restart imports nothing twice and scores what was left unscored."""
+followed again; a restart imports nothing twice and scores what was left unscored; a model that is
+missing or cannot be loaded holds back the scores, never the imports."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 
 import pytest
 
+from modelfiles import tiny_checkpoint
 from watchfiles import (
     Recorder,
     config,
@@ -168,3 +170,22 @@ def test_without_a_model_inspections_are_imported_and_the_reason_is_said_once(tm
     assert sum("Not scoring: no model" in line for line in rec.lines) == 1
     assert [line for line in rec.lines if line.startswith("Plate WT01")] == [
         f"Plate WT01, inspection {xchem_folder(root).name}: 4 drops; imported, not scored (no model to score with)."]
+
+
+def test_a_model_that_cannot_be_loaded_is_retried_and_the_waiting_inspections_scored_when_it_can(tmp_path):
+    db = tmp_path / "late.db"
+    checkpoint = tmp_path / "late.pt"
+    with Store(db) as store:  # the active model's file is not there yet (a share with the models is down)
+        store.add_model(name="late", arch="resnet18", classes=store.scheme.keys, input_size=32, path=str(checkpoint),
+                        activate=True)
+        scheme = store.scheme
+    root = tmp_path / "imager"
+    write_inspection(xchem_folder(root), seed=1)
+    rec = Recorder()
+    with running(WatchService(config(db, [root]), rec)):
+        assert rec.wait_for(lambda r: any("imported, not scored (model late cannot be loaded)" in line
+                                          for line in r.lines), timeout=20), rec.lines
+        tiny_checkpoint(checkpoint, scheme, size=32)
+        assert rec.wait_for(lambda r: r.scores, timeout=20), rec.lines
+    assert sum(line.startswith("Not scoring: model late cannot be loaded") for line in rec.lines) == 1
+    assert rec.scores[0].scored == 4 and predictions(db) == 4

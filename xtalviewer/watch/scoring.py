@@ -108,8 +108,7 @@ def score_drops(scorer: Scorer, items: list[WorkItem], inspection_of: dict[int, 
                 out.per_inspection[inspection_of[result.image_id]] += 1
             if stop.is_set():
                 run.cancel()
-        # why the run stopped early: ``error`` (``write_error`` before the pipeline stopped on any stage)
-        out.failure = getattr(run, "error", None) or getattr(run, "write_error", None)
+        out.failure = run.error  # any stage that failed stopped the whole run; the rest is scored on a retry
         out.cancelled = run.cancelled
     out.seconds = time.perf_counter() - start
     return out
