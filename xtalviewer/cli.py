@@ -20,6 +20,7 @@ from xtalviewer.paths import default_db_path
 from xtalviewer.store.store import Store, StoreError
 from xtalviewer.store.users import default_annotator
 from xtalviewer.predict import add_predict_arguments
+from xtalviewer.model.devices import DEVICES
 
 
 
@@ -283,7 +284,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_hits(args: argparse.Namespace) -> int:
-    from xtalviewer.report.hits import check_since, hit_rule, hit_table, write_hits_csv
+    from xtalviewer.report.hits import (check_since, hit_rule, hit_table, hits_title, output_format, plate_lines,
+                                        render_hits, write_hits)
 
     try:
         since = check_since(args.since)
@@ -291,6 +293,7 @@ def cmd_hits(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     if args.output is not None:
         checked_output(args.output, db_path_of(args))
+    fmt = args.format or (output_format(args.output) if args.output is not None else None)
     with open_store(args, readonly=True) as store:
         if args.plate and store.plate_by_barcode(args.plate) is None:
             raise CommandError(f"no plate '{args.plate}' in {store.path}")
@@ -301,15 +304,68 @@ def cmd_hits(args: argparse.Namespace) -> int:
             raise CommandError(f"no model {args.model} in the registry" if args.model is not None else
                                "no active model: train one (xtal-train) or activate one (xtalviewer models activate ID)")
         rows = store.hit_list(model["id"], plate=args.plate, since=since, new_only=args.new)
-        print(hit_rule(model, store.operating_point(model["id"])))
+        rule = hit_rule(model, store.operating_point(model["id"]))
+        title = hits_title(new_only=args.new, since=since, plate=args.plate)
+        if fmt is not None and args.output is None:  # the document alone on stdout, for a mail or a pipe
+            sys.stdout.write(render_hits(rows, fmt, rule=rule, title=title, new_only=args.new))
+            return 0
+        print(rule)
         if args.new:
             print("--new: only drops whose first hit is their latest inspection (appeared since the last look).")
         if args.output is None:
-            print("\n".join(hit_table(rows)) if rows else "No drops.")
+            print("\n".join(hit_table(rows) + plate_lines(rows, new_only=args.new)) if rows else "No drops.")
             return 0
         with writing_output(args.output):
-            n = write_hits_csv(args.output, rows)
+            n = write_hits(args.output, rows, fmt, rule=rule, title=title, new_only=args.new)
     print(f"Wrote {n} drop{'s' * (n != 1)} to {args.output}")
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import signal
+    from datetime import datetime
+
+    from xtalviewer.settings import load_settings
+    from xtalviewer.watch import WatchCallbacks, WatchConfig, WatchService, config_folders
+
+    settings, note = load_settings()
+    folders = config_folders(args.folders, settings.watch_folders)
+    if not folders:
+        raise CommandError("no folders to watch: name them (xtalviewer watch FOLDER ...) or set watch_folders in "
+                           "the Preferences")
+    if args.settle < 0 or (args.poll is not None and args.poll <= 0) or args.batch_size < 1:
+        raise CommandError("--settle must be 0 or more, --poll and --batch-size more than 0")
+    db = db_path_of(args)
+    summary = args.summary or (Path(settings.watch_summary) if settings.watch_summary else None)
+    if summary is not None:
+        checked_output(summary, db)
+    Store(db).close()  # a database we cannot use is an error now, not a retry loop
+
+    def say(text: str) -> None:
+        print(f"{datetime.now():%Y-%m-%d %H:%M:%S} {text}", flush=True)
+
+    if note:
+        say(f"Note: {note}")
+    config = WatchConfig(db=db, folders=folders, settle_s=args.settle, poll_s=args.poll, summary=summary,
+                         device=args.device or settings.device, batch_size=args.batch_size)
+    service = WatchService(config, WatchCallbacks(status=say))
+
+    def on_signal(signum: int, frame: object) -> None:
+        if service.stopping:
+            raise KeyboardInterrupt  # a second Ctrl+C: now
+        say(f"Stopping ({signal.Signals(signum).name}); the inspection in hand is finished or left for the next start.")
+        service.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if args.once:
+            service.run_once()
+        else:
+            service.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    say(f"Stopped: {service.imported} inspection{'s' * (service.imported != 1)} imported, {service.scored} scored.")
     return 0
 
 
@@ -426,8 +482,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="DATE", help="only drops whose latest inspection was imaged on or after DATE")
     p.add_argument("--new", action="store_true", help="only drops whose first hit is their latest inspection")
     p.add_argument("--model", type=int, metavar="ID", help="this model's hits (default: the active one)")
-    p.add_argument("-o", "--output", type=Path, metavar="FILE.csv", help="write every row as CSV")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write every row to FILE (as --format, else "
+                   "by its suffix: .md, .html, anything else CSV)")
+    p.add_argument("--format", choices=["md", "html", "csv"], default=None,
+                   help="Markdown or HTML (one line per plate, then the drops) or CSV; without -o printed alone, "
+                        "for a mail from a cron job")
     p.set_defaults(func=cmd_hits)
+
+    p = sub.add_parser("watch", parents=[db], help="import and score new inspections as the imagers write them")
+    p.add_argument("folders", nargs="*", type=Path, metavar="FOLDER",
+                   help="imager folders to follow (default: watch_folders in the Preferences)")
+    p.add_argument("--settle", type=float, default=30.0, metavar="SECONDS",
+                   help="an inspection is imported when none of its files changed for SECONDS and each has its "
+                        "end marker (default 30)")
+    p.add_argument("--poll", type=float, default=None, metavar="SECONDS",
+                   help="poll the folders every SECONDS instead of waiting for change events (automatic, every "
+                        "10 s, on network shares)")
+    p.add_argument("--once", action="store_true",
+                   help="one pass: import and score what is complete now, then exit (for a scheduled task)")
+    p.add_argument("--summary", type=Path, default=None, metavar="FILE",
+                   help="rewrite FILE (.md, .html or .csv) with the new hits since yesterday after each inspection "
+                        "(default: watch_summary in the Preferences)")
+    p.add_argument("--device", default=None, choices=DEVICES, help="auto: CUDA, then Apple MPS, then CPU "
+                   "(default: the Preferences' device)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("predict", parents=[db], help="score drops with a trained model (top-3 per drop)")
     add_predict_arguments(p)  # the predict command owns its options (also for torchrun -m xtalviewer.predict)

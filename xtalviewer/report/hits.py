@@ -8,8 +8,10 @@ first columns are a contract scripts rely on; the rule that made the hits is sai
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from datetime import date
+from html import escape
 from pathlib import Path
 
 from xtalviewer.crystal_call import OperatingPoint, pct
@@ -78,3 +80,123 @@ def store_hits(store: Store, model: dict, *, plate: str | None = None, since: st
                new_only: bool = False) -> list[dict]:
     """``Store.hit_list`` of this model (a thin name for the GUI's background task)."""
     return store.hit_list(model["id"], plate=plate, since=since, new_only=new_only)
+
+
+# -- the morning summary: Markdown, HTML or CSV, with one line per plate -----------------------------------------
+
+FORMATS = ("csv", "md", "html")
+_SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".csv": "csv"}
+
+
+def _field(r, key: str):
+    """A hit-list row's field, whether the store hands out dicts or typed ``Hit`` rows."""
+    return r[key] if isinstance(r, dict) else getattr(r, key)
+
+
+def summary_format(path: str | Path) -> str:
+    """The format a summary file's name asks for (.md, .html, .csv); Markdown for any other name."""
+    return _SUFFIX_FORMATS.get(Path(path).suffix.lower(), "md")
+
+
+def plate_lines(rows: Sequence, *, new_only: bool) -> list[str]:
+    """One line per plate, most hits first: "Plate X: 3 new hits in 2 inspections" (with --new), else
+    "Plate X: 4 hits (1 new) in 1 inspection"; drops listed for an earlier hit only are counted apart."""
+    plates: dict[str, dict] = {}
+    for r in rows:
+        p = plates.setdefault(_field(r, "plate"), {"hits": 0, "new": 0, "earlier": 0, "inspections": set()})
+        p["inspections"].add(_field(r, "inspection"))
+        if _field(r, "hit"):
+            p["hits"] += 1
+            p["new"] += _field(r, "first_hit_inspection") == _field(r, "inspection")
+        else:
+            p["earlier"] += 1
+    lines = []
+    for plate, p in sorted(plates.items(), key=lambda kv: (-kv[1]["hits"], kv[0])):
+        n, k = p["hits"], len(p["inspections"])
+        where = f"in {k} inspection{'s' * (k != 1)}"
+        if new_only:
+            lines.append(f"Plate {plate}: {n} new hit{'s' * (n != 1)} {where}")
+        else:
+            earlier = f"; {p['earlier']} more were hits earlier" if p["earlier"] else ""
+            lines.append(f"Plate {plate}: {n} hit{'s' * (n != 1)} ({p['new']} new) {where}{earlier}")
+    return lines
+
+
+def _md_cell(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _html(value: object) -> str:
+    return escape(str(value))
+
+
+_TABLE_KEYS = ("plate", "inspection", "imaged_at", "well", "drop", "crystal_prob", "best_crystal_prob", "hit",
+               "first_hit_inspection", "label", "image_path")
+
+
+def _cell(r, key: str) -> object:
+    """A table cell of the Markdown and HTML documents: times to the minute, probabilities in percent."""
+    value = _field(r, key)
+    if key == "imaged_at":
+        return (value or "")[:16].replace("T", " ")
+    if key in ("crystal_prob", "best_crystal_prob"):
+        return "" if value is None else pct(value)
+    if key == "hit":
+        return "yes" if value else "no"
+    return "" if value is None else value
+
+
+def render_hits(rows: Sequence, fmt: str, *, rule: str, title: str, new_only: bool) -> str:
+    """The hit list as one document: ``md`` and ``html`` carry the title, the rule, one line per
+    plate and a table of the drops; ``csv`` is exactly what ``write_hits_csv`` writes."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt == "csv":
+        buf = io.StringIO(newline="")
+        writer = csv.DictWriter(buf, fieldnames=HIT_COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: neutralise(v) for k, v in csv_row(r).items()} for r in rows)  # as write_hits_csv
+        return buf.getvalue()
+    summary = plate_lines(rows, new_only=new_only) or ["No drops."]
+    header = ("Plate", "Inspection", "Imaged", "Well", "Drop", "Crystal", "Best", "Hit now", "First hit", "Label",
+              "Image")
+    table = [tuple(_cell(r, key) for key in _TABLE_KEYS) for r in rows]
+    if fmt == "md":
+        lines = [f"# {_md_cell(title)}", "", _md_cell(rule), ""] + [f"- {_md_cell(s)}" for s in summary]
+        if table:
+            lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in table]
+        return "\n".join(lines) + "\n"
+    cells = "".join(f"<th>{_html(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_html(v)}</td>" for v in row) + "</tr>\n" for row in table)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_html(title)}</title>\n"
+            "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+            "padding:2px 6px;text-align:left}</style></head><body>\n"
+            f"<h1>{_html(title)}</h1>\n<p>{_html(rule)}</p>\n<ul>\n"
+            + "".join(f"<li>{_html(s)}</li>\n" for s in summary) + "</ul>\n"
+            + (f"<table><thead><tr>{cells}</tr></thead><tbody>\n{body}</tbody></table>\n" if table else "")
+            + "</body></html>\n")
+
+
+def write_hits(target: str | Path, rows: Sequence, fmt: str, *, rule: str, title: str, new_only: bool) -> int:
+    """Write the hit list in ``fmt`` whole (``outputs.atomic_output``), so a mail job or a browser
+    never reads half a file; returns the number of drops."""
+    text = render_hits(rows, fmt, rule=rule, title=title, new_only=new_only)
+    output_target(target)
+    with atomic_output(target, "w", newline="", encoding="utf-8") as fh:
+        fh.write(text)
+    return len(rows)
+
+
+def output_format(path: str | Path) -> str:
+    """The format of ``hits -o FILE`` without --format: Markdown or HTML by the suffix, else CSV."""
+    fmt = _SUFFIX_FORMATS.get(Path(path).suffix.lower())
+    return fmt or "csv"
+
+
+def hits_title(*, new_only: bool, since: str | None, plate: str | None) -> str:
+    """The heading of a hit-list document: "New hits since 2026-03-01", "Hits on plate X" ..."""
+    title = "New hits" if new_only else "Hits"
+    if plate:
+        title += f" on plate {plate}"
+    return title + (f" since {since}" if since else "")
