@@ -1,10 +1,14 @@
 """The morning summary: ``hits --format md|html|csv`` with one line per plate, and the file
-``watch --summary`` rewrites; the ``watch`` command itself, one pass."""
+``watch --summary`` rewrites; the ``watch`` command itself: one pass, and a clean end on SIGTERM
+and Ctrl+C."""
 
 from __future__ import annotations
 
 import csv
 import io
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +18,7 @@ from xtalviewer.cli import main
 from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.plates import PlateType, well_name
 from xtalviewer.report.hits import HIT_COLUMNS, plate_lines, render_hits, summary_format, write_hits_csv
+from xtalviewer.settings import Settings, save_settings
 from xtalviewer.store.store import ImageRow, PredictionRow, Store
 
 # crystal probability of drops A01..A04 of plate SP1 at two inspections, and of SP2 at one
@@ -116,3 +121,35 @@ def test_watch_once_logs_one_line_per_inspection_and_writes_the_summary(capsys, 
     assert (tmp_path / "overnight.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     code, out, err = run(capsys, "watch", "--db", watch_db, "--once")
     assert code == 2 and "no folders to watch" in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_command_ends_cleanly_on_sigterm_and_ctrl_c(watch_db, tmp_path, signum):
+    root = tmp_path / "imager"
+    write_inspection(xchem_folder(root), seed=1)
+    proc = subprocess.Popen([sys.executable, "-m", "xtalviewer", "watch", str(root), "--db", str(watch_db),
+                             "--settle", "0.3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in proc.stdout:  # until the inspection is scored: the watcher is in its loop
+            lines.append(line)
+            if " Plate WT01" in line:
+                break
+        proc.send_signal(signum)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    lines += rest.splitlines()
+    assert proc.returncode == 0, lines
+    assert any(f"Stopping ({signal.Signals(signum).name})" in line for line in lines)
+    assert "Stopped: 1 inspection imported, 1 scored." in lines[-1]
+
+
+def test_watch_takes_its_folders_and_summary_from_the_preferences(capsys, watch_db, tmp_path):
+    root = tmp_path / "imager"
+    write_inspection(xchem_folder(root), seed=1)
+    save_settings(Settings(watch_folders=[str(root)], watch_summary=str(tmp_path / "new.csv")))
+    code, out, err = run(capsys, "watch", "--db", watch_db, "--once", "--settle", "0.3")
+    assert code == 0, err
+    assert f"Watching {root}: one pass." in out and "Stopped: 1 inspection imported, 1 scored." in out
+    assert (tmp_path / "new.csv").read_text(encoding="utf-8").startswith("plate,inspection,")
