@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from watchfiles import jpeg_bytes
-from xtalviewer.watch.completeness import FileWatch, end_marker, first_look
+from xtalviewer.watch.completeness import end_marker, first_look
 
 
 def image_bytes(fmt: str) -> bytes:
