@@ -36,6 +36,7 @@ from pathlib import Path
 
 from xtalviewer.importers import ImportPathError, import_paths, inspection_of_file
 from xtalviewer.importers.filenames import ParseContext
+from xtalviewer.model.registry import current_model
 from xtalviewer.store.store import Store, StoreError
 from xtalviewer.watch.completeness import FileWatch, first_look
 from xtalviewer.watch.events import (
@@ -47,7 +48,6 @@ from xtalviewer.watch.events import (
     WatchCallbacks,
     WatchState,
 )
-from xtalviewer.model.registry import current_model
 from xtalviewer.watch.folders import DEFAULT_POLL_S, Backoff, EventSource, WatchedFolder
 from xtalviewer.watch.scoring import (
     LoadedModel,
@@ -294,8 +294,10 @@ class WatchService:
         try:
             known = self._store.known_files(fresh)
         except (StoreError, sqlite3.Error) as exc:
-            self._say(f"Database busy or unavailable while looking at {os.path.dirname(fresh[0])} ({exc}); "
-                      "it is looked at again at its next change or poll.")
+            folder = os.path.dirname(fresh[0])
+            self._say(f"Database busy or unavailable while looking at {folder} ({exc}); looking again.")
+            for watched in self.folders:  # listed again next turn (a poll would not: its time did not move)
+                watched.mark_changed(folder)
             return
         for path in fresh:
             if path in known:
