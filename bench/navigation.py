@@ -144,8 +144,8 @@ def bench_keys(db: Path, settings: Settings, presses: int, dwell: float) -> dict
     for _ in range(presses):
         before = window.current_image_id()
         layout, here = window.session.layout, window.session.current_drop
-        if layout is not None and here["col"] == layout.cols:  # the row's last well: on to the next row's first
-            window.set_current_row(layout.drops_at(here["row"] % layout.rows + 1, 1)[0])
+        if layout is not None and here.col == layout.cols:  # the row's last well: on to the next row's first
+            window.set_current_row(layout.drops_at(here.row % layout.rows + 1, 1)[0])
             pump(app, 0.05)
             before = window.current_image_id()
         shown.clear()
@@ -184,7 +184,7 @@ def bench_open(db: Path, settings: Settings, cold: bool, thumbnails: bool = True
     window.resize(1600, 1000)
     window.show()
     wait_for(app, lambda: window.inspection is not None and window.grid_model.rowCount() > 0)
-    target = window.inspection["id"]
+    target = window.inspection.id
     wait_for(app, lambda: window.thumbs.idle() and window.images.idle(), 30)  # the window's own first open
     window.session.close_inspection()
     window.drops.reset()
@@ -205,7 +205,7 @@ def bench_open(db: Path, settings: Settings, cold: bool, thumbnails: bool = True
 
     def filled() -> bool:
         rows = visible_rows(window)
-        return bool(rows) and all(window.thumbs.cached(window.grid_model.row_dict(r)["id"]) is not None for r in rows)
+        return bool(rows) and all(window.thumbs.cached(window.grid_model.queue_row(r).id) is not None for r in rows)
 
     wait_for(app, filled, 30)
     window.grid.viewport().repaint()

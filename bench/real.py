@@ -54,7 +54,7 @@ def resolve_model(ref: str, db: str | None) -> Path:
     from xtalviewer.store.store import Store
 
     with Store(db or default_db_path(), create=False) as store:
-        return Path(from_registry(store, None if ref == "active" else ref)["path"])
+        return Path(from_registry(store, None if ref == "active" else ref).path)
 
 
 def contact_sheet(rows: list[dict], squares: list, cam, out: Path, tile: int = 192, columns: int = 4) -> int:

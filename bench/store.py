@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xtalviewer.importers import import_paths  # noqa: E402
 from xtalviewer.plates import PlateType, row_letter, well_name  # noqa: E402
-from xtalviewer.store.store import ImageRow, PredictionRow, Store  # noqa: E402
+from xtalviewer.store.store import AnnotationRow, ImageRow, PredictionRow, Store  # noqa: E402
 
 ROWS, COLS, DROPS = 8, 12, 2
 
@@ -84,7 +84,7 @@ def label_share(store: Store, share: float, rng: np.random.Generator) -> int:
     labels = rng.choice(len(keys), size=len(chosen))
     for start in range(0, len(chosen), 20000):
         store.add_annotations([
-            dict(image_id=int(i), label=keys[l], annotator="bench", source="import", created_at="2026-01-02T00:00:00Z")
+            AnnotationRow(int(i), keys[l], "bench", source="import", created_at="2026-01-02T00:00:00Z")
             for i, l in zip(chosen[start : start + 20000], labels[start : start + 20000])
         ])
     return len(chosen)

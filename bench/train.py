@@ -32,7 +32,7 @@ from xtalviewer.importers import import_paths  # noqa: E402
 from xtalviewer.model.inference import describe_device, select_device  # noqa: E402
 from xtalviewer.model.architectures import Preprocess, autocast_dtype, build_model, resolve_arch  # noqa: E402
 from xtalviewer.plates import row_letter  # noqa: E402
-from xtalviewer.store.store import Store  # noqa: E402
+from xtalviewer.store.store import AnnotationRow, Store  # noqa: E402
 from xtalviewer.synthetic.renderer import CLASS_KEYS, random_drop  # noqa: E402
 
 
@@ -52,8 +52,7 @@ def make_store(root: Path, n: int) -> Path:
     db = root / "bench.db"
     with Store(db) as s:
         import_paths(s, [root])
-        s.add_annotations([dict(image_id=s.image_id_by_path(p), label=l, annotator="bench", source="human")
-                           for p, l in truth])
+        s.add_annotations([AnnotationRow(s.image_id_by_path(p), l, "bench", source="human") for p, l in truth])
     return db
 
 

@@ -45,9 +45,9 @@ def hits_db(db_path):
         rows = []
         for (barcode, n), iid in images.items():
             for r in s.review_queue(None, inspection_id=iid):
-                p = COURSE[r["well"]][n] if barcode == "HP1" else (0.6 if r["well"] == "A01" else 0.0)
+                p = COURSE[r.well][n] if barcode == "HP1" else (0.6 if r.well == "A01" else 0.0)
                 if p is not None:
-                    rows.append(PredictionRow(r["id"], with_crystal(p, keys)))
+                    rows.append(PredictionRow(r.id, with_crystal(p, keys)))
         s.put_predictions(model, rows)
         s.add_annotation(s.image_id_by_path("/HP1/1/2.jpg"), "needles", "ada")
     return db_path

@@ -7,7 +7,7 @@ from pathlib import Path
 from imagefiles import write_image
 
 from xtalviewer.importers import import_paths
-from xtalviewer.store.store import Store
+from xtalviewer.store.store import AnnotationRow, Store
 
 KEYS = ["clear", "light_precipitate", "heavy_precipitate", "phase_separation", "skin", "other",
         "microcrystals", "needles", "plates", "crystals_3d"]
@@ -27,6 +27,6 @@ def labelled_store(root: Path, plates: int = 4, per_inspection: int = 20, inspec
     db = root / "train.db"
     with Store(db) as s:
         import_paths(s, [root / "images"])
-        s.add_annotations([dict(image_id=s.image_id_by_path(p), label=lab, annotator="t", source=source)
+        s.add_annotations([AnnotationRow(s.image_id_by_path(p), lab, "t", source=source)
                            for p, lab in truth])
     return db

@@ -65,7 +65,7 @@ def build_base(args: argparse.Namespace, command: str, log=print) -> dict:
     (result,) = train(config, log=log)
     with Store(db) as store:
         best = store.model(result["model_id"])
-    meta, model = load_checkpoint(best["path"])
+    meta, model = load_checkpoint(best.path)
     meta.run_id = f"base-{result['run_id']}"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.out, model, meta, half=True)
@@ -73,7 +73,7 @@ def build_base(args: argparse.Namespace, command: str, log=print) -> dict:
         "command": command,
         "seed": args.seed, "plates": args.plates, "init": str(args.init), "inspections": args.inspections, "size": args.size,
         "arch": meta.arch,
-        "input_size": meta.preprocess.input_size, "crop": meta.preprocess.crop, "run_folder": str(Path(best["path"]).parent),
+        "input_size": meta.preprocess.input_size, "crop": meta.preprocess.crop, "run_folder": str(Path(best.path).parent),
         "build_minutes": round((time.perf_counter() - started) / 60, 1), "bytes": args.out.stat().st_size,
         "sha256": file_sha256(args.out), "operating_point": meta.operating_point.to_dict(),
         "test_metrics": {k: v for k, v in result["metrics"].items() if k not in ("confusion_matrix", "per_class")},

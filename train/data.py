@@ -50,7 +50,7 @@ def labelled_samples(store: Store, sources: Sequence[str] = DEFAULT_SOURCES) -> 
     if bad:
         raise ValueError(f"unknown label source {bad[0]!r} (choose from {', '.join(SOURCES)})")
     index = {k: n for n, k in enumerate(store.scheme.keys)}
-    return [Sample(r["id"], r["path"], r["mtime"], index[r["label"]], r["barcode"], r["well"], r["drop_no"])
+    return [Sample(r.id, r.path, r.mtime, index[r.label], r.barcode, r.well, r.drop_no)
             for r in store.labelled_images(sources)]
 
 
@@ -77,7 +77,7 @@ def samples_from_csv(store: Store, csv_path: str | Path) -> tuple[list[Sample], 
             if r is None:
                 problems.append((reader.line_num, f"no such image in the database: {row['image_path']}"))
                 continue
-            out.append(Sample(r["id"], r["path"], r["mtime"], index[key], r["barcode"], r["well"], r["drop_no"]))
+            out.append(Sample(r.id, r.path, r.mtime, index[key], r.barcode, r.well, r.drop_no))
     return out, problems
 
 

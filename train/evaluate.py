@@ -48,7 +48,7 @@ def evaluate_model(args: argparse.Namespace) -> dict:
             model = resolve_model(store, str(args.model), register=False)  # evaluating a file registers nothing
         except RegistryError as exc:
             raise EvaluateError(str(exc)) from None
-        meta, net = load_checkpoint(model["path"], store.scheme)
+        meta, net = load_checkpoint(model.path, store.scheme)
         samples, problems = samples_from_csv(store, args.labels) if args.labels else (labelled_samples(store), [])
         if args.plate:
             samples = [s for s in samples if s.plate == args.plate]
@@ -74,7 +74,7 @@ def evaluate_model(args: argparse.Namespace) -> dict:
     metrics = compute_metrics(truth, p, scheme.keys, scheme.crystal_mask, threshold=op.threshold)
     # calibration before: the same logits at temperature 1 (log p differs from the logits by a constant)
     raw = softmax(np.log(np.clip(p, 1e-12, 1.0)) * op.temperature) if len(p) else p
-    metrics.update(model_id=model["id"], model=model["name"], arch=meta.arch, labels=str(args.labels or "store"),
+    metrics.update(model_id=model.id, model=model.name, arch=meta.arch, labels=str(args.labels or "store"),
                    temperature=op.temperature, calibrated=op.calibrated, target_recall=op.target_recall,
                    ece_uncalibrated=expected_calibration_error(truth, raw), crop=meta.preprocess.crop,
                    image_size=meta.preprocess.input_size, unreadable=unreadable,

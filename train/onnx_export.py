@@ -40,6 +40,7 @@ from xtalviewer.labels import LabelScheme
 from xtalviewer.model.architectures import CheckpointMeta, file_sha256, load_checkpoint
 from xtalviewer.files.outputs import OutputFileError, output_target, place_output, scratch_path, write_output
 from xtalviewer.paths import default_db_path
+from xtalviewer.store.rows import Model
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
@@ -138,7 +139,7 @@ def make_exportable(net: nn.Module, input_size: int) -> list[str]:
     return replaced
 
 
-def export_metadata(meta: CheckpointMeta, sha256: str, registry: dict | None = None) -> dict:
+def export_metadata(meta: CheckpointMeta, sha256: str, registry: Model | None = None) -> dict:
     """What a deployer needs to preprocess inputs and read outputs, as plain JSON values."""
     p = meta.preprocess
     data = {
@@ -162,7 +163,7 @@ def export_metadata(meta: CheckpointMeta, sha256: str, registry: dict | None = N
         "torch_version": str(torch.__version__),
     }
     if registry is not None:
-        data.update(model_id=registry["id"], model_name=registry["name"])
+        data.update(model_id=registry.id, model_name=registry.name)
     return data
 
 
@@ -227,7 +228,7 @@ def _onnxruntime():
     return onnxruntime
 
 
-def resolve_checkpoint(ref: str, db: str | Path | None = None) -> tuple[Path, dict | None, LabelScheme | None]:
+def resolve_checkpoint(ref: str, db: str | Path | None = None) -> tuple[Path, Model | None, LabelScheme | None]:
     """(checkpoint path, registry row or None, scheme to check or None) for a registry id or a path.
 
     A path is exported as it is: unlike ``predict``, nothing is registered and no database is needed.
@@ -243,11 +244,11 @@ def resolve_checkpoint(ref: str, db: str | Path | None = None) -> tuple[Path, di
         row = store.model(int(ref))
         if row is None:
             raise ExportError(f"no model {ref} in the registry of {db} (see `xtalviewer models`)")
-        return Path(row["path"]), row, store.scheme
+        return Path(row.path), row, store.scheme
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, *, opset: int = DEFAULT_OPSET, dynamic_batch: bool = True,
-                registry: dict | None = None, scheme: LabelScheme | None = None, seed: int = 0) -> ExportResult:
+                registry: Model | None = None, scheme: LabelScheme | None = None, seed: int = 0) -> ExportResult:
     """Export ``checkpoint`` to ``out`` (+ ``out.json``), then check it against PyTorch with onnxruntime.
 
     Raises ExportError (status 2 for bad input, 1 when export or verification fails) or CheckpointError.
@@ -268,7 +269,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, *, opset: int = DEFAULT
     meta, net = load_checkpoint(checkpoint, scheme)
     notes = []
     sha256 = file_sha256(checkpoint)
-    if registry is not None and registry.get("sha256") and registry["sha256"] != sha256:
+    if registry is not None and registry.sha256 and registry.sha256 != sha256:
         notes.append(f"checkpoint {checkpoint} changed since it was registered (sha256 differs); "
                      "the metadata records the file as it is now")
     size = meta.input_size

@@ -48,6 +48,7 @@ from xtalviewer.model.metrics import (
 )
 from xtalviewer.model.architectures import autocast_dtype, build_model, read_checkpoint, resolve_arch, save_checkpoint
 from xtalviewer.paths import data_dir, default_db_path
+from xtalviewer.store.rows import Model
 from xtalviewer.model.registry import register_checkpoint
 from xtalviewer.store.store import Store
 
@@ -247,10 +248,10 @@ class Trainer:
         d.barrier()
         return cache.open() if cache.ready() else cache.build(workers=self.config.workers)
 
-    def _registered(self, run_id: str, arch: str) -> dict | None:
+    def _registered(self, run_id: str, arch: str) -> Model | None:
         """A model this run already registered for ``arch`` (killed before result.json was written)."""
         with Store(self.config.db) as store:
-            return next((m for m in store.models() if m["run_id"] == run_id and m["arch"] == arch), None)
+            return next((m for m in store.models() if m.run_id == run_id and m.arch == arch), None)
 
     def _one(self, arch: str, plan: InitPlan) -> dict:
         d, log, config = self.d, self.log, self.config
@@ -263,11 +264,11 @@ class Trainer:
             return result
         registered = self._registered(run_id, arch)
         if registered is not None:  # registered, then killed: never retrain, re-test or rewrite best.pt
-            result = {"arch": arch, "run_id": run_id, "metrics": registered["metrics"] or {}, "model_id": registered["id"]}
+            result = {"arch": arch, "run_id": run_id, "metrics": registered.metrics or {}, "model_id": registered.id}
             if d.main:
                 done_file.write_text(json.dumps(result, indent=2))
                 (arch_dir / "last.pt").unlink(missing_ok=True)
-            log(f"{arch}: already registered by this run (model {registered['id']})")
+            log(f"{arch}: already registered by this run (model {registered.id})")
             return result
 
         settings = resolve_settings(config, arch, plan, self.device)

@@ -29,6 +29,7 @@ from xtalviewer.model.architectures import (
 )
 from xtalviewer.model.registry import shipped_base_model
 from xtalviewer.store.store import Store
+from xtalviewer.store.rows import Model
 
 INIT_CHOICES = ("active", "base", "imagenet", "scratch")
 OFFLINE_ENV = "XTALVIEWER_OFFLINE"  # 1: never try to download ImageNet weights
@@ -81,12 +82,12 @@ def check_checkpoint_file(path: str | Path, what: str) -> tuple[CheckpointMeta |
     return None, state
 
 
-def _registered_model(store: Store, arch: str) -> dict | None:
+def _registered_model(store: Store, arch: str) -> Model | None:
     """The active model if it is of ``arch``, else the newest registered model of ``arch``."""
     active = store.active_model()
-    if active is not None and active["arch"] == arch:
+    if active is not None and active.arch == arch:
         return active
-    same = [m for m in store.models() if m["arch"] == arch]
+    same = [m for m in store.models() if m.arch == arch]
     return same[-1] if same else None
 
 
@@ -106,13 +107,13 @@ def plan_init(choice: str, arch: str, store: Store, log: Callable[[str], None]) 
         model = _registered_model(store, arch)
         if model is not None:
             try:
-                meta, _ = check_checkpoint_file(model["path"], f"model {model['id']} ({model['name']})")
+                meta, _ = check_checkpoint_file(model.path, f"model {model.id} ({model.name})")
             except InitError as exc:
                 log(f"{arch}: cannot continue from the registered model: {exc}; trying the base model")
             else:
-                which = "the active model" if model["active"] else f"the newest {arch}"
-                return InitPlan("checkpoint", f"continued from model {model['id']} ({which})",
-                                Path(model["path"]), meta, continues=True)
+                which = "the active model" if model.active else f"the newest {arch}"
+                return InitPlan("checkpoint", f"continued from model {model.id} ({which})",
+                                Path(model.path), meta, continues=True)
     base = base_model_path(arch)
     if base is not None:
         meta, _ = check_checkpoint_file(base, "the shipped base model")

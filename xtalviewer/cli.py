@@ -18,7 +18,7 @@ from xtalviewer.labels import SchemeError
 from xtalviewer.files.outputs import OutputFileError, output_target
 from xtalviewer.paths import default_db_path
 from xtalviewer.store.store import Store, StoreError
-from xtalviewer.store.users import default_annotator
+from xtalviewer.store.annotations import default_annotator
 from xtalviewer.predict import add_predict_arguments
 from xtalviewer.model.devices import DEVICES
 
@@ -60,7 +60,7 @@ def db_path_of(args: argparse.Namespace) -> Path:
 
 def remove_if_empty(db: Path) -> None:
     """Delete a database this command created when it holds no plate (and its -wal/-shm files)."""
-    from xtalviewer.store.queries_io import file_has_plates
+    from xtalviewer.store.db import file_has_plates
 
     if file_has_plates(db) is False:
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -123,7 +123,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise
     print(report.summary())
     if day_one is not None:
-        print(f"Model: the shipped base model is registered and active ({day_one['name']}, id {day_one['id']}); "
+        print(f"Model: the shipped base model is registered and active ({day_one.name}, id {day_one.id}); "
               "the app scores each plate as it opens, `xtalviewer predict` scores them all now.")
     if report.layouts:
         print("Layouts: " + ", ".join(f"{k} {v}" for k, v in sorted(report.layouts.items())))
@@ -189,19 +189,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
         from xtalviewer.model.registry import current_model
 
         active = current_model(store)
-        plates = store.plate_summaries(active["id"] if active else None)
+        plates = store.plate_summaries(active.id if active else None)
         counts = store.label_counts()
         scheme = store.scheme
         print(f"Database {store.path} (label scheme {scheme.id}, schema {store.schema_version})")
-        print(f"Active model: {active['name'] + ' (' + str(active['id']) + ')' if active else 'none'}")
+        print(f"Active model: {active.name + ' (' + str(active.id) + ')' if active else 'none'}")
         header = f"{'plate':<16} {'type':<20} {'insp':>5} {'images':>7} {'labelled':>9} {'crystal':>8} " \
                  f"{'predicted':>10} {'pred. hits':>10} {'unreadable':>10} {'UV/SHG':>7}"
         print(header)
         for p in plates:
-            kind = f"{p['rows'] * p['cols']}-well, {p['drops']} drop"
-            print(f"{p['barcode']:<16} {kind:<20} {p['inspections']:>5} {p['images']:>7} {p['labelled'] or 0:>9} "
-                  f"{p['crystal_labels'] or 0:>8} {p['predicted'] or 0:>10} {p['predicted_hits'] or 0:>10} "
-                  f"{p['unreadable'] or 0:>10} {p['other_mode_images'] or 0:>7}")
+            kind = f"{p.rows * p.cols}-well, {p.drops} drop"
+            print(f"{p.barcode:<16} {kind:<20} {p.inspections:>5} {p.images:>7} {p.labelled or 0:>9} "
+                  f"{p.crystal_labels or 0:>8} {p.predicted or 0:>10} {p.predicted_hits or 0:>10} "
+                  f"{p.unreadable or 0:>10} {p.other_mode_images or 0:>7}")
         print("An inspection is one imaging: its UV and SHG images (UV/SHG) are other modes of its drops, "
               "counted apart from the (visible) images.")
         total = sum(counts.values())
@@ -264,7 +264,7 @@ def demo_model(db: Path, args: argparse.Namespace) -> int:
     base = base_model_path("resnet18")
     with Store(db, readonly=True) as store:
         demo = store.model(result["model_id"]) if result.get("model_id") else None
-    for name, path in (("Shipped base model", base), ("Demo model", demo and demo["path"])):
+    for name, path in (("Shipped base model", base), ("Demo model", demo and demo.path)):
         line = describe_on_real_drops(path) if path else None
         if line:
             print(f"{name} on real drops: {line}")
@@ -303,8 +303,8 @@ def cmd_hits(args: argparse.Namespace) -> int:
         if model is None:
             raise CommandError(f"no model {args.model} in the registry" if args.model is not None else
                                "no active model: train one (xtal-train) or activate one (xtalviewer models activate ID)")
-        rows = store.hit_list(model["id"], plate=args.plate, since=since, new_only=args.new)
-        rule = hit_rule(model, store.operating_point(model["id"]))
+        rows = store.hit_list(model.id, plate=args.plate, since=since, new_only=args.new)
+        rule = hit_rule(model, store.operating_point(model.id))
         title = hits_title(new_only=args.new, since=since, plate=args.plate)
         if fmt is not None and args.output is None:  # the document alone on stdout, for a mail or a pipe
             sys.stdout.write(render_hits(rows, fmt, rule=rule, title=title, new_only=args.new))
@@ -378,7 +378,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 raise CommandError("say which model: xtalviewer models activate ID")
             store.activate_model(args.id)
             model = store.model(args.id)
-            print(f"Active model: {model['name']} ({model['id']}); {model['operating_point'].describe()}. "
+            print(f"Active model: {model.name} ({model.id}); {model.operating_point.describe()}. "
                   "The app rescores with it.")
             return 0
         models = store.models()
@@ -392,14 +392,14 @@ def cmd_models(args: argparse.Namespace) -> int:
               + " ".join(f"{title:>9}" for title, _ in columns) + f" {'hit at':>8}  created")
         uncalibrated = False
         for m in models:
-            metrics = m["metrics"] or {}
-            op = m["operating_point"]
-            crop = (m["normalization"] or {}).get("crop", "none")
+            metrics = m.metrics or {}
+            op = m.operating_point
+            crop = (m.normalization or {}).get("crop", "none")
             threshold = pct(op.threshold) + ("" if op.calibrated else "*")
             uncalibrated |= not op.calibrated
-            print(f"{'*' if m['active'] else ' '} {m['id']:>3}  {m['name'][:28]:<28} {m['arch']:<13} {m['input_size']:>4} "
+            print(f"{'*' if m.active else ' '} {m.id:>3}  {m.name[:28]:<28} {m.arch:<13} {m.input_size:>4} "
                   f"{crop:<5} " + " ".join(f"{pct(metrics.get(key)):>9}" for _, key in columns)
-                  + f" {threshold:>8}  {m['created_at'][:16]}")
+                  + f" {threshold:>8}  {m.created_at[:16]}")
         print("* = active. Figures are on each run's held-out test plates; recall and load at the model's operating "
               "point (hit = crystal probability >= 'hit at').")
         if uncalibrated:

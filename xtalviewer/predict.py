@@ -72,7 +72,7 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
             answer: list = [None]
             if rank == 0:
                 try:
-                    answer = [resolve_model(store, args.model)["id"]]
+                    answer = [resolve_model(store, args.model).id]
                 except (RegistryError, CheckpointError, SchemeError) as exc:
                     answer = [f"error: {exc}"]
             dist.broadcast_object_list(answer, src=0)
@@ -84,16 +84,16 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
             plate = store.plate_by_barcode(args.plate)
             if plate is None:
                 raise PredictError(f"no plate '{args.plate}' in {store.path}")
-            plate_id = plate["id"]
-        items = work_list(store, model["id"], plate_id=plate_id, retry_errors=args.retry_errors,
+            plate_id = plate.id
+        items = work_list(store, model.id, plate_id=plate_id, retry_errors=args.retry_errors,
                           latest_only=getattr(args, "latest", False))
         total_images, marked = store.image_counts(plate_id)
         # with --latest, the earlier inspections' unscored images wait for the app (or a later run)
-        left = len(work_list(store, model["id"], plate_id=plate_id, retry_errors=args.retry_errors)) - len(items) \
+        left = len(work_list(store, model.id, plate_id=plate_id, retry_errors=args.retry_errors)) - len(items) \
             if getattr(args, "latest", False) else 0
         # images marked unreadable earlier are skipped (unless --retry-errors); say how many
         skipped_unreadable = 0 if args.retry_errors else (marked or 0)
-        meta, net = load_checkpoint(model["path"], store.scheme)
+        meta, net = load_checkpoint(model.path, store.scheme)
     finally:
         store.close()
 
@@ -106,11 +106,11 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     scorer = Scorer(net, meta, device)
-    run = ScoringRun(scorer, items, db_path=db, model_id=model["id"], batch_size=args.batch_size, workers=args.workers)
+    run = ScoringRun(scorer, items, db_path=db, model_id=model.id, batch_size=args.batch_size, workers=args.workers)
 
     from tqdm import tqdm
 
-    with tqdm(total=len(items), desc=f"predict {model['name']}", unit="img", disable=None if rank == 0 else True,
+    with tqdm(total=len(items), desc=f"predict {model.name}", unit="img", disable=None if rank == 0 else True,
               leave=False) as bar:
         for _ in run:
             bar.update(1)
@@ -126,7 +126,7 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
         run_seconds = run.seconds
     scored, errors, todo, failed = (int(v) for v in figures)
     result = {
-        "model": model["name"], "model_id": model["id"], "device": describe_device(device), "processes": world,
+        "model": model.name, "model_id": model.id, "device": describe_device(device), "processes": world,
         "scored": scored, "unreadable": errors, "skipped_unreadable": skipped_unreadable,
         "cached": total_images - todo - skipped_unreadable - left, "left_for_later": left, "seconds": run_seconds,
         "images_per_s": scored / run_seconds if run_seconds > 0 else 0.0, "error": run.error,
@@ -137,19 +137,19 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
         from xtalviewer.crystal_call import pct
 
         with Store(db, readonly=True) as store:
-            calls = store.hit_counts(model["id"], plate_id)
-        op = model["operating_point"]
-        result.update(hits=calls["hits"], crystal_top3=calls["crystal_top3"], threshold=op.threshold)
-        log(f"Scored {scored} image{'s' * (scored != 1)} with {model['name']} ({meta.arch}@{meta.input_size}) on "
+            calls = store.hit_counts(model.id, plate_id)
+        op = model.operating_point
+        result.update(hits=calls.hits, crystal_top3=calls.crystal_top3, threshold=op.threshold)
+        log(f"Scored {scored} image{'s' * (scored != 1)} with {model.name} ({meta.arch}@{meta.input_size}) on "
             f"{result['device']}{f' x {world} processes' if world > 1 else ''} in {run_seconds:.1f} s: "
             f"{result['images_per_s']:.1f} img/s; {result['cached']} already scored, {errors} unreadable (marked)"
             + (f", {skipped_unreadable} skipped as marked unreadable earlier (--retry-errors tries them again)"
                if skipped_unreadable else "")
             + (f", {left} in earlier inspections left for later (the app scores an inspection when it is opened)"
                if left else "") + ".")
-        log(f"Hits: {calls['hits']} of {calls['scored']} scored drops at the operating point (crystal probability >= "
+        log(f"Hits: {calls.hits} of {calls.scored} scored drops at the operating point (crystal probability >= "
             f"{pct(op.threshold)}{'' if op.calibrated else ', not calibrated: the old 50% rule'}); "
-            f"{calls['crystal_top3']} with a crystal class in the top 3.")
+            f"{calls.crystal_top3} with a crystal class in the top 3.")
     return result
 
 

@@ -15,7 +15,7 @@ from modelfiles import tiny_checkpoint
 import xtalviewer.importers as importers
 from xtalviewer.imaging.decode import ImageLoadError
 from xtalviewer.importers import import_paths
-from xtalviewer.store.store import Store
+from xtalviewer.store.store import AnnotationRow, Store
 from xtalviewer.imaging.thumbnails import ThumbnailCache
 
 
@@ -82,7 +82,7 @@ def test_predict_and_train_skip_unreadable_images_and_say_how_many(tmp_path, db_
         ckpt = tiny_checkpoint(tmp_path / "tiny.pt", s.scheme)
         s.add_model(name="tiny", arch="resnet18", classes=s.scheme.keys, input_size=32, path=str(ckpt), activate=True)
         ids = [r["id"] for r in s.query("SELECT id FROM image ORDER BY id")]
-        s.add_annotations([dict(image_id=i, label="clear", annotator="t", source="human") for i in ids])
+        s.add_annotations([AnnotationRow(i, "clear", "t", source="human") for i in ids])
     capsys.readouterr()
     assert xtalviewer_main(["predict", "--db", str(db_path), "--device", "cpu"]) == 0
     out = capsys.readouterr().out

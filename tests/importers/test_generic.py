@@ -12,9 +12,9 @@ def test_generic_folder_takes_wells_and_drops_from_tokens(tmp_path, db_path):
         report = import_paths(s, [folder])
         assert report.layouts == {"generic": 5}
         plate = s.plate_by_barcode("screen 2024-03-05 lysozyme")
-        assert plate is not None and plate["drops"] == 3
-        (insp,) = s.inspections(plate["id"])
-        assert insp["imaged_at"] == "2024-03-05"
+        assert plate is not None and plate.drops == 3
+        (insp,) = s.inspections(plate.id)
+        assert insp.imaged_at == "2024-03-05"
         got = {(r["well"], r["drop_no"]) for r in s.query("SELECT well, drop_no FROM image")}
         assert got == {("A01", 1), ("B07", 2), ("C03", 3), ("D12", 1), ("E05", 2)}
         # A01-1.jpg and img_A1.png are the same drop: the second is reported, not lost silently

@@ -10,12 +10,12 @@ def test_hwi_1536_plate_with_visible_and_uv_folders(tmp_path, db_path):
         report = import_paths(s, [tmp_path])
         assert report.layouts == {"hwi": 8}
         p = s.plate_by_barcode(plate)
-        assert (p["rows"], p["cols"], p["drops"]) == (32, 48, 1)
-        (insp,) = s.inspections(p["id"])  # one imaging, two modes
-        assert (insp["key"], insp["profile"], insp["imaged_at"]) == ("201807151230", "visible", "2018-07-15T12:30:00")
+        assert (p.rows, p.cols, p.drops) == (32, 48, 1)
+        (insp,) = s.inspections(p.id)  # one imaging, two modes
+        assert (insp.key, insp.profile, insp.imaged_at) == ("201807151230", "visible", "2018-07-15T12:30:00")
         wells = {r["well"] for r in s.query("SELECT well FROM image")}
         assert wells == {"A01", "A48", "B01", "AF48"}
-        assert s.inspection_modes(insp["id"]) == ["visible", "uv"]
+        assert s.inspection_modes(insp.id) == ["visible", "uv"]
 
 
 def test_jpg_uvt_and_shg_folders_of_one_time_stamp_are_modes_of_one_inspection(tmp_path, db_path):
@@ -24,26 +24,26 @@ def test_jpg_uvt_and_shg_folders_of_one_time_stamp_are_modes_of_one_inspection(t
         report = import_paths(s, [tmp_path])
         assert report.inspections == 2 and report.images_new == 24
         assert import_paths(s, [tmp_path]).images_new == 0  # a re-import finds the same slots
-        pid = s.plate_by_barcode(plate)["id"]
+        pid = s.plate_by_barcode(plate).id
         first, second = s.inspections(pid)
-        assert s.inspection_modes(first["id"]) == ["visible", "uv", "shg"]
-        modes = s.drop_modes(first["id"], "B01", 1)
+        assert s.inspection_modes(first.id) == ["visible", "uv", "shg"]
+        modes = s.drop_modes(first.id, "B01", 1)
         assert set(modes) == {"visible", "uv", "shg"}
-        assert modes["uv"]["path"].endswith(f"{plate}201807151230-uvt/{plate}004920180715.jpg")
-        assert modes["shg"]["path"].endswith(f"-shg/{plate}004920180715.jpg")
+        assert modes["uv"].path.endswith(f"{plate}201807151230-uvt/{plate}004920180715.jpg")
+        assert modes["shg"].path.endswith(f"-shg/{plate}004920180715.jpg")
         # the review queue holds the visible drops; UV and SHG are the same drops in other modes
-        queue = s.review_queue(None, inspection_id=first["id"])
-        assert [r["mode"] for r in queue] == ["visible"] * 4
+        queue = s.review_queue(None, inspection_id=first.id)
+        assert [r.mode for r in queue] == ["visible"] * 4
         # the time course follows a mode; the same drop in another inspection keeps the mode
         course = s.drop_course(pid, "B01", 1, "uv")
-        assert [r["inspection_id"] for r in course] == [first["id"], second["id"]]
-        assert all("-uvt/" in r["path"] for r in course)
-        uv_later = s.same_drop(second["id"], pid, "B01", 1, "uv")
-        assert uv_later == course[1]["id"]
+        assert [r.inspection_id for r in course] == [first.id, second.id]
+        assert all("-uvt/" in r.path for r in course)
+        uv_later = s.same_drop(second.id, pid, "B01", 1, "uv")
+        assert uv_later == course[1].id
         # counts are per drop: the stats line has 2 inspections of 4 drops, plus 16 UV/SHG images
         (summary,) = s.plate_summaries()
-        assert (summary["inspections"], summary["images"], summary["other_mode_images"]) == (2, 8, 16)
-        assert [r["other_modes"] for r in s.inspection_summaries()] == ["shg,uv", "shg,uv"]
+        assert (summary.inspections, summary.images, summary.other_mode_images) == (2, 8, 16)
+        assert [r.other_modes for r in s.inspection_summaries()] == ["shg,uv", "shg,uv"]
 
 
 def test_a_model_scores_the_images_of_its_own_mode(tmp_path, db_path):
@@ -63,4 +63,4 @@ def test_a_plate_with_few_wells_seen_is_still_1536(tmp_path, db_path):
     with Store(db_path) as s:
         import_paths(s, [tmp_path])
         p = s.plate_by_barcode("Y000000001")
-        assert (p["rows"], p["cols"]) == (32, 48)
+        assert (p.rows, p.cols) == (32, 48)

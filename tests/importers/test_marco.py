@@ -13,9 +13,9 @@ def test_marco_style_names(tmp_path, db_path):
         report = import_paths(s, [folder])
         assert report.layouts == {"marco": 4}
         p = s.plate_by_barcode("002s")
-        assert (p["rows"], p["cols"]) == (16, 24)  # P24 only fits a 384-well plate
-        assert [i["key"] for i in s.inspections(p["id"])] == ["inspection 12", "inspection 9"] or \
-            sorted(i["key"] for i in s.inspections(p["id"])) == ["inspection 12", "inspection 9"]
+        assert (p.rows, p.cols) == (16, 24)  # P24 only fits a 384-well plate
+        assert [i.key for i in s.inspections(p.id)] == ["inspection 12", "inspection 9"] or \
+            sorted(i.key for i in s.inspections(p.id)) == ["inspection 12", "inspection 9"]
         assert s.plate_by_barcode("0815") is not None
-        course = s.drop_images(p["id"], "C06", 1)
+        course = s.drop_images(p.id, "C06", 1)
         assert len(course) == 2

@@ -28,8 +28,8 @@ def test_minstrel_folder_imports_as_inspections_of_one_plate(tmp_path, db_path):
         report = import_paths(s, [folder])
         assert report.layouts == {"minstrel": 8}
         plate = s.plate_by_barcode("0000FB000000")
-        assert (plate["rows"], plate["cols"]) == (8, 12)
-        assert [i["imaged_at"] for i in s.inspections(plate["id"])] == ["2008-12-18", "2008-12-25"]
+        assert (plate.rows, plate.cols) == (8, 12)
+        assert [i.imaged_at for i in s.inspections(plate.id)] == ["2008-12-18", "2008-12-25"]
         assert {r["well"] for r in s.query("SELECT well FROM image")} == {"A01", "A12", "H01", "H12"}
 
 

@@ -20,14 +20,14 @@ def test_rock_maker_image_store_tree(tmp_path, db_path):
     with Store(db_path) as s:
         report = import_paths(s, [tmp_path / "WellImages"])
         plate = s.plate_by_barcode("1692")
-        assert (plate["rows"], plate["cols"], plate["drops"]) == (8, 12, 2)
-        keys = [i["key"] for i in s.inspections(plate["id"])]
+        assert (plate.rows, plate.cols, plate.drops) == (8, 12, 2)
+        keys = [i.key for i in s.inspections(plate.id)]
         assert sorted(keys) == ["batch 616 profile 1", "batch 616 profile 5", "batch 640 profile 1"]
         wells = {r["well"] for r in s.query("SELECT well FROM image")}
         assert wells == {"A01", "A02", "E01", "H12"}  # wellNum is row-major on 12 columns
         paths = [r["path"] for r in s.query("SELECT path FROM image")]
         assert all(p.endswith("_ef.jpg") for p in paths) and len(paths) == 17
-        assert any("imaged_at_from" in (i["meta"] or "") for i in s.inspections(plate["id"]))
+        assert any("imaged_at_from" in (i.meta or "") for i in s.inspections(plate.id))
     reasons = {reason for _, reason in report.skipped}
     assert "thumbnail, not a drop image" in reasons
     assert any(r.startswith("same drop as d") for r in reasons)
@@ -40,7 +40,7 @@ def test_rock_maker_store_numbers_384_well_plates(tmp_path, db_path):
     with Store(db_path) as s:
         import_paths(s, [tmp_path])
         plate = s.plate_by_barcode("7")
-        assert (plate["rows"], plate["cols"]) == (16, 24)
+        assert (plate.rows, plate.cols) == (16, 24)
         assert {r["well"] for r in s.query("SELECT well FROM image")} == {"A01", "B01", "P24"}
 
 
@@ -54,11 +54,11 @@ def test_rock_maker_export_names(tmp_path, db_path):
         report = import_paths(s, [folder])
         assert report.layouts == {"rockmaker-export": 3}
         plate = s.plate_by_barcode("CD0042")
-        assert plate["drops"] == 2
-        insp = {i["key"]: i for i in s.inspections(plate["id"])}
+        assert plate.drops == 2
+        insp = {i.key: i for i in s.inspections(plate.id)}
         assert set(insp) == {"batch 5501", "batch 5502"}
-        assert insp["batch 5501"]["profile"] == "Visible"
-        assert insp["batch 5501"]["imaged_at"].startswith("2020-09-13")  # earliest file time of the batch
+        assert insp["batch 5501"].profile == "Visible"
+        assert insp["batch 5501"].imaged_at.startswith("2020-09-13")  # earliest file time of the batch
         rows = {(r["well"], r["drop_no"]) for r in s.query("SELECT well, drop_no FROM image")}
         assert rows == {("A01", 1), ("H12", 1), ("B03", 2)}
 
@@ -69,9 +69,9 @@ def test_rock_maker_export_uv_and_sonicc_profiles_are_modes_of_the_batch(tmp_pat
         write_image(folder / f"CD0043_A1_{profile}__6601.jpg")
     with Store(db_path) as s:
         import_paths(s, [folder])
-        (insp,) = s.inspections(s.plate_by_barcode("CD0043")["id"])
-        assert insp["profile"] == "Visible"  # the visible profile describes the inspection
-        assert set(s.drop_modes(insp["id"], "A01", 1)) == {"visible", "uv", "shg"}
+        (insp,) = s.inspections(s.plate_by_barcode("CD0043").id)
+        assert insp.profile == "Visible"  # the visible profile describes the inspection
+        assert set(s.drop_modes(insp.id, "A01", 1)) == {"visible", "uv", "shg"}
 
 
 def test_the_mode_a_profile_name_says():

@@ -30,9 +30,9 @@ def test_xchem_export_gives_barcode_date_imager_wells_and_drops(tmp_path, db_pat
         report = import_paths(s, [tmp_path])
         assert report.layouts == {"xchem": 192}
         plate = s.plate_by_barcode("90j8")
-        assert (plate["rows"], plate["cols"], plate["drops"]) == (8, 12, 2)
-        (insp,) = s.inspections(plate["id"])
-        assert insp["imaged_at"] == "2018-04-11" and insp["imager"] == "RI1000-0081" and insp["layout"] == "xchem"
+        assert (plate.rows, plate.cols, plate.drops) == (8, 12, 2)
+        (insp,) = s.inspections(plate.id)
+        assert insp.imaged_at == "2018-04-11" and insp.imager == "RI1000-0081" and insp.layout == "xchem"
         wells = {r["well"] for r in s.query("SELECT well FROM image")}
         assert wells == {f"{r}{c:02d}" for r in "ABCDEFGH" for c in range(1, 13)}
         assert {r["drop_no"] for r in s.query("SELECT drop_no FROM image")} == {1, 2}
@@ -49,9 +49,9 @@ def test_rockmaker_csv_beside_the_folder_is_read(tmp_path, db_path):
     )
     with Store(db_path) as s:
         report = import_paths(s, [tmp_path])
-        (insp,) = s.inspections(s.plate_by_barcode("90j8")["id"])
-    assert insp["imaged_at"] == "2018-04-11T09:14:05"  # the CSV's time beats the folder's date
-    assert '"batch_id": "616"' in insp["meta"] and '"rockmaker_plate_id": "692"' in insp["meta"]
+        (insp,) = s.inspections(s.plate_by_barcode("90j8").id)
+    assert insp.imaged_at == "2018-04-11T09:14:05"  # the CSV's time beats the folder's date
+    assert '"batch_id": "616"' in insp.meta and '"rockmaker_plate_id": "692"' in insp.meta
     assert any("read RockMaker CSV" in n for n in report.notes)
 
 
@@ -71,9 +71,9 @@ def test_second_inspection_is_a_new_inspection_of_the_same_plate(tmp_path, db_pa
         report = import_paths(s, [tmp_path])
         assert len(report.plates) == 1 and report.inspections_new == 2
         plate = s.plate_by_barcode("90j8")
-        assert [i["imaged_at"] for i in s.inspections(plate["id"])] == ["2018-04-11", "2018-04-18"]
-        course = s.drop_images(plate["id"], "C05", 2)
-        assert [c["imaged_at"] for c in course] == ["2018-04-11", "2018-04-18"]
+        assert [i.imaged_at for i in s.inspections(plate.id)] == ["2018-04-11", "2018-04-18"]
+        course = s.drop_images(plate.id, "C05", 2)
+        assert [c.imaged_at for c in course] == ["2018-04-11", "2018-04-18"]
 
 
 def test_reimport_is_idempotent_and_keeps_labels(tmp_path, db_path):
@@ -110,6 +110,6 @@ def test_one_csv_for_several_inspections_gives_each_its_own_batch(tmp_path, db_p
     )
     with Store(db_path) as s:
         import_paths(s, [tmp_path])
-        insp = s.inspections(s.plate_by_barcode("90j8")["id"])
-    assert [i["imaged_at"] for i in insp] == ["2018-04-11T09:14:05", "2018-04-18T10:00:00"]
-    assert '"batch_id": "616"' in insp[0]["meta"] and '"batch_id": "640"' in insp[1]["meta"]
+        insp = s.inspections(s.plate_by_barcode("90j8").id)
+    assert [i.imaged_at for i in insp] == ["2018-04-11T09:14:05", "2018-04-18T10:00:00"]
+    assert '"batch_id": "616"' in insp[0].meta and '"batch_id": "640"' in insp[1].meta

@@ -53,7 +53,7 @@ def test_run_scores_every_image_stores_top3_and_marks_the_corrupt_one(scored_pla
     with Store(db_path) as s:
         assert s.conn.execute("SELECT COUNT(*) FROM prediction WHERE model_id = ?", (model_id,)).fetchone()[0] == 39
         stored = s.prediction(good.image_id, model_id)
-        assert stored["top1"] == good.top3[0][0] and stored["p1"] == pytest.approx(good.top3[0][1], abs=1e-6)
+        assert stored.top1 == good.top3[0][0] and stored.p1 == pytest.approx(good.top3[0][1], abs=1e-6)
         marked = s.query("SELECT path, load_error FROM image WHERE load_error IS NOT NULL")
         assert len(marked) == 1 and marked[0]["path"].endswith("Q1_02A_1.jpg")
 
@@ -138,8 +138,8 @@ def test_predict_with_a_checkpoint_path_registers_it(scored_plate, capsys, tmp_p
     other = tiny_checkpoint(tmp_path / "other.pt", Store(db_path).scheme, seed=3)
     assert main(["predict", "--db", str(db_path), "--model", str(other), "--plate", "Q1"]) == 0
     with Store(db_path) as s:
-        assert [m["name"] for m in s.models()] == ["tiny", "other"]
-        assert s.active_model()["name"] == "tiny"
+        assert [m.name for m in s.models()] == ["tiny", "other"]
+        assert s.active_model().name == "tiny"
 
 
 def test_a_new_store_scores_with_the_shipped_base_model_without_a_model_step(tmp_path, capsys):
@@ -160,8 +160,8 @@ def test_a_new_store_scores_with_the_shipped_base_model_without_a_model_step(tmp
     assert main(["import", "--db", str(db), str(folder)]) == 0
     assert "shipped base model is registered and active" in capsys.readouterr().out
     with Store(db) as s:
-        assert [m["name"] for m in s.models()] == [BASE_MODEL_NAME] and s.active_model()["name"] == BASE_MODEL_NAME
-        registered = Path(s.active_model()["path"])
+        assert [m.name for m in s.models()] == [BASE_MODEL_NAME] and s.active_model().name == BASE_MODEL_NAME
+        registered = Path(s.active_model().path)
     # a copy named by its content: an upgrade that ships a new base model leaves this store's model as it was
     assert registered != shipped_base_model() and registered.parent.name == "models"
     assert registered.read_bytes() == shipped_base_model().read_bytes()
@@ -171,7 +171,7 @@ def test_a_new_store_scores_with_the_shipped_base_model_without_a_model_step(tmp
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 2 and all(r["model"] == BASE_MODEL_NAME and r["pred1"] for r in rows)
     with Store(db) as s:
-        threshold = s.active_model()["operating_point"].threshold
+        threshold = s.active_model().operating_point.threshold
     for r in rows:
         assert 0.0 <= float(r["crystal_prob"]) <= 1.0
         assert r["hit"] == str(int(float(r["crystal_prob"]) >= threshold - 5e-5))
@@ -188,7 +188,7 @@ def test_predict_with_a_registered_model_activates_it_when_none_is(tmp_path, cap
                     sha256="0", activate=False)
     assert main(["predict", "--db", str(db), "--model", str(ckpt)]) == 0
     with Store(db) as s:
-        assert s.active_model()["path"] == str(ckpt.absolute())  # export, hits and the app now use it
+        assert s.active_model().path == str(ckpt.absolute())  # export, hits and the app now use it
 
 
 def test_predict_without_a_fitting_model_says_how_to_train_one(tmp_path, capsys):

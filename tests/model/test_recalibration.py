@@ -49,7 +49,7 @@ def test_recalibration_reaches_the_requested_recall_on_the_labels(tmp_path):
     assert result.after.target_recall == 0.95 and result.after.val_crystals == 30 and result.after.fallback is None
     assert "60 labelled drops of lab.db (30 with crystals)" in result.after.describe()
     new = store.model(result.model_id)
-    assert new["active"] and "recalibrated" in new["name"]
+    assert new.active and "recalibrated" in new.name
     meta, state = read_checkpoint(result.path)
     assert meta.operating_point == result.after  # the weights are the old ones, the operating point new
     _, old_state = read_checkpoint(path)

@@ -159,8 +159,8 @@ def test_hit_list_follows_the_models_threshold_not_the_top3_flag(plate, tmp_path
     with Store(plate) as s:
         model = s.active_model()
         strict = s.add_model(name="strict", arch="resnet18", classes=s.scheme.keys, input_size=224,
-                             path=model["path"], operating_point=OperatingPoint(threshold=0.6, target_recall=0.99))
-        for r in s.query("SELECT image_id, probs FROM prediction WHERE model_id = ?", (model["id"],)):
+                             path=model.path, operating_point=OperatingPoint(threshold=0.6, target_recall=0.99))
+        for r in s.query("SELECT image_id, probs FROM prediction WHERE model_id = ?", (model.id,)):
             s.put_predictions(strict, [PredictionRow(r["image_id"], np.frombuffer(r["probs"], dtype="<f4"))])
         s.activate_model(strict)
     text = report(plate, tmp_path)

@@ -135,7 +135,7 @@ def test_crystal_map_layout(store):
     store.add_annotation(new[("A01", 2)], "needles", "t")
     store.add_annotation(new[("A02", 1)], "clear", "t")
     store.add_annotation(ids(store, "P1", "2026-01-01")[("A02", 2)], "plates", "t")  # the week before
-    inspection = store.image(new[("A01", 1)])["inspection_id"]
+    inspection = store.image(new[("A01", 1)]).inspection_id
 
     m = plotdata.crystal_map(store, model, inspection)
     assert (m["rows"], m["cols"], m["drops"]) == (8, 12, 2)  # the plate type: a 96-well plate
@@ -151,7 +151,7 @@ def test_crystal_map_layout(store):
     assert np.count_nonzero(~np.isnan(m["prob"])) == 2
     assert m["labels"][0, 3] is None and m["inherited"][0, 3] == "plates"  # A02 drop 2, labelled earlier
     assert m["crystal_inherited"][0, 3] and m["crystal_inherited"].sum() == 1 and m["crystal_label"].sum() == 1
-    assert m["barcode"] == "P1" and m["inspection"]["id"] == inspection
+    assert m["barcode"] == "P1" and m["inspection"].id == inspection
 
     cell = plotdata.cell_info(m, 0, 1)
     assert cell["well"] == "A01" and cell["drop"] == 2 and cell["label"] == "needles"
@@ -177,7 +177,7 @@ def test_crystal_map_marks_hits_at_the_models_operating_point(store):
     weak[KEYS.index("clear")] = 1 - 0.02 * (len(KEYS) - 1)  # crystal 8%: below 10%
     store.put_predictions(model, [PredictionRow(new[("A01", 2)], probs("clear", "skin", "needles")),  # ~15%: a hit
                                   PredictionRow(new[("A02", 1)], weak)])
-    m = plotdata.crystal_map(store, model, store.image(new[("A01", 1)])["inspection_id"])
+    m = plotdata.crystal_map(store, model, store.image(new[("A01", 1)]).inspection_id)
     assert m["operating_point"] == op
     assert m["hit"][0, 1] and not m["hit"][0, 2] and m["hit"].sum() == 1  # unscored drops are never hits
     assert plotdata.cell_info(m, 0, 1)["hit"] and not plotdata.cell_info(m, 0, 0)["hit"]
@@ -185,5 +185,5 @@ def test_crystal_map_marks_hits_at_the_models_operating_point(store):
 
 def test_inspection_choices_by_plate_oldest_first(store):
     choices = plotdata.inspection_choices(store)
-    assert [(c["barcode"], c["imaged_at"][:10]) for c in choices] == [
+    assert [(c.barcode, c.imaged_at[:10]) for c in choices] == [
         ("P1", "2026-01-01"), ("P1", "2026-01-08"), ("P2", "2026-01-03")]

@@ -33,7 +33,7 @@ def test_agreement_uses_each_reviewers_latest_label_on_drops_both_labelled(db_pa
                                          folder=None)
         s.upsert_images([ImageRow(iid, pid, well_name(1, c), 1, c, 1, f"/k/{c}.jpg", 1, 1.0, 8, 8)
                          for c in range(1, 13)])
-        ids = [r["id"] for r in s.review_queue(None, inspection_id=iid)]
+        ids = [r.id for r in s.review_queue(None, inspection_id=iid)]
         model = s.add_model(name="m", arch="resnet18", classes=s.scheme.keys, input_size=32, path="/m.pt")
         keys = s.scheme.keys
         one_hot = {k: np.eye(len(keys))[keys.index(k)] * 0.9 + 0.01 for k in ("clear", "needles")}

@@ -10,6 +10,7 @@ from xtalviewer.importers import import_paths
 from xtalviewer.review.plate_map import PlateLayout
 from xtalviewer.plates import PlateType, well_name
 from xtalviewer.review.session import Filters, ReviewError, ReviewSession
+from xtalviewer.store.rows import Flag, QueueRow
 from xtalviewer.store.store import ImageRow, PredictionRow, Store
 
 
@@ -40,8 +41,8 @@ def store(db_path):
     rows = []
     for iid, probs in ((early, early_p), (late, late_p)):
         for r in s.review_queue(None, inspection_id=iid):
-            p = probs.get(r["well"], 0.0) if r["drop_no"] == 1 else 0.0
-            rows.append(PredictionRow(r["id"], crystal(p, s.scheme.keys)))
+            p = probs.get(r.well, 0.0) if r.drop_no == 1 else 0.0
+            rows.append(PredictionRow(r.id, crystal(p, s.scheme.keys)))
     s.put_predictions(model, rows)
     s.early, s.late, s.pid = early, late, pid
     yield s
@@ -58,7 +59,7 @@ def session(store):
 
 def at(session) -> tuple[str, int]:
     r = session.current_drop
-    return r["well"], r["drop_no"]
+    return r.well, r.drop_no
 
 
 def test_plate_order_without_filters_is_the_plate_map(session):
@@ -97,32 +98,32 @@ def test_a_row_or_column_selected_then_one_label_key_labels_them_all(session, st
     layout = session.layout
     session.set_selection(layout.in_rows([1]))
     assert len(session.label("clear").image_ids) == 6
-    labelled = {(r["well"], r["drop_no"]) for r in session.rows if r["label"] == "clear"}
+    labelled = {(r.well, r.drop_no) for r in session.rows if r.label == "clear"}
     assert labelled == {(w, d) for w in ("A01", "A02", "A03") for d in (1, 2)}
     session.set_selection(layout.in_cols([12]))
     session.label("skin")
-    assert {(r["well"], r["drop_no"]) for r in session.rows if r["label"] == "skin"} == {("H12", 1), ("H12", 2)}
-    assert layout.in_wells([(2, 1), (2, 3)]) == sorted(session.row_of(r["id"]) for r in session.rows
-                                                        if r["well"] in ("B01", "B03"))
+    assert {(r.well, r.drop_no) for r in session.rows if r.label == "skin"} == {("H12", 1), ("H12", 2)}
+    assert layout.in_wells([(2, 1), (2, 3)]) == sorted(session.row_of(r.id) for r in session.rows
+                                                        if r.well in ("B01", "B03"))
 
 
 def test_layout_of_a_queue_beyond_the_recorded_plate_grows_it():
-    queue = [{"row": 9, "col": 13, "drop_no": 3}]
+    queue = [QueueRow(1, 1, 1, "I13", 9, 13, 3, "visible", "/x.jpg", None, None)]
     layout = PlateLayout.of(queue, 8, 12, 1)
     assert (layout.rows, layout.cols, layout.drops) == (9, 13, 3)
     assert layout.move(0, 0, 1) == 0 and layout.cycle(0) == 0
 
 
 def test_best_over_time_marks_a_drop_that_was_a_hit_and_orders_by_it(session, store):
-    a01 = next(r for r in session.rows if (r["well"], r["drop_no"]) == ("A01", 1))
-    best = session.best_hit(a01["id"])
+    a01 = next(r for r in session.rows if (r.well, r.drop_no) == ("A01", 1))
+    best = session.best_hit(a01.id)
     assert best.best == pytest.approx(0.9) and best.first_hit_inspection == store.early
     assert not session.is_hit(a01)  # not a hit now: the mark says it was
-    a02 = next(r for r in session.rows if (r["well"], r["drop_no"]) == ("A02", 1))
-    assert session.best_hit(a02["id"]) is None and session.best[a02["id"]].best == pytest.approx(0.1)
+    a02 = next(r for r in session.rows if (r.well, r.drop_no) == ("A02", 1))
+    assert session.best_hit(a02.id) is None and session.best[a02.id].best == pytest.approx(0.1)
     session.set_order("best")
-    assert [(r["well"], r["drop_no"]) for r in session.rows[:3]] == [("A01", 1), ("A03", 1), ("A02", 1)]
-    assert session.rows[0]["best_prob"] == pytest.approx(0.9)
+    assert [(r.well, r.drop_no) for r in session.rows[:3]] == [("A01", 1), ("A03", 1), ("A02", 1)]
+    assert session.rows[0].best_prob == pytest.approx(0.9)
 
 
 def test_second_look_flags_and_the_disputed_order(session, store):
@@ -130,34 +131,34 @@ def test_second_look_flags_and_the_disputed_order(session, store):
     assert session.flag(True, note="edge of the drop?") == 1
     assert session.flag(True) == 0  # already flagged
     flagged = session.current_image_id
-    assert session.flags[flagged]["note"] == "edge of the drop?"
-    (event,) = [e for e in session.history() if e["kind"] == "flag"]
-    assert event["flagged"] and event["annotator"] == "ada"
+    assert session.flags[flagged].note == "edge of the drop?"
+    (event,) = [e for e in session.history() if isinstance(e, Flag)]
+    assert event.flagged and event.annotator == "ada"
     # two reviewers who disagree make a dispute too
-    other = session.rows[session.layout.drops_at(8, 12)[1]]["id"]
+    other = session.rows[session.layout.drops_at(8, 12)[1]].id
     store.add_annotation(other, "clear", "ada")
     store.add_annotation(other, "needles", "bob")
     session.set_order("disputed")
-    assert [r["id"] for r in session.rows] == [flagged, other]  # flagged first
+    assert [r.id for r in session.rows] == [flagged, other]  # flagged first
     session.set_current(0)
     assert session.flag(False) == 1 and flagged not in session.flags
     session.reload()
-    assert [r["id"] for r in session.rows] == [other]
-    assert [e["flagged"] for e in store.drop_history(flagged) if e["kind"] == "flag"] == [False, True]
+    assert [r.id for r in session.rows] == [other]
+    assert [e.flagged for e in store.drop_history(flagged) if isinstance(e, Flag)] == [False, True]
 
 
 def test_blind_review_hides_earlier_labels_inherited_labels_and_the_model(session, store):
     first = session.rows[0]
     store.add_annotation(store.same_drop(store.early, store.pid, "A02", 1), "skin", "bob")  # inherited into late
-    store.add_annotation(first["id"], "needles", "bob")
+    store.add_annotation(first.id, "needles", "bob")
     session.reload()
     a02 = session.rows[session.layout.drops_at(1, 2)[0]]
-    assert session.shown_label(session.rows[0]) == "needles" and session.inherited_label(a02["id"]) == "skin"
+    assert session.shown_label(session.rows[0]) == "needles" and session.inherited_label(a02.id) == "skin"
     session.set_blind(True)
     assert session.blind and not session.shows_model
-    assert session.shown_label(session.rows[0]) is None and session.inherited_label(a02["id"]) is None
+    assert session.shown_label(session.rows[0]) is None and session.inherited_label(a02.id) is None
     assert session.history() == []
-    assert all(c["shown_label"] is None for c in session.time_course())
+    assert all(c.shown_label is None for c in session.time_course())
     with pytest.raises(ReviewError, match="Blind review"):
         session.set_order("crystal")
     with pytest.raises(ReviewError, match="Blind review"):
@@ -168,9 +169,9 @@ def test_blind_review_hides_earlier_labels_inherited_labels_and_the_model(sessio
     session.label("clear")  # the reviewer's own blind label shows; bob's stays hidden elsewhere
     assert session.shown_label(session.rows[0]) == "clear"
     session.set_current(0)
-    assert [e["label"] for e in session.history()] == ["clear"]  # bob's earlier label stays hidden
+    assert [e.label for e in session.history()] == ["clear"]  # bob's earlier label stays hidden
     session.set_blind(False)
-    assert session.inherited_label(a02["id"]) == "skin" and session.shows_model
+    assert session.inherited_label(a02.id) == "skin" and session.shows_model
 
 
 def test_modes_of_an_hwi_inspection_in_the_session(tmp_path, db_path):
@@ -178,13 +179,13 @@ def test_modes_of_an_hwi_inspection_in_the_session(tmp_path, db_path):
     with Store(db_path) as s:
         import_paths(s, [tmp_path / "hwi"])
         session = ReviewSession(s, "ada")
-        first, second = s.inspections(s.plates()[0]["id"])
-        session.set_inspections([first["id"], second["id"]])
-        session.open_inspection(first["id"])
+        first, second = s.inspections(s.plates()[0].id)
+        session.set_inspections([first.id, second.id])
+        session.open_inspection(first.id)
         assert session.modes == ["visible", "uv", "shg"] and len(session.rows) == 4
         assert set(session.mode_images()) == {"visible", "uv", "shg"}
         assert session.cycle_mode() == "uv"
         course = session.time_course()
-        assert [c["inspection_id"] for c in course] == [first["id"], second["id"]] and "-uvt/" in course[0]["path"]
+        assert [c.inspection_id for c in course] == [first.id, second.id] and "-uvt/" in course[0].path
         assert session.cycle_mode() == "shg" and session.cycle_mode() == "visible"
-        assert session.step(+1)[1] == s.same_drop(second["id"], session.current_drop["plate_id"], "A01", 1)
+        assert session.step(+1)[1] == s.same_drop(second.id, session.current_drop.plate_id, "A01", 1)

@@ -44,7 +44,7 @@ def store(db_path):
     op = OperatingPoint(threshold=0.3, temperature=1.5, target_recall=0.99, val_recall=0.99, val_review_load=0.2)
     model = s.add_model(name="m", arch="resnet18", classes=s.scheme.keys, input_size=32, path="/m.pt",
                         activate=True, operating_point=op)
-    ids = [r["id"] for r in s.review_queue(model, inspection_id=late)]
+    ids = [r.id for r in s.review_queue(model, inspection_id=late)]
     s.put_predictions(model, [
         PredictionRow(ids[0], probs(clear=0.9)),                      # crystal 2%: not a hit, none in top 3
         PredictionRow(ids[1], probs(needles=0.35, clear=0.6)),        # crystal ~38%: a hit below 50%
@@ -68,7 +68,7 @@ def session(store):
 
 
 def ids(session):
-    return [r["id"] for r in session.rows]
+    return [r.id for r in session.rows]
 
 
 def test_a_label_is_committed_with_who_when_and_what_was_shown_then_moves_on(session, store):
@@ -77,9 +77,9 @@ def test_a_label_is_committed_with_who_when_and_what_was_shown_then_moves_on(ses
     change = session.label("needles")
     assert change.image_ids == [first] and change.text == "Needles on 1 drop"
     (h,) = store.history(first)
-    assert (h["label"], h["annotator"], h["source"], h["lead_ms"]) == ("needles", "ada", "human", 1250)
-    assert h["shown"][0] == ["clear", pytest.approx(0.9)] and h["prediction_id"] is not None
-    assert session.rows[0]["label"] == "needles" and session.current == 1
+    assert (h.label, h.annotator, h.source, h.lead_ms) == ("needles", "ada", "human", 1250)
+    assert h.shown[0] == ["clear", pytest.approx(0.9)] and h.prediction_id is not None
+    assert session.rows[0].label == "needles" and session.current == 1
 
 
 def test_auto_advance_off_stays_on_the_drop(session):
@@ -94,14 +94,14 @@ def test_undo_and_redo_write_new_annotations_and_return_to_the_drop(session, sto
     assert session.undo_text == "Skin on 1 drop" and session.current == 1
     change = session.undo()
     assert change.image_ids == [first] and session.current_image_id == first
-    assert store.current_label(first) is None and session.rows[0]["label"] is None
+    assert store.current_label(first) is None and session.rows[0].label is None
     hist = store.history(first)
-    assert len(hist) == 2 and hist[0]["reverts"] == hist[1]["id"]
+    assert len(hist) == 2 and hist[0].reverts == hist[1].id
     assert session.undo() is None and session.redo_text == "Skin on 1 drop"
     session.redo()
-    assert store.current_label(first) == "skin" and session.rows[0]["label"] == "skin"
+    assert store.current_label(first) == "skin" and session.rows[0].label == "skin"
     hist = store.history(first)
-    assert len(hist) == 3 and hist[0]["reverts"] == hist[1]["id"]
+    assert len(hist) == 3 and hist[0].reverts == hist[1].id
     session.undo()
     session.label("clear")  # a new label forgets what could be redone
     assert session.redo() is None and session.redo_text is None
@@ -109,11 +109,11 @@ def test_undo_and_redo_write_new_annotations_and_return_to_the_drop(session, sto
 
 def test_several_selected_drops_are_labelled_at_once_and_undone_together(session, store):
     session.set_selection([2, 3, 4])
-    chosen = [session.rows[r]["id"] for r in (2, 3, 4)]
+    chosen = [session.rows[r].id for r in (2, 3, 4)]
     change = session.label("crystals_3d")
     assert change.text == "3D crystals on 3 drops"
     assert [store.current_label(i) for i in chosen] == ["crystals_3d"] * 3
-    assert all(h["lead_ms"] is None for i in chosen for h in store.history(i))  # no single drop was "shown"
+    assert all(h.lead_ms is None for i in chosen for h in store.history(i))  # no single drop was "shown"
     assert session.current == 5 and session.selection == []
     session.undo()
     assert [store.current_label(i) for i in chosen] == [None] * 3
@@ -123,7 +123,7 @@ def test_enter_accepts_the_top1_of_one_drop_only(session, store):
     session.set_current(2)
     change = session.accept_prediction()
     (h,) = store.history(change.image_ids[0])
-    assert (h["label"], h["source"]) == ("crystals_3d", "accepted-prediction")
+    assert (h.label, h.source) == ("crystals_3d", "accepted-prediction")
     session.set_current(5)  # unscored
     with pytest.raises(ReviewError, match="No prediction"):
         session.accept_prediction()
@@ -184,31 +184,31 @@ def test_counts_follow_labels_and_hits(session, store):
     session.label("needles")
     assert session.counts()["labelled"] == 2
     c = session.inspection_counts()
-    assert (c["images"], c["labelled"], c["crystal_labels"], c["predicted_hits"]) == (6, 2, 2, 2)
+    assert (c.images, c.labelled, c.crystal_labels, c.predicted_hits) == (6, 2, 2, 2)
 
 
 def test_paging_keeps_the_drop_and_stops_at_the_ends(session, store):
     session.set_current(3)
-    well = session.current_drop["well"]
+    well = session.current_drop.well
     target, keep = session.step(-1)
-    assert target == store.early and store.image(keep)["well"] == well
+    assert target == store.early and store.image(keep).well == well
     session.open_inspection(target, keep_image=keep)
-    assert session.current_drop["well"] == well
+    assert session.current_drop.well == well
     assert session.step(-1) is None and session.step(+1)[0] == store.late
 
 
 def test_a_label_from_an_earlier_inspection_is_inherited_until_confirmed(session, store):
-    early_a1 = store.same_drop(store.early, session.rows[0]["plate_id"], "A01", 1)
+    early_a1 = store.same_drop(store.early, session.rows[0].plate_id, "A01", 1)
     store.add_annotation(early_a1, "needles", "bob")
     session.reload()
     first = session.rows[0]
-    assert first["well"] == "A01" and session.inherited_label(first["id"]) == "needles"
+    assert first.well == "A01" and session.inherited_label(first.id) == "needles"
     assert session.shown_label(first) == "needles"
     course = session.time_course()
-    assert [(c["shown_label"], c["inherited"]) for c in course] == [("needles", False), ("needles", True)]
+    assert [(c.shown_label, c.inherited) for c in course] == [("needles", False), ("needles", True)]
     session.label("needles")
-    assert session.inherited_label(first["id"]) is None
-    assert [c["inherited"] for c in store.drop_course(first["plate_id"], "A01", 1)] == [False, False]
+    assert session.inherited_label(first.id) is None
+    assert [c.inherited for c in store.drop_course(first.plate_id, "A01", 1)] == [False, False]
 
 
 def test_a_label_that_cannot_be_written_moves_nothing(session, store):
@@ -217,19 +217,19 @@ def test_a_label_that_cannot_be_written_moves_nothing(session, store):
         session.label("needles")
     assert failed.value.label == "needles" and failed.value.wells == ["A01"]
     assert "NOT SAVED: Needles on A01" in str(failed.value) and failed.value.advice == "Make the database writable"
-    assert session.pending_label == "needles" and session.current == 0 and session.rows[0]["label"] is None
+    assert session.pending_label == "needles" and session.current == 0 and session.rows[0].label is None
     assert session.undo_text is None
     store.conn.execute("PRAGMA query_only = OFF")
     session.label("needles")
-    assert session.pending_label is None and store.current_label(session.rows[0]["id"]) == "needles"
+    assert session.pending_label is None and store.current_label(session.rows[0].id) == "needles"
 
 
 def test_an_unreadable_drop_is_marked_once(session, store):
     first = session.current_image_id
     assert session.mark_unreadable(first, "truncated JPEG")
     assert not session.mark_unreadable(first, "again")
-    assert store.image(first)["load_error"] == "truncated JPEG"
-    assert session.rows[0]["load_error"] == "truncated JPEG"
+    assert store.image(first).load_error == "truncated JPEG"
+    assert session.rows[0].load_error == "truncated JPEG"
 
 
 def test_a_new_model_brings_its_own_threshold(session, store):
@@ -248,5 +248,5 @@ def test_unknown_label_writes_nothing(session, store):
 
 def test_the_preferred_model_when_the_database_has_it(store):
     other = store.add_model(name="other", arch="resnet18", classes=store.scheme.keys, input_size=32, path="/o.pt")
-    assert chosen_model(store, other)["id"] == other
-    assert chosen_model(store, 999)["id"] == store.model_id == chosen_model(store, None)["id"]
+    assert chosen_model(store, other).id == other
+    assert chosen_model(store, 999).id == store.model_id == chosen_model(store, None).id

@@ -60,30 +60,30 @@ def test_an_earlier_database_migrates_to_modes_with_a_backup(tmp_path, version):
         assert s.schema_version == schema.SCHEMA_VERSION
         assert s.conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert s.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        hwi = {r["key"]: r for r in s.inspections(1)}
+        hwi = {r.key: r for r in s.inspections(1)}
         # one inspection per time stamp: visible first, else UV; the keys lose the folder suffix
         assert set(hwi) == {"201807151230", "201807221230"}
-        assert hwi["201807151230"]["id"] == 1 and hwi["201807221230"]["id"] == 4
+        assert hwi["201807151230"].id == 1 and hwi["201807221230"].id == 4
         assert s.inspection_modes(1) == ["visible", "uv", "shg"]
         assert s.inspection_modes(4) == ["uv", "shg"]
         # ids, paths, labels and predictions stay with their images
         modes = s.drop_modes(1, "A01", 1)
-        assert {m: r["id"] for m, r in modes.items()} == {"visible": 10, "uv": 20, "shg": 30}
+        assert {m: r.id for m, r in modes.items()} == {"visible": 10, "uv": 20, "shg": 30}
         assert s.current_label(10) == "needles" and s.current_label(20) == "clear"
         assert s.current_label(11) is None and len(s.history(11)) == 2
-        assert s.prediction(20, 1)["top1"] == "clear"
+        assert s.prediction(20, 1).top1 == "clear"
         assert s.image_id_by_position("H000000001", "201807151230-uvt", "A01", 1) == 20  # an old export's key
         assert s.image_id_by_position("H000000001", "201807151230", "A01", 1) == 10
         # Rock Maker image-store profiles are numbers only: they stay separate inspections
-        assert [r["key"] for r in s.inspections(2)] == ["batch 7 profile 1", "batch 7 profile 5"]
+        assert [r.key for r in s.inspections(2)] == ["batch 7 profile 1", "batch 7 profile 5"]
         # labels still follow the newest annotation; history and flags are append-only
         s.add_annotation(10, "plates", "ann")
         assert s.current_label(10) == "plates"
         (flag,) = s.add_flags([10], True, "ann", note="check the edge")
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             s.conn.execute("DELETE FROM flag")
-        assert s.flags(1) == {10: {"note": "check the edge", "annotator": "ann", "created_at": s.flags(1)[10]["created_at"]}}
-        assert s.model(1)["mode"] == "visible"
+        assert [(f.id, f.note, f.annotator, f.flagged) for f in s.flags(1).values()] == [(flag, "check the edge", "ann", True)]
+        assert s.model(1).mode == "visible"
     (backup,) = tmp_path.glob(f"old.db.v{version}-*.bak")
     old = sqlite3.connect(backup)
     assert old.execute("PRAGMA user_version").fetchone()[0] == version
@@ -95,8 +95,8 @@ def test_a_migration_that_would_break_references_changes_nothing(tmp_path, monke
     path = tmp_path / "old.db"
     old_database(path, 2)
     broken = "DELETE FROM inspection WHERE id = 6;"  # its images would point nowhere
-    monkeypatch.setattr("xtalviewer.store.store.MIGRATIONS", [*schema.MIGRATIONS[:2], broken])
-    monkeypatch.setattr("xtalviewer.store.store.SCHEMA_VERSION", 3)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS[:2], broken])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
     from xtalviewer.store.store import StoreError
 
     with pytest.raises(StoreError, match="would break"):

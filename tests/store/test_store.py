@@ -66,11 +66,11 @@ def test_current_label_is_the_newest_annotation_and_history_is_kept(db_path):
         assert s.current_label(a) == "needles"
         assert s.current_label(b) == "skin"
         hist = s.history(a)
-        assert [h["label"] for h in hist] == ["needles", "clear"]
-        assert hist[0]["annotator"] == "bob" and hist[0]["lead_ms"] == 850 and hist[0]["shown"] == [["needles", 0.7]]
-        undo = s.add_annotation(a, "clear", "bob", reverts=hist[0]["id"])
+        assert [h.label for h in hist] == ["needles", "clear"]
+        assert hist[0].annotator == "bob" and hist[0].lead_ms == 850 and hist[0].shown == [["needles", 0.7]]
+        undo = s.add_annotation(a, "clear", "bob", reverts=hist[0].id)
         assert s.current_label(a) == "clear"
-        assert len(s.history(a)) == 3 and s.history(a)[0]["id"] == undo
+        assert len(s.history(a)) == 3 and s.history(a)[0].id == undo
         s.add_annotation(a, None, "bob")  # clearing is a new row too
         assert s.current_label(a) is None and len(s.history(a)) == 4
 
@@ -108,10 +108,10 @@ def test_reimport_updates_changed_files_and_keeps_labels(db_path):
         (a,) = populate(s, wells=1)
         s.add_annotation(a, "skin", "ann")
         row = s.image(a)
-        changed = ImageRow(row["inspection_id"], row["plate_id"], row["well"], 1, 1, 1, row["path"], 99, 2.0, 64, 48)
+        changed = ImageRow(row.inspection_id, row.plate_id, row.well, 1, 1, 1, row.path, 99, 2.0, 64, 48)
         assert s.upsert_images([changed]) == (0, 1)
         assert s.upsert_images([changed]) == (0, 0)
-        assert s.image(a)["size"] == 99 and s.current_label(a) == "skin"
+        assert s.image(a).size == 99 and s.current_label(a) == "skin"
 
 
 def test_plate_type_grows_but_never_shrinks(db_path):
@@ -120,7 +120,7 @@ def test_plate_type_grows_but_never_shrinks(db_path):
         assert s.upsert_plate("P", PlateType(8, 12, 3)) == pid
         s.upsert_plate("P", PlateType(8, 12, 2))
         plate = s.plate_by_barcode("P")
-        assert (plate["rows"], plate["cols"], plate["drops"]) == (8, 12, 3)
+        assert (plate.rows, plate.cols, plate.drops) == (8, 12, 3)
 
 
 def test_predictions_store_top3_and_queue_measures(db_path):
@@ -129,15 +129,15 @@ def test_predictions_store_top3_and_queue_measures(db_path):
         m = s.add_model(name="r18", arch="resnet18", classes=s.scheme.keys, input_size=128, path="/m.pt", activate=True)
         s.put_predictions(m, [PredictionRow(a, probs(needles=0.5, clear=0.3, plates=0.1), 10, 1.0)])
         p = s.prediction(a, m)
-        assert (p["top1"], p["top2"], p["top3"]) == ("needles", "clear", "plates")
-        assert p["p1"] == pytest.approx(0.5) and p["margin"] == pytest.approx(0.2)
-        assert p["crystal_prob"] == pytest.approx(0.5 + 0.1 + 2 * 0.1 / 7)
-        assert p["crystal_top3"] == 1
-        assert 0 < p["entropy"] < 1
-        assert len(p["probs"]) == 10
+        assert (p.top1, p.top2, p.top3) == ("needles", "clear", "plates")
+        assert p.p1 == pytest.approx(0.5) and p.margin == pytest.approx(0.2)
+        assert p.crystal_prob == pytest.approx(0.5 + 0.1 + 2 * 0.1 / 7)
+        assert p.crystal_top3 == 1
+        assert 0 < p.entropy < 1
+        assert len(p.probs) == 10
         s.put_predictions(m, [PredictionRow(a, probs(clear=0.9), 10, 1.0)])  # rescoring replaces
-        assert s.prediction(a, m)["top1"] == "clear"
-        assert s.prediction(a, m)["crystal_top3"] == 0
+        assert s.prediction(a, m).top1 == "clear"
+        assert s.prediction(a, m).crystal_top3 == 0
         assert s.conn.execute("SELECT COUNT(*) FROM prediction").fetchone()[0] == 1
 
 
@@ -146,14 +146,14 @@ def test_only_one_model_is_active_and_foreign_schemes_are_refused(db_path):
         m1 = s.add_model(name="a", arch="resnet18", classes=s.scheme.keys, input_size=128, path="/a.pt", activate=True)
         m2 = s.add_model(name="b", arch="alexnet", classes=s.scheme.keys, input_size=128, path="/b.pt")
         s.activate_model(m2)
-        assert s.active_model()["id"] == m2
-        assert [m["active"] for m in s.models()] == [False, True]
+        assert s.active_model().id == m2
+        assert [m.active for m in s.models()] == [False, True]
         with pytest.raises(SchemeError, match="marco4"):
             s.add_model(name="c", arch="alexnet", classes=["crystals", "precipitate", "clear", "other"],
                         input_size=128, path="/c.pt", scheme="marco4")
         with pytest.raises(StoreError, match="no model 99"):
             s.activate_model(99)
-        assert s.active_model()["id"] == m2 and m1 != m2
+        assert s.active_model().id == m2 and m1 != m2
 
 
 @pytest.fixture
@@ -176,7 +176,7 @@ def queue_store(db_path):
 
 def test_review_orders(queue_store):
     s, ids, m = queue_store
-    order = lambda **kw: [r["id"] for r in s.review_queue(m, **kw)]
+    order = lambda **kw: [r.id for r in s.review_queue(m, **kw)]
     assert order(order="plate") == ids
     assert order(order="crystal")[:3] == [ids[0], ids[1], ids[3]]  # needles 0.44 outranks plates 0.3
     assert order(order="crystal")[-1] == ids[5]  # unscored last
@@ -190,7 +190,7 @@ def test_review_orders(queue_store):
     assert order(order="crystal", limit=2) == [ids[0], ids[1]]
     assert order(order="crystal", unlabelled_only=True, limit=4)[-1] == ids[5]
     rows = s.review_queue(m, "plate")
-    assert rows[0]["top1"] == "crystals_3d" and rows[5]["top1"] is None
+    assert rows[0].top1 == "crystals_3d" and rows[5].top1 is None
     with pytest.raises(ValueError):
         s.review_queue(m, "random")
 
@@ -198,19 +198,19 @@ def test_review_orders(queue_store):
 def test_plate_summaries_count_what_the_browser_shows(queue_store):
     s, ids, m = queue_store
     (summary,) = s.plate_summaries(m)
-    assert summary["images"] == 6 and summary["labelled"] == 2 and summary["crystal_labels"] == 1
-    assert summary["predicted"] == 5 and summary["inspections"] == 1
-    assert summary["predicted_hits"] == 1 and summary["crystal_top3"] == 3  # 3D crystals at 90%; two more in top 3
+    assert summary.images == 6 and summary.labelled == 2 and summary.crystal_labels == 1
+    assert summary.predicted == 5 and summary.inspections == 1
+    assert summary.predicted_hits == 1 and summary.crystal_top3 == 3  # 3D crystals at 90%; two more in top 3
 
 
 def test_drop_time_course_lists_inspections_oldest_first(db_path):
     with Store(db_path) as s:
         populate(s, wells=1, key="late")
         populate(s, wells=1, key="early")
-        pid = s.plate_by_barcode("P1")["id"]
+        pid = s.plate_by_barcode("P1").id
         s.conn.execute("UPDATE inspection SET imaged_at = '2025-01-01' WHERE key = 'early'")
         course = s.drop_images(pid, "A01", 1)
-        assert [c["inspection_key"] for c in course] == ["early", "late"]
+        assert [c.inspection_key for c in course] == ["early", "late"]
 
 
 def test_newer_database_is_refused_and_left_untouched(db_path):
@@ -249,11 +249,10 @@ def test_migration_from_an_older_version_backs_up_first(db_path, monkeypatch):
         s.add_annotation(a, "needles", "ann")
     extra = "ALTER TABLE plate ADD COLUMN note TEXT;\nCREATE INDEX plate_note ON plate(note);"
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, extra])
-    monkeypatch.setattr("xtalviewer.store.store.MIGRATIONS", [*schema.MIGRATIONS])
-    monkeypatch.setattr("xtalviewer.store.store.SCHEMA_VERSION", len(schema.MIGRATIONS))
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", len(schema.MIGRATIONS))
     with Store(db_path) as s:
         assert s.schema_version == len(schema.MIGRATIONS)
-        assert "note" in s.db["plate"].columns_dict
+        assert "note" in s.sqlite_utils["plate"].columns_dict
         assert s.current_label(a) == "needles"
     backups = list(db_path.parent.glob(f"{db_path.name}.v{len(schema.MIGRATIONS) - 1}-*.bak"))
     assert len(backups) == 1
@@ -265,7 +264,7 @@ def test_migration_from_an_older_version_backs_up_first(db_path, monkeypatch):
 
 def test_every_migration_applies_from_an_empty_database(db_path):
     with Store(db_path) as s:
-        tables = set(s.db.table_names())
+        tables = set(s.sqlite_utils.table_names())
     assert {"plate", "inspection", "image", "annotation", "model", "prediction", "meta"} <= tables
 
 

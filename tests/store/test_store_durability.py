@@ -13,7 +13,7 @@ import pytest
 from imagefiles import write_image
 
 from xtalviewer.importers import import_paths
-from xtalviewer.store.store import Store
+from xtalviewer.store.store import AnnotationRow, Store
 
 CHILD = Path(__file__).resolve().parents[1] / "crashchild.py"
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +109,7 @@ def test_two_reviewers_on_the_same_drop_last_write_wins_and_both_stay_in_history
         a.add_annotation(image_id, "needles", "alice")
         b.add_annotation(image_id, "plates", "bob")
         assert a.current_label(image_id) == b.current_label(image_id) == "plates"
-        assert [(h["annotator"], h["label"]) for h in a.history(image_id)] == [("bob", "plates"), ("alice", "needles")]
+        assert [(h.annotator, h.label) for h in a.history(image_id)] == [("bob", "plates"), ("alice", "needles")]
 
 
 def test_labelling_predicting_and_training_at_once(small_plate_db, tmp_path):
@@ -118,7 +118,7 @@ def test_labelling_predicting_and_training_at_once(small_plate_db, tmp_path):
 
     with Store(small_plate_db) as s:
         ids = [r["id"] for r in s.query("SELECT id FROM image ORDER BY id")]
-        s.add_annotations([dict(image_id=i, label=["clear", "needles"][i % 2], annotator="seed", source="human")
+        s.add_annotations([AnnotationRow(i, ["clear", "needles"][i % 2], "seed", source="human")
                            for i in ids])
         ckpt = tiny_checkpoint(tmp_path / "tiny.pt", s.scheme)
         s.add_model(name="tiny", arch="resnet18", classes=s.scheme.keys, input_size=32, path=str(ckpt), activate=True)

@@ -33,7 +33,7 @@ def test_demo_writes_xchem_plates_imports_them_and_labels_a_share(tmp_path):
     with Store(db) as s:
         images = run_demo(s, config, log=lambda _: None)
         assert s.conn.execute("SELECT COUNT(*) FROM image").fetchone()[0] == 384
-        assert len(s.plates()) == 1 and len(s.inspections(s.plates()[0]["id"])) == 2
+        assert len(s.plates()) == 1 and len(s.inspections(s.plates()[0].id)) == 2
         labelled = s.query("SELECT i.path, i.label, a.annotator, a.source FROM image i "
                            "JOIN annotation a ON a.id = i.annotation_id")
     assert 0.5 < len(labelled) / 384 < 0.7

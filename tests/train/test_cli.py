@@ -57,12 +57,12 @@ def test_each_architecture_trains_a_step_and_registers(arch, store_db, tmp_path,
     assert not (folder / "last.pt").exists()  # finished runs keep only the best checkpoint
     with Store(db) as s:
         (model,) = s.models()
-        assert model["arch"] == arch and model["input_size"] == SMALL[arch] and model["active"]
-        assert model["metrics"]["accuracy"] == metrics["accuracy"]
-        meta, _ = load_checkpoint(model["path"], s.scheme)
+        assert model.arch == arch and model.input_size == SMALL[arch] and model.active
+        assert model.metrics["accuracy"] == metrics["accuracy"]
+        meta, _ = load_checkpoint(model.path, s.scheme)
         # with no active model the default start is the shipped base model where one exists for the arch
         expected_init = "continued from the base model" if arch == "resnet18" else "random initialisation"
-        assert meta.run_id == model["run_id"] and meta.init.startswith(expected_init)
+        assert meta.run_id == model.run_id and meta.init.startswith(expected_init)
     names = [e["event"] for e in events_of(tmp_path / "ev.jsonl")]
     for expected in ("run", "start", "epoch_start", "batch", "epoch_end", "metrics", "registered", "run_done", "done"):
         assert expected in names
@@ -179,7 +179,7 @@ def test_time_limit_stops_after_the_epoch_that_reaches_it_and_still_registers(st
     peak = json.loads((run / "resnet18" / "metrics.json").read_text())["lr"]
     assert float(row["lr"]) < 0.01 * peak  # the one epoch that fitted ran the whole schedule down
     with Store(db) as s:
-        assert len(s.models()) == 1 and s.models()[0]["metrics"]["epochs_run"] == 1
+        assert len(s.models()) == 1 and s.models()[0].metrics["epochs_run"] == 1
 
 
 def test_a_run_calibrates_and_records_the_operating_point(store_db, tmp_path, capsys):
@@ -199,9 +199,9 @@ def test_a_run_calibrates_and_records_the_operating_point(store_db, tmp_path, ca
     assert {"val_balanced_accuracy", "val_ece", "val_review_load", "val_top3_review_load"} <= set(row)
     with Store(db) as s:
         (model,) = s.models()
-        op = model["operating_point"]
+        op = model.operating_point
         assert op.calibrated and op.threshold == metrics["threshold"] and op.temperature == metrics["temperature"]
-        meta, _ = load_checkpoint(model["path"], s.scheme)
+        meta, _ = load_checkpoint(model.path, s.scheme)
         assert meta.operating_point == op
     capsys.readouterr()
     assert main(["evaluate", "--db", str(db), "--model", "1"]) == 0
@@ -259,9 +259,9 @@ def test_init_active_continues_from_the_registered_model(store_db, tmp_path, cap
     assert "continued from model 1 (the active model)" in out
     with Store(db) as s:
         first, second = s.models()
-        assert second["metrics"]["init"] == "continued from model 1 (the active model)"
-        assert second["input_size"] == 40  # the continued model's preprocessing is kept
-        meta, _ = load_checkpoint(second["path"], s.scheme)
+        assert second.metrics["init"] == "continued from model 1 (the active model)"
+        assert second.input_size == 40  # the continued model's preprocessing is kept
+        meta, _ = load_checkpoint(second.path, s.scheme)
         assert meta.init.startswith("continued from")
 
 
@@ -340,9 +340,9 @@ def test_killed_after_registration_resume_registers_once_and_keeps_best_pt(store
         (model,) = s.models()
     assert main(["--resume", run.name, "--runs-dir", str(tmp_path / "runs")]) == 0
     with Store(db) as s:
-        assert [m["id"] for m in s.models()] == [model["id"]]
-    assert file_sha256(model["path"]) == model["sha256"]
-    assert json.loads((run / "resnet18" / "result.json").read_text())["model_id"] == model["id"]
+        assert [m.id for m in s.models()] == [model.id]
+    assert file_sha256(model.path) == model.sha256
+    assert json.loads((run / "resnet18" / "result.json").read_text())["model_id"] == model.id
 
 
 def test_zero_epochs_calibrates_and_registers_the_starting_model(store_db, tmp_path, capsys):
@@ -352,9 +352,9 @@ def test_zero_epochs_calibrates_and_registers_the_starting_model(store_db, tmp_p
     assert main(common + ["--epochs", "0"]) == 0  # continue from it without training: a new operating point
     with Store(db) as s:
         first, second = s.models()
-        assert second["metrics"]["epochs_run"] == 0 and second["operating_point"].calibrated
-        _, a = load_checkpoint(first["path"], s.scheme)
-        _, b = load_checkpoint(second["path"], s.scheme)
+        assert second.metrics["epochs_run"] == 0 and second.operating_point.calibrated
+        _, a = load_checkpoint(first.path, s.scheme)
+        _, b = load_checkpoint(second.path, s.scheme)
     import torch
 
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
@@ -369,7 +369,7 @@ def test_evaluating_a_checkpoint_file_registers_nothing(store_db, tmp_path, caps
     other = tmp_path / "other.pt"
     import torch
 
-    payload = torch.load(model["path"], weights_only=True)
+    payload = torch.load(model.path, weights_only=True)
     payload["run_id"] = "another-run"
     torch.save(payload, other)  # a file the registry has never seen
     capsys.readouterr()
@@ -377,7 +377,7 @@ def test_evaluating_a_checkpoint_file_registers_nothing(store_db, tmp_path, caps
     result = json.loads(capsys.readouterr().out)
     assert result["model_id"] is None and result["n"] > 0
     with Store(db) as s:
-        assert [m["id"] for m in s.models()] == [model["id"]]
+        assert [m.id for m in s.models()] == [model.id]
 
 
 def test_a_resumed_run_reports_the_whole_training_time(store_db, tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtGui import QColor
 
 from xtalviewer.crystal_call import OperatingPoint, pct
+from xtalviewer.store.rows import Model
 
 __all__ = ["pct", "duration", "text_on", "badge_color", "hit_rule", "model_caption"]
 
@@ -81,11 +82,11 @@ def hit_rule(op: OperatingPoint) -> str:
     return f"hit ≥ {pct(op.threshold)} ({pct(recall, 0)} recall on validation)"
 
 
-def model_caption(model: dict | None, op: OperatingPoint) -> str:
+def model_caption(model: Model | None, op: OperatingPoint) -> str:
     """The model as the status bar names it, with its hit rule."""
     if model is None:
         return "Model: none"
-    return f"Model: {model['name']} · {hit_rule(op)}"
+    return f"Model: {model.name} · {hit_rule(op)}"
 
 
 def duration(seconds: float | None) -> str:

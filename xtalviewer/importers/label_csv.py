@@ -17,7 +17,7 @@ from pathlib import Path
 from xtalviewer.crystal_call import is_hit
 from xtalviewer.files.outputs import atomic_output, output_target
 from xtalviewer.files.regular import open_regular
-from xtalviewer.store.store import Store
+from xtalviewer.store.store import AnnotationRow, Store
 
 LABEL_CHUNK = 1_000  # labels per transaction: about 0.1 s of holding the write lock on a busy 2-core machine
 MAX_LINE_CHARS = 65_536  # a label CSV line is well under 1 KB; anything longer is not one
@@ -29,23 +29,24 @@ EXPORT_COLUMNS = (
 
 
 def export_rows(store: Store, *, plate: str | None = None, model_id: int | None = None) -> list[dict]:
-    """One row per image, in plate / inspection / well / drop order; empty cells where nothing is known."""
+    """One row per image (CSV column -> value), in plate / inspection / well / drop order; empty cells
+    where nothing is known. Each column is the ``ExportRow`` field of its name, but for 'model' and 'hit'."""
     from xtalviewer.model.registry import current_model  # torch only when a model must be found
 
     model = store.model(model_id) if model_id is not None else current_model(store)
-    rows = store.export_rows_raw(model["id"] if model else None, plate)
-    threshold = store.operating_point(model["id"]).threshold if model else None
+    rows = store.export_rows_raw(model.id if model else None, plate)
+    threshold = store.operating_point(model.id).threshold if model else None
     out = []
     for r in rows:
-        row = {k: ("" if r.get(k) is None else r[k]) for k in EXPORT_COLUMNS}
-        if r["label"] is None:  # a cleared label: no annotator to credit
+        row = {k: "" if (v := getattr(r, k, None)) is None else v for k in EXPORT_COLUMNS}
+        if r.label is None:  # a cleared label: no annotator to credit
             row["annotator"] = row["labelled_at"] = ""
-        row["model"] = model["name"] if model and r["prediction_id"] is not None else ""
-        for k in ("p1", "p2", "p3", "crystal_prob"):
-            if r[k] is not None:
-                row[k] = f"{r[k]:.4f}"
+        row["model"] = model.name if model and r.prediction_id is not None else ""
+        for k, p in (("p1", r.p1), ("p2", r.p2), ("p3", r.p3), ("crystal_prob", r.crystal_prob)):
+            if p is not None:
+                row[k] = f"{p:.4f}"
         # the hit at that model's operating point, by the one rule (crystal_call.is_hit)
-        row["hit"] = "" if r["crystal_prob"] is None else int(is_hit(r["crystal_prob"], threshold))
+        row["hit"] = "" if r.crystal_prob is None else int(is_hit(r.crystal_prob, threshold))
         out.append(row)
     return out
 
@@ -221,8 +222,7 @@ def store_labels(store: Store, wanted: Sequence[WantedLabel], report: LabelImpor
         with store.transaction():
             current = store.current_labels([w.image_id for w in part])
             new = [w for w in part if current.get(w.image_id) != w.label]
-            store.add_annotations([dict(image_id=w.image_id, label=w.label, annotator=w.annotator, source="import")
-                                   for w in new])
+            store.add_annotations([AnnotationRow(w.image_id, w.label, w.annotator, source="import") for w in new])
         report.stored += len(new)
         report.unchanged += len(part) - len(new)
     return report

@@ -76,7 +76,7 @@ def labelled_crystal_count(store: Store, sources: Sequence[str] = LABEL_SOURCES)
     """(labelled drops, of which crystals) from ``sources``: what a recalibration would fit on."""
     rows = store.labelled_images(sources)
     crystal = {c.key for c in store.scheme.classes if c.crystal}
-    return len(rows), sum(1 for r in rows if r["label"] in crystal)
+    return len(rows), sum(1 for r in rows if r.label in crystal)
 
 
 @torch.inference_mode()
@@ -142,13 +142,13 @@ def recalibrate(store: Store, model_ref: str | None = None, *, target_recall: fl
         model = resolve_model(store, model_ref)
     except Exception as exc:
         raise RecalibrationError(str(exc)) from None
-    meta, net = load_checkpoint(model["path"], store.scheme)
+    meta, net = load_checkpoint(model.path, store.scheme)
     rows = store.labelled_images(sources)
     if not rows:
         raise RecalibrationError("no labelled drops to recalibrate on: label some drops first")
     index = {k: n for n, k in enumerate(store.scheme.keys)}
-    log(f"Scoring {len(rows)} labelled drops with {model['name']} ...")
-    inputs = model_inputs(meta, net, [r["path"] for r in rows], [index[r["label"]] for r in rows])
+    log(f"Scoring {len(rows)} labelled drops with {model.name} ...")
+    inputs = model_inputs(meta, net, [r.path for r in rows], [index[r.label] for r in rows])
     if not len(inputs.truth):
         raise RecalibrationError("none of the labelled drops could be read")
     before = meta.operating_point
@@ -160,13 +160,13 @@ def recalibrate(store: Store, model_ref: str | None = None, *, target_recall: fl
     rb, lb = measured(inputs, before, mask, is_crystal)
     ra, la = measured(inputs, after, mask, is_crystal)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    new_meta = replace(meta, operating_point=after, run_id=f"{meta.run_id or model['name']}-recal-{stamp}",
+    new_meta = replace(meta, operating_point=after, run_id=f"{meta.run_id or model.name}-recal-{stamp}",
                        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     path = out or data_dir() / "recalibrated" / f"{meta.arch}-recal-{stamp}.pt"
     save_checkpoint(path, net, new_meta, half=True)
-    name = f"{model['name']} recalibrated {stamp}"
-    model_id = register_checkpoint(store, path, new_meta, name=name, metrics=model.get("metrics"), activate=activate)
+    name = f"{model.name} recalibrated {stamp}"
+    model_id = register_checkpoint(store, path, new_meta, name=name, metrics=model.metrics, activate=activate)
     result = Recalibration(model_id, Path(path), before, after, len(inputs.truth), int(is_crystal.sum()),
                            rb, lb, ra, la, inputs.unreadable)
-    log(f"Recalibrated {model['name']} -> model {model_id} ({name}): {result.summary()}")
+    log(f"Recalibrated {model.name} -> model {model_id} ({name}): {result.summary()}")
     return result

@@ -17,6 +17,7 @@ from xtalviewer.model.architectures import CheckpointError, CheckpointMeta, file
 from xtalviewer.paths import data_dir
 from xtalviewer.store.store import Store, StoreError
 
+from xtalviewer.store.rows import Model
 BASE_MODEL_NAME = "base-resnet18 (shipped)"
 
 NO_MODEL_HELP = (
@@ -40,11 +41,11 @@ def register_checkpoint(store: Store, path: str | Path, meta: CheckpointMeta | N
     meta.check_scheme(store.scheme, f"checkpoint {path}")
     digest = file_sha256(path)
     for model in store.models():
-        same_run = meta.run_id is not None and model["run_id"] == meta.run_id and model["arch"] == meta.arch
-        if model["sha256"] == digest or same_run:
-            if activate and not model["active"]:
-                store.activate_model(model["id"])
-            return model["id"]
+        same_run = meta.run_id is not None and model.run_id == meta.run_id and model.arch == meta.arch
+        if model.sha256 == digest or same_run:
+            if activate and not model.active:
+                store.activate_model(model.id)
+            return model.id
     if name is None:
         name = path.stem if path.stem not in ("best", "model") else f"{meta.arch}-{meta.run_id or path.parent.name}"
     return store.add_model(
@@ -65,7 +66,7 @@ def shipped_base_model(arch: str = "resnet18") -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def ensure_base_model(store: Store) -> dict | None:
+def ensure_base_model(store: Store) -> Model | None:
     """Day one: a store with no model at all gets the shipped base model, registered and active, so
     a lab's first import is scored without a model step. Returns the active model (None when the
     store is read-only, already has models but none active, or no base model fits its scheme)."""
@@ -98,7 +99,7 @@ def keep_copy(path: Path) -> Path:
     return dest
 
 
-def current_model(store: Store, *, register: bool = True) -> dict | None:
+def current_model(store: Store, *, register: bool = True) -> Model | None:
     """The model the app and the commands show: the active one; on a new store the shipped base model
     (registered and activated now, where the store is writable and ``register``); else, with models
     but none active, the one that scored this store's drops (the most predictions). None when there
@@ -106,12 +107,12 @@ def current_model(store: Store, *, register: bool = True) -> dict | None:
     model = ensure_base_model(store) if register else store.active_model()
     if model is not None:
         return model
-    scored = [(store.prediction_count(m["id"]), m["id"]) for m in store.models()]
+    scored = [(store.prediction_count(m.id), m.id) for m in store.models()]
     scored = [s for s in scored if s[0] > 0]
     return store.model(max(scored)[1]) if scored else None
 
 
-def resolve_model(store: Store, ref: str | None, *, register: bool = True) -> dict:
+def resolve_model(store: Store, ref: str | None, *, register: bool = True) -> Model:
     """Registry row for an id, a checkpoint path (registered on first use unless ``register`` is
     False, when an unregistered file gets a row with id None; activated when no model is active) or,
     for None, the current model (``current_model``)."""
@@ -134,7 +135,9 @@ def resolve_model(store: Store, ref: str | None, *, register: bool = True) -> di
         return store.model(register_checkpoint(store, path, meta, activate=store.active_model() is None))
     digest = file_sha256(path)
     for model in store.models():
-        if model["sha256"] == digest:
+        if model.sha256 == digest:
             return model
-    return {"id": None, "name": path.stem, "arch": meta.arch, "path": str(path), "input_size": meta.input_size,
-            "operating_point": meta.operating_point, "metrics": meta.metrics, "active": False, "run_id": meta.run_id}
+    return Model(id=None, name=path.stem, arch=meta.arch, scheme=meta.scheme_id, classes=list(meta.classes),
+                 input_size=meta.input_size, normalization=meta.preprocess.to_dict(), run_id=meta.run_id,
+                 metrics=meta.metrics, path=str(path), sha256=digest, active=False, created_at=None,
+                 operating_point=meta.operating_point)

@@ -9,6 +9,7 @@ from datetime import datetime
 from xtalviewer.crystal_call import OperatingPoint, is_hit
 from xtalviewer.labels import LabelScheme
 from xtalviewer.plates import PlateType
+from xtalviewer.store.rows import AnnotatorSummary, Inspection, Model, Plate, ReportDrop
 from xtalviewer.store.store import Store
 
 
@@ -23,37 +24,37 @@ class ReportError(ValueError):
 class ReportData:
     """Everything the report shows, read from the store in one go."""
 
-    plate: dict
-    inspection: dict
-    inspections: list[dict]
+    plate: Plate
+    inspection: Inspection
+    inspections: list[Inspection]
     scheme: LabelScheme
-    model: dict | None
-    drops: list[dict]
-    annotators: list[dict]
+    model: Model | None
+    drops: list[ReportDrop]
+    annotators: list[AnnotatorSummary]
     generated_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
 
     @property
     def operating_point(self) -> OperatingPoint:
-        return (self.model or {}).get("operating_point") or OperatingPoint()
+        return self.model.operating_point if self.model else OperatingPoint()
 
     @property
     def plate_type(self) -> PlateType:
-        return PlateType(self.plate["rows"], self.plate["cols"], self.plate["drops"])
+        return PlateType(self.plate.rows, self.plate.cols, self.plate.drops)
 
 
-def pick_inspection(inspections: list[dict], key: str | None) -> dict:
+def pick_inspection(inspections: list[Inspection], key: str | None) -> Inspection:
     """The inspection named by ``key`` (or by an unambiguous imaging date); the latest without one."""
     if not inspections:
         raise ReportError("the plate has no inspections")
     if key is None:
         return inspections[-1]
     for insp in inspections:
-        if insp["key"] == key:
+        if insp.key == key:
             return insp
-    by_date = [i for i in inspections if (i["imaged_at"] or "").startswith(key)]
+    by_date = [i for i in inspections if (i.imaged_at or "").startswith(key)]
     if len(by_date) == 1:
         return by_date[0]
-    known = ", ".join(i["key"] for i in inspections)
+    known = ", ".join(i.key for i in inspections)
     raise ReportError(f"no inspection '{key}' on this plate (inspections: {known})")
 
 
@@ -62,30 +63,24 @@ def collect(store: Store, barcode: str, inspection_key: str | None = None) -> Re
     plate = store.plate_by_barcode(barcode)
     if plate is None:
         raise ReportError(f"no plate '{barcode}' in {store.path}")
-    inspections = store.inspections(plate["id"])
+    inspections = store.inspections(plate.id)
     inspection = pick_inspection(inspections, inspection_key)
     from xtalviewer.model.registry import current_model  # torch only when a model must be found
 
     model = current_model(store)
-    drops = store.review_queue(model["id"] if model else None, "plate", inspection_id=inspection["id"])
-    files = store.file_stats(inspection["id"])
-    who = store.current_annotations(inspection["id"])
-    for d in drops:
-        d.update(size=files[d["id"]]["size"], mtime=files[d["id"]]["mtime"])
-        d.update(who.get(d["id"]) or {"annotator": None, "created_at": None, "source": None})
+    drops = store.report_drops(model.id if model else None, inspection.id)
     return ReportData(plate, inspection, inspections, store.scheme, model, drops,
-                      store.annotator_summary(inspection["id"]))
+                      store.annotator_summary(inspection.id))
 
 
-def hits(data: ReportData) -> list[dict]:
+def hits(data: ReportData) -> list[ReportDrop]:
     """Drops labelled as a crystal or that the model calls a hit (crystal probability at its operating
     point), most probable first. Drops the model has not scored come last, in plate order.
     """
     crystal = data.scheme.crystal_keys
     threshold = data.operating_point.threshold
-    chosen = [d for d in data.drops if d["label"] in crystal or is_hit(d["crystal_prob"], threshold)]
-    return sorted(chosen, key=lambda d: (d["crystal_prob"] is None, -(d["crystal_prob"] or 0.0),
-                                         d["row"], d["col"], d["drop_no"]))
+    chosen = [d for d in data.drops if d.label in crystal or is_hit(d.crystal_prob, threshold)]
+    return sorted(chosen, key=lambda d: (d.crystal_prob is None, -(d.crystal_prob or 0.0), d.row, d.col, d.drop_no))
 
 
 def label_counts(data: ReportData) -> dict[str | None, int]:
@@ -93,5 +88,5 @@ def label_counts(data: ReportData) -> dict[str | None, int]:
     counts: dict[str | None, int] = {c.key: 0 for c in data.scheme.classes}
     counts[None] = 0
     for d in data.drops:
-        counts[d["label"] if d["label"] in counts else None] += 1
+        counts[d.label if d.label in counts else None] += 1
     return counts

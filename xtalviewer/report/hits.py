@@ -17,15 +17,16 @@ from pathlib import Path
 from xtalviewer.crystal_call import OperatingPoint, pct
 from xtalviewer.importers.label_csv import neutralise
 from xtalviewer.files.outputs import atomic_output, output_target
+from xtalviewer.store.rows import Hit, Model
 from xtalviewer.store.store import Store
 
 HIT_COLUMNS = ("plate", "inspection", "imaged_at", "well", "drop", "image_path", "crystal_prob", "label",
                "hit", "crystal_top3", "best_crystal_prob", "first_hit_inspection")
 
 
-def hit_rule(model: dict, op: OperatingPoint) -> str:
+def hit_rule(model: Model, op: OperatingPoint) -> str:
     """One line naming the model and its rule, printed (and shown) beside every hit list."""
-    return (f"Model {model['name']} (id {model['id']}): {op.describe()}. Listed: drops that are, or were at an "
+    return (f"Model {model.name} (id {model.id}): {op.describe()}. Listed: drops that are, or were at an "
             "earlier inspection, a hit; one row per drop at its latest inspection, highest crystal probability first.")
 
 
@@ -39,19 +40,21 @@ def check_since(text: str | None) -> str | None:
         raise ValueError(f"--since must be a date like 2026-03-01, not {text!r}") from None
 
 
-def csv_row(r: dict) -> dict:
-    """A hit-list row as the CSV writes it: probabilities with 4 decimals, flags as 1/0, blanks for none."""
-    out = {k: ("" if r.get(k) is None else r[k]) for k in HIT_COLUMNS}
+def csv_row(r: Hit) -> dict[str, object]:
+    """A hit-list row as the CSV writes it (column -> value): probabilities with 4 decimals, flags
+    as 1/0, blanks for none. Each column is the ``Hit`` field of its name."""
+    values = {k: getattr(r, k) for k in HIT_COLUMNS}
+    out = {k: "" if v is None else v for k, v in values.items()}
     for k in ("crystal_prob", "best_crystal_prob"):
-        if r.get(k) is not None:
-            out[k] = f"{r[k]:.4f}"
+        if values[k] is not None:
+            out[k] = f"{values[k]:.4f}"
     for k in ("hit", "crystal_top3"):
-        if r.get(k) is not None:
-            out[k] = int(bool(r[k]))
+        if values[k] is not None:
+            out[k] = int(bool(values[k]))
     return out
 
 
-def write_hits_csv(target: str | Path, rows: Sequence[dict]) -> int:
+def write_hits_csv(target: str | Path, rows: Sequence[Hit]) -> int:
     """Write the hit list whole (``outputs.atomic_output``); returns the number of rows."""
     output_target(target)
     with atomic_output(target, "w", newline="", encoding="utf-8") as fh:
@@ -61,25 +64,25 @@ def write_hits_csv(target: str | Path, rows: Sequence[dict]) -> int:
     return len(rows)
 
 
-def hit_table(rows: Sequence[dict], limit: int = 50) -> list[str]:
+def hit_table(rows: Sequence[Hit], limit: int = 50) -> list[str]:
     """The first ``limit`` rows as aligned text lines for the terminal."""
     lines = [f"{'#':>4}  {'plate':<14} {'imaged':<16} {'well':<5} {'drop':>4} {'crystal':>8} {'best':>7} "
              f"{'hit':<4} {'first hit':<16} label"]
     for n, r in enumerate(rows[:limit], start=1):
-        prob = "" if r["crystal_prob"] is None else pct(r["crystal_prob"])
-        lines.append(f"{n:>4}  {r['plate'][:14]:<14} {(r['imaged_at'] or '')[:16].replace('T', ' '):<16} "
-                     f"{r['well']:<5} {r['drop']:>4} {prob:>8} {pct(r['best_crystal_prob']):>7} "
-                     f"{'yes' if r['hit'] else 'no':<4} {(r['first_hit_at'] or '')[:16].replace('T', ' '):<16} "
-                     f"{r['label'] or ''}")
+        prob = "" if r.crystal_prob is None else pct(r.crystal_prob)
+        lines.append(f"{n:>4}  {r.plate[:14]:<14} {(r.imaged_at or '')[:16].replace('T', ' '):<16} "
+                     f"{r.well:<5} {r.drop:>4} {prob:>8} {pct(r.best_crystal_prob):>7} "
+                     f"{'yes' if r.hit else 'no':<4} {(r.first_hit_at or '')[:16].replace('T', ' '):<16} "
+                     f"{r.label or ''}")
     if len(rows) > limit:
         lines.append(f"… and {len(rows) - limit} more (-o FILE.csv writes them all)")
     return lines
 
 
-def store_hits(store: Store, model: dict, *, plate: str | None = None, since: str | None = None,
-               new_only: bool = False) -> list[dict]:
+def store_hits(store: Store, model: Model, *, plate: str | None = None, since: str | None = None,
+               new_only: bool = False) -> list[Hit]:
     """``Store.hit_list`` of this model (a thin name for the GUI's background task)."""
-    return store.hit_list(model["id"], plate=plate, since=since, new_only=new_only)
+    return store.hit_list(model.id, plate=plate, since=since, new_only=new_only)
 
 
 # -- the morning summary: Markdown, HTML or CSV, with one line per plate -----------------------------------------

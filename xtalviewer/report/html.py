@@ -33,6 +33,7 @@ from xtalviewer.report.data import (  # noqa: F401  (ReportError and hits are pa
     pick_inspection,
 )
 from xtalviewer.settings import load_settings
+from xtalviewer.store.rows import ReportDrop
 from xtalviewer.store.store import Store
 from xtalviewer.imaging.thumbnails import ThumbnailCache, cache_from_settings
 
@@ -67,9 +68,9 @@ def when(text: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def drop_name(d: dict, drops: int) -> str:
+def drop_name(d: ReportDrop, drops: int) -> str:
     """'C07' on a one-drop plate, 'C07-2' otherwise (the CRIMS way of naming a drop)."""
-    return d["well"] if drops == 1 else f"{d['well']}-{d['drop_no']}"
+    return d.well if drops == 1 else f"{d.well}-{d.drop_no}"
 
 
 def _swatch(color: str) -> str:
@@ -100,12 +101,12 @@ def default_thumbnail_cache(store: Store | None = None) -> ThumbnailCache:
     return cache
 
 
-def thumbnail_uri(cache: ThumbnailCache, d: dict) -> str:
+def thumbnail_uri(cache: ThumbnailCache, d: ReportDrop) -> str:
     """A JPEG data URI of the drop; raises ImageLoadError with the reason when there is none."""
-    if d.get("load_error"):
-        raise ImageLoadError(d["load_error"])
+    if d.load_error:
+        raise ImageLoadError(d.load_error)
     try:
-        rgb = fit_within(cache.get(d["path"], d.get("size"), d.get("mtime")), THUMB_SIDE)
+        rgb = fit_within(cache.get(d.path, d.size, d.mtime), THUMB_SIDE)
     except ImageLoadError:
         raise
     except Exception as exc:  # whatever else a decoder throws, the report still gets written
@@ -117,12 +118,12 @@ def thumbnail_uri(cache: ThumbnailCache, d: dict) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
-def thumbnail_html(cache: ThumbnailCache, d: dict, name: str) -> str:
+def thumbnail_html(cache: ThumbnailCache, d: ReportDrop, name: str) -> str:
     """The thumbnail, or a placeholder that says why there is none."""
     try:
         uri = thumbnail_uri(cache, d)
     except ImageLoadError as exc:
-        return (f'<div class="thumb placeholder" title="{esc(d["path"])}"><b>No image</b>'
+        return (f'<div class="thumb placeholder" title="{esc(d.path)}"><b>No image</b>'
                 f'<span class="reason">{esc(exc)}</span></div>')
     return f'<img class="thumb" src="{uri}" alt="drop {esc(name)}">'
 
@@ -141,30 +142,30 @@ def _map_geometry(pt: PlateType) -> dict[str, float]:
                 left=font * 2.2, top=font * 1.8)
 
 
-def _drop_cell(d: dict | None, x: float, y: float, g: dict, data: ReportData, name: str) -> str:
+def _drop_cell(d: ReportDrop | None, x: float, y: float, g: dict, data: ReportData, name: str) -> str:
     w, h = g["drop_w"], g["drop_h"]
     attrs = f'x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{min(w, h) * 0.18:.1f}"'
     if d is None:
         return f'<rect class="none" {attrs}><title>{esc(name)}: not imaged</title></rect>'
-    if d["load_error"]:
+    if d.load_error:
         cx, cy, r = x + w / 2, y + h / 2, min(w, h) * 0.28
         return (f'<g data-drop="{esc(name)}" data-label="unreadable"><rect {attrs} fill="{UNREADABLE_COLOR}"/>'
                 f'<path d="M{cx - r:.1f},{cy - r:.1f}L{cx + r:.1f},{cy + r:.1f}M{cx + r:.1f},{cy - r:.1f}'
                 f'L{cx - r:.1f},{cy + r:.1f}" stroke="#fff" stroke-width="1.5"/>'
-                f'<title>{esc(name)}: image unreadable ({esc(d["load_error"])})</title></g>')
-    prob = f"; crystal {pct(d['crystal_prob'], 0)}" if d["crystal_prob"] is not None else ""
-    if d["label"] is not None:
+                f'<title>{esc(name)}: image unreadable ({esc(d.load_error)})</title></g>')
+    prob = f"; crystal {pct(d.crystal_prob, 0)}" if d.crystal_prob is not None else ""
+    if d.label is not None:
         try:
-            cls = data.scheme.get(d["label"])
+            cls = data.scheme.get(d.label)
             color, label_name, crystal = cls.color, cls.name, cls.crystal
         except KeyError:
-            color, label_name, crystal = UNLABELLED_COLOR, d["label"], False
+            color, label_name, crystal = UNLABELLED_COLOR, d.label, False
         outline = ' class="hit"' if crystal else ""
-        return (f'<rect{outline} {attrs} fill="{esc(color)}" data-drop="{esc(name)}" data-label="{esc(d["label"])}">'
+        return (f'<rect{outline} {attrs} fill="{esc(color)}" data-drop="{esc(name)}" data-label="{esc(d.label)}">'
                 f'<title>{esc(name)}: {esc(label_name)}{prob}</title></rect>')
     marker = ""
-    if d["crystal_prob"] is not None:
-        radius = max(0.0, min(w, h) * 0.42 * float(d["crystal_prob"]) ** 0.5)
+    if d.crystal_prob is not None:
+        radius = max(0.0, min(w, h) * 0.42 * float(d.crystal_prob) ** 0.5)
         if radius >= 0.6:
             marker = (f'<circle cx="{x + w / 2:.1f}" cy="{y + h / 2:.1f}" r="{radius:.1f}" '
                       f'fill="{MARKER_COLOR}" class="p"/>')
@@ -175,13 +176,13 @@ def _drop_cell(d: dict | None, x: float, y: float, g: dict, data: ReportData, na
 def plate_map_svg(data: ReportData) -> str:
     """The plate as rows x columns x drops, each drop coloured by its current label."""
     pt, g = data.plate_type, _map_geometry(data.plate_type)
-    by_slot = {(d["row"], d["col"], d["drop_no"]): d for d in data.drops}
+    by_slot = {(d.row, d.col, d.drop_no): d for d in data.drops}
     width = g["left"] + pt.cols * g["pitch"]
     height = g["top"] + pt.rows * g["row_h"]
     step = 1 if pt.cols <= 24 else 2  # 48 column numbers do not fit; every other one does
     parts = [f'<svg class="platemap" width="{width:.0f}" height="{height:.0f}" '
              f'viewBox="0 0 {width:.1f} {height:.1f}" font-size="{g["font"]:.1f}" role="img" '
-             f'aria-label="plate map of {esc(data.plate["barcode"])}">']
+             f'aria-label="plate map of {esc(data.plate.barcode)}">']
     for c in range(1, pt.cols + 1):
         if c % step == 0 or c == 1:
             x = g["left"] + (c - 1) * g["pitch"] + (g["pitch"] - g["gap"]) / 2
@@ -214,7 +215,7 @@ def legend_html(data: ReportData, counts: dict[str | None, int]) -> str:
     notes = ['<li><span class="sw dot"></span>model crystal probability of an unlabelled drop '
              '(dot area; full size = 100%)</li>' if data.model else "",
              '<li><span class="sw hitsw"></span>labelled as a crystal</li>']
-    unreadable = sum(1 for d in data.drops if d["load_error"])
+    unreadable = sum(1 for d in data.drops if d.load_error)
     if unreadable:
         notes.append(f'<li>{_swatch(UNREADABLE_COLOR)}image unreadable <span class="n">{unreadable}</span></li>')
     layout = "drops side by side in each well, drop 1 left" if data.plate_type.drops > 1 else "one drop per well"
@@ -227,30 +228,30 @@ def legend_html(data: ReportData, counts: dict[str | None, int]) -> str:
 
 def header_html(data: ReportData) -> str:
     insp, pt = data.inspection, data.plate_type
-    number = next(i for i, x in enumerate(data.inspections, 1) if x["id"] == insp["id"])
+    number = next(i for i, x in enumerate(data.inspections, 1) if x.id == insp.id)
     rows = [
         ("Plate type", f"{pt.label} ({pt.rows} × {pt.cols})"),
-        ("Inspection", f"{insp['key']} ({number} of {len(data.inspections)})"),
-        ("Imaged", when(insp["imaged_at"])),
-        ("Imager", insp["imager"] or "–"),
+        ("Inspection", f"{insp.key} ({number} of {len(data.inspections)})"),
+        ("Imaged", when(insp.imaged_at)),
+        ("Imager", insp.imager or "–"),
     ]
-    if insp.get("profile"):
-        rows.append(("Profile", insp["profile"]))
+    if insp.profile:
+        rows.append(("Profile", insp.profile))
     cells = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
     stamp = data.generated_at.strftime("%Y-%m-%d %H:%M %Z").strip()
-    return (f'<header><div class="title"><h1>Plate {esc(data.plate["barcode"])}</h1>'
+    return (f'<header><div class="title"><h1>Plate {esc(data.plate.barcode)}</h1>'
             f'<p class="sub">Crystallization inspection report</p></div>'
             f'<table class="facts">{cells}</table>'
             f'<p class="gen">Generated {esc(stamp)} by xtalviewer {esc(__version__)}</p></header>')
 
 
-def summary_html(data: ReportData, hit_rows: list[dict]) -> str:
+def summary_html(data: ReportData, hit_rows: list[ReportDrop]) -> str:
     crystal = data.scheme.crystal_keys
-    labelled = sum(1 for d in data.drops if d["label"] is not None)
-    crystal_labels = sum(1 for d in data.drops if d["label"] in crystal)
-    predicted = sum(1 for d in data.drops if d["crystal_prob"] is not None)
-    model_hits = sum(1 for d in data.drops if is_hit(d["crystal_prob"], data.operating_point.threshold))
-    top3 = sum(1 for d in data.drops if d["crystal_top3"])
+    labelled = sum(1 for d in data.drops if d.label is not None)
+    crystal_labels = sum(1 for d in data.drops if d.label in crystal)
+    predicted = sum(1 for d in data.drops if d.crystal_prob is not None)
+    model_hits = sum(1 for d in data.drops if is_hit(d.crystal_prob, data.operating_point.threshold))
+    top3 = sum(1 for d in data.drops if d.crystal_top3)
     cards = [("drops imaged", len(data.drops)), ("labelled", labelled), ("crystal labels", crystal_labels)]
     if data.model:
         cards += [("scored by the model", predicted), ("model hits", model_hits), ("crystal in model top 3", top3)]
@@ -259,11 +260,11 @@ def summary_html(data: ReportData, hit_rows: list[dict]) -> str:
         f'<div class="card"><b>{n}</b><span>{esc(t)}</span></div>' for t, n in cards) + "</div>"
 
 
-def _top3_html(data: ReportData, d: dict) -> str:
-    if d["top1"] is None:
+def _top3_html(data: ReportData, d: ReportDrop) -> str:
+    if d.top1 is None:
         return '<span class="muted">not scored</span>'
     items = []
-    for key, p in ((d["top1"], d["p1"]), (d["top2"], d["p2"]), (d["top3"], d["p3"])):
+    for key, p in ((d.top1, d.p1), (d.top2, d.p2), (d.top3, d.p3)):
         if key is None:
             continue
         try:
@@ -276,25 +277,25 @@ def _top3_html(data: ReportData, d: dict) -> str:
     return f'<ol class="top3">{"".join(items)}</ol>'
 
 
-def _why(data: ReportData, d: dict) -> str:
+def _why(data: ReportData, d: ReportDrop) -> str:
     reasons = []
-    if d["label"] in data.scheme.crystal_keys:
+    if d.label in data.scheme.crystal_keys:
         reasons.append("crystal label")
-    if is_hit(d["crystal_prob"], data.operating_point.threshold):
+    if is_hit(d.crystal_prob, data.operating_point.threshold):
         reasons.append("model hit")
-    if d["crystal_top3"]:
+    if d.crystal_top3:
         reasons.append("crystal in top 3")
     return " · ".join(reasons)
 
 
-def _labelled_by(d: dict) -> str:
-    if d["label"] is None or not d["annotator"]:
+def _labelled_by(d: ReportDrop) -> str:
+    if d.label is None or not d.annotator:
         return '<span class="muted">–</span>'
-    source = {"accepted-prediction": " (accepted prediction)", "import": " (imported)"}.get(d["source"] or "", "")
-    return f'{esc(d["annotator"])}{esc(source)}<br><span class="muted">{esc(when(d["created_at"]))}</span>'
+    source = {"accepted-prediction": " (accepted prediction)", "import": " (imported)"}.get(d.source or "", "")
+    return f'{esc(d.annotator)}{esc(source)}<br><span class="muted">{esc(when(d.created_at))}</span>'
 
 
-def hit_list_html(data: ReportData, hit_rows: list[dict], cache: ThumbnailCache) -> str:
+def hit_list_html(data: ReportData, hit_rows: list[ReportDrop], cache: ThumbnailCache) -> str:
     """One row per hit: thumbnail, drop, crystal probability, label and who gave it, model top 3.
 
     Without a model the probability and top-3 columns would be empty on every row, so they go.
@@ -310,8 +311,8 @@ def hit_list_html(data: ReportData, hit_rows: list[dict], cache: ThumbnailCache)
         cells = [f'<td class="num">{n}</td>', f"<td>{thumbnail_html(cache, d, name)}</td>",
                  f'<td><b class="well">{esc(name)}</b><br><span class="muted small">{esc(_why(data, d))}</span></td>']
         if scored:
-            cells.append(f'<td class="prob">{pct(d["crystal_prob"], 0)}</td>')
-        cells += [f"<td>{_label_html(data.scheme, d['label'])}</td>", f"<td>{_labelled_by(d)}</td>"]
+            cells.append(f'<td class="prob">{pct(d.crystal_prob, 0)}</td>')
+        cells += [f"<td>{_label_html(data.scheme, d.label)}</td>", f"<td>{_labelled_by(d)}</td>"]
         if scored:
             cells.append(f"<td>{_top3_html(data, d)}</td>")
         rows.append(f'<tr class="hitrow" data-drop="{esc(name)}">{"".join(cells)}</tr>')
@@ -351,8 +352,8 @@ def annotators_html(data: ReportData) -> str:
     if not data.annotators:
         return '<p class="empty">Nobody has labelled a drop of this inspection yet.</p>'
     rows = "".join(
-        f'<tr><td>{esc(a["annotator"])}</td><td class="n">{a["current"] or 0}</td><td class="n">{a["given"]}</td>'
-        f'<td>{esc(when(a["last_at"]))}</td></tr>' for a in data.annotators)
+        f'<tr><td>{esc(a.annotator)}</td><td class="n">{a.current or 0}</td><td class="n">{a.given}</td>'
+        f'<td>{esc(when(a.last_at))}</td></tr>' for a in data.annotators)
     return ('<table class="people"><thead><tr><th>Annotator</th><th>Current labels</th><th>Labels given</th>'
             f'<th>Last label</th></tr></thead><tbody>{rows}</tbody></table>'
             '<p class="muted small">Labels given counts every label set on this inspection, including ones '
@@ -366,14 +367,14 @@ def model_html(data: ReportData) -> str:
         return ('<p class="empty">No model is active in this database, so the drops were not scored and the hit '
                 'list holds labelled crystals only. Train one with <code>xtal-train</code>, then run '
                 '<code>xtalviewer predict</code>.</p>')
-    scored = sum(1 for d in data.drops if d["crystal_prob"] is not None)
-    facts = [("Name", m["name"]), ("Architecture", m["arch"]), ("Input size", f"{m['input_size']} px"),
-             ("Hit rule", data.operating_point.describe()), ("Registered", when(m.get("created_at")))]
-    if m.get("run_id"):
-        facts.append(("Training run", m["run_id"]))
+    scored = sum(1 for d in data.drops if d.crystal_prob is not None)
+    facts = [("Name", m.name), ("Architecture", m.arch), ("Input size", f"{m.input_size} px"),
+             ("Hit rule", data.operating_point.describe()), ("Registered", when(m.created_at))]
+    if m.run_id:
+        facts.append(("Training run", m.run_id))
     facts.append(("Drops scored", f"{scored} of {len(data.drops)}"))
     fact_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts)
-    metrics = m.get("metrics") if isinstance(m.get("metrics"), dict) else {}
+    metrics = m.metrics if isinstance(m.metrics, dict) else {}
     shown = [(h.title, metrics[h.key], h.description) for h in HEADLINE if h.is_share
              and isinstance(metrics.get(h.key), (int, float)) and not isinstance(metrics.get(h.key), bool)]
     if shown:
@@ -383,7 +384,7 @@ def model_html(data: ReportData) -> str:
     else:
         metric_part = '<p class="muted">The registry holds no validation metrics for this model.</p>'
     note = "" if scored else (f'<p class="empty">This inspection has not been scored by this model yet: run '
-                              f'<code>xtalviewer predict --plate {esc(data.plate["barcode"])}</code>.</p>')
+                              f'<code>xtalviewer predict --plate {esc(data.plate.barcode)}</code>.</p>')
     return f'<div class="twocol"><table class="facts">{fact_rows}</table><div>{metric_part}</div></div>{note}'
 
 
@@ -396,7 +397,7 @@ def render(data: ReportData, cache: ThumbnailCache) -> str:
     """The whole document as one string."""
     hit_rows = hits(data)
     counts = label_counts(data)
-    title = f"Plate {data.plate['barcode']} – {when(data.inspection['imaged_at'])}"
+    title = f"Plate {data.plate.barcode} – {when(data.inspection.imaged_at)}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'

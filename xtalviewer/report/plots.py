@@ -9,6 +9,7 @@ import numpy as np
 
 from xtalviewer.crystal_call import is_hit
 from xtalviewer.plates import row_letter, well_name
+from xtalviewer.store.rows import Inspection
 from xtalviewer.store.store import Store
 
 # label sources that count as a reviewer's judgement; a label accepted from a prediction would
@@ -85,7 +86,7 @@ def agreement(store: Store, model_id: int | None) -> dict:
     }
 
 
-def inspection_choices(store: Store) -> list[dict]:
+def inspection_choices(store: Store) -> list[Inspection]:
     """Every inspection with its plate, oldest first within a plate: what the map's pickers offer."""
     return store.inspection_choices()
 
@@ -94,7 +95,7 @@ def crystal_map(store: Store, model_id: int | None, inspection_id: int) -> dict:
     """One inspection laid out as its plate: ``rows`` x ``cols * drops`` cells, row A first, column 1
     first, the drops of a well side by side (drop d of well (r, c) is cell ``[r-1, (c-1)*drops + d-1]``).
 
-    Keys: rows, cols, drops, barcode, inspection (its row), row_names, prob (crystal probability,
+    Keys: rows, cols, drops, barcode, inspection (the store's ``Inspection``), row_names, prob (crystal probability,
     NaN where the model has not scored the drop or there is no image), top1 (model's top-1 key or
     None), labels (current label or None), crystal_label (bool), inherited (for unlabelled drops, the
     label the same drop got at an earlier inspection, as the review grid shows it), crystal_inherited
@@ -105,9 +106,9 @@ def crystal_map(store: Store, model_id: int | None, inspection_id: int) -> dict:
     if insp is None:
         raise KeyError(f"there is no inspection {inspection_id}")
     images = store.inspection_drops(inspection_id, model_id)
-    rows = max([insp["rows"], *(r[1] for r in images)])
-    cols = max([insp["cols"], *(r[2] for r in images)])
-    drops = max([insp["drops"], *(r[3] for r in images)])
+    rows = max([insp.rows, *(r[1] for r in images)])
+    cols = max([insp.cols, *(r[2] for r in images)])
+    drops = max([insp.drops, *(r[3] for r in images)])
     shape = (rows, cols * drops)
     prob = np.full(shape, np.nan)
     image_ids = np.full(shape, -1, dtype=np.int64)
@@ -125,12 +126,11 @@ def crystal_map(store: Store, model_id: int | None, inspection_id: int) -> dict:
             inherited[cell[image_id]] = label
     crystal_keys = store.scheme.crystal_keys
     is_crystal = np.frompyfunc(lambda k: k in crystal_keys, 1, 1)
-    inspection = {k: insp[k] for k in ("id", "plate_id", "key", "imaged_at", "imager", "profile")}
     op = store.operating_point(model_id)
     with np.errstate(invalid="ignore"):
         hit = np.asarray(is_hit(prob, op.threshold), dtype=bool) & ~np.isnan(prob)
     return {
-        "rows": rows, "cols": cols, "drops": drops, "barcode": insp["barcode"], "inspection": inspection,
+        "rows": rows, "cols": cols, "drops": drops, "barcode": insp.barcode, "inspection": insp,
         "row_names": [row_letter(r + 1) for r in range(rows)], "prob": prob, "top1": top1, "labels": labels,
         "crystal_label": is_crystal(labels).astype(bool), "inherited": inherited,
         "crystal_inherited": is_crystal(inherited).astype(bool), "image_ids": image_ids, "model_id": model_id,

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from xtalviewer.store.rows import QueueRow
+
 
 @dataclass
 class PlateLayout:
@@ -20,14 +22,14 @@ class PlateLayout:
     where: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # queue index -> (row, col, drop)
 
     @classmethod
-    def of(cls, queue: Sequence[dict], rows: int, cols: int, drops: int) -> PlateLayout:
+    def of(cls, queue: Sequence[QueueRow], rows: int, cols: int, drops: int) -> PlateLayout:
         """Lay ``queue`` (review-queue rows with row, col, drop_no) out; the plate grows to hold any
         well beyond its recorded type."""
-        layout = cls(max([rows, *(r["row"] for r in queue)]), max([cols, *(r["col"] for r in queue)]),
-                     max([drops, *(r["drop_no"] for r in queue)]))
+        layout = cls(max([rows, *(r.row for r in queue)]), max([cols, *(r.col for r in queue)]),
+                     max([drops, *(r.drop_no for r in queue)]))
         for i, r in enumerate(queue):
-            layout.cells.setdefault((r["row"], r["col"]), []).append(i)
-            layout.where[i] = (r["row"], r["col"], r["drop_no"])
+            layout.cells.setdefault((r.row, r.col), []).append(i)
+            layout.where[i] = (r.row, r.col, r.drop_no)
         for members in layout.cells.values():
             members.sort(key=lambda i: layout.where[i][2])
         return layout

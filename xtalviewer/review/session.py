@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from xtalviewer.crystal_call import OperatingPoint, is_hit
-from xtalviewer.store.over_time import BestOverTime
 from xtalviewer.review.plate_map import PlateLayout
+from xtalviewer.store.rows import Annotation, BestOverTime, CourseImage, Flag, Image, Inspection, InspectionSummary, \
+    Model, QueueRow
 from xtalviewer.store.schema import VISIBLE
-from xtalviewer.store.store import Store, now_iso
+from xtalviewer.store.store import AnnotationRow, Store, now_iso
 
 ORDERS = (("plate", "Plate order"), ("crystal", "Likely crystals first"), ("margin", "Most uncertain (margin)"),
           ("entropy", "Most uncertain (entropy)"), ("disagreement", "Disagreements"),
@@ -29,7 +30,7 @@ _ADVICE = {"full": "Free some disk space", "readonly": "Make the database writab
            "read-only": "Make the database writable", "locked": "Another program holds the database"}
 
 
-def chosen_model(store: Store, preferred: int | None) -> dict | None:
+def chosen_model(store: Store, preferred: int | None) -> Model | None:
     """The user's preferred model when this database has it, else the database's active model."""
     found = store.model(preferred) if preferred is not None else None
     from xtalviewer.model.registry import current_model  # torch only when a model must be found
@@ -82,11 +83,12 @@ class LabelNotSaved(Exception):
 
 @dataclass
 class ReviewSession:
-    """What one reviewer has open. Rows are the store's review-queue dicts; the GUI shows them as they are."""
+    """What one reviewer has open. Rows are the store's review-queue rows (``QueueRow``); the GUI shows
+    them as they are, and the session replaces a row when its label, prediction or load error changes."""
 
     store: Store
     annotator: str
-    model: dict | None = None
+    model: Model | None = None
     order: str = "plate"
     filters: Filters = field(default_factory=Filters)
     auto_advance: bool = True
@@ -95,12 +97,12 @@ class ReviewSession:
     def __post_init__(self) -> None:
         self.scheme = self.store.scheme
         self.operating_point = self.store.operating_point(self.model_id)
-        self.inspection: dict | None = None
+        self.inspection: Inspection | None = None
         self.inspection_ids: list[int] = []
-        self.rows: list[dict] = []
+        self.rows: list[QueueRow] = []
         self.inherited: dict[int, tuple[str, str]] = {}
         self.best: dict[int, BestOverTime] = {}  # each drop's best over its inspections
-        self.flags: dict[int, dict] = {}  # drops flagged for a second look -> the newest flag event
+        self.flags: dict[int, Flag] = {}  # drops flagged for a second look -> the newest flag event
         self.modes: list[str] = [VISIBLE]  # imaging modes of the open inspection, visible first
         self.shown_mode = VISIBLE  # the mode the image view shows (M cycles); the queue holds visible drops
         self.side_by_side = False
@@ -122,15 +124,15 @@ class ReviewSession:
 
     @property
     def model_id(self) -> int | None:
-        return self.model["id"] if self.model else None
+        return self.model.id if self.model else None
 
-    def set_model(self, model: dict | None) -> None:
+    def set_model(self, model: Model | None) -> None:
         """Predictions, hits and orders follow this model from the next reload on."""
         self.model = model
         self.operating_point: OperatingPoint = self.store.operating_point(self.model_id)
 
-    def is_hit(self, row: dict) -> bool:
-        return bool(is_hit(row.get("crystal_prob"), self.operating_point.threshold))
+    def is_hit(self, row: QueueRow) -> bool:
+        return bool(is_hit(row.crystal_prob, self.operating_point.threshold))
 
     def best_hit(self, image_id: int) -> BestOverTime | None:
         """The drop's best over time when it was a hit at some inspection (the grid's mark)."""
@@ -163,7 +165,7 @@ class ReviewSession:
         if self.inspection is None:
             return -1
         keep = keep_image if keep_image is not None else self.current_image_id
-        f, inspection_id = self.filters, self.inspection["id"]
+        f, inspection_id = self.filters, self.inspection.id
         self.modes = self.store.inspection_modes(inspection_id) or [VISIBLE]
         if self.shown_mode not in self.modes:
             self.shown_mode = self.modes[0]
@@ -174,8 +176,8 @@ class ReviewSession:
         self.best = self.store.best_over_time(self.model_id, inspection_id)
         self.flags = self.store.flags(inspection_id)
         insp = self.inspection
-        self.layout = PlateLayout.of(self.rows, insp["rows"], insp["cols"], insp["drops"]) if self.plate_map else None
-        self._by_id = {r["id"]: i for i, r in enumerate(self.rows)}
+        self.layout = PlateLayout.of(self.rows, insp.rows, insp.cols, insp.drops) if self.plate_map else None
+        self._by_id = {r.id: i for i, r in enumerate(self.rows)}
         row = self._by_id.get(keep, 0) if keep is not None else 0
         self.selection = []
         self.set_current(row if self.rows else -1)
@@ -221,30 +223,30 @@ class ReviewSession:
         ids = self.inspection_ids
         if not ids or self.inspection is None:
             return None
-        i = ids.index(self.inspection["id"]) if self.inspection["id"] in ids else 0
+        i = ids.index(self.inspection.id) if self.inspection.id in ids else 0
         target = ids[max(0, min(len(ids) - 1, i + step))]
-        if target == self.inspection["id"]:
+        if target == self.inspection.id:
             return None
         r = self.current_drop
-        keep = self.store.same_drop(target, r["plate_id"], r["well"], r["drop_no"], r.get("mode", VISIBLE)) if r else None
+        keep = self.store.same_drop(target, r.plate_id, r.well, r.drop_no, r.mode) if r else None
         return target, keep
 
     # -- rows, current drop, selection ------------------------------------------------------------------
 
-    def row(self, i: int) -> dict | None:
+    def row(self, i: int) -> QueueRow | None:
         return self.rows[i] if 0 <= i < len(self.rows) else None
 
     def row_of(self, image_id: int | None) -> int | None:
         return self._by_id.get(image_id) if image_id is not None else None
 
     @property
-    def current_drop(self) -> dict | None:
+    def current_drop(self) -> QueueRow | None:
         return self.row(self.current)
 
     @property
     def current_image_id(self) -> int | None:
         r = self.current_drop
-        return r["id"] if r else None
+        return r.id if r else None
 
     def set_current(self, row: int) -> None:
         """The drop on screen; the lead time of a label counts from here."""
@@ -260,24 +262,24 @@ class ReviewSession:
             return list(self.selection)
         return [self.current] if self.current >= 0 else []
 
-    def own_label(self, row: dict) -> str | None:
+    def own_label(self, row: QueueRow) -> str | None:
         """The drop's label at this inspection, as the reviewer may see it: in blind review only
         the labels given since it began."""
-        if self.blind and row["id"] not in self._blind_labelled:
+        if self.blind and row.id not in self._blind_labelled:
             return None
-        return row.get("label")
+        return row.label
 
     def inherited_label(self, image_id: int) -> str | None:
         """The label carried from an earlier inspection, shown until the reviewer confirms one
         (never in blind review)."""
         row = self.row_of(image_id)
-        if self.blind or (row is not None and self.rows[row].get("label")):
+        if self.blind or (row is not None and self.rows[row].label):
             return None
         found = self.inherited.get(image_id)
         return found[0] if found else None
 
-    def shown_label(self, row: dict) -> str | None:
-        return self.own_label(row) or self.inherited_label(row["id"])
+    def shown_label(self, row: QueueRow) -> str | None:
+        return self.own_label(row) or self.inherited_label(row.id)
 
     def move_in_plate(self, d_row: int, d_col: int) -> int:
         """Arrows on the plate map: the next well in that direction (see ``PlateLayout.move``)."""
@@ -303,10 +305,9 @@ class ReviewSession:
         items, changes = [], []
         for i in rows:
             r = self.rows[i]
-            shown = [[r[f"top{n}"], round(r[f"p{n}"], 4)] for n in (1, 2, 3) if r.get(f"top{n}")] or None
-            items.append(dict(image_id=r["id"], label=key, annotator=self.annotator, source=source,
-                              prediction_id=r.get("prediction_id"), shown=shown, lead_ms=lead))
-            changes.append((r["id"], r.get("label"), key))
+            items.append(AnnotationRow(r.id, key, self.annotator, source=source, prediction_id=r.prediction_id,
+                                       shown=r.shown_prediction(), lead_ms=lead))
+            changes.append((r.id, r.label, key))
         ids = self._write(items)
         if self.blind:
             self._blind_labelled.update(r for r, _, _ in changes)
@@ -324,11 +325,11 @@ class ReviewSession:
         r = self.current_drop
         if self.blind:
             raise ReviewError("Blind review hides the model's answer: label with the class keys")
-        if not r or not r.get("top1"):
+        if not r or not r.top1:
             raise ReviewError("No prediction to accept for this drop yet")
         if len(self.targets()) > 1:
             raise ReviewError("Enter accepts one drop's prediction; select a single drop")
-        return self.label(r["top1"], source="accepted-prediction")
+        return self.label(r.top1, source="accepted-prediction")
 
     @property
     def undo_text(self) -> str | None:
@@ -357,46 +358,47 @@ class ReviewSession:
 
     def _revert(self, change: LabelChange, labels: list[tuple[int, str | None]]) -> list[int]:
         ids = change.annotation_ids
-        items = [dict(image_id=image_id, label=label, annotator=self.annotator, source="human",
-                      reverts=ids[i] if i < len(ids) else None) for i, (image_id, label) in enumerate(labels)]
+        items = [AnnotationRow(image_id, label, self.annotator, source="human", reverts=ids[i] if i < len(ids) else None)
+                 for i, (image_id, label) in enumerate(labels)]
         written = self._write(items)
         row = self.row_of(labels[0][0])
         if row is not None:
             self.set_current(row)
         return written
 
-    def _write(self, items: list[dict]) -> list[int]:
+    def _write(self, items: list[AnnotationRow]) -> list[int]:
         """Commit, then show the labels in the queue; on failure raise LabelNotSaved and change nothing."""
         try:
             ids = self.store.add_annotations(items)
         except Exception as exc:  # disk full, read-only database, locked past the busy timeout ...
-            label = items[0].get("label")
-            wells = [self.rows[r]["well"] for it in items[:4] if (r := self.row_of(it["image_id"])) is not None]
+            label = items[0].label
+            wells = [self.rows[r].well for it in items[:4] if (r := self.row_of(it.image_id)) is not None]
             self.pending_label = label
             raise LabelNotSaved(label, self.scheme.get(label).name if label else "the label change", wells,
                                 str(exc).rstrip(".") or type(exc).__name__) from exc
         self.pending_label = None
         for it in items:
-            row = self.row_of(it["image_id"])
+            row = self.row_of(it.image_id)
             if row is not None:
-                self.rows[row]["label"] = it["label"]
+                self.rows[row] = replace(self.rows[row], label=it.label)
         return ids
 
     # -- what background work found ----------------------------------------------------------------------
 
     def apply_prediction(self, image_id: int, fields: dict) -> int | None:
-        """A drop scored while on screen: keep its prediction in the queue. Returns its row."""
+        """A drop scored while on screen: keep its prediction in the queue. ``fields``: the QueueRow
+        fields the result fills in (top1 ... p3, crystal_prob, crystal_top3). Returns its row."""
         row = self.row_of(image_id)
         if row is not None:
-            self.rows[row].update(fields)
+            self.rows[row] = replace(self.rows[row], **fields)
         return row
 
     def mark_unreadable(self, image_id: int, error: str) -> bool:
         """A drop whose image cannot be decoded: note it in the queue and the store, once. True if new."""
         row = self.row_of(image_id)
-        if row is None or self.rows[row].get("load_error"):
+        if row is None or self.rows[row].load_error:
             return False
-        self.rows[row]["load_error"] = error
+        self.rows[row] = replace(self.rows[row], load_error=error)
         self.store.mark_load_error(image_id, error)
         return True
 
@@ -406,40 +408,39 @@ class ReviewSession:
         """Of the drops in the queue: shown, labelled, hits at the model's operating point, crystal in top 3, scored."""
         return {
             "shown": len(self.rows),
-            "labelled": sum(1 for r in self.rows if r.get("label")),
+            "labelled": sum(1 for r in self.rows if r.label),
             "hits": sum(1 for r in self.rows if self.is_hit(r)),
-            "crystal_top3": sum(1 for r in self.rows if r.get("crystal_top3")),
-            "scored": sum(1 for r in self.rows if r.get("top1")),
+            "crystal_top3": sum(1 for r in self.rows if r.crystal_top3),
+            "scored": sum(1 for r in self.rows if r.top1),
         }
 
-    def inspection_counts(self) -> dict | None:
+    def inspection_counts(self) -> InspectionSummary | None:
         """The whole inspection's counts as the plate browser shows them (the store's summary row)."""
         if self.inspection is None:
             return None
-        rows = self.store.inspection_summaries(self.model_id, self.inspection["id"])
+        rows = self.store.inspection_summaries(self.model_id, self.inspection.id)
         return rows[0] if rows else None
 
-    def history(self) -> list[dict]:
+    def history(self) -> list[Annotation | Flag]:
         """The drop's labels and second-look events, newest first; in blind review only what this
         reviewer did since it began."""
         r = self.current_drop
         if r is None:
             return []
-        events = self.store.drop_history(r["id"])
+        events = self.store.drop_history(r.id)
         if self.blind:
-            events = [e for e in events if e["annotator"] == self.annotator and e["created_at"] >= self._blind_since]
+            events = [e for e in events if e.annotator == self.annotator and e.created_at >= self._blind_since]
         return events
 
-    def time_course(self) -> list[dict]:
+    def time_course(self) -> list[CourseImage]:
         """The drop at every inspection in the mode on screen (labels hidden in blind review)."""
         r = self.current_drop
         if r is None:
             return []
-        course = self.store.drop_course(r["plate_id"], r["well"], r["drop_no"], self.shown_mode)
+        course = self.store.drop_course(r.plate_id, r.well, r.drop_no, self.shown_mode)
         if self.blind:
-            for c in course:
-                if c["id"] != r["id"] or c["id"] not in self._blind_labelled:
-                    c["shown_label"], c["inherited"] = None, False
+            course = [c if c.id == r.id and c.id in self._blind_labelled else
+                      replace(c, shown_label=None, inherited=False) for c in course]
         return course
 
     # -- imaging modes -----------------------------------------------------------------------------------
@@ -450,14 +451,14 @@ class ReviewSession:
             if self.shown_mode in self.modes else self.modes[0]
         return self.shown_mode
 
-    def mode_images(self) -> dict[str, dict]:
-        """mode -> image row of the current drop at this inspection (just the drop when one mode)."""
+    def mode_images(self) -> dict[str, QueueRow | Image]:
+        """mode -> image of the current drop at this inspection (just the drop when one mode)."""
         r = self.current_drop
         if r is None:
             return {}
         if len(self.modes) == 1:
-            return {r.get("mode", VISIBLE): r}
-        return self.store.drop_modes(r["inspection_id"], r["well"], r["drop_no"])
+            return {r.mode: r}
+        return self.store.drop_modes(r.inspection_id, r.well, r.drop_no)
 
     # -- second look and blind review ---------------------------------------------------------------------
 
@@ -465,16 +466,16 @@ class ReviewSession:
         """D: mark the target drops as needing a second look (or clear the mark), committed at once.
         Returns how many drops changed."""
         rows = self.targets()
-        ids = [self.rows[i]["id"] for i in rows if (self.rows[i]["id"] in self.flags) != on]
+        ids = [self.rows[i].id for i in rows if (self.rows[i].id in self.flags) != on]
         if not ids:
             return 0
         self.store.add_flags(ids, on, self.annotator, note=note)
-        self.flags = self.store.flags(self.inspection["id"]) if self.inspection else {}
+        self.flags = self.store.flags(self.inspection.id) if self.inspection else {}
         return len(ids)
 
     @property
     def blind(self) -> bool:
-        return self.inspection is not None and self.inspection["plate_id"] in self.blind_plates
+        return self.inspection is not None and self.inspection.plate_id in self.blind_plates
 
     @property
     def shows_model(self) -> bool:
@@ -485,7 +486,7 @@ class ReviewSession:
         stay hidden until it is turned off; the queue goes back to plate order without filters."""
         if self.inspection is None:
             raise ReviewError("Open a plate first")
-        plate = self.inspection["plate_id"]
+        plate = self.inspection.plate_id
         if on:
             self.blind_plates.add(plate)
             self._blind_labelled, self._blind_since = set(), now_iso()

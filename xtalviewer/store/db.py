@@ -1,4 +1,6 @@
-"""How a database file may be opened, and what to say when SQLite refuses.
+"""The connection to an xtalviewer database: how a file may be opened, the pragmas, the busy
+timeout, who holds the write lock, and what to say when SQLite refuses. ``Database`` is the open
+connection every store function takes first; ``Store`` is the one callers hold.
 
 Before SQLite touches a path: it must be a regular file (``--db /dev/null`` made SQLite write
 ``/dev/null-journal``) on a local disk (on NFS, SMB or sshfs several workstations corrupt the
@@ -6,6 +8,10 @@ write-ahead log; ``--allow-network-db`` or XTALVIEWER_ALLOW_NETWORK_DB=1 for a s
 computer uses). Commands that only read open the file read-only, immutable where the medium is
 read-only and nothing else can change it. SQLite's "database is locked" and "attempt to write a
 readonly database" become one line that says who holds the lock or why the file is read-only.
+
+Who holds the lock: SQLite locks byte ranges of the database and its ``-shm`` file with POSIX
+locks; Linux lists them in /proc/locks with the holder's process id. Elsewhere (or when the list
+cannot be read) the answer is empty and the message falls back to the kinds of process that write.
 """
 
 from __future__ import annotations
@@ -13,11 +19,17 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
-from xtalviewer.store.filesystems import network_filesystem, read_only_reason
-from xtalviewer.store.lockholders import describe_holders
+import sqlite_utils
+
+from xtalviewer.files.parts import new_part, sweep_dead_parts, sync_file
 from xtalviewer.files.regular import file_kind
+from xtalviewer.labels import LabelScheme
+from xtalviewer.store.filesystems import network_filesystem, read_only_reason
 
 BUSY_TIMEOUT_S = 30.0
 BUSY_TIMEOUT_ENV = "XTALVIEWER_BUSY_TIMEOUT"
@@ -35,6 +47,8 @@ class StoreBusyError(StoreError, sqlite3.OperationalError):
 
 class StoreReadOnlyError(StoreError, sqlite3.OperationalError):
     """A write to a database that is read-only (medium, permissions, or opened to read)."""
+
+
 
 
 def busy_timeout_s() -> float:
@@ -118,6 +132,84 @@ def is_read_only(exc: BaseException) -> bool:
         _errorname(exc).startswith("SQLITE_READONLY") or "readonly database" in str(exc))
 
 
+# -- who holds the write lock ------------------------------------------------------------------------
+
+PROC_LOCKS = Path("/proc/locks")
+WRITER_KINDS = "the review window, an import, import-labels, predict, or an xtal-train run"
+
+
+def _file_ids(db: Path) -> set[tuple[int, int, int]]:
+    ids = set()
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            st = os.stat(f"{db}{suffix}")
+        except OSError:
+            continue
+        ids.add((os.major(st.st_dev), os.minor(st.st_dev), st.st_ino))
+    return ids
+
+
+def lock_holders(db: str | os.PathLike) -> list[int]:
+    """Process ids (other than ours) holding a write lock on the database, its -wal or its -shm file."""
+    if not hasattr(os, "major") or not PROC_LOCKS.exists():  # not Linux: nothing to ask
+        return []
+    wanted = _file_ids(Path(db))
+    if not wanted:
+        return []
+    try:
+        text = PROC_LOCKS.read_text()
+    except OSError:
+        return []
+    pids: list[int] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if "->" in parts:  # a process waiting for the lock, not holding it
+            continue
+        try:
+            kind, pid, dev = parts[3], int(parts[4]), parts[5]
+            major, minor, inode = dev.split(":")
+            ident = (int(major, 16), int(minor, 16), int(inode))
+        except (IndexError, ValueError):
+            continue
+        if kind == "WRITE" and ident in wanted and pid > 0 and pid != os.getpid() and pid not in pids:
+            pids.append(pid)
+    return pids
+
+
+def describe_process(pid: int) -> str:
+    """What a process is, in the words a lab uses: "xtalviewer import (pid 4242)"."""
+    try:
+        argv = [a for a in Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0") if a]
+    except OSError:
+        return f"process {pid}"
+    words = [os.path.basename(a) for a in argv]
+    text = " ".join(argv)
+    if "xtal-train" in words or "train" in argv or "train.cli" in text:
+        what = "an xtal-train run"
+    elif "xtalviewer.predict" in argv or ("predict" in argv and "xtalviewer" in text):
+        what = "xtalviewer predict"
+    elif "xtalviewer" in text:
+        sub = next((a for a in argv if a in ("import", "import-labels", "demo", "models", "predict", "export",
+                                             "stats", "report")), None)
+        what = f"xtalviewer {sub}" if sub else "the xtalviewer review window"
+    elif words and words[0].startswith("sqlite3"):
+        what = "an sqlite3 shell"
+    else:
+        what = words[0] if words else "a process"
+    return f"{what} (pid {pid})"
+
+
+def describe_holders(db: str | os.PathLike) -> str:
+    """Who holds the lock, for a message: the processes found, else the kinds that write."""
+    pids = lock_holders(db)
+    if pids:
+        return ", ".join(describe_process(p) for p in pids[:3])
+    return f"another program ({WRITER_KINDS})"
+
+
+# -- what to say when SQLite refuses ------------------------------------------------------------------
+
+
 def busy_error(path: Path, timeout: float) -> StoreBusyError:
     return StoreBusyError(
         f"database {path} is busy: {describe_holders(path)} kept it locked for more than {timeout:g} s. "
@@ -141,7 +233,156 @@ def explain(exc: sqlite3.Error, path: Path, *, timeout: float | None = None,
     if isinstance(exc, StoreError):
         return exc
     if is_busy(exc):
-        return busy_error(path, busy_timeout_s() if timeout is None else timeout)
+        if timeout is None:
+            try:
+                timeout = busy_timeout_s()
+            except StoreError:  # a bad setting is said when a Store opens; here, the default was in force
+                timeout = BUSY_TIMEOUT_S
+        return busy_error(path, timeout)
     if is_read_only(exc) or (_errorname(exc) == "SQLITE_CANTOPEN" and read_only_reason(path)):
         return read_only_error(path, opened_read_only)
     return None
+
+
+# -- the open connection ----------------------------------------------------------------------------------
+
+
+def now_iso() -> str:
+    """UTC timestamp with milliseconds, the form every created_at column holds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Database:
+    """One open connection to an xtalviewer database, with the label scheme it speaks: what every
+    function of the store's concept modules takes first. ``Store`` opens it (migrating the schema and
+    binding the scheme on the way); one connection per thread or process.
+
+    The connection is in autocommit mode: writes go inside ``transaction()``, which takes the write
+    lock up front and turns SQLite's "locked" and "read-only" into a ``StoreError`` that says why.
+    """
+
+    scheme: LabelScheme  # bound by Store once the schema is current
+
+    def __init__(self, path: Path, *, readonly: bool, busy_timeout: float):
+        self.path = path
+        self.readonly = readonly
+        self.busy_timeout = busy_timeout
+        try:
+            conn = connect(path, readonly=readonly, timeout=busy_timeout)
+        except sqlite3.Error as exc:
+            raise self.not_ours(exc) or self.explain(exc) or \
+                StoreError(f"database {path} cannot be opened: {exc}") from None
+        self.conn = conn
+        self.sqlite_utils = sqlite_utils.Database(conn, execute_plugins=False)
+
+    def explain(self, exc: sqlite3.Error) -> StoreError | None:
+        """A StoreError for an SQLite error a person can act on, else None."""
+        return explain(exc, self.path, timeout=self.busy_timeout, opened_read_only=self.readonly)
+
+    def not_ours(self, exc: sqlite3.Error) -> StoreError | None:
+        """The StoreError for opening a file that is not SQLite at all, else None."""
+        if "not a database" in str(exc):
+            return StoreError(f"{self.path} is not an xtalviewer database (it is not an SQLite file); nothing was changed")
+        return None
+
+    def configure(self) -> None:
+        """Busy timeout and foreign keys; a writer also gets WAL and synced commits."""
+        self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        if self.readonly:
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            return
+        mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreError(f"database {self.path} cannot use write-ahead logging (journal mode {mode})")
+        # FULL: a commit is synced to disk before it returns, so an acknowledged label survives power loss
+        self.conn.execute("PRAGMA synchronous = FULL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT: take the write lock up front so concurrent writers queue, not deadlock."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self.explain(exc) or exc from None
+        try:
+            yield self.conn
+        except sqlite3.OperationalError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise self.explain(exc) or exc from None
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise self.explain(exc) or exc from None
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                          (key, value))
+
+    def backup(self, target: str | Path) -> Path:
+        """Copy the whole database (consistent, even while others write) to ``target``: into a part
+        file renamed onto ``target`` once whole and synced, so a copy killed halfway never leaves a
+        ``.bak`` that reads as an empty database; the next backup in the folder removes that part."""
+        target = Path(target)
+        sweep_dead_parts(target.parent)
+        part = new_part(target)
+        try:
+            dest = sqlite3.connect(str(part))
+            try:
+                dest.execute("PRAGMA journal_mode = OFF")  # a part is whole or thrown away: no journal beside it
+                self.conn.backup(dest)
+            finally:
+                dest.close()
+            sync_file(part)
+            os.replace(part, target)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        return target
+
+    def optimize(self) -> None:
+        """Refresh the query planner's statistics and fold the write-ahead log into the file (after a
+        bulk load, as ``bench/store.py`` and a big import do)."""
+        self.conn.execute("ANALYZE")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def query(self, sql: str, params: Sequence | dict = ()) -> list[dict]:
+        """Any SQL, rows as dicts: for scripts and tests that look at the tables themselves. The app
+        reads through the typed functions of the concept modules."""
+        return list(self.sqlite_utils.query(sql, params))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def file_has_plates(path: Path) -> bool | None:
+    """Whether the database file holds a plate, without opening it as a Store (no migration, no
+    scheme): False for a file with no tables yet, None when it cannot be read at all."""
+    try:
+        conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM plate)").fetchone()[0])
+    except sqlite3.Error:  # no tables yet
+        return False
+    finally:
+        conn.close()

@@ -1,12 +1,15 @@
 """The database schema as an ordered list of migrations; ``PRAGMA user_version`` says how many ran.
 
 A migration is appended, never edited: a database made by any earlier release upgrades by running
-the ones it has not seen, in order.
+the ones it has not seen, in order (``migrate``), after a backup copy of the file.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
+
+from xtalviewer.store.db import Database, StoreError, StoreReadOnlyError
 
 MIGRATIONS: list[str] = [
     # 1: the first schema
@@ -236,3 +239,41 @@ def split_statements(script: str) -> list[str]:
     if current:
         statements.append("\n".join(current))
     return statements
+
+
+def migrate(db: Database) -> None:
+    """Bring the database to SCHEMA_VERSION: refuse a newer one or a foreign one, back up an older
+    one beside it, then run each missing migration in its own transaction."""
+    version = db.schema_version
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database {db.path} was written by a newer xtalviewer (schema {version}, this one knows "
+            f"up to {SCHEMA_VERSION}); upgrade xtalviewer to open it. Nothing was changed."
+        )
+    if version == SCHEMA_VERSION:
+        return
+    if db.readonly:
+        raise StoreReadOnlyError(
+            f"database {db.path} was written by an older xtalviewer (schema {version}) and must be upgraded, "
+            "but it cannot be written here; open it once where it can be (a copy in a writable folder)"
+        )
+    if version == 0 and db.sqlite_utils.table_names():
+        raise StoreError(f"{db.path} is an SQLite database but not an xtalviewer one; nothing was changed")
+    if version > 0:
+        db.backup(db.path.with_name(f"{db.path.name}.v{version}-{int(time.time())}.bak"))
+    # a migration may rebuild a table others refer to (SQLite's way to change a constraint):
+    # foreign keys are off while it runs, and checked before each migration commits
+    db.conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for number in range(version, SCHEMA_VERSION):
+            with db.transaction():
+                # executescript would commit; run the statements one by one inside our transaction
+                for statement in split_statements(MIGRATIONS[number]):
+                    db.conn.execute(statement)
+                broken = db.conn.execute("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StoreError(f"upgrading {db.path} to schema {number + 1} would break "
+                                     f"{len(broken)} references (e.g. {broken[0]}); nothing was changed")
+                db.conn.execute(f"PRAGMA user_version = {number + 1}")
+    finally:
+        db.conn.execute("PRAGMA foreign_keys = ON")

@@ -22,7 +22,7 @@ import numpy as np
 from xtalviewer.importers import import_paths
 from xtalviewer.paths import data_dir
 from xtalviewer.plates import row_letter
-from xtalviewer.store.store import Store
+from xtalviewer.store.store import AnnotationRow, Store
 from xtalviewer.synthetic.renderer import CRYSTAL_KEYS, DropGeometry, random_geometry, random_style, render_drop_jpeg
 
 # share of drops per fate in a typical sparse-matrix screen
@@ -180,8 +180,8 @@ def store_earlier_labels(store: Store, images: list[DemoImage], share: float, se
             continue
         day = date.fromisoformat(img.folder.split("_")[1]) + timedelta(days=1)
         when = datetime(day.year, day.month, day.day, 10, 0, tzinfo=timezone.utc)
-        pending.append(dict(image_id=image_id, label=img.label, annotator=DEMO_ANNOTATOR, source="human",
-                            created_at=when.isoformat(timespec="milliseconds")))
+        pending.append(AnnotationRow(image_id, img.label, DEMO_ANNOTATOR, source="human",
+                                     created_at=when.isoformat(timespec="milliseconds")))
     store.add_annotations(pending)
     return len(pending)
 

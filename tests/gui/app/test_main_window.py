@@ -28,7 +28,7 @@ def press(window, key, modifier=Qt.KeyboardModifier.NoModifier):
 
 
 def ids_in_grid(window):
-    return [r["id"] for r in window.grid_model.rows()]
+    return [r.id for r in window.grid_model.rows()]
 
 
 def test_hotkey_stores_the_label_with_annotator_and_advances(plate_db, settings, open_window):
@@ -39,9 +39,9 @@ def test_hotkey_stores_the_label_with_annotator_and_advances(plate_db, settings,
     with Store(plate_db) as s:
         assert s.current_label(first) == "needles"
         (h,) = s.history(first)
-        assert h["annotator"] == "tester" and h["source"] == "human" and h["lead_ms"] >= 0
+        assert h.annotator == "tester" and h.source == "human" and h.lead_ms >= 0
     assert w.current_row() == 1
-    assert w.grid_model.row_dict(0)["label"] == "needles"
+    assert w.grid_model.queue_row(0).label == "needles"
 
 
 def test_auto_advance_can_be_turned_off(plate_db, settings, open_window):
@@ -53,8 +53,8 @@ def test_auto_advance_can_be_turned_off(plate_db, settings, open_window):
 
 def test_enter_accepts_the_prediction_and_records_what_was_shown(plate_db, settings, open_window):
     with Store(plate_db) as s:
-        model_id = s.active_model()["id"]
-        first = s.review_queue(model_id, "plate", inspection_id=s.query("SELECT MAX(id) AS i FROM inspection")[0]["i"])[0]["id"]
+        model_id = s.active_model().id
+        first = s.review_queue(model_id, "plate", inspection_id=s.query("SELECT MAX(id) AS i FROM inspection")[0]["i"])[0].id
         s.put_predictions(model_id, [PredictionRow(first, probs(plates=0.7, needles=0.2))])
     w = open_window(plate_db, settings)
     w.set_current_row(w.grid_model.row_of(first))
@@ -64,8 +64,8 @@ def test_enter_accepts_the_prediction_and_records_what_was_shown(plate_db, setti
     press(w, Qt.Key.Key_Return)
     with Store(plate_db) as s:
         (h,) = s.history(first)
-        assert (h["label"], h["source"]) == ("plates", "accepted-prediction")
-        assert h["prediction_id"] is not None and h["shown"][0] == ["plates", pytest.approx(0.7)]
+        assert (h.label, h.source) == ("plates", "accepted-prediction")
+        assert h.prediction_id is not None and h.shown[0] == ["plates", pytest.approx(0.7)]
 
 
 def test_undo_and_redo_write_new_annotations(plate_db, settings, open_window):
@@ -76,8 +76,8 @@ def test_undo_and_redo_write_new_annotations(plate_db, settings, open_window):
     with Store(plate_db) as s:
         assert s.current_label(first) is None
         hist = s.history(first)
-        assert len(hist) == 2 and hist[0]["reverts"] == hist[1]["id"]
-    assert w.current_image_id() == first and w.grid_model.row_dict(0)["label"] is None
+        assert len(hist) == 2 and hist[0].reverts == hist[1].id
+    assert w.current_image_id() == first and w.grid_model.queue_row(0).label is None
     press(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     with Store(plate_db) as s:
         assert s.current_label(first) == "skin"
@@ -90,11 +90,11 @@ def test_several_selected_drops_are_labelled_at_once(plate_db, settings, open_wi
     assert w.grid is w.drops.queue
     select_rows(w.grid, [2, 3, 4])
     w.grid.selectionModel().setCurrentIndex(w.grid_model.index(4), w.grid.selectionModel().SelectionFlag.Select)
-    chosen = [w.grid_model.row_dict(r)["id"] for r in (2, 3, 4)]
+    chosen = [w.grid_model.queue_row(r).id for r in (2, 3, 4)]
     press(w, Qt.Key.Key_0)
     with Store(plate_db) as s:
         assert [s.current_label(i) for i in chosen] == ["crystals_3d"] * 3
-        assert s.current_label(w.grid_model.row_dict(1)["id"]) is None
+        assert s.current_label(w.grid_model.queue_row(1).id) is None
     assert w.current_row() == 5
     press(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # one undo reverts the whole group
     with Store(plate_db) as s:
@@ -104,10 +104,10 @@ def test_several_selected_drops_are_labelled_at_once(plate_db, settings, open_wi
 @pytest.fixture
 def scored_db(plate_db):
     with Store(plate_db) as s:
-        model_id = s.active_model()["id"]
+        model_id = s.active_model().id
         latest = s.query("SELECT MAX(id) AS i FROM inspection")[0]["i"]
         rows = s.review_queue(model_id, "plate", inspection_id=latest)
-        ids = [r["id"] for r in rows]
+        ids = [r.id for r in rows]
         s.put_predictions(model_id, [
             PredictionRow(ids[0], probs(clear=0.9)),
             PredictionRow(ids[1], probs(needles=0.6, clear=0.3)),
@@ -131,7 +131,7 @@ def test_review_orders_and_filters(scored_db, settings, open_window):
     choose(w.toolbar.order_box, "crystal")
     assert ids_in_grid(w)[:2] == [ids[2], ids[1]]  # 3D crystals 95%, then needles 60%
     with Store(db) as s:
-        expected = [r["id"] for r in s.review_queue(s.active_model()["id"], "crystal", inspection_id=w.inspection["id"])]
+        expected = [r.id for r in s.review_queue(s.active_model().id, "crystal", inspection_id=w.inspection.id)]
     assert ids_in_grid(w) == expected
     choose(w.toolbar.order_box, "margin")
     assert ids_in_grid(w)[0] == ids[3]
@@ -150,7 +150,7 @@ def test_review_orders_and_filters(scored_db, settings, open_window):
     choose(w.toolbar.top3_filter, "yes")
     assert {ids[1], ids[2]} <= set(ids_in_grid(w))
     with Store(db) as s:
-        expected = [r["id"] for r in s.review_queue(s.active_model()["id"], "plate", inspection_id=w.inspection["id"],
+        expected = [r.id for r in s.review_queue(s.active_model().id, "plate", inspection_id=w.inspection.id,
                                                     crystal_top3=True)]
     assert ids_in_grid(w) == expected and ids[0] not in expected
 
@@ -160,8 +160,8 @@ def test_prediction_panel_shows_the_stored_top3(scored_db, settings, open_window
     w = open_window(db, settings)
     w.set_current_row(w.grid_model.row_of(ids[1]))
     with Store(db) as s:
-        p = s.prediction(ids[1], s.active_model()["id"])
-    assert w.prediction.bars.top3 == [(p["top1"], p["p1"]), (p["top2"], p["p2"]), (p["top3"], p["p3"])]
+        p = s.prediction(ids[1], s.active_model().id)
+    assert w.prediction.bars.top3 == [(p.top1, p.p1), (p.top2, p.p2), (p.top3, p.p3)]
     assert w.prediction.title.text() == "Model: tiny"
     w.set_current_row(w.grid_model.row_of(ids[0]))
     assert w.prediction.flag.text().startswith("not a hit")
@@ -172,12 +172,12 @@ def test_live_worker_fills_predictions_and_the_grid(plate_db, settings, open_win
     w = open_window(plate_db, settings, start_scoring=True)
     qtbot.waitUntil(lambda: not w.scoring.running(), timeout=60000)
     rows = w.grid_model.rows()
-    readable = [r for r in rows if not r.get("load_error")]
-    assert readable and all(r.get("top1") for r in readable)
-    assert any(r.get("load_error") for r in rows)  # the truncated one, marked by the worker
+    readable = [r for r in rows if not r.load_error]
+    assert readable and all(r.top1 for r in readable)
+    assert any(r.load_error for r in rows)  # the truncated one, marked by the worker
     with Store(plate_db) as s:
         stored = s.conn.execute("SELECT COUNT(*) FROM prediction p JOIN image i ON i.id = p.image_id "
-                                "WHERE i.inspection_id = ?", (w.inspection["id"],)).fetchone()[0]
+                                "WHERE i.inspection_id = ?", (w.inspection.id,)).fetchone()[0]
     assert stored == len(readable)
     idx = w.grid_model.index(0)
     assert w.grid_model.data(idx, Role.CRYSTAL_PROB) is not None
@@ -185,26 +185,26 @@ def test_live_worker_fills_predictions_and_the_grid(plate_db, settings, open_win
 
 def test_unreadable_image_shows_a_placeholder_with_the_reason(plate_db, settings, open_window, qtbot):
     w = open_window(plate_db, settings)
-    broken = next(r for r in w.grid_model.rows() if r["path"].endswith("GP1_06B_1.jpg"))
-    w.set_current_row(w.grid_model.row_of(broken["id"]))
+    broken = next(r for r in w.grid_model.rows() if r.path.endswith("GP1_06B_1.jpg"))
+    w.set_current_row(w.grid_model.row_of(broken.id))
     qtbot.waitUntil(lambda: "cannot be shown" in w.image_view._message.toPlainText(), timeout=10000)
     text = w.image_view._message.toPlainText()
     assert "truncated" in text or "corrupt" in text
     assert not w.image_view.has_image()
-    assert w.grid_model.data(w.grid_model.index(w.grid_model.row_of(broken["id"])), Role.ERROR)
+    assert w.grid_model.data(w.grid_model.index(w.grid_model.row_of(broken.id)), Role.ERROR)
     with Store(plate_db) as s:  # marked for every other view too
-        assert s.image(broken["id"])["load_error"]
+        assert s.image(broken.id).load_error
 
 
 def test_arrow_keys_and_page_keys_navigate(plate_db, settings, open_window, qtbot):
     w = open_window(plate_db, settings)
-    latest = w.inspection["id"]
+    latest = w.inspection.id
     press(w, Qt.Key.Key_Right)
     assert w.current_row() == 1
     press(w, Qt.Key.Key_PageUp)
-    assert w.inspection["id"] != latest
+    assert w.inspection.id != latest
     press(w, Qt.Key.Key_PageDown)
-    assert w.inspection["id"] == latest
+    assert w.inspection.id == latest
 
 
 def test_label_from_an_earlier_inspection_is_inherited_until_confirmed(plate_db, settings, open_window):
@@ -213,14 +213,14 @@ def test_label_from_an_earlier_inspection_is_inherited_until_confirmed(plate_db,
         first_early = s.query("SELECT id FROM image WHERE inspection_id = ? AND well = 'A01'", (early,))[0]["id"]
         s.add_annotation(first_early, "needles", "ann")
     w = open_window(plate_db, settings)
-    row0 = w.grid_model.row_dict(0)
-    assert row0["well"] == "A01" and row0["label"] is None
+    row0 = w.grid_model.queue_row(0)
+    assert row0.well == "A01" and row0.label is None
     assert w.grid_model.data(w.grid_model.index(0), Role.INHERITED) == "needles"
     course = w.filmstrip.model_.rows()
-    assert [c["inherited"] for c in course] == [False, True] and course[1]["shown_label"] == "needles"
+    assert [c.inherited for c in course] == [False, True] and course[1].shown_label == "needles"
     press(w, Qt.Key.Key_8)  # confirming writes the label for this inspection
     with Store(plate_db) as s:
-        assert s.current_label(row0["id"]) == "needles"
+        assert s.current_label(row0.id) == "needles"
     assert w.grid_model.data(w.grid_model.index(0), Role.INHERITED) is None
 
 
@@ -250,7 +250,7 @@ def test_a_label_that_cannot_be_written_is_reported_at_once_and_kept_on_screen(p
     press(w, Qt.Key.Key_8)
     assert w.alert.isVisible() and "NOT SAVED: Needles" in w.alert.text() and expect in w.alert.text().lower()
     assert w.session.pending_label == "needles"
-    assert w.current_row() == row and w.grid_model.row_dict(row)["label"] is None  # nothing moved on
+    assert w.current_row() == row and w.grid_model.queue_row(row).label is None  # nothing moved on
     with Store(plate_db) as s:
         assert s.history(first) == []
     if how == "full":
@@ -281,18 +281,18 @@ def test_orders_and_filters_from_the_keyboard(scored_db, settings, open_window):
 def test_paging_within_a_plate_keeps_the_drop(plate_db, settings, open_window):
     w = open_window(plate_db, settings)
     w.set_current_row(3)
-    well = w.grid_model.row_dict(3)["well"]
-    later = w.inspection["id"]
+    well = w.grid_model.queue_row(3).well
+    later = w.inspection.id
     press(w, Qt.Key.Key_PageUp)
-    assert w.inspection["id"] != later
-    assert w.grid_model.row_dict(w.current_row())["well"] == well
+    assert w.inspection.id != later
+    assert w.grid_model.queue_row(w.current_row()).well == well
 
 
 def test_plots_open_from_the_window_and_a_click_goes_to_the_drop(plate_db, settings, open_window, qtbot):
     w = open_window(plate_db, settings)
     QTest.keyClick(w.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
     assert w._plots.isVisible()
-    target = w.grid_model.row_dict(5)["id"]
+    target = w.grid_model.queue_row(5).id
     w._plots.drop_clicked.emit(target)
     assert w.current_image_id() == target
     w._plots.close()
@@ -352,9 +352,9 @@ def calibrated_db(plate_db):
         old = s.active_model()
         op = OperatingPoint(threshold=0.3, temperature=1.2, target_recall=0.99, val_recall=0.99, val_review_load=0.2)
         model_id = s.add_model(name="tiny-calibrated", arch="resnet18", classes=s.scheme.keys, input_size=32,
-                               path=old["path"], activate=True, operating_point=op)
+                               path=old.path, activate=True, operating_point=op)
         latest = s.query("SELECT MAX(id) AS i FROM inspection")[0]["i"]
-        ids = [r["id"] for r in s.review_queue(model_id, "plate", inspection_id=latest)]
+        ids = [r.id for r in s.review_queue(model_id, "plate", inspection_id=latest)]
         s.put_predictions(model_id, [
             PredictionRow(ids[0], probs(clear=0.9)),
             PredictionRow(ids[1], probs(needles=0.35, clear=0.6)),  # 36.9% crystal: a hit at 30%, not at 50%
@@ -386,8 +386,8 @@ def test_hits_follow_the_models_operating_point(calibrated_db, settings, open_wi
     assert ids_in_grid(w) == [ids[1], ids[2]] and w.toolbar.hit_filter.currentData() == "yes"
     press(w, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)  # and crystal in top 3: both strategies at once
     assert w.toolbar.top3_filter.currentData() == "yes" and set(ids_in_grid(w)) == {ids[1], ids[2]}
-    qtbot.waitUntil(lambda: w.browser_model.index_of(w.inspection["id"]) is not None, timeout=10000)
-    row = w.browser_model.index_of(w.inspection["id"])
+    qtbot.waitUntil(lambda: w.browser_model.index_of(w.inspection.id) is not None, timeout=10000)
+    row = w.browser_model.index_of(w.inspection.id)
     hits = w.browser_model.itemFromIndex(row.siblingAtColumn(4))
     assert hits.text() == "2" and op.describe() in hits.toolTip()
     assert op.describe() in w.browser_model.horizontalHeaderItem(4).toolTip()
@@ -437,8 +437,8 @@ def test_exporting_onto_a_fifo_is_refused_with_a_message(plate_db, settings, ope
 
 def first_readable_drop_on_screen(w, qtbot) -> list[dict]:
     """Show the first readable drop's image; returns the readable drops of the plate."""
-    readable = [r for r in w.grid_model.rows() if not r["path"].endswith("GP1_06B_1.jpg")]
-    w.set_current_row(w.grid_model.row_of(readable[0]["id"]))
+    readable = [r for r in w.grid_model.rows() if not r.path.endswith("GP1_06B_1.jpg")]
+    w.set_current_row(w.grid_model.row_of(readable[0].id))
     qtbot.waitUntil(lambda: w.image_view.has_image(), timeout=10000)
     return readable
 
@@ -454,9 +454,9 @@ def test_c_outlines_the_crop_box_of_the_image_on_screen(plate_db, settings, open
     rect = w.image_view._crop.rect()
     image = w.image_view.pixmap_image()
     assert 0 <= rect.left() < rect.right() <= image.width() and 0 <= rect.top() < rect.bottom() <= image.height()
-    w.set_current_row(w.grid_model.row_of(readable[1]["id"]))  # the next drop gets its own box
+    w.set_current_row(w.grid_model.row_of(readable[1].id))  # the next drop gets its own box
     qtbot.waitUntil(lambda: w.image_view.crop_key not in (None, first), timeout=10000)
-    assert w.image_view.crop_key == w.image_view.image_key == readable[1]["id"]
+    assert w.image_view.crop_key == w.image_view.image_key == readable[1].id
     QTest.keyClick(w.grid, Qt.Key.Key_C)
     assert w.image_view.crop_caption() is None and not w.actions_["view.crop"].isChecked()
 
@@ -471,9 +471,9 @@ def test_g_lays_where_the_model_sees_a_crystal_over_the_image(plate_db, settings
     assert w.image_view.heat_key == first and "Grad-CAM" in w.image_view.heat_caption()
     assert "most (red) evidence" in w.image_view.heat_caption()
     assert w.image_view._heat.pixmap().size() == w.image_view.pixmap_image().size()  # laid over the whole image
-    w.set_current_row(w.grid_model.row_of(readable[1]["id"]))  # the next drop gets its own map
+    w.set_current_row(w.grid_model.row_of(readable[1].id))  # the next drop gets its own map
     qtbot.waitUntil(lambda: w.image_view.heat_key not in (None, first), timeout=20000)
-    assert w.image_view.heat_key == w.image_view.image_key == readable[1]["id"]
+    assert w.image_view.heat_key == w.image_view.image_key == readable[1].id
     QTest.keyClick(w.grid, Qt.Key.Key_G)
     assert w.image_view.heat_caption() is None and not w.actions_["view.cam"].isChecked()
 
@@ -485,13 +485,13 @@ def test_recalibrate_refits_the_active_model_on_the_labels_and_activates_it(plat
     shown = []
     monkeypatch.setattr(recal_gui.QMessageBox, "information", lambda *a: shown.append(a[2]))
     w = open_window(plate_db, settings)
-    readable = [r for r in w.grid_model.rows() if not r["path"].endswith("GP1_06B_1.jpg")]
+    readable = [r for r in w.grid_model.rows() if not r.path.endswith("GP1_06B_1.jpg")]
     for i, r in enumerate(readable):
-        w.set_current_row(w.grid_model.row_of(r["id"]))
+        w.set_current_row(w.grid_model.row_of(r.id))
         assert w.apply_label("crystals_3d" if i % 2 else "clear")
-    before = w.model["id"]
+    before = w.model.id
     w.actions_["model.recalibrate"].trigger()
-    qtbot.waitUntil(lambda: w.model is not None and w.model["id"] != before, timeout=30000)
-    assert "recalibrated" in w.model["name"] and w.store.active_model()["id"] == w.model["id"]
+    qtbot.waitUntil(lambda: w.model is not None and w.model.id != before, timeout=30000)
+    assert "recalibrated" in w.model.name and w.store.active_model().id == w.model.id
     assert shown and "labelled drops" in shown[0] and "crystal recall" in shown[0]
     assert "fitted on" in w.session.operating_point.describe()

@@ -2,8 +2,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox
 
+from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.labels import load_scheme
 from xtalviewer.settings import Settings, load_settings
+from xtalviewer.store.rows import Model
 from xtalviewer.gui.app.preferences import PreferencesDialog, hotkey_problem
 
 
@@ -18,8 +20,10 @@ def test_hotkey_rules():
 
 def test_dialog_edits_and_validates(qtbot):
     scheme = load_scheme("xtal10")
-    dialog = PreferencesDialog(Settings(annotator="Ada"), scheme, [{"id": 3, "name": "r", "arch": "resnet18",
-                                                                    "input_size": 128}])
+    model = Model(id=3, name="r", arch="resnet18", scheme="xtal10", classes=scheme.keys, input_size=128,
+                  normalization=None, run_id=None, metrics=None, path="/models/r.pt", sha256=None, active=False,
+                  created_at=None, operating_point=OperatingPoint())
+    dialog = PreferencesDialog(Settings(annotator="Ada"), scheme, [model])
     qtbot.addWidget(dialog)
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
     dialog.hotkey_edits["needles"].setText("1")
@@ -45,6 +49,6 @@ def test_new_hotkeys_and_annotator_take_effect_in_the_window(plate_db, settings,
     first = w.current_image_id()
     QTest.keyClick(w.grid, Qt.Key.Key_N)
     with Store(plate_db) as s:
-        assert s.current_label(first) == "needles" and s.history(first)[0]["annotator"] == "Grace"
+        assert s.current_label(first) == "needles" and s.history(first)[0].annotator == "Grace"
     assert w.label_bar.buttons["needles"].text().startswith("n ")
     assert load_settings()[0].hotkeys == {"needles": "n"}  # saved

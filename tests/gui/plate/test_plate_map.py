@@ -31,19 +31,19 @@ def two_drop_db(tmp_path):
         model = s.add_model(name="tiny", arch="resnet18", classes=keys, input_size=32,
                             path=str(tiny_checkpoint(tmp_path / "tiny.pt", s.scheme)), activate=True,
                             operating_point=OperatingPoint(threshold=0.3, target_recall=0.99))
-        later = s.inspections(s.plate_by_barcode("TD1")["id"])[-1]["id"]
+        later = s.inspections(s.plate_by_barcode("TD1").id)[-1].id
         rows = []
         for r in s.review_queue(None, inspection_id=later):
             p = np.full(len(keys), 0.02)
-            p[keys.index("needles" if r["well"] == "A02" else "clear")] = 0.82
-            rows.append(PredictionRow(r["id"], p / p.sum()))
+            p[keys.index("needles" if r.well == "A02" else "clear")] = 0.82
+            rows.append(PredictionRow(r.id, p / p.sum()))
         s.put_predictions(model, rows)
     return db
 
 
 def at(w):
     r = w.session.current_drop
-    return r["well"], r["drop_no"]
+    return r.well, r.drop_no
 
 
 def test_plate_order_is_the_plate_and_other_orders_flow(two_drop_db, settings, open_window):
@@ -55,7 +55,7 @@ def test_plate_order_is_the_plate_and_other_orders_flow(two_drop_db, settings, o
     assert model.flags(model.index(0, 0)) & Qt.ItemFlag.ItemIsEnabled
     assert model.flags(model.index(4, 4)) == Qt.ItemFlag.NoItemFlags  # E5 was not imaged
     w.requeue(order="crystal")
-    assert w.grid is w.drops.queue and w.session.rows[0]["well"] == "A02"  # the view follows the order
+    assert w.grid is w.drops.queue and w.session.rows[0].well == "A02"  # the view follows the order
     w.requeue(order="plate")
     assert w.grid is w.drops.plate
     w.requeue(unreviewed=True)
@@ -76,7 +76,7 @@ def test_arrows_move_by_well_and_tab_cycles_the_drops(two_drop_db, settings, ope
     QTest.keyClick(w.grid, Qt.Key.Key_Down)
     assert at(w) == ("B02", 1)  # nothing imaged below: nothing moves
     QTest.keyClick(w.grid, Qt.Key.Key_8)  # label and on to the next drop of the plate
-    assert at(w) == ("B02", 2) and w.session.rows[w.session.row_of(w.session.current_image_id) - 1]["label"] == "needles"
+    assert at(w) == ("B02", 2) and w.session.rows[w.session.row_of(w.session.current_image_id) - 1].label == "needles"
 
 
 def test_a_clicked_column_header_selects_the_column_and_one_key_labels_it(two_drop_db, settings, open_window):
@@ -87,8 +87,8 @@ def test_a_clicked_column_header_selects_the_column_and_one_key_labels_it(two_dr
     assert len(w.session.targets()) == 4  # A02 and B02, two drops each
     QTest.keyClick(w.grid, Qt.Key.Key_0)
     with Store(two_drop_db) as s:
-        labelled = {(r["well"], r["drop_no"]) for r in s.review_queue(None, inspection_id=w.inspection["id"])
-                    if r["label"] == "crystals_3d"}
+        labelled = {(r.well, r.drop_no) for r in s.review_queue(None, inspection_id=w.inspection.id)
+                    if r.label == "crystals_3d"}
     assert labelled == {("A02", 1), ("A02", 2), ("B02", 1), ("B02", 2)}
 
 
@@ -115,7 +115,7 @@ def test_d_flags_a_second_look_with_a_note_shown_in_the_history(two_drop_db, set
     model = w.panel.history_model
     assert model.data(model.index(0, 2)) == "Second look: crystal or fibre?"
     w.requeue(order="disputed")
-    assert [r["id"] for r in w.session.rows] == [flagged]
+    assert [r.id for r in w.session.rows] == [flagged]
     QTest.keyClick(w.grid, Qt.Key.Key_D)  # D on a flagged drop clears the flag
     assert flagged not in w.session.flags
     assert w.panel.history_model.data(w.panel.history_model.index(0, 2)) == "Second look done"
@@ -150,11 +150,11 @@ def test_m_cycles_the_imaging_mode_and_shift_m_shows_two_side_by_side(tmp_path, 
     assert w.session.shown_mode == "uv"
     qtbot.waitUntil(lambda: w.image_view.image_key not in (None, visible), timeout=5000)
     uv = w.session.mode_images()["uv"]
-    assert w.image_view.image_key == uv["id"]
-    assert all("-uvt/" in r["path"] for r in w.filmstrip.model_.rows())  # the time course follows the mode
+    assert w.image_view.image_key == uv.id
+    assert all("-uvt/" in r.path for r in w.filmstrip.model_.rows())  # the time course follows the mode
     QTest.keyClick(w.grid, Qt.Key.Key_M, Qt.KeyboardModifier.ShiftModifier)
     assert w.pane.second_view.isVisible()
-    qtbot.waitUntil(lambda: w.pane.second_view.image_key == uv["id"], timeout=5000)
+    qtbot.waitUntil(lambda: w.pane.second_view.image_key == uv.id, timeout=5000)
     assert w.image_view.image_key == w.session.current_image_id  # visible on the left, UV beside it
 
 
@@ -166,9 +166,9 @@ def test_the_hit_list_opens_a_drop_in_its_plate_with_enter(two_drop_db, settings
     qtbot.waitUntil(lambda: dialog.model.rowCount() > 0, timeout=10000)
     assert "hit at crystal probability >= 30.0%" in dialog.rule.text()
     first = dialog.model.rows[0]
-    assert (first["well"], first["hit"]) == ("A02", True)
+    assert (first.well, first.hit) == ("A02", True)
     QTest.keyClick(dialog.table, Qt.Key.Key_Return)
-    assert w.current_image_id() == first["image_id"] and w.inspection["id"] == first["inspection_id"]
+    assert w.current_image_id() == first.image_id and w.inspection.id == first.inspection_id
     dialog.close()
 
 
@@ -176,7 +176,7 @@ def test_the_reviewers_tab_shows_kappa_between_reviewers(two_drop_db, qtbot):
     from xtalviewer.gui.plots.dialog import PlotsDialog
 
     with Store(two_drop_db) as s:
-        ids = [r["id"] for r in s.review_queue(None, inspection_id=s.inspections(s.plates()[0]["id"])[-1]["id"])]
+        ids = [r.id for r in s.review_queue(None, inspection_id=s.inspections(s.plates()[0].id)[-1].id)]
         for n, i in enumerate(ids):
             s.add_annotation(i, "clear" if n < 6 else "skin", "ada")
             s.add_annotation(i, "clear" if n < 4 else "skin", "bob")

@@ -22,8 +22,8 @@ def probs(scheme, *ranked):
 def label_and_score(db, *, score=True):
     """Label five drops of the later inspection; score four of them (one is left unscored)."""
     with Store(db) as s:
-        model = s.active_model()["id"]
-        later = s.inspections(s.plate_by_barcode("GP1")["id"])[-1]["id"]
+        model = s.active_model().id
+        later = s.inspections(s.plate_by_barcode("GP1").id)[-1].id
         rows = s.query("SELECT id, well FROM image WHERE inspection_id = ? ORDER BY row, col", (later,))
         by_well = {r["well"]: r["id"] for r in rows}
         labels = {"A01": "needles", "A02": "clear", "A03": "plates", "A04": "skin", "A05": "clear"}
@@ -97,7 +97,7 @@ def test_agreement_tab_shows_rates_bars_and_confusion(qtbot, plate_db):
     dialog = open_dialog(qtbot, plate_db)
     tab = dialog.agreement
     with Store(plate_db) as s:
-        expected = plotdata.agreement(s, s.active_model()["id"])
+        expected = plotdata.agreement(s, s.active_model().id)
     assert not tab.showing_message
     assert (expected["n"], expected["top1_n"], expected["top3_n"], expected["crystal_n"]) == (4, 2, 3, 3)
     assert "50.0%" in tab.tiles["top1"].text() and "75.0%" in tab.tiles["top3"].text()
@@ -137,14 +137,14 @@ def test_agreement_says_when_nothing_is_labelled_and_predicted(qtbot, plate_db):
 def test_crystal_map_lays_out_the_plate_and_reports_the_drop(qtbot, plate_db):
     later, by_well = label_and_score(plate_db)
     with Store(plate_db) as s:  # A06 was needles a week earlier and is not labelled at the later inspection
-        earlier = s.inspections(s.plate_by_barcode("GP1")["id"])[0]["id"]
+        earlier = s.inspections(s.plate_by_barcode("GP1").id)[0].id
         s.add_annotation(s.query("SELECT id FROM image WHERE inspection_id = ? AND well = 'A06'", (earlier,))[0]["id"],
                          "needles", "tester")
     dialog = open_dialog(qtbot, plate_db, inspection_id=later)
     tab = dialog.crystal_map
     assert tab.inspection_id() == later
     with Store(plate_db) as s:
-        expected = plotdata.crystal_map(s, s.active_model()["id"], later)
+        expected = plotdata.crystal_map(s, s.active_model().id, later)
     assert tab.image.image.shape == (8, 12)  # a 96-well plate, one drop per well
     assert np.array_equal(tab.image.image, 100 * expected["prob"], equal_nan=True)
     assert not np.isnan(tab.image.image[0, 0]) and np.isnan(tab.image.image[0, 4])  # A05 labelled, unscored
@@ -173,10 +173,10 @@ def test_crystal_map_follows_the_inspection_picker(qtbot, plate_db):
     tab = dialog.crystal_map
     assert tab.plate_box.currentText() == "GP1" and tab.inspection_box.count() == 2
     latest = tab.inspection_id()
-    assert tab.data["inspection"]["id"] == latest  # no inspection given: the plate's latest
+    assert tab.data["inspection"].id == latest  # no inspection given: the plate's latest
     with qtbot.waitSignal(tab.loaded, timeout=5000):
         tab.inspection_box.setCurrentIndex(0)
-    assert tab.data["inspection"]["id"] == tab.inspection_box.itemData(0) != latest
+    assert tab.data["inspection"].id == tab.inspection_box.itemData(0) != latest
 
 
 def test_an_empty_database_opens_with_messages(qtbot, db_path):
@@ -196,7 +196,7 @@ def test_crystal_map_dots_the_hits_of_the_models_operating_point(qtbot, plate_db
     with Store(plate_db) as s:
         op = OperatingPoint(threshold=0.2, target_recall=0.99, val_recall=0.99, val_review_load=0.3)
         s.add_model(name="calibrated", arch="resnet18", classes=s.scheme.keys, input_size=32,
-                    path=s.active_model()["path"], activate=True, operating_point=op)
+                    path=s.active_model().path, activate=True, operating_point=op)
     later, _ = label_and_score(plate_db)  # scored by the calibrated model, now the active one
     dialog = open_dialog(qtbot, plate_db, inspection_id=later)
     tab = dialog.crystal_map

@@ -96,13 +96,13 @@ def test_a_tiny_run_fills_curves_table_and_heat_map_and_activates(db, open_dialo
         class_names = [store.scheme.get(k).name for k in store.scheme.keys]
     assert dialog.results.rowCount() == len(models) == 1
     (row,), (model,) = dialog.results.rows, models
-    assert row["arch"] == model["arch"] == "resnet18" and row["model_id"] == model["id"]
+    assert row["arch"] == model.arch == "resnet18" and row["model_id"] == model.id
     for key in HEADLINE:
-        assert row["metrics"][key] == model["metrics"][key]
+        assert row["metrics"][key] == model.metrics[key]
     shown = [dialog.results.data(dialog.results.index(0, c)) for c in range(dialog.results.columnCount())]
     assert shown[0] == "★ resnet18" and dialog.results.best == 0
-    assert shown[1] == f"{100 * model['metrics']['accuracy']:.1f}%"
-    assert shown[-1] == str(model["id"])
+    assert shown[1] == f"{100 * model.metrics['accuracy']:.1f}%"
+    assert shown[-1] == str(model.id)
     init = next(e["init"] for e in dialog.events if e["event"] == "start")
     assert shown[dialog.results.column("init")] == init and init  # what the trainer says it started from
 
@@ -123,15 +123,15 @@ def test_a_tiny_run_fills_curves_table_and_heat_map_and_activates(db, open_dialo
     dialog.table.clearSelection()
     assert dialog.heatmap.matrix == [] and not dialog.activate_button.isEnabled()
     dialog.table.selectRow(0)
-    assert dialog.heatmap.matrix == model["metrics"]["confusion_matrix"]
+    assert dialog.heatmap.matrix == model.metrics["confusion_matrix"]
     assert dialog.heatmap.names == class_names
     assert not dialog.heatmap.grab().isNull()
 
     with qtbot.waitSignal(dialog.model_activated, timeout=5000) as signal:
         qtbot.mouseClick(dialog.activate_button, Qt.MouseButton.LeftButton)
-    assert signal.args == [model["id"]]
+    assert signal.args == [model.id]
     with Store(db) as store:
-        assert store.active_model()["id"] == model["id"]
+        assert store.active_model().id == model.id
     assert "(active)" in dialog.results.data(dialog.results.index(0, dialog.results.columnCount() - 1))
 
 

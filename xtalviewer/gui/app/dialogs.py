@@ -13,7 +13,7 @@ def open_plots(window: QMainWindow):
     from xtalviewer.gui.plots.dialog import PlotsDialog
 
     inspection = window.inspection
-    dialog = PlotsDialog(window.db_path, parent=window, inspection_id=inspection["id"] if inspection else None)
+    dialog = PlotsDialog(window.db_path, parent=window, inspection_id=inspection.id if inspection else None)
     dialog.drop_clicked.connect(window.go_to_image)
     dialog.show()
     return dialog

@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
+from xtalviewer.store.rows import Inspection
 from xtalviewer.store.store import Store
 from xtalviewer.imaging.thumbnails import ThumbnailCache
 from xtalviewer.gui.tasks import TaskFailed, TaskRunner, TaskState
@@ -36,11 +37,11 @@ def export_task(state: TaskState, db: Path, target: str) -> int:
             raise TaskFailed(str(exc)) from exc
 
 
-def report_task(state: TaskState, db: Path, inspection: dict, target: str, cache: ThumbnailCache) -> Path:
+def report_task(state: TaskState, db: Path, inspection: Inspection, target: str, cache: ThumbnailCache) -> Path:
     from xtalviewer.report.html import write_report
 
     with Store(db) as store:
-        return write_report(store, inspection["barcode"], target, inspection_key=inspection["key"], thumb_cache=cache)
+        return write_report(store, inspection.barcode, target, inspection_key=inspection.key, thumb_cache=cache)
 
 
 def import_summary(report) -> str:
@@ -100,14 +101,14 @@ class FileCommands(QObject):
                            on_done=lambda n: self._say(f"Wrote {n} rows to {path}", 6000),
                            on_failed=lambda e: QMessageBox.warning(self.window, "Export failed", e))
 
-    def plate_report(self, inspection: dict | None, cache: ThumbnailCache) -> None:
+    def plate_report(self, inspection: Inspection | None, cache: ThumbnailCache) -> None:
         """One self-contained HTML file of this inspection, then opened."""
         if inspection is None:
             self._say("Open a plate first", 4000)
             return
         if self._busy(self.reports, "A report"):
             return
-        suggested = f"{inspection['barcode']}-{(inspection['imaged_at'] or '')[:10]}-report.html"
+        suggested = f"{inspection.barcode}-{(inspection.imaged_at or '')[:10]}-report.html"
         path, _ = QFileDialog.getSaveFileName(self.window, "Plate report", suggested, "HTML (*.html)")
         if not path:
             return
@@ -117,7 +118,7 @@ class FileCommands(QObject):
             self._say(f"Wrote {target}", 8000)
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
 
-        self.reports.start(report_task, self.db_path, dict(inspection), path, cache, on_done=done,
+        self.reports.start(report_task, self.db_path, inspection, path, cache, on_done=done,
                            on_failed=lambda e: self._say(f"Report not written: {e}", 15000))
 
     def close(self) -> None:

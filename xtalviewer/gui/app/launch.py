@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 from xtalviewer.paths import resources_dir
 from xtalviewer.settings import Settings, load_settings, save_settings
 from xtalviewer.store.store import StoreError
-from xtalviewer.store.users import default_annotator
+from xtalviewer.store.annotations import default_annotator
+from xtalviewer.gui.tasks import wait_for_daemon_threads
 from xtalviewer.gui.theme import STYLE
 
 
@@ -81,8 +82,8 @@ def run_app(db_path: Path, *, screenshot: Path | None = None, plate: str | None 
             idx = window.grid_model.index(row)
             if not window.grid.visualRect(idx).intersects(visible):
                 continue
-            r = window.grid_model.row_dict(row)
-            if not r.get("load_error") and window.thumbs.cached(r["id"]) is None and window.thumbs.error(r["id"]) is None:
+            r = window.grid_model.queue_row(row)
+            if not r.load_error and window.thumbs.cached(r.id) is None and window.thumbs.error(r.id) is None:
                 return False
         return window.image_view.has_image() or window.current_image_id() is None or \
             "cannot be shown" in window.image_view._message.toPlainText()

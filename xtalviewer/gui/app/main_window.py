@@ -16,12 +16,13 @@ from xtalviewer.model.registry import current_model
 from xtalviewer.imaging.decode import load_rgb
 from xtalviewer.review.session import Filters, LabelChange, LabelNotSaved, ReviewError, ReviewSession, chosen_model
 from xtalviewer.settings import Settings, save_settings
+from xtalviewer.store.rows import CourseImage, Inspection, Model
 from xtalviewer.store.store import Store
 from xtalviewer.imaging.thumbnails import ThumbnailCache, cache_from_settings, prune_in_background
 from xtalviewer.gui.app import dialogs, review_commands
 from xtalviewer.gui.retrain.recalibrate import Recalibrator, show_failure, show_result
 from xtalviewer.gui.app.actions import review_actions, shortcut_rows
-from xtalviewer.gui.plate.browser import PlateBrowser, summaries
+from xtalviewer.gui.plate.browser import BrowserRows, PlateBrowser, summaries
 from xtalviewer.gui.app.centre_split import Centre
 from xtalviewer.gui.drop.side_panel import DropPanel
 from xtalviewer.gui.drop.drop_view import DropView
@@ -53,7 +54,8 @@ class MainWindow(QMainWindow):
         self.hotkeys = {c.key: settings.hotkeys.get(c.key, c.hotkey) for c in self.scheme.classes}
         self._closed = False
         self.thumb_cache = self._thumb_cache(settings)
-        self.thumbs = BackgroundLoader(lambda key, r: self.thumb_cache.get(r["path"], r.get("size"), r.get("mtime")),
+        # a thumbnail's source: (path, size, mtime) as stored, or (path, None, None) to stat the file
+        self.thumbs = BackgroundLoader(lambda key, source: self.thumb_cache.get(*source),
                                        threads=2, memory_items=6000, parent=self)
         self.images = BackgroundLoader(lambda key, path: load_rgb(path), threads=2, memory_items=24, parent=self)
         self.browser_task, self.scoring = TaskRunner(self), LiveScoring(self.db_path, self)
@@ -128,7 +130,7 @@ class MainWindow(QMainWindow):
         self.recalibrator.check(self.session.operating_point if self.model else None)
 
     @property
-    def model(self) -> dict | None:
+    def model(self) -> Model | None:
         return self.session.model
 
     @property
@@ -137,25 +139,26 @@ class MainWindow(QMainWindow):
         return self.drops.view
 
     @property
-    def inspection(self) -> dict | None:
+    def inspection(self) -> Inspection | None:
         return self.session.inspection
 
     # -- plates, order and filters ----------------------------------------------------------------
 
     def refresh_browser(self, then_open: int | None = None) -> None:
         """Plate and inspection counts come from a background query (large stores take a moment)."""
-        def done(rows: list[dict]) -> None:
-            self.browser_model.set_rows(rows, self.session.operating_point, self.model and self.model["name"])
+        def done(found: BrowserRows) -> None:
+            rows = found.rows
+            self.browser_model.set_rows(found, self.session.operating_point, self.model and self.model.name)
             self.browser.expandAll()
-            self.session.set_inspections([r["id"] for r in rows])
-            target = then_open or (self.inspection["id"] if self.inspection else None)
+            self.session.set_inspections([r.id for r in rows])
+            target = then_open or (self.inspection.id if self.inspection else None)
             if target is None and rows:
-                target = next((r["id"] for r in reversed(rows) if r["barcode"] == getattr(self, "_wanted_plate", None)),
-                              rows[-1]["id"])
-            if target is not None and (self.inspection is None or self.inspection["id"] != target):
+                target = next((r.id for r in reversed(rows) if r.barcode == getattr(self, "_wanted_plate", None)),
+                              rows[-1].id)
+            if target is not None and (self.inspection is None or self.inspection.id != target):
                 self.open_inspection(target)
             elif self.inspection is not None:
-                self.browser.select(self.inspection["id"])
+                self.browser.select(self.inspection.id)
             if not rows:
                 self.grid_title.setText("No plates yet: File > Import plate folder… (or run `xtalviewer demo`)")
 
@@ -185,7 +188,7 @@ class MainWindow(QMainWindow):
         self.browser.select(inspection_id)
         self._queue_shown()
         review_commands.sync_blind(self)
-        if not (old and old["plate_id"] == self.inspection["plate_id"] and self.scoring.running()):
+        if not (old and old.plate_id == self.inspection.plate_id and self.scoring.running()):
             self.start_plate_scoring()  # the task scores the whole plate: keep it across its inspections
         self.plate_loaded.emit(inspection_id)
 
@@ -241,19 +244,19 @@ class MainWindow(QMainWindow):
         self.drops.show_current(self.session.current)
         self.drop.show()
 
-    def _course_clicked(self, r: dict) -> None:
+    def _course_clicked(self, r: CourseImage) -> None:
         """A time-course image: its inspection, the same drop (in the queue's mode) current."""
-        if self.inspection and r["inspection_id"] != self.inspection["id"]:
-            keep = r["id"] if r["mode"] == self.session.queue_mode else self.store.same_drop(
-                r["inspection_id"], r["plate_id"], r["well"], r["drop_no"], self.session.queue_mode)
-            self.open_inspection(r["inspection_id"], keep_image=keep)
+        if self.inspection and r.inspection_id != self.inspection.id:
+            keep = r.id if r.mode == self.session.queue_mode else self.store.same_drop(
+                r.inspection_id, r.plate_id, r.well, r.drop_no, self.session.queue_mode)
+            self.open_inspection(r.inspection_id, keep_image=keep)
 
     def go_to_image(self, image_id: int) -> None:
         """A drop picked elsewhere (the plots): open its inspection, clearing filters that hide it."""
         inspection_id = self.store.inspection_of_image(image_id)
         if inspection_id is None:
             return
-        if self.inspection is None or self.inspection["id"] != inspection_id or self.session.row_of(image_id) is None:
+        if self.inspection is None or self.inspection.id != inspection_id or self.session.row_of(image_id) is None:
             self.session.filters = Filters()
             self._show_filter_state()
             self.open_inspection(inspection_id, keep_image=image_id)
@@ -315,7 +318,7 @@ class MainWindow(QMainWindow):
             self.scoring.cancel()
             self.status.idle()
             return
-        self.scoring.start(self.model, self.inspection["plate_id"], self.settings.device, self.current_image_id())
+        self.scoring.start(self.model, self.inspection.plate_id, self.settings.device, self.current_image_id())
 
     def _scored(self, image_id: int, fields: dict | None, error: str | None) -> None:
         self.session.apply_prediction(image_id, fields or {"load_error": error})  # the run marked the store
@@ -341,7 +344,7 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self._switch_model(current_model(self.store))
 
-    def _switch_model(self, model: dict | None) -> None:
+    def _switch_model(self, model: Model | None) -> None:
         self.session.set_model(model)
         self._model_changed()
         self.reload_queue()  # the grid shows the new model's (cached) predictions and hits
@@ -381,7 +384,7 @@ class MainWindow(QMainWindow):
         if (new.thumbnail_dir, new.thumbnail_limit_mb) != (old.thumbnail_dir, old.thumbnail_limit_mb):
             self.thumb_cache = self._thumb_cache(new)
         model = chosen_model(self.store, self.settings.default_model)
-        if new.device != old.device or (model and self.model and model["id"] != self.model["id"]):
+        if new.device != old.device or (model and self.model and model.id != self.model.id):
             self._switch_model(model)
         self._model_changed()
 

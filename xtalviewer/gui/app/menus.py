@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMainWindow, QMenu
 
 from xtalviewer.crystal_call import pct
 from xtalviewer.model.metrics import HEADLINE
+from xtalviewer.store.rows import Model
 from xtalviewer.gui.app.actions import MENUS, Action
 
 
@@ -50,7 +51,7 @@ def install_actions(window: QMainWindow, actions: list[Action]) -> tuple[dict[st
     return made, menus
 
 
-def fill_model_menu(menu: QMenu, models: list[dict], activate: Callable[[int], None]) -> None:
+def fill_model_menu(menu: QMenu, models: list[Model], activate: Callable[[int], None]) -> None:
     """The Model menu: its actions from the table (Retrain…), then every registered model, the active one checked."""
     keep = [a for a in menu.actions() if a.objectName()]
     menu.clear()
@@ -64,14 +65,14 @@ def fill_model_menu(menu: QMenu, models: list[dict], activate: Callable[[int], N
     group = QActionGroup(menu)
     titles = {m.key: m.short for m in HEADLINE}
     for m in models:
-        metrics = m["metrics"] or {}
-        parts = [f"{m['arch']}@{m['input_size']}"]
+        metrics = m.metrics or {}
+        parts = [f"{m.arch}@{m.input_size}"]
         parts += [f"{titles[key]} {pct(metrics[key])}" for key in ("accuracy", "crystal_recall")
                   if metrics.get(key) is not None]
-        text = f"{m['name']}  ({', '.join(parts)})"
+        text = f"{m.name}  ({', '.join(parts)})"
         a = QAction(text, menu, checkable=True)
-        a.setChecked(bool(m["active"]))
-        a.triggered.connect(lambda _=False, mid=m["id"]: activate(mid))
+        a.setChecked(m.active)
+        a.triggered.connect(lambda _=False, mid=m.id: activate(mid))
         group.addAction(a)
         menu.addAction(a)
 

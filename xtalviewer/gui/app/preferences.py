@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from xtalviewer.model.inference import DEVICES
 from xtalviewer.labels import LabelScheme, available_schemes
 from xtalviewer.settings import Settings
+from xtalviewer.store.rows import Model
 from xtalviewer.gui import theme
 
 # keys the review window uses for itself; a label cannot take them
@@ -49,7 +50,7 @@ def hotkey_problem(scheme: LabelScheme, hotkeys: dict[str, str]) -> str | None:
 
 
 class PreferencesDialog(QDialog):
-    def __init__(self, settings: Settings, scheme: LabelScheme, models: list[dict], parent: QWidget | None = None,
+    def __init__(self, settings: Settings, scheme: LabelScheme, models: list[Model], parent: QWidget | None = None,
                  folder_problem: Callable[[str], str | None] | None = None):
         """``folder_problem``: why a thumbnail folder cannot be the cache (one line), or None; OK
         refuses such a folder (a folder of plate images would lose them to pruning)."""
@@ -76,7 +77,7 @@ class PreferencesDialog(QDialog):
         self.default_model = QComboBox()
         self.default_model.addItem("The active model of each database", -1)  # -1, not None (PySide6 6.12 leak)
         for m in models:
-            self.default_model.addItem(f"{m['id']}: {m['name']} ({m['arch']}@{m['input_size']})", m["id"])
+            self.default_model.addItem(f"{m.id}: {m.name} ({m.arch}@{m.input_size})", m.id)
         index = self.default_model.findData(-1 if settings.default_model is None else settings.default_model)
         self.default_model.setCurrentIndex(max(0, index))
         form.addRow("&Default model:", self.default_model)

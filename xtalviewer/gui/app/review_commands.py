@@ -24,13 +24,13 @@ def flag_drop(window: QMainWindow) -> None:
     """D: the drop (or the selected drops) needs a second look, with an optional note; on drops
     that are all flagged already, D clears the flag. Both are kept in the drop's history."""
     s = window.session
-    targets = [s.rows[i]["id"] for i in s.targets()]
+    targets = [s.rows[i].id for i in s.targets()]
     if not targets:
         return
     on = not all(i in s.flags for i in targets)
     note = None
     if on:
-        where = s.current_drop["well"] if len(targets) == 1 else f"{len(targets)} drops"
+        where = s.current_drop.well if len(targets) == 1 else f"{len(targets)} drops"
         note, ok = QInputDialog.getText(window, "Needs a second look",
                                         f"Why should someone look at {where} again? (optional, Enter to flag)",
                                         QLineEdit.EchoMode.Normal, "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from xtalviewer.crystal_call import OperatingPoint
+from xtalviewer.store.rows import Model
 from xtalviewer.gui.theme import model_caption
 
 
@@ -19,7 +20,7 @@ class StatusLabels:
         for w in (self.annotator, self.device, self.model, self.progress):
             bar.addPermanentWidget(w)
 
-    def show(self, annotator: str, device: str, model: dict | None, op: OperatingPoint) -> None:
+    def show(self, annotator: str, device: str, model: Model | None, op: OperatingPoint) -> None:
         from xtalviewer.model.inference import describe_device, select_device
 
         try:

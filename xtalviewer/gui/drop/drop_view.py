@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from xtalviewer.model.crop_box import shown_crop
 from xtalviewer.model.gradcam import cam_for, heat_rgba, legend_scale
 from xtalviewer.review.session import ReviewSession
+from xtalviewer.store.rows import Annotation, Flag, Image, QueueRow
 from xtalviewer.store.schema import MODES
 from xtalviewer.gui.drop.side_panel import DropPanel
 from xtalviewer.gui.drop.image_pane import ImagePane
@@ -54,24 +55,24 @@ class DropView(QObject):
         shown = images.get(s.shown_mode) or r
         pair = side_by_side_modes(images, s.shown_mode) if s.side_by_side else None
         self.pane.show_modes(s.modes, s.shown_mode, pair)
-        self.pane.set_course(s.time_course(), shown and shown["id"])
+        self.pane.set_course(s.time_course(), shown and shown.id)
         if r is None:
             self.pane.title.setText("")
             self._wanted = {}
             self.image_view.show_message(None, "No drop selected" if s.inspection is None else
                                          "No drops match the filters")
             return
-        self._pending = r["id"]
-        self.pane.title.setText(f"{s.inspection['barcode']}  {r['well']}  drop {r['drop_no']}  ·  "
-                                f"{Path(shown['path']).name}")
-        self.scoring.prioritize(r["id"])
+        self._pending = r.id
+        self.pane.title.setText(f"{s.inspection.barcode}  {r.well}  drop {r.drop_no}  ·  "
+                                f"{Path(shown.path).name}")
+        self.scoring.prioritize(r.id)
         for ahead in range(PREFETCH, 0, -1):  # queued first, served last (LIFO)
             nxt = s.row(s.current + ahead)
-            if nxt and not nxt.get("load_error"):
-                self.images.request(nxt["id"], nxt["path"])
+            if nxt and not nxt.load_error:
+                self.images.request(nxt.id, nxt.path)
         views = [(self.image_view, images[pair[0]]), (self.pane.second_view, images[pair[1]])] if pair else \
             [(self.image_view, shown)]
-        self._wanted = {view: row["id"] for view, row in views}
+        self._wanted = {view: row.id for view, row in views}
         for view, row in views:
             self._load(view, row)
 
@@ -107,7 +108,7 @@ class DropView(QObject):
         if not self.cam_shown or image is None or view.heat_key == key:
             return
         model = self.session.model
-        if model is None or not model.get("path"):
+        if model is None or not model.path:
             view.show_heat(key, rgba_qimage(np.zeros((1, 1, 4), np.uint8)), "no model to explain: G shows where "
                            "the active model sees a crystal", to_qimage(legend_scale()))
             return
@@ -116,7 +117,7 @@ class DropView(QObject):
             crystal_map = cam_for(path).explain(from_qimage(image))
             return key, rgba_qimage(heat_rgba(crystal_map.heat, segments=crystal_map.segments)), crystal_map.caption
 
-        self._cam_task.start(explain, image, model["path"], on_done=self._cam_found,
+        self._cam_task.start(explain, image, model.path, on_done=self._cam_found,
                              on_failed=lambda err: view.show_heat(key, rgba_qimage(np.zeros((1, 1, 4), np.uint8)),
                                                                   f"no Grad-CAM: {err}", to_qimage(legend_scale())))
 
@@ -132,7 +133,7 @@ class DropView(QObject):
         if not self.crop_shown or image is None or view.crop_key == key:
             return
         model = self.session.model
-        normalization = model.get("normalization") if model else None
+        normalization = model.normalization if model else None
 
         def find(state, image, normalization):
             return key, shown_crop(from_qimage(image), normalization)
@@ -143,24 +144,24 @@ class DropView(QObject):
         key, crop = result
         self.image_view.show_crop(key, (crop.x0, crop.y0, crop.x1, crop.y1), crop.caption)
 
-    def _load(self, view: ImageView, row: dict) -> None:
-        if row.get("load_error"):
-            self._image_failed(row["id"], row["load_error"])
+    def _load(self, view: ImageView, row: QueueRow | Image) -> None:
+        if row.load_error:
+            self._image_failed(row.id, row.load_error)
             return
-        image = self.images.request(row["id"], row["path"])
+        image = self.images.request(row.id, row.path)
         if image is not None:
-            self._image_ready(row["id"], image)
-        elif self.images.error(row["id"]):
-            self._image_failed(row["id"], self.images.error(row["id"]))
-        elif view.image_key != row["id"]:
-            view.show_message(row["id"], "Loading…")
+            self._image_ready(row.id, image)
+        elif self.images.error(row.id):
+            self._image_failed(row.id, self.images.error(row.id))
+        elif view.image_key != row.id:
+            view.show_message(row.id, "Loading…")
 
-    def show_prediction(self, history: list[dict] | None = None) -> None:
+    def show_prediction(self, history: list[Annotation | Flag] | None = None) -> None:
         """The side panel: prediction, hit call, label state (and the history when given); in
         blind review the model's answer is hidden."""
         s, r = self.session, self.session.current_drop
-        pending = self.scoring.running() and bool(r) and not r.get("top1") and not r.get("load_error")
-        self.panel.show_drop(s.model["name"] if s.model else None, r, s.operating_point, pending=pending,
+        pending = self.scoring.running() and bool(r) and not r.top1 and not r.load_error
+        self.panel.show_drop(s.model.name if s.model else None, r, s.operating_point, pending=pending,
                              shown_label=r and s.shown_label(r), history=history, blind=s.blind)
 
     def scored(self, image_id: int, error: str | None) -> None:
@@ -195,7 +196,7 @@ class DropView(QObject):
         self._mark(key, error)
         for view, wanted in self._wanted.items():
             if wanted == key:
-                path = next((r["path"] for r in self.session.mode_images().values() if r["id"] == key), "")
+                path = next((r.path for r in self.session.mode_images().values() if r.id == key), "")
                 view.show_message(key, f"This image cannot be shown:\n{error}\n\n{path}")
                 if view is self.image_view:
                     self._painted(self.session.current_image_id)
@@ -207,7 +208,7 @@ class DropView(QObject):
             self._mark(key, error)
 
 
-def side_by_side_modes(images: dict[str, dict], shown: str) -> list[str] | None:
+def side_by_side_modes(images: dict[str, QueueRow | Image], shown: str) -> list[str] | None:
     """The two modes to show side by side: visible on the left, the shown mode (or the next one)
     on the right; None when the drop has one mode."""
     modes = [m for m in MODES if m in images] + sorted(m for m in images if m not in MODES)

@@ -7,6 +7,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 
 from xtalviewer.crystal_call import pct
 from xtalviewer.labels import LabelScheme
+from xtalviewer.store.rows import Annotation, Flag
 
 COLUMNS = ("When", "Who", "Label", "Model showed")
 
@@ -15,9 +16,9 @@ class HistoryModel(QAbstractTableModel):
     def __init__(self, scheme: LabelScheme, parent=None):
         super().__init__(parent)
         self.scheme = scheme
-        self._rows: list[dict] = []
+        self._rows: list[Annotation | Flag] = []
 
-    def set_history(self, rows: list[dict]) -> None:
+    def set_history(self, rows: list[Annotation | Flag]) -> None:
         self.beginResetModel()
         self._rows = rows
         self.endResetModel()
@@ -41,20 +42,20 @@ class HistoryModel(QAbstractTableModel):
         r = self._rows[index.row()]
         col = index.column()
         if col == 0:
-            return r["created_at"][:16].replace("T", " ") if role == Qt.ItemDataRole.ToolTipRole \
-                else r["created_at"][5:16].replace("T", " ")
+            return r.created_at[:16].replace("T", " ") if role == Qt.ItemDataRole.ToolTipRole \
+                else r.created_at[5:16].replace("T", " ")
         if col == 1:
-            return r["annotator"]
-        if r.get("kind") == "flag":
+            return r.annotator
+        if isinstance(r, Flag):
             if col != 2:
                 return ""
-            note = f": {r['note']}" if r["flagged"] and r.get("note") else ""
-            return ("Second look" if r["flagged"] else "Second look done") + note
+            note = f": {r.note}" if r.flagged and r.note else ""
+            return ("Second look" if r.flagged else "Second look done") + note
         if col == 2:
-            name = self.scheme.get(r["label"]).name if r["label"] else "(cleared)"
-            how = {"accepted-prediction": " (accepted)", "import": " (imported)"}.get(r["source"], "")
-            return f"{name}{how}{' (undo)' if r.get('reverts') else ''}"
-        shown = r.get("shown") or []
+            name = self.scheme.get(r.label).name if r.label else "(cleared)"
+            how = {"accepted-prediction": " (accepted)", "import": " (imported)"}.get(r.source, "")
+            return f"{name}{how}{' (undo)' if r.reverts else ''}"
+        shown = r.shown or []
         if not shown:
             return ""
         text = ", ".join(f"{self.scheme.get(k).name if k in self.scheme.keys else k} {pct(p, 0)}" for k, p in shown)

@@ -8,6 +8,7 @@ from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from xtalviewer.labels import LabelScheme
+from xtalviewer.store.rows import CourseImage
 from xtalviewer.store.schema import MODE_NAMES
 from xtalviewer.gui import theme
 from xtalviewer.gui.drop.time_course import Filmstrip
@@ -16,7 +17,7 @@ from xtalviewer.gui.drop.loader import BackgroundLoader
 
 
 class ImagePane(QWidget):
-    course_clicked = Signal(dict)  # a time-course row (another inspection of the drop)
+    course_clicked = Signal(object)  # a time-course row (CourseImage: another inspection of the drop)
 
     def __init__(self, scheme: LabelScheme, thumbs: BackgroundLoader, parent=None):
         super().__init__(parent)
@@ -73,12 +74,12 @@ class ImagePane(QWidget):
         mode = f", {MODE_NAMES.get(shown, shown)}" if several else ""
         self.course_title.setText(f"Time course (this drop at every inspection{mode})")
 
-    def set_course(self, rows: list[dict], current: int | None) -> None:
+    def set_course(self, rows: list[CourseImage], current: int | None) -> None:
         """The drop at every inspection (``Store.drop_course`` rows); ``current`` image id is selected."""
         model = self.filmstrip.model_
         model.set_course(rows)
         for i, r in enumerate(rows):
-            if r["id"] == current:
+            if r.id == current:
                 self.filmstrip.setCurrentIndex(model.index(i))
                 self.filmstrip.scrollTo(model.index(i))
 

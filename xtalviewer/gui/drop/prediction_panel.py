@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from xtalviewer.crystal_call import TOP3_STRATEGY, OperatingPoint, is_hit, pct
 from xtalviewer.labels import LabelScheme
+from xtalviewer.store.rows import QueueRow
 from xtalviewer.gui import theme
 
 
@@ -82,12 +83,12 @@ class PredictionPanel(QWidget):
         self.top3.hide()
         self.detail.setText("")
 
-    def show_prediction(self, model_name: str | None, prediction: dict | None, op: OperatingPoint,
+    def show_prediction(self, model_name: str | None, prediction: QueueRow | None, op: OperatingPoint,
                         pending: bool = False) -> None:
-        """``prediction`` has top1/p1..top3/p3, crystal_prob and crystal_top3 (a queue row or a live
-        result); ``op`` is the model's operating point, which makes the hit call."""
+        """``prediction``: the drop's queue row, with its top 3 and crystal probability (stored, or a
+        live result); ``op`` is the model's operating point, which makes the hit call."""
         self.title.setText(f"Model: {model_name}" if model_name else "Model: none active")
-        if not prediction or not prediction.get("top1"):
+        if not prediction or not prediction.top1:
             self.bars.set_top3([])
             self.flag.setText("scoring…" if pending else
                               "no prediction" if model_name else "train a model to see predictions")
@@ -95,9 +96,9 @@ class PredictionPanel(QWidget):
             self.top3.hide()
             self.detail.setText("")
             return
-        top3 = [(prediction[f"top{i}"], prediction[f"p{i}"]) for i in (1, 2, 3) if prediction.get(f"top{i}")]
+        top3 = prediction.top()
         self.bars.set_top3(top3)
-        prob = prediction.get("crystal_prob")
+        prob = prediction.crystal_prob
         if is_hit(prob, op.threshold):
             self.flag.setText(f"HIT: crystal probability {pct(prob)} ≥ {pct(op.threshold)}")
             self.flag.setStyleSheet(f"background: {theme.HIT}; color: white; font-weight: bold; border-radius: 4px;")

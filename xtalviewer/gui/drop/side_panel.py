@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView
 
 from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.labels import LabelScheme
+from xtalviewer.store.rows import Annotation, Flag, QueueRow
 from xtalviewer.gui import theme
 from xtalviewer.gui.drop.history_model import COLUMNS, HistoryModel
 from xtalviewer.gui.drop.label_bar import LabelBar
@@ -53,12 +54,13 @@ class DropPanel(QWidget):
         self.alert.setText(text or "")
         self.alert.setVisible(bool(text))
 
-    def show_drop(self, model_name: str | None, row: dict | None, op: OperatingPoint, *, pending: bool = False,
-                  shown_label: str | None = None, history: list[dict] | None = None, blind: bool = False) -> None:
+    def show_drop(self, model_name: str | None, row: QueueRow | None, op: OperatingPoint, *, pending: bool = False,
+                  shown_label: str | None = None, history: list[Annotation | Flag] | None = None,
+                  blind: bool = False) -> None:
         if blind:
             self.prediction.show_hidden("Blind review: the model's answer is hidden until blind review ends (Ctrl+B)")
         else:
-            self.prediction.show_prediction(model_name, row if row and row.get("top1") else None, op, pending=pending)
+            self.prediction.show_prediction(model_name, row if row and row.top1 else None, op, pending=pending)
         self.label_bar.mark_current(shown_label)
         if history is not None:
             self.history_model.set_history(history)

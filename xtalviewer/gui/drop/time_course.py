@@ -9,6 +9,7 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from xtalviewer.labels import LabelScheme
+from xtalviewer.store.rows import CourseImage
 from xtalviewer.gui import theme
 from xtalviewer.gui.drop.loader import BackgroundLoader
 
@@ -19,22 +20,22 @@ class TimeCourseModel(QAbstractListModel):
     def __init__(self, thumbs: BackgroundLoader, parent=None):
         super().__init__(parent)
         self.thumbs = thumbs
-        self._rows: list[dict] = []
+        self._rows: list[CourseImage] = []
         thumbs.ready.connect(self._arrived)
         thumbs.failed.connect(self._arrived)
 
-    def set_course(self, rows: list[dict]) -> None:
-        """Rows of ``Store.drop_course``, oldest first, with 'shown_label' and 'inherited'."""
+    def set_course(self, rows: list[CourseImage]) -> None:
+        """Rows of ``Store.drop_course``, oldest first, with ``shown_label`` and ``inherited``."""
         self.beginResetModel()
         self._rows = rows
         self.endResetModel()
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[CourseImage]:
         return self._rows
 
     def _arrived(self, key, _payload) -> None:
         for i, r in enumerate(self._rows):
-            if r["id"] == key:
+            if r.id == key:
                 idx = self.index(i)
                 self.dataChanged.emit(idx, idx)
 
@@ -48,7 +49,7 @@ class TimeCourseModel(QAbstractListModel):
         if role == ROW_ROLE:
             return r
         if role == Qt.ItemDataRole.DisplayRole:
-            return (r.get("imaged_at") or "")[:10]
+            return (r.imaged_at or "")[:10]
         return None
 
 
@@ -68,23 +69,23 @@ class FilmDelegate(QStyledItemDelegate):
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         p.fillRect(rect, QColor(theme.HIGHLIGHT if selected else theme.PANEL))
         img_rect = QRect(rect.x() + 4, rect.y() + 18, rect.width() - 8, rect.height() - 40)
-        thumb = None if r.get("load_error") else self.thumbs.request(r["id"], r)
+        thumb = None if r.load_error else self.thumbs.request(r.id, (r.path, r.size, r.mtime))
         if thumb is not None:
             size = thumb.size().scaled(img_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(img_rect.center())
             p.drawImage(target, thumb)
-        elif r.get("load_error") or self.thumbs.error(r["id"]):
+        elif r.load_error or self.thumbs.error(r.id):
             p.setPen(QColor(theme.ERROR))
             p.drawText(img_rect, Qt.AlignmentFlag.AlignCenter, "unreadable")
         p.setPen(QColor(theme.TEXT))
         p.drawText(QRect(rect.x(), rect.y(), rect.width(), 16), Qt.AlignmentFlag.AlignCenter,
-                   (r.get("imaged_at") or "")[:10])
-        label = r.get("shown_label")
+                   (r.imaged_at or "")[:10])
+        label = r.shown_label
         band = QRect(rect.x(), rect.bottom() - 19, rect.width(), 20)
         if label:
             color = QColor(self.scheme.get(label).color)
-            if r.get("inherited"):
+            if r.inherited:
                 p.fillRect(band, color.darker(250))
                 p.setPen(QPen(color, 1, Qt.PenStyle.DashLine))
                 p.drawRect(band.adjusted(0, 0, -1, -1))

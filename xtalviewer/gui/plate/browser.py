@@ -5,6 +5,7 @@ there. Sized to the dock: the first column gives way (full text on hover), no si
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt
@@ -12,6 +13,7 @@ from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QHeaderView, QTreeView
 
 from xtalviewer.crystal_call import OperatingPoint
+from xtalviewer.store.rows import InspectionSummary
 from xtalviewer.store.schema import MODE_NAMES
 from xtalviewer.store.store import Store
 from xtalviewer.gui import theme
@@ -28,6 +30,15 @@ HITS = HEADERS.index("Hits")
 EVER = HEADERS.index("Ever")
 
 
+@dataclass(frozen=True)
+class BrowserRows:
+    """What the browser shows: the store's summary row of each inspection, and per inspection the
+    drops first a hit there (best over time)."""
+
+    rows: list[InspectionSummary]
+    first_hits: dict[int, int]
+
+
 class PlateBrowserModel(QStandardItemModel):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -37,75 +48,75 @@ class PlateBrowserModel(QStandardItemModel):
         self._items: dict[int, list[QStandardItem]] = {}
         self._order: list[int] = []
         self._plates: dict[int, list[QStandardItem]] = {}
-        self._rows: dict[int, dict] = {}
+        self._rows: dict[int, InspectionSummary] = {}
+        self._first_hits: dict[int, int] = {}
         self._rule = ""
 
-    def set_rows(self, rows: list[dict], op: OperatingPoint, model_name: str | None = None) -> None:
+    def set_rows(self, found: BrowserRows, op: OperatingPoint, model_name: str | None = None) -> None:
         """Summary rows of the store (one per inspection); hits counted at ``op``, the model's rule."""
         self._rule = (f"Predicted hits of {model_name}: {op.describe()}" if model_name
                       else "Predicted hits: no model is active")
         self.horizontalHeaderItem(HITS).setToolTip(self._rule)
         self.removeRows(0, self.rowCount())
         self._items, self._order, self._plates, self._rows = {}, [], {}, {}
-        for r in rows:
-            if r["plate_id"] not in self._plates:
-                plate = [QStandardItem(r["barcode"])] + [QStandardItem() for _ in HEADERS[1:]]
+        self._first_hits = dict(found.first_hits)
+        for r in found.rows:
+            if r.plate_id not in self._plates:
+                plate = [QStandardItem(r.barcode)] + [QStandardItem() for _ in HEADERS[1:]]
                 for it in plate:
                     it.setEditable(False)
                     it.setData(PLATE_ROW, INSPECTION_ROLE)  # never None: reading None back leaks in PySide6 6.12
                 plate[0].setData(QColor(theme.TEXT), Qt.ItemDataRole.ForegroundRole)
                 self.appendRow(plate)
-                self._plates[r["plate_id"]] = plate
-            when = (r["imaged_at"] or "")[:16].replace("T", " ")
-            modes = f" +{'+'.join(MODE_NAMES.get(m, m) for m in r['other_modes'].split(','))}" \
-                if r.get("other_modes") else ""
-            label = when + (f"  {r['profile']}" if r.get("profile") and r["profile"] != "visible" else "") + modes
+                self._plates[r.plate_id] = plate
+            when = (r.imaged_at or "")[:16].replace("T", " ")
+            modes = f" +{'+'.join(MODE_NAMES.get(m, m) for m in r.other_modes.split(','))}" if r.other_modes else ""
+            label = when + (f"  {r.profile}" if r.profile and r.profile != "visible" else "") + modes
             items = [QStandardItem(label)] + [QStandardItem() for _ in HEADERS[1:]]
             for it in items:
                 it.setEditable(False)
-                it.setData(r["id"], INSPECTION_ROLE)
-            items[0].setToolTip(f"{label}\n{r['key']}\n{r['imager'] or ''}")
-            self._plates[r["plate_id"]][0].appendRow(items)
-            self._items[r["id"]] = items
-            self._order.append(r["id"])
-            self._rows[r["id"]] = dict(r)
-            self._fill(r["id"])
+                it.setData(r.id, INSPECTION_ROLE)
+            items[0].setToolTip(f"{label}\n{r.key}\n{r.imager or ''}")
+            self._plates[r.plate_id][0].appendRow(items)
+            self._items[r.id] = items
+            self._order.append(r.id)
+            self._rows[r.id] = r
+            self._fill(r.id)
         for plate_id in self._plates:
             self._fill_plate(plate_id)
 
     def _fill(self, inspection_id: int) -> None:
         r, items = self._rows[inspection_id], self._items[inspection_id]
-        items[1].setText(str(r["images"] or 0))
-        items[2].setText(f"{r['labelled'] or 0}")
-        items[3].setText(str(r["crystal_labels"] or 0))
-        items[HITS].setText(str(r["predicted_hits"] or 0) if r["predicted"] else "–")
-        items[HITS].setToolTip(f"{r['predicted_hits'] or 0} of {r['predicted'] or 0} scored drops. {self._rule}"
-                               if r["predicted"] else f"Not scored yet. {self._rule}")
-        done = (r["labelled"] or 0) >= (r["images"] or 0) > 0
+        items[1].setText(str(r.images or 0))
+        items[2].setText(f"{r.labelled or 0}")
+        items[3].setText(str(r.crystal_labels or 0))
+        items[HITS].setText(str(r.predicted_hits or 0) if r.predicted else "–")
+        items[HITS].setToolTip(f"{r.predicted_hits or 0} of {r.predicted or 0} scored drops. {self._rule}"
+                               if r.predicted else f"Not scored yet. {self._rule}")
+        done = (r.labelled or 0) >= (r.images or 0) > 0
         items[2].setData(QColor(theme.GOOD if done else theme.TEXT), Qt.ItemDataRole.ForegroundRole)
-        first = r.get("first_hits") or 0
+        first = self._first_hits.get(inspection_id, 0)
         items[EVER].setText(f"+{first}" if first else "")
         items[EVER].setToolTip(f"{first} drop{'s' * (first != 1)} first a hit at this inspection")
 
     def _fill_plate(self, plate_id: int) -> None:
-        rows = [r for r in self._rows.values() if r["plate_id"] == plate_id]
+        rows = [r for r in self._rows.values() if r.plate_id == plate_id]
         items = self._plates[plate_id]
-        items[1].setText(str(sum(r["images"] or 0 for r in rows)))
-        items[2].setText(str(sum(r["labelled"] or 0 for r in rows)))
-        items[3].setText(str(sum(r["crystal_labels"] or 0 for r in rows)))
-        items[HITS].setText(str(sum(r["predicted_hits"] or 0 for r in rows)))
+        items[1].setText(str(sum(r.images or 0 for r in rows)))
+        items[2].setText(str(sum(r.labelled or 0 for r in rows)))
+        items[3].setText(str(sum(r.crystal_labels or 0 for r in rows)))
+        items[HITS].setText(str(sum(r.predicted_hits or 0 for r in rows)))
         items[HITS].setToolTip(self._rule)
-        ever = sum(r.get("first_hits") or 0 for r in rows)
+        ever = sum(self._first_hits.get(r.id, 0) for r in rows)
         items[EVER].setText(str(ever))
         items[EVER].setToolTip(f"{ever} drop{'s' * (ever != 1)} of this plate were a hit at some inspection")
 
-    def set_counts(self, row: dict) -> None:
+    def set_counts(self, row: InspectionSummary) -> None:
         """One inspection's summary row again (after labels were written)."""
-        inspection_id = row["id"]
-        if inspection_id in self._rows:
-            self._rows[inspection_id].update(row)
-            self._fill(inspection_id)
-            self._fill_plate(self._rows[inspection_id]["plate_id"])
+        if row.id in self._rows:
+            self._rows[row.id] = row
+            self._fill(row.id)
+            self._fill_plate(row.plate_id)
 
     def inspection_id(self, index: QModelIndex) -> int | None:
         if not index.isValid():
@@ -149,12 +160,8 @@ class PlateBrowser(QTreeView):
             self.scrollTo(idx)
 
 
-def summaries(state, db: Path, model_id: int | None) -> list[dict]:
+def summaries(state, db: Path, model_id: int | None) -> BrowserRows:
     """The browser's rows, read on a background task's thread with its own connection, with the
     drops first a hit at each inspection (best over time)."""
     with Store(db) as store:
-        rows = store.inspection_summaries(model_id)
-        first = store.ever_hit_counts(model_id)["first_hits"]
-    for r in rows:
-        r["first_hits"] = first.get(r["id"], 0)
-    return rows
+        return BrowserRows(store.inspection_summaries(model_id), store.ever_hit_counts(model_id).first_hits)

@@ -12,12 +12,13 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 
 from xtalviewer.crystal_call import pct
 from xtalviewer.review.session import ReviewSession
+from xtalviewer.store.rows import QueueRow
 from xtalviewer.gui.drop.loader import BackgroundLoader
 
 
 class Role(IntEnum):
     IMAGE_ID = Qt.ItemDataRole.UserRole + 1
-    ROW = Qt.ItemDataRole.UserRole + 2  # the whole queue row (dict)
+    ROW = Qt.ItemDataRole.UserRole + 2  # the whole queue row (QueueRow)
     THUMBNAIL = Qt.ItemDataRole.UserRole + 3
     LABEL = Qt.ItemDataRole.UserRole + 4
     INHERITED = Qt.ItemDataRole.UserRole + 5
@@ -25,6 +26,11 @@ class Role(IntEnum):
     CRYSTAL_TOP3 = Qt.ItemDataRole.UserRole + 7
     ERROR = Qt.ItemDataRole.UserRole + 8
     HIT = Qt.ItemDataRole.UserRole + 9
+
+
+def thumb_source(r: QueueRow) -> tuple[str, None, None]:
+    """What the thumbnail loader reads for a queue row: its path (the cache stats the file)."""
+    return r.path, None, None
 
 
 class DropGridModel(QAbstractListModel):
@@ -45,13 +51,13 @@ class DropGridModel(QAbstractListModel):
         self.beginResetModel()
         self.endResetModel()
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[QueueRow]:
         return self.session.rows
 
     def row_of(self, image_id: int) -> int | None:
         return self.session.row_of(image_id)
 
-    def row_dict(self, row: int) -> dict | None:
+    def queue_row(self, row: int) -> QueueRow | None:
         return self.session.row(row)
 
     def refresh(self, image_ids) -> None:
@@ -70,21 +76,21 @@ class DropGridModel(QAbstractListModel):
         and the model."""
         s = self.session
         r = s.rows[row]
-        error = r.get("load_error") or self.thumbs.error(r["id"])
+        error = r.load_error or self.thumbs.error(r.id)
         label = s.own_label(r)
-        carried = None if label or s.blind else s.inherited.get(r["id"])  # as session.inherited_label, per cell
+        carried = None if label or s.blind else s.inherited.get(r.id)  # as session.inherited_label, per cell
         model = s.shows_model
         return {
-            "name": f"{r['well']}·{r['drop_no']}",
+            "name": f"{r.well}·{r.drop_no}",
             "error": error,
-            "thumbnail": self.thumbs.request(r["id"], r) if thumbnail and not error else None,
+            "thumbnail": self.thumbs.request(r.id, thumb_source(r)) if thumbnail and not error else None,
             "label": label,
             "inherited": carried[0] if carried else None,
-            "crystal_prob": r.get("crystal_prob") if model else None,
+            "crystal_prob": r.crystal_prob if model else None,
             "hit": model and s.is_hit(r),
-            "crystal_top3": model and bool(r.get("crystal_top3")),
-            "best": s.best_hit(r["id"]) if model else None,
-            "flag": r["id"] in s.flags,
+            "crystal_top3": model and bool(r.crystal_top3),
+            "best": s.best_hit(r.id) if model else None,
+            "flag": r.id in s.flags,
         }
 
     def _thumb_arrived(self, key, _payload) -> None:
@@ -103,35 +109,35 @@ class DropGridModel(QAbstractListModel):
         if r is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{r['well']}·{r['drop_no']}"
+            return f"{r.well}·{r.drop_no}"
         if role == Qt.ItemDataRole.ToolTipRole:
             return self.tooltip(index.row())
         if role == Role.IMAGE_ID:
-            return r["id"]
+            return r.id
         if role == Role.ROW:
             return r
         if role == Role.THUMBNAIL:
-            return None if r.get("load_error") else self.thumbs.request(r["id"], r)
+            return None if r.load_error else self.thumbs.request(r.id, thumb_source(r))
         if role == Role.LABEL:
             return self.session.own_label(r)
         if role == Role.INHERITED:
-            return self.session.inherited_label(r["id"])
+            return self.session.inherited_label(r.id)
         if role == Role.CRYSTAL_PROB:
-            return r.get("crystal_prob") if self.session.shows_model else None
+            return r.crystal_prob if self.session.shows_model else None
         if role == Role.CRYSTAL_TOP3:
-            return r.get("crystal_top3") if self.session.shows_model else None
+            return r.crystal_top3 if self.session.shows_model else None
         if role == Role.HIT:
             return self.session.shows_model and self.session.is_hit(r)
         if role == Role.ERROR:
-            return r.get("load_error") or self.thumbs.error(r["id"])
+            return r.load_error or self.thumbs.error(r.id)
         return None
 
     def tooltip(self, row: int) -> str:
         """Hover text of a drop: well, drop, label, the model's top 3, crystal probability and the
         hit call, best over time, a second-look note (in blind review: where, and whether flagged)."""
         s, r = self.session, self.session.rows[row]
-        parts = [f"{r['well']} drop {r['drop_no']}"]
-        label, inherited = s.own_label(r), None if s.blind else s.inherited.get(r["id"])
+        parts = [f"{r.well} drop {r.drop_no}"]
+        label, inherited = s.own_label(r), None if s.blind else s.inherited.get(r.id)
         if label:
             parts.append(f"label: {self.scheme.get(label).name}")
         elif inherited:
@@ -140,24 +146,23 @@ class DropGridModel(QAbstractListModel):
                          "(press its key to confirm)")
         else:
             parts.append("not reviewed" + (" (blind review: earlier labels hidden)" if s.blind else ""))
-        if r.get("top1") and s.shows_model:
+        if r.top1 and s.shows_model:
             threshold = s.operating_point.threshold
-            top3 = ", ".join(f"{self.scheme.get(r[f'top{n}']).name} {pct(r[f'p{n}'], 0)}" for n in (1, 2, 3)
-                             if r.get(f"top{n}"))
+            top3 = ", ".join(f"{self.scheme.get(key).name} {pct(p, 0)}" for key, p in r.top())
             call = f"a hit (≥ {pct(threshold)})" if s.is_hit(r) else f"not a hit (< {pct(threshold)})"
             parts.append(f"model: {top3}")
-            parts.append(f"crystal probability {pct(r.get('crystal_prob') or 0)}: {call}"
-                         + ("; crystal in top 3" if r.get("crystal_top3") else ""))
-            best = s.best.get(r["id"])
+            parts.append(f"crystal probability {pct(r.crystal_prob or 0)}: {call}"
+                         + ("; crystal in top 3" if r.crystal_top3 else ""))
+            best = s.best.get(r.id)
             if best is not None:
                 first = f"; first a hit {(best.first_hit_at or '')[:10]}" if best.first_hit_inspection else \
                     "; never a hit"
                 parts.append(f"best over time: {pct(best.best)}{first}")
-        flagged = s.flags.get(r["id"])
+        flagged = s.flags.get(r.id)
         if flagged:
-            note = f": {flagged['note']}" if flagged.get("note") else ""
-            parts.append(f"needs a second look ({flagged['annotator']}){note}")
-        error = r.get("load_error") or self.thumbs.error(r["id"])
+            note = f": {flagged.note}" if flagged.note else ""
+            parts.append(f"needs a second look ({flagged.annotator}){note}")
+        error = r.load_error or self.thumbs.error(r.id)
         if error:
             parts.append(f"unreadable: {error}")
         return "\n".join(parts)

@@ -149,12 +149,11 @@ class GridPane(QWidget):
             return
         self.banner.setText("Blind review of this plate: earlier labels, inherited labels and the model's answer "
                             "are hidden (Ctrl+B ends it)")
-        kind = f"{insp['rows'] * insp['cols']}-well, {insp['drops']} drop{'s' * (insp['drops'] != 1)}"
+        kind = f"{insp.rows * insp.cols}-well, {insp.drops} drop{'s' * (insp.drops != 1)}"
         hits = f"  ·  {counts['hits']} hit{'s' * (counts['hits'] != 1)}" if session.shows_model else ""
         modes = len(session.modes) > 1 and "  ·  modes: " + " + ".join(MODE_NAMES.get(m, m) for m in session.modes)
         view = "plate map" if session.plate_map else "queue"
-        first = "  ·  ".join(x for x in (insp["barcode"], (insp["imaged_at"] or "")[:16].replace("T", " "),
-                                          insp["imager"]) if x)
+        first = "  ·  ".join(x for x in (insp.barcode, (insp.imaged_at or "")[:16].replace("T", " "), insp.imager) if x)
         self.title.setText(f"{first}\n{kind}  ·  {counts['shown']} drops in the {view}{hits}{modes or ''}")
 
 

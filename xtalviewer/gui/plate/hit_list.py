@@ -4,6 +4,7 @@ double click opens the drop in its plate in the review window. Read and written 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -15,6 +16,7 @@ from xtalviewer.model.registry import current_model
 from xtalviewer.crystal_call import pct
 from xtalviewer.report.hits import hit_rule, write_hits_csv
 from xtalviewer.labels import LabelScheme
+from xtalviewer.store.rows import Hit
 from xtalviewer.store.store import Store
 from xtalviewer.gui import theme
 from xtalviewer.gui.tasks import TaskRunner, TaskState
@@ -23,23 +25,32 @@ COLUMNS = ("#", "Plate", "Latest inspection", "Well", "Drop", "Crystal", "Best",
 ANY_PLATE = "(all plates)"
 
 
-def read_hits(state: TaskState, db: Path, plate: str | None, new_only: bool) -> dict:
+@dataclass(frozen=True)
+class FoundHits:
+    """What the window shows: the hit list, the rule that made it, and the plates to choose from."""
+
+    rows: list[Hit]
+    rule: str
+    plates: list[str]
+
+
+def read_hits(state: TaskState, db: Path, plate: str | None, new_only: bool) -> FoundHits:
     """The hit list and its rule, on a task's thread with its own connection."""
     with Store(db, create=False) as store:
         model = current_model(store, register=False)
         if model is None:
-            return {"rows": [], "rule": "No model is active: there are no hits to rank.", "plates": store.barcodes()}
-        rows = store.hit_list(model["id"], plate=plate, new_only=new_only)
-        return {"rows": rows, "rule": hit_rule(model, store.operating_point(model["id"])), "plates": store.barcodes()}
+            return FoundHits([], "No model is active: there are no hits to rank.", store.barcodes())
+        rows = store.hit_list(model.id, plate=plate, new_only=new_only)
+        return FoundHits(rows, hit_rule(model, store.operating_point(model.id)), store.barcodes())
 
 
 class HitTableModel(QAbstractTableModel):
     def __init__(self, scheme: LabelScheme, parent=None):
         super().__init__(parent)
         self.scheme = scheme
-        self.rows: list[dict] = []
+        self.rows: list[Hit] = []
 
-    def set_rows(self, rows: list[dict]) -> None:
+    def set_rows(self, rows: list[Hit]) -> None:
         self.beginResetModel()
         self.rows = rows
         self.endResetModel()
@@ -55,11 +66,11 @@ class HitTableModel(QAbstractTableModel):
             return COLUMNS[section]
         return None
 
-    def text(self, r: dict, n: int, column: int) -> str:
-        values = (str(n + 1), r["plate"], (r["imaged_at"] or "")[:16].replace("T", " "), r["well"], str(r["drop"]),
-                  pct(r["crystal_prob"]), pct(r["best_crystal_prob"]), "yes" if r["hit"] else "no",
-                  (r["first_hit_at"] or "")[:16].replace("T", " "),
-                  self.scheme.get(r["label"]).name if r["label"] else "")
+    def text(self, r: Hit, n: int, column: int) -> str:
+        values = (str(n + 1), r.plate, (r.imaged_at or "")[:16].replace("T", " "), r.well, str(r.drop),
+                  pct(r.crystal_prob), pct(r.best_crystal_prob), "yes" if r.hit else "no",
+                  (r.first_hit_at or "")[:16].replace("T", " "),
+                  self.scheme.get(r.label).name if r.label else "")
         return values[column]
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
@@ -69,11 +80,11 @@ class HitTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.text(r, index.row(), index.column())
         if role == Qt.ItemDataRole.ForegroundRole and index.column() in (5, 7):
-            return QColor(theme.ERROR_TEXT if r["hit"] else theme.MUTED)
+            return QColor(theme.ERROR_TEXT if r.hit else theme.MUTED)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 4, 5, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{r['image_path']}\nfirst a hit at inspection {r['first_hit_inspection'] or '–'}"
+            return f"{r.image_path}\nfirst a hit at inspection {r.first_hit_inspection or '–'}"
         return None
 
 
@@ -137,17 +148,17 @@ class HitListDialog(QDialog):
         self.task.start(read_hits, self.db_path, None if plate in ("", ANY_PLATE) else plate, self.new_only.isChecked(),
                         on_done=self._show, on_failed=lambda e: self.rule.setText(f"Could not read the hit list: {e}"))
 
-    def _show(self, found: dict) -> None:
-        self.rule.setText(found["rule"])
+    def _show(self, found: FoundHits) -> None:
+        self.rule.setText(found.rule)
         chosen = self.plate.currentText()
         self.plate.blockSignals(True)
         self.plate.clear()
-        self.plate.addItems([ANY_PLATE, *found["plates"]])
+        self.plate.addItems([ANY_PLATE, *found.plates])
         self.plate.setCurrentText(chosen or ANY_PLATE)
         self.plate.blockSignals(False)
-        self.model.set_rows(found["rows"])
-        n = len(found["rows"])
-        hits = sum(1 for r in found["rows"] if r["hit"])
+        self.model.set_rows(found.rows)
+        n = len(found.rows)
+        hits = sum(1 for r in found.rows if r.hit)
         self.count.setText(f"{n} drop{'s' * (n != 1)}, {hits} a hit at their latest inspection. "
                            "Enter (or a double click) opens the drop in its plate.")
         if n:
@@ -157,7 +168,7 @@ class HitListDialog(QDialog):
 
     def _open(self, row: int) -> None:
         if 0 <= row < len(self.model.rows):
-            self.drop_chosen.emit(self.model.rows[row]["image_id"])
+            self.drop_chosen.emit(self.model.rows[row].image_id)
 
     def export(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the hit list", "hits.csv", "CSV files (*.csv)")

@@ -156,7 +156,7 @@ class PlateMapView(QTableView):
     def _reset(self) -> None:
         self._shown = None
         inspection = self.model().session.inspection
-        plate = inspection["plate_id"] if inspection else None
+        plate = inspection.plate_id if inspection else None
         self.fit(1.0 if plate != self._plate else None)
         self._plate = plate
 

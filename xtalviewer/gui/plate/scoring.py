@@ -11,6 +11,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from xtalviewer.crystal_call import crystal_in_top3, crystal_probability
+from xtalviewer.store.rows import Model
 from xtalviewer.gui.tasks import TaskFailed, TaskRunner, TaskState
 
 _model_cache: dict[tuple, object] = {}
@@ -32,19 +33,20 @@ def cached_scorer(path: str, sha: str | None, device_name: str, scheme):
 
 
 def prediction_fields(probs: np.ndarray, top3: list[tuple[str, float]], crystal_mask: list[bool]) -> dict:
-    """What the grid and the panel show of one live result, as the store would hold it."""
-    fields = {f"top{i + 1}": k for i, (k, _) in enumerate(top3)}
-    fields.update({f"p{i + 1}": float(v) for i, (_, v) in enumerate(top3)})
-    fields["crystal_prob"] = float(crystal_probability(probs, crystal_mask))
-    fields["crystal_top3"] = int(crystal_in_top3(probs, crystal_mask))
-    return fields
+    """What the grid and the panel show of one live result, as the store would hold it: the
+    ``QueueRow`` fields it fills in (keyword arguments for ``dataclasses.replace``)."""
+    keys = [k for k, _ in top3] + [None] * (3 - len(top3))
+    probabilities = [float(v) for _, v in top3] + [None] * (3 - len(top3))
+    return dict(top1=keys[0], p1=probabilities[0], top2=keys[1], p2=probabilities[1], top3=keys[2],
+                p3=probabilities[2], crystal_prob=float(crystal_probability(probs, crystal_mask)),
+                crystal_top3=int(crystal_in_top3(probs, crystal_mask)))
 
 
 class PlateScoring:
     """One plate's scoring job. ``run`` is the task function; ``prioritize`` may be called from the
     GUI thread while it runs. Partial results: ``(image_id, fields, None)`` or ``(image_id, None, error)``."""
 
-    def __init__(self, db_path: Path, model: dict, plate_id: int, device: str, first: int | None = None,
+    def __init__(self, db_path: Path, model: Model, plate_id: int, device: str, first: int | None = None,
                  batch_size: int = 4):
         self.db_path, self.model, self.plate_id, self.device = Path(db_path), model, plate_id, device
         self.batch_size = batch_size
@@ -64,12 +66,12 @@ class PlateScoring:
         from xtalviewer.store.store import Store
 
         with Store(self.db_path) as store:
-            items = work_list(store, self.model["id"], plate_id=self.plate_id)
+            items = work_list(store, self.model.id, plate_id=self.plate_id)
             scheme = store.scheme
         if not items or state.cancelled:
             return {"scored": 0, "errors": 0, "total": 0}
-        scorer = cached_scorer(self.model["path"], self.model.get("sha256"), self.device, scheme)
-        run = ScoringRun(scorer, items, db_path=self.db_path, model_id=self.model["id"],
+        scorer = cached_scorer(self.model.path, self.model.sha256, self.device, scheme)
+        run = ScoringRun(scorer, items, db_path=self.db_path, model_id=self.model.id,
                          batch_size=self.batch_size, workers=1)
         with self._lock:
             self._run = run
@@ -104,7 +106,7 @@ class LiveScoring(QObject):
         self.runner = TaskRunner(self)
         self.job: PlateScoring | None = None
 
-    def start(self, model: dict, plate_id: int, device: str, first: int | None) -> None:
+    def start(self, model: Model, plate_id: int, device: str, first: int | None) -> None:
         """Score the plate's unscored drops, ``first`` first (cancels the scoring before)."""
         self.job = PlateScoring(self.db_path, model, plate_id, device, first=first)
         self.runner.start(self.job.run, on_partial=lambda r: self.scored.emit(*r), on_progress=self.progress.emit,

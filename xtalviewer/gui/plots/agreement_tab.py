@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QS
 from xtalviewer.report import plots as plotdata
 from xtalviewer.crystal_call import pct
 from xtalviewer.labels import LabelScheme
+from xtalviewer.store.rows import Model
 from xtalviewer.gui.plots.confusion_view import ConfusionView
 from xtalviewer.gui.plots.style import (AXIS_PEN, BAR, HORIZONTAL_FROM, axis_title, bar_item, category_ticks,
                                        layout_widget, message_label, stack, style_plot)
@@ -25,7 +26,7 @@ class AgreementTab(PlotTab):
     """The active model against the reviewers: headline rates, agreement per plate, and where the
     disagreements fall (confusion heat map)."""
 
-    def __init__(self, db_path: Path, scheme: LabelScheme, model: dict | None, parent=None):
+    def __init__(self, db_path: Path, scheme: LabelScheme, model: Model | None, parent=None):
         super().__init__(db_path, parent)
         self.scheme, self.model = scheme, model
         self.message = QLabel()
@@ -99,10 +100,10 @@ class AgreementTab(PlotTab):
     def query(self):
         if self.model is None:
             return None
-        model_id = self.model["id"]
+        model_id = self.model.id
         return lambda store: plotdata.agreement(store, model_id)
 
-    def set_model(self, model: dict | None) -> None:
+    def set_model(self, model: Model | None) -> None:
         self.model = model
         if model is None:
             self.data = None
@@ -110,8 +111,8 @@ class AgreementTab(PlotTab):
                       "Activate a model in the Model menu (or train one with Retrain), then press Refresh.")
 
     def model_name(self) -> str:
-        m = self.model or {}
-        return f"{m.get('name')} ({m.get('arch')}, id {m.get('id')})"
+        m = self.model
+        return f"{m.name} ({m.arch}, id {m.id})" if m else "(none)"
 
     def show_data(self, data: dict) -> None:
         if data["n"] == 0:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout
 from xtalviewer.report import plots as plotdata
 from xtalviewer.crystal_call import pct
 from xtalviewer.labels import LabelScheme
+from xtalviewer.store.rows import Inspection, Model
 from xtalviewer.gui.plots.style import AXIS_PEN, PLOT_BG, layout_widget, message_label, style_plot
 from xtalviewer.gui.plots.tab import PlotTab
 from xtalviewer.gui.theme import CRYSTAL_MARK, HIT_MARK, LIGHT_TEXT, NO_IMAGE, TEXT, TICK_TEXT, UNSCORED
@@ -28,7 +29,7 @@ class CrystalMapTab(PlotTab):
 
     drop_clicked = Signal(int)
 
-    def __init__(self, db_path: Path, scheme: LabelScheme, model: dict | None, choices: list[dict],
+    def __init__(self, db_path: Path, scheme: LabelScheme, model: Model | None, choices: list[Inspection],
                  inspection_id: int | None = None, parent=None):
         super().__init__(db_path, parent)
         self.scheme, self.model = scheme, model
@@ -101,32 +102,32 @@ class CrystalMapTab(PlotTab):
 
     # -- pickers ----------------------------------------------------------------------------------
 
-    def set_choices(self, choices: list[dict], inspection_id: int | None = None) -> None:
+    def set_choices(self, choices: list[Inspection], inspection_id: int | None = None) -> None:
         """Fill the pickers; show ``inspection_id``, else the latest inspection of the first plate."""
         self.choices = choices
-        self.by_plate: dict[str, list[dict]] = {}
+        self.by_plate: dict[str, list[Inspection]] = {}
         for c in choices:
-            self.by_plate.setdefault(c["barcode"], []).append(c)
-        wanted = next((c for c in choices if c["id"] == inspection_id), None)
+            self.by_plate.setdefault(c.barcode, []).append(c)
+        wanted = next((c for c in choices if c.id == inspection_id), None)
         if wanted is None and choices:
-            wanted = self.by_plate[choices[0]["barcode"]][-1]
+            wanted = self.by_plate[choices[0].barcode][-1]
         blocked = self.plate_box.blockSignals(True)
         self.plate_box.clear()
         for barcode in self.by_plate:
             self.plate_box.addItem(barcode, barcode)
         if wanted is not None:
-            self.plate_box.setCurrentIndex(self.plate_box.findData(wanted["barcode"]))
+            self.plate_box.setCurrentIndex(self.plate_box.findData(wanted.barcode))
         self.plate_box.blockSignals(blocked)
-        self._fill_inspections(wanted["id"] if wanted else None)
+        self._fill_inspections(wanted.id if wanted else None)
 
     def _fill_inspections(self, inspection_id: int | None) -> None:
         blocked = self.inspection_box.blockSignals(True)
         self.inspection_box.clear()
         for c in self.by_plate.get(self.plate_box.currentData(), []):
-            when = (c["imaged_at"] or "date unknown")[:16].replace("T", " ")
-            extra = " · ".join(x for x in (c.get("imager"), c.get("profile")) if x)
-            self.inspection_box.addItem(when + (f"  ({extra})" if extra else ""), c["id"])
-            self.inspection_box.setItemData(self.inspection_box.count() - 1, c["key"], Qt.ItemDataRole.ToolTipRole)
+            when = (c.imaged_at or "date unknown")[:16].replace("T", " ")
+            extra = " · ".join(x for x in (c.imager, c.profile) if x)
+            self.inspection_box.addItem(when + (f"  ({extra})" if extra else ""), c.id)
+            self.inspection_box.setItemData(self.inspection_box.count() - 1, c.key, Qt.ItemDataRole.ToolTipRole)
         index = self.inspection_box.findData(inspection_id) if inspection_id is not None else -1
         self.inspection_box.setCurrentIndex(index if index >= 0 else self.inspection_box.count() - 1)
         self.inspection_box.blockSignals(blocked)
@@ -145,7 +146,7 @@ class CrystalMapTab(PlotTab):
         if inspection_id is None:
             self.info.setText("No inspections in this database yet.")
             return None
-        model_id = self.model["id"] if self.model else None
+        model_id = self.model.id if self.model else None
         return lambda store: plotdata.crystal_map(store, model_id, inspection_id)
 
     def show_data(self, data: dict) -> None:
@@ -172,8 +173,8 @@ class CrystalMapTab(PlotTab):
         self.plot.getViewBox().setLimits(xMin=-1, xMax=width + 1, yMin=-1, yMax=rows + 1)
         self.plot.setRange(xRange=(0, width), yRange=(0, rows), padding=0.01)
         insp = data["inspection"]
-        when = (insp["imaged_at"] or "date unknown")[:16].replace("T", " ")
-        model = f"model {self.model['name']}" if self.model else "no active model"
+        when = (insp.imaged_at or "date unknown")[:16].replace("T", " ")
+        model = f"model {self.model.name}" if self.model else "no active model"
         scored = int(np.count_nonzero(~np.isnan(data["prob"])))
         images = int(np.count_nonzero(data["image_ids"] >= 0))
         op = data["operating_point"]

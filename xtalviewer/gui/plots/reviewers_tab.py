@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QSplitter,
 
 from xtalviewer.review.agreement import MODEL, store_agreement
 from xtalviewer.labels import LabelScheme
+from xtalviewer.store.rows import Model
 from xtalviewer.gui import theme
 from xtalviewer.gui.plots.confusion_view import ConfusionView
 from xtalviewer.gui.plots.style import message_label
@@ -84,7 +85,7 @@ class KappaModel(QAbstractTableModel):
 
 
 class ReviewersTab(PlotTab):
-    def __init__(self, db_path: Path, scheme: LabelScheme, model: dict | None, parent=None):
+    def __init__(self, db_path: Path, scheme: LabelScheme, model: Model | None, parent=None):
         super().__init__(db_path, parent)
         self.scheme, self.model = scheme, model
         self.summary = message_label()
@@ -116,7 +117,7 @@ class ReviewersTab(PlotTab):
         layout.addWidget(self.note)
 
     def query(self):
-        model_id = self.model["id"] if self.model else None
+        model_id = self.model.id if self.model else None
         return lambda store: store_agreement(store, model_id)
 
     def show_data(self, data: dict) -> None:
@@ -153,7 +154,7 @@ class ReviewersTab(PlotTab):
         self.confusion.set_matrix(matrix, names, f"{self.confusion.row_title} (rows) against "
                                                  f"{self.confusion.column_title} (columns), shaded by row share")
 
-    def set_model(self, model: dict | None) -> None:
+    def set_model(self, model: Model | None) -> None:
         self.model = model
 
     def show_error(self, message: str) -> None:

@@ -20,6 +20,7 @@ from train.events import EXIT_CANCELLED, read_event
 from xtalviewer.labels import SchemeError
 from xtalviewer.model.metrics import BEST_RULE
 from xtalviewer.settings import Settings
+from xtalviewer.store.rows import Model
 from xtalviewer.store.store import Store, StoreError
 from xtalviewer.gui import theme
 from xtalviewer.gui.plots.confusion_view import ConfusionView
@@ -33,14 +34,14 @@ KILL_AFTER_MS = 5000  # SIGTERM stops at the next batch; a process still alive a
 LOG_LINES = 400
 
 
-def read_store_facts(db_path: Path) -> tuple[dict[str, str], dict | None]:
+def read_store_facts(db_path: Path) -> tuple[dict[str, str], Model | None]:
     """Class display names (key -> name) and the active model when its scheme is this database's;
     ({}, None) when the database cannot be read yet."""
     try:
         with Store(db_path, create=False) as store:
             active = store.active_model()
             names = {key: store.scheme.get(key).name for key in store.scheme.keys}
-            return names, active if active and active.get("scheme") == store.scheme.id else None
+            return names, active if active and active.scheme == store.scheme.id else None
     except (StoreError, SchemeError, sqlite3.Error, OSError):
         return {}, None
 

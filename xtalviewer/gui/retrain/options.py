@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout
 from xtalviewer.crystal_call import DEFAULT_TARGET_RECALL
 from xtalviewer.model.inference import DEVICES, DeviceError, describe_device, select_device
 from xtalviewer.model.architectures import ARCHITECTURES, FAMILIES
+from xtalviewer.store.rows import Model
 from xtalviewer.gui import theme
 from xtalviewer.gui.retrain.trainer_process import INITS
 
@@ -22,7 +23,7 @@ AUTO = 0  # the spin boxes' "auto": leave it to the trainer's recipe
 class RetrainOptions(QGroupBox):
     changed = Signal()
 
-    def __init__(self, device: str, active_model: dict | None, parent=None):
+    def __init__(self, device: str, active_model: Model | None, parent=None):
         super().__init__("Training options", parent)
         grid = QGridLayout(self)
         grid.addWidget(QLabel("Architectures:"), 0, 0)
@@ -64,7 +65,7 @@ class RetrainOptions(QGroupBox):
         self.init_box.model().item(0).setEnabled(can_continue)
         self.init_box.setCurrentIndex(0 if can_continue else 1)
         self.init_box.setToolTip(
-            (f"Continue from {active_model['name']} ({active_model['arch']}): a shorter schedule at a lower "
+            (f"Continue from {active_model.name} ({active_model.arch}): a shorter schedule at a lower "
              "learning rate, for new labels on top of a model that works. " if can_continue else
              "No active model of this database's label scheme to continue from. ")
             + "ImageNet weights come from torchvision's cache; without them the trainer says so and starts "

@@ -1,6 +1,6 @@
-"""Read-only counting queries of the store: the plate browser's and ``stats``' summaries, the
-model's hit counts and what the plots count. Plain functions whose first argument is the ``Store``,
-bound as ``Store`` methods of the same name (as in ``queries``).
+"""Counts: the plate browser's and ``stats``' summaries per plate and per inspection, labels per
+class, and what the plots count (labels per plate, labels against the model's answer, the drops of
+one inspection).
 
 Drops are visible images: UV and SHG images of a drop are counted apart (``other_mode_images``).
 """
@@ -8,41 +8,32 @@ Drops are visible images: UV and SHG images of a drop are counted apart (``other
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from itertools import starmap
 
-if TYPE_CHECKING:
-    from xtalviewer.store.store import Store
-
-# each plate's latest inspection (what the plate looks like now)
-LATEST_INSPECTIONS = """
-    SELECT id FROM (
-        SELECT id, ROW_NUMBER() OVER (PARTITION BY plate_id ORDER BY imaged_at DESC, id DESC) AS rank
-        FROM inspection
-    ) WHERE rank = 1
-"""
+from xtalviewer.store.db import Database
+from xtalviewer.store.hits import hit_sql, threshold_param
+from xtalviewer.store.plates import LATEST_INSPECTIONS
+from xtalviewer.store.rows import InspectionSummary, PlateSummary
 
 
-# -- summaries ----------------------------------------------------------------------------------------------
-
-
-def _count_columns(store: Store, model_id: int | None) -> tuple[str, list]:
+def _count_columns(db: Database, model_id: int | None) -> tuple[str, dict]:
     """SQL aggregate columns over images i (and their prediction p) shared by the summaries, and
-    their parameters: hits count at the model's operating-point threshold."""
-    crystal = sorted(store.scheme.crystal_keys)
-    marks = ",".join("?" * len(crystal))
+    their parameters: hits count at the model's operating point."""
+    crystal = {f"crystal{n}": key for n, key in enumerate(sorted(db.scheme.crystal_keys))}
+    marks = ",".join(f":{name}" for name in crystal)
     columns = (f"COUNT(i.id) AS images, SUM(i.label IS NOT NULL) AS labelled, "
                f"SUM(i.label IN ({marks})) AS crystal_labels, SUM(i.load_error IS NOT NULL) AS unreadable, "
-               "SUM(p.crystal_prob >= ?) AS predicted_hits, SUM(p.crystal_top3 = 1) AS crystal_top3, "
+               f"SUM({hit_sql()}) AS predicted_hits, SUM(p.crystal_top3 = 1) AS crystal_top3, "
                "COUNT(p.id) AS predicted")
-    return columns, [*crystal, store.operating_point(model_id).threshold]
+    return columns, {**crystal, **threshold_param(db, model_id), "model": model_id}
 
 
-def plate_summaries(store: Store, model_id: int | None = None) -> list[dict]:
+def plate_summaries(db: Database, model_id: int | None = None) -> list[PlateSummary]:
     """Per plate: inspections, drops, reviewed (labelled) drops, crystal labels, predicted hits
-    (crystal probability at the model's operating point) and drops with a crystal class in its top 3.
+    (at the model's operating point) and drops with a crystal class in its top 3.
     Drops are the visible images; ``other_mode_images`` counts the UV, SHG ... images beside them."""
-    columns, params = _count_columns(store, model_id)
-    return store.query(
+    columns, params = _count_columns(db, model_id)
+    return list(starmap(PlateSummary, db.conn.execute(
         f"""
         SELECT pl.id, pl.barcode, pl.rows, pl.cols, pl.drops,
                (SELECT COUNT(*) FROM inspection n WHERE n.plate_id = pl.id) AS inspections,
@@ -50,19 +41,20 @@ def plate_summaries(store: Store, model_id: int | None = None) -> list[dict]:
                {columns}
         FROM plate pl
         LEFT JOIN image i ON i.plate_id = pl.id AND i.mode = 'visible'
-        LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
+        LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = :model
         GROUP BY pl.id ORDER BY pl.barcode
         """,
-        (*params, model_id),
-    )
+        params,
+    )))
 
 
-def inspection_summaries(store: Store, model_id: int | None = None, inspection_id: int | None = None) -> list[dict]:
+def inspection_summaries(db: Database, model_id: int | None = None,
+                         inspection_id: int | None = None) -> list[InspectionSummary]:
     """Per inspection (or only ``inspection_id``), for the plate browser: drops, reviewed, crystal
     labels, predicted hits at the model's operating point, drops with a crystal in the top 3."""
-    columns, params = _count_columns(store, model_id)
-    only = "WHERE n.id = ?" if inspection_id is not None else ""
-    return store.query(
+    columns, params = _count_columns(db, model_id)
+    only = "WHERE n.id = :inspection" if inspection_id is not None else ""
+    return list(starmap(InspectionSummary, db.conn.execute(
         f"""
         SELECT n.id, n.plate_id, pl.barcode, n.key, n.imaged_at, n.imager, n.profile,
                (SELECT group_concat(m, ',') FROM (SELECT DISTINCT o.mode AS m FROM image o
@@ -70,59 +62,40 @@ def inspection_summaries(store: Store, model_id: int | None = None, inspection_i
         FROM inspection n
         JOIN plate pl ON pl.id = n.plate_id
         LEFT JOIN image i ON i.inspection_id = n.id AND i.mode = 'visible'
-        LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ?
+        LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = :model
         {only}
         GROUP BY n.id ORDER BY pl.barcode, n.imaged_at, n.id
         """,
-        (*params, model_id, *([inspection_id] if inspection_id is not None else [])),
-    )
+        {**params, "inspection": inspection_id},
+    )))
 
 
-def hit_counts(store: Store, model_id: int, plate_id: int | None = None) -> dict:
-    """The model's crystal calls: scored drops, hits at its operating point, drops with a crystal
-    class in the top 3 (over one plate, or all)."""
-    scope, params = ("AND i.plate_id = ?", [plate_id]) if plate_id is not None else ("", [])
-    row = store.conn.execute(
-        f"SELECT COUNT(*), SUM(p.crystal_prob >= ?), SUM(p.crystal_top3) FROM prediction p JOIN image i "
-        f"ON i.id = p.image_id WHERE p.model_id = ? {scope}",
-        [store.operating_point(model_id).threshold, model_id, *params]).fetchone()
-    return {"scored": row[0], "hits": row[1] or 0, "crystal_top3": row[2] or 0}
-
-
-def label_counts(store: Store) -> dict[str | None, int]:
+def label_counts(db: Database) -> dict[str | None, int]:
     """Drops (visible images) per current label; None counts the unlabelled."""
-    return {r[0]: r[1] for r in store.conn.execute(
+    return {r[0]: r[1] for r in db.conn.execute(
         "SELECT label, COUNT(*) FROM image WHERE mode = 'visible' GROUP BY label ORDER BY label")}
 
 
 # -- what the plots count ------------------------------------------------------------------------------------
 
 
-def plate_label_counts(store: Store, latest_only: bool = True) -> list[tuple[str, str | None, int]]:
+def plate_label_counts(db: Database, latest_only: bool = True) -> list[tuple[str, str | None, int]]:
     """(barcode, current label or None, drops) for each plate; ``latest_only`` counts each plate's
     latest inspection only, otherwise every image."""
     where = f"AND i.inspection_id IN ({LATEST_INSPECTIONS})" if latest_only else ""
-    return store.conn.execute(
+    return db.conn.execute(
         f"SELECT pl.barcode, i.label, COUNT(*) FROM image i JOIN plate pl ON pl.id = i.plate_id "
         f"WHERE i.mode = 'visible' {where} "
         "GROUP BY i.plate_id, i.label").fetchall()
 
 
-def judged_label_count(store: Store, sources: Sequence[str]) -> int:
-    """Images whose current label came from one of these annotation sources."""
-    marks = ",".join("?" * len(sources))
-    return store.conn.execute(
-        f"SELECT COUNT(*) FROM image i JOIN annotation a ON a.id = i.annotation_id "
-        f"WHERE i.label IS NOT NULL AND a.source IN ({marks})", tuple(sources)).fetchone()[0]
-
-
-def label_vs_prediction(store: Store, model_id: int, sources: Sequence[str]) -> list[tuple]:
+def label_vs_prediction(db: Database, model_id: int, sources: Sequence[str]) -> list[tuple]:
     """(barcode, label, model's top 1, drops, drops whose label is in the model's top 3), grouped,
     over images whose current label came from one of ``sources`` and that the model scored."""
     marks = ",".join("?" * len(sources))
     # CROSS JOIN keeps SQLite walking the images in storage order and looking each prediction up by
     # (model, image): 4x faster on 500k images than walking a prediction index and fetching rows
-    return store.conn.execute(
+    return db.conn.execute(
         f"""
         SELECT pl.barcode, i.label, p.top1, COUNT(*),
                SUM(i.label = p.top1 OR i.label = p.top2 OR i.label = p.top3)
@@ -137,10 +110,10 @@ def label_vs_prediction(store: Store, model_id: int, sources: Sequence[str]) -> 
     ).fetchall()
 
 
-def inspection_drops(store: Store, inspection_id: int, model_id: int | None) -> list[tuple]:
+def inspection_drops(db: Database, inspection_id: int, model_id: int | None) -> list[tuple]:
     """(image id, row, col, drop, label, crystal probability, top 1) of every drop of an inspection,
     with this model's prediction where it has one."""
-    return store.conn.execute(
+    return db.conn.execute(
         "SELECT i.id, i.row, i.col, i.drop_no, i.label, p.crystal_prob, p.top1 FROM image i "
         "LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ? WHERE i.inspection_id = ? "
         "AND i.mode = 'visible'",

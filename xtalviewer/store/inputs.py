@@ -1,0 +1,55 @@
+"""What the store takes in: one drop image as an importer found it, one model's prediction for one
+image, one label to append. Plain data, so importers, scoring and the review session need no
+database to build them (``rows`` holds what the store gives back)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """What the importers hand the store for one drop image."""
+
+    inspection_id: int
+    plate_id: int
+    well: str
+    row: int
+    col: int
+    drop_no: int
+    path: str
+    size: int | None
+    mtime: float | None
+    width: int | None
+    height: int | None
+    load_error: str | None = None
+    mode: str = "visible"  # the imaging mode (schema.MODES): visible, UV, SHG ...
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """One model's output for one image: the full probability vector in scheme order."""
+
+    image_id: int
+    probs: Sequence[float]
+    image_size: int | None = None
+    image_mtime: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationRow:
+    """One label to append to an image's history; None as ``label`` clears the image's label.
+    ``shown`` is what the model showed (the top 3), ``lead_ms`` how long the drop was on screen,
+    ``reverts`` the annotation an undo or redo puts back; ``created_at`` defaults to now."""
+
+    image_id: int
+    label: str | None
+    annotator: str
+    source: str = "human"  # human, accepted-prediction or import (annotations.SOURCES)
+    prediction_id: int | None = None
+    shown: Any = None
+    lead_ms: int | None = None
+    reverts: int | None = None
+    created_at: str | None = None
