@@ -12,6 +12,7 @@ through a ``Relay`` too.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -159,3 +160,22 @@ class TaskRunner(QObject):
             callback(*payload)
         else:
             callback(payload)
+
+
+def wait_for_daemon_threads(timeout: float) -> list[str]:
+    """At exit, after every view closed its loaders and tasks: wait up to ``timeout`` seconds for the
+    daemon threads still finishing their current piece of work (a loader decoding a 196-megapixel
+    image, a scoring stage in the model); returns the names of those still running.
+
+    Why: at interpreter exit Python stops a daemon thread the moment it next needs the interpreter.
+    When that moment is inside C++ (OpenCV's decode, Qt, torch) the stop unwinds C++ frames that
+    may not be unwound and the process aborts ("terminate called without an active exception",
+    exit 134). Closing only asks the threads to stop; this waits until they have."""
+    deadline = time.monotonic() + timeout
+    dummy = getattr(threading, "_DummyThread", ())  # threads Python did not start: nothing to join
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or not thread.daemon or isinstance(thread, dummy):
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [t.name for t in threading.enumerate()
+            if t is not threading.current_thread() and t.daemon and t.is_alive() and not isinstance(t, dummy)]

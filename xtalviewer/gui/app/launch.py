@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ from xtalviewer.store.store import StoreError
 from xtalviewer.store.annotations import default_annotator
 from xtalviewer.gui.tasks import wait_for_daemon_threads
 from xtalviewer.gui.theme import STYLE
+
+EXIT_WAIT_S = 60.0  # at most this long for background threads to finish their piece of work at exit
 
 
 def application() -> QApplication:
@@ -71,7 +74,7 @@ def run_app(db_path: Path, *, screenshot: Path | None = None, plate: str | None 
         window.statusBar().showMessage(note, 20000)
     window.show()
     if screenshot is None:
-        return app.exec()
+        return leave(app.exec())
 
     # render once everything visible has loaded: grid, thumbnails, the image, the prediction
     def settled() -> bool:
@@ -97,4 +100,18 @@ def run_app(db_path: Path, *, screenshot: Path | None = None, plate: str | None 
     window.close()
     print(f"Wrote {screenshot}" if ok else f"Could not write {screenshot}")
     QTimer.singleShot(0, app.quit)
-    return 0 if ok else 1
+    return leave(0 if ok else 1)
+
+
+def leave(code: int) -> int:
+    """The window is closed: wait for the background threads it stopped (``wait_for_daemon_threads``
+    says why), so the interpreter never exits under a thread that is inside C++. One that is still
+    running after EXIT_WAIT_S is left behind without the interpreter's exit (output flushed first)."""
+    left = wait_for_daemon_threads(EXIT_WAIT_S)
+    if left:
+        print(f"xtalviewer: {', '.join(left)} still running after {EXIT_WAIT_S:.0f} s; leaving without them",
+              file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
