@@ -16,6 +16,7 @@ cannot be read) the answer is empty and the message falls back to the kinds of p
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import stat
@@ -49,14 +50,25 @@ class StoreReadOnlyError(StoreError, sqlite3.OperationalError):
     """A write to a database that is read-only (medium, permissions, or opened to read)."""
 
 
+MAX_BUSY_TIMEOUT_S = 86_400.0  # a day; SQLite keeps the timeout as an int of milliseconds
 
 
 def busy_timeout_s() -> float:
-    """Seconds to wait for another writer: XTALVIEWER_BUSY_TIMEOUT, else BUSY_TIMEOUT_S."""
-    try:
-        return max(0.0, float(os.environ[BUSY_TIMEOUT_ENV]))
-    except (KeyError, ValueError):
+    """Seconds to wait for another writer: XTALVIEWER_BUSY_TIMEOUT, else BUSY_TIMEOUT_S. A value that
+    is not a number of seconds from 0 to a day (text, inf, nan, negative) is a StoreError, not a
+    silent default: whoever set it meant something."""
+    text = os.environ.get(BUSY_TIMEOUT_ENV, "").strip()
+    if not text:
         return BUSY_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0.0 <= seconds <= MAX_BUSY_TIMEOUT_S:  # also false for nan
+        raise StoreError(f"{BUSY_TIMEOUT_ENV}={text[:40]!r} is not a number of seconds from 0 to "
+                         f"{MAX_BUSY_TIMEOUT_S:.0f}; set it to one (e.g. 30) or unset it for the default "
+                         f"{BUSY_TIMEOUT_S:g} s")
+    return seconds
 
 
 def network_allowed() -> bool:
