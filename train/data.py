@@ -1,7 +1,8 @@
 """Training data from the store: which images, how they are split, and a decoded-image cache.
 
 The split is by plate (so one drop's inspections never sit on both sides), falling back to whole
-drops when a store has too few plates for three splits. Images are decoded once, at training
+drops within plates when a store has too few plates for three splits, or when its crystals sit on
+too few plates for training and validation both to hold some. Images are decoded once, at training
 resolution, into a uint8 array on disk that every epoch, every architecture and every DDP rank
 reuse: decoding full-size JPEGs each epoch would cost more than the forward pass on a CPU.
 """
@@ -16,7 +17,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from xtalviewer.imaging.decode import ImageLoadError, load_rgb
+from xtalviewer.labels import LabelScheme
 from xtalviewer.model.architectures import Preprocess
 from xtalviewer.paths import cache_dir
 from xtalviewer.files.regular import open_regular
@@ -82,15 +84,38 @@ def samples_from_csv(store: Store, csv_path: str | Path) -> tuple[list[Sample], 
 
 
 def split_samples(samples: Sequence[Sample], val: float = 0.15, test: float = 0.15, seed: int = 0,
-                  min_plates: int = 3) -> tuple[dict[str, list[Sample]], str]:
-    """Split into train/val/test by plate, or by drop when there are fewer than ``min_plates`` plates.
+                  min_plates: int = 3, crystal_labels: Collection[int] = ()) -> tuple[dict[str, list[Sample]], str]:
+    """Split into train/val/test by plate, or by drop within plates when there are fewer than
+    ``min_plates`` plates, or when the split by plate would leave training or validation without a
+    drop labelled with one of ``crystal_labels`` (a few labelled plates often hold every crystal on
+    one plate: training then never sees a crystal, or validation cannot place the operating point).
 
     Returns the splits and the unit used ('plate' or 'drop'). Groups are shuffled with ``seed`` and
-    dealt to test, then val, until each holds its share of images; the rest train.
+    dealt to test, then val, until each holds its share of images; the rest train. Split by drop,
+    drops with a crystal are dealt apart from the others (validation first, one kept for training),
+    so each split gets its share of them; ``describe_split`` says what each split holds.
     """
+    crystal = set(crystal_labels)
     plates = sorted({s.plate for s in samples})
-    unit = "plate" if len(plates) >= min_plates else "drop"
-    key: Callable[[Sample], tuple] = (lambda s: (s.plate,)) if unit == "plate" else (lambda s: (s.plate, s.well, s.drop))
+    if len(plates) >= min_plates:
+        splits = _deal(samples, lambda s: (s.plate,), val, test, seed)
+        if not crystal or not any(s.label in crystal for s in samples) or \
+                all(any(s.label in crystal for s in splits[name]) for name in ("train", "val")):
+            return splits, "plate"
+    by_drop: Callable[[Sample], tuple] = lambda s: (s.plate, s.well, s.drop)
+    if not crystal:
+        return _deal(samples, by_drop, val, test, seed), "drop"
+    crystal_drops = {by_drop(s) for s in samples if s.label in crystal}
+    with_crystal = _deal([s for s in samples if by_drop(s) in crystal_drops], by_drop, val, test, seed,
+                         val_first=True)
+    others = _deal([s for s in samples if by_drop(s) not in crystal_drops], by_drop, val, test, seed)
+    return {name: with_crystal[name] + others[name] for name in SPLITS}, "drop"
+
+
+def _deal(samples: Sequence[Sample], key: Callable[[Sample], tuple], val: float, test: float, seed: int, *,
+          val_first: bool = False) -> dict[str, list[Sample]]:
+    """Groups of ``key`` shuffled with ``seed``, dealt to test and val (val first with ``val_first``)
+    until each holds its share of images, always leaving one group for training."""
     groups: dict[tuple, list[Sample]] = {}
     for s in samples:
         groups.setdefault(key(s), []).append(s)
@@ -100,12 +125,42 @@ def split_samples(samples: Sequence[Sample], val: float = 0.15, test: float = 0.
     out: dict[str, list[Sample]] = {name: [] for name in SPLITS}
     targets = [("test", test * total), ("val", val * total)]
     remaining = list(order)
-    for name, share in targets:
+    for name, share in reversed(targets) if val_first else targets:
         while remaining and len(out[name]) < share and len(remaining) > 1:
             out[name].extend(groups[remaining.pop(0)])
     for g in remaining:
         out["train"].extend(groups[g])
-    return out, unit
+    return out
+
+
+def crystal_labels(scheme: LabelScheme) -> list[int]:
+    """The label indices (``Sample.label``) of the scheme's crystal classes."""
+    return [i for i, is_crystal in enumerate(scheme.crystal_mask) if is_crystal]
+
+
+def describe_split(splits: dict[str, list[Sample]], unit: str, crystal_labels: Collection[int],
+                   plates: int) -> list[str]:
+    """What a run prints about its split: images and crystal images per split, why it is by drop,
+    and a warning when training or validation still holds no crystal."""
+    crystal = set(crystal_labels)
+    counts = {name: sum(s.label in crystal for s in part) for name, part in splits.items()}
+    if unit == "plate":
+        why = f"by plate ({plates} plates)"
+    elif plates >= 3:
+        why = ("by drop within plates: the split by plate left training or validation without a crystal drop "
+               f"(the crystals are on few of the {plates} plates)")
+    else:
+        why = f"by drop within plates (only {plates} plate{'s' * (plates != 1)})"
+    lines = [f"Split {why}: " + ", ".join(f"{name} {len(splits[name])} images ({counts[name]} crystal)"
+                                         for name in SPLITS)]
+    missing = [name for name in ("train", "val") if not counts[name]]
+    if missing:
+        total = sum(counts.values())
+        lines.append(f"Warning: {' and '.join({'train': 'training', 'val': 'validation'}[m] for m in missing)} "
+                     f"{'has' if len(missing) == 1 else 'have'} no crystal drop ({total} crystal image"
+                     f"{'s' * (total != 1)} labelled in all): label more crystal drops for a model that finds them"
+                     + ("; the hit threshold cannot be fitted to a crystal recall" if "val" in missing else ""))
+    return lines
 
 
 def save_split(path: Path, splits: dict[str, list[Sample]], unit: str) -> None:

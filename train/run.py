@@ -27,7 +27,9 @@ from torch import nn
 from train.config import TrainConfig
 from train.data import (
     DecodedCache,
+    crystal_labels,
     describe_counts,
+    describe_split,
     labelled_samples,
     load_split,
     sample_weights,
@@ -176,6 +178,9 @@ class Trainer:
             config.save(self.folder / "args.json")
             log(f"Run {self.folder.name} in {self.folder}")
             log(f"Training images: {describe_counts(splits['train'], self.scheme.keys)}")
+            for line in describe_split(splits, unit, crystal_labels(self.scheme),
+                                       len({s.plate for part in splits.values() for s in part})):
+                log(line)
             self.events.emit("run", run=self.folder.name, folder=str(self.folder), archs=archs, device=str(self.device),
                              train=len(splits["train"]), val=len(splits["val"]), test=len(splits["test"]),
                              split_unit=unit)
@@ -221,7 +226,8 @@ class Trainer:
         if len(samples) < 10:
             raise TrainError(f"only {len(samples)} labelled images (sources: {self.config.sources}); "
                              "label more drops before training")
-        splits, unit = split_samples(samples, self.config.val, self.config.test, self.config.seed)
+        splits, unit = split_samples(samples, self.config.val, self.config.test, self.config.seed,
+                                     crystal_labels=crystal_labels(store.scheme))
         if self.d.main:
             save_split(split_file, splits, unit)
         return splits, unit
