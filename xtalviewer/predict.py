@@ -87,7 +87,9 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
             plate_id = plate.id
         items = work_list(store, model.id, plate_id=plate_id, retry_errors=args.retry_errors,
                           latest_only=getattr(args, "latest", False))
-        total_images, marked = store.image_counts(plate_id)
+        # the images of the model's own mode: UV and SHG images are never "already scored" by a visible model
+        total_images, marked = store.image_counts(plate_id, mode=model.mode)
+        other_modes = store.image_counts(plate_id)[0] - total_images
         # with --latest, the earlier inspections' unscored images wait for the app (or a later run)
         left = len(work_list(store, model.id, plate_id=plate_id, retry_errors=args.retry_errors)) - len(items) \
             if getattr(args, "latest", False) else 0
@@ -128,7 +130,8 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
     result = {
         "model": model.name, "model_id": model.id, "device": describe_device(device), "processes": world,
         "scored": scored, "unreadable": errors, "skipped_unreadable": skipped_unreadable,
-        "cached": total_images - todo - skipped_unreadable - left, "left_for_later": left, "seconds": run_seconds,
+        "cached": total_images - todo - skipped_unreadable - left, "left_for_later": left, "other_modes": other_modes,
+        "seconds": run_seconds,
         "images_per_s": scored / run_seconds if run_seconds > 0 else 0.0, "error": run.error,
     }
     if run.error:  # any stage stopped the run: one line (the store's busy or read-only reason, NaN, ...)
@@ -146,7 +149,9 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
             + (f", {skipped_unreadable} skipped as marked unreadable earlier (--retry-errors tries them again)"
                if skipped_unreadable else "")
             + (f", {left} in earlier inspections left for later (the app scores an inspection when it is opened)"
-               if left else "") + ".")
+               if left else "")
+            + (f"; {other_modes} images of other imaging modes are not this model's to score" if other_modes else "")
+            + ".")
         log(f"Hits: {calls.hits} of {calls.scored} scored drops at the operating point (crystal probability >= "
             f"{pct(op.threshold)}{'' if op.calibrated else ', not calibrated: the old 50% rule'}); "
             f"{calls.crystal_top3} with a crystal class in the top 3.")

@@ -195,11 +195,12 @@ def image_path_under(db: Database, folder: str) -> str | None:
     return row[0] if row else None
 
 
-def image_counts(db: Database, plate_id: int | None = None) -> tuple[int, int]:
-    """(images, images marked unreadable), over one plate or all."""
-    scope = (" WHERE plate_id = ?", (plate_id,)) if plate_id is not None else ("", ())
-    total, marked = db.conn.execute(f"SELECT COUNT(*), SUM(load_error IS NOT NULL) FROM image{scope[0]}",
-                                    scope[1]).fetchone()
+def image_counts(db: Database, plate_id: int | None = None, mode: str | None = None) -> tuple[int, int]:
+    """(images, images marked unreadable), over one plate or all, of one imaging mode or all."""
+    where = " AND ".join(w for w, v in (("plate_id = ?", plate_id), ("mode = ?", mode)) if v is not None)
+    params = tuple(v for v in (plate_id, mode) if v is not None)
+    total, marked = db.conn.execute("SELECT COUNT(*), SUM(load_error IS NOT NULL) FROM image"
+                                    + (f" WHERE {where}" if where else ""), params).fetchone()
     return total, marked or 0
 
 

@@ -24,6 +24,17 @@ LATEST_INSPECTIONS = """
 """
 
 
+def latest_inspections_of_mode(mode_sql: str) -> str:
+    """SQL of each plate's latest inspection that holds an image of the imaging mode ``mode_sql`` (an
+    SQL expression): a time stamp holding only UV or SHG images is not a visible model's latest."""
+    return f"""
+        SELECT id FROM (
+            SELECT n.id, ROW_NUMBER() OVER (PARTITION BY n.plate_id ORDER BY n.imaged_at DESC, n.id DESC) AS rank
+            FROM inspection n WHERE EXISTS (SELECT 1 FROM image m WHERE m.inspection_id = n.id AND m.mode = {mode_sql})
+        ) WHERE rank = 1
+    """
+
+
 _PLATE = "SELECT id, barcode, rows, cols, drops, created_at, meta FROM plate"
 _INSPECTION = ("SELECT n.id, n.plate_id, n.key, n.imaged_at, n.imager, n.profile, n.layout, n.folder, n.meta, "
                "p.barcode, p.rows, p.cols, p.drops FROM inspection n JOIN plate p ON p.id = n.plate_id")

@@ -16,7 +16,7 @@ import numpy as np
 from xtalviewer.crystal_call import crystal_in_top3, crystal_probability
 from xtalviewer.store.db import Database, now_iso
 from xtalviewer.store.inputs import PredictionRow
-from xtalviewer.store.plates import LATEST_INSPECTIONS
+from xtalviewer.store.plates import latest_inspections_of_mode
 from xtalviewer.store.rows import Prediction
 
 
@@ -81,9 +81,11 @@ def unscored_images(db: Database, model_id: int, *, plate_id: int | None = None,
     """(id, path, size, mtime) of images that still need this model's prediction: never scored, or
     the file changed since; images marked unreadable only with ``retry_errors``. A model scores the
     images of its own imaging mode (the visible ones, unless it was trained for UV or SHG).
-    ``latest_only``: only each plate's latest inspection (what a reviewer looks at next)."""
+    ``latest_only``: only each plate's latest inspection with images of that mode (what a reviewer
+    looks at next)."""
+    mode_of_model = "COALESCE((SELECT mode FROM model WHERE id = ?), 'visible')"
     where = ["(p.id IS NULL OR p.image_size IS NOT i.size OR p.image_mtime IS NOT i.mtime)",
-             "i.mode = COALESCE((SELECT mode FROM model WHERE id = ?), 'visible')"]
+             f"i.mode = {mode_of_model}"]
     params: list = [model_id, model_id]
     if not retry_errors:
         where.append("i.load_error IS NULL")
@@ -91,7 +93,8 @@ def unscored_images(db: Database, model_id: int, *, plate_id: int | None = None,
         where.append("i.plate_id = ?")
         params.append(plate_id)
     if latest_only:
-        where.append(f"i.inspection_id IN ({LATEST_INSPECTIONS})")
+        where.append(f"i.inspection_id IN ({latest_inspections_of_mode(mode_of_model)})")
+        params.append(model_id)
     return db.conn.execute(
         "SELECT i.id, i.path, i.size, i.mtime FROM image i "
         "LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ? "
