@@ -16,6 +16,7 @@ from xtalviewer.crystal_call import pct
 from xtalviewer.store.db import ALLOW_NETWORK_ENV, explain
 from xtalviewer.labels import SchemeError
 from xtalviewer.files.outputs import OutputFileError, output_target
+from xtalviewer.files.printable import printable
 from xtalviewer.paths import default_db_path
 from xtalviewer.store.store import Store, StoreError
 from xtalviewer.store.annotations import default_annotator
@@ -98,7 +99,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     missing = [p for p in args.paths if not Path(p).exists() and not Path(p).is_symlink()]
     if missing:
-        raise CommandError(f"{missing[0]}: no such file or folder")
+        raise CommandError(f"{printable(missing[0])}: no such file or folder")
     db = db_path_of(args)
     created = not db.exists() and not db.is_symlink()
     try:
@@ -128,15 +129,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     if report.layouts:
         print("Layouts: " + ", ".join(f"{k} {v}" for k, v in sorted(report.layouts.items())))
     for note in report.notes:
-        print(f"Note: {note}")
+        print(f"Note: {printable(note)}")
     if report.unreadable:
         print(f"Could not read {len(report.unreadable)} file{'s' * (len(report.unreadable) != 1)}:")
         for path, reason in report.unreadable:
-            print(f"  {path}: {reason}")
+            print(f"  {printable(path)}: {printable(reason)}")
     if report.skipped and args.verbose:
         print(f"Skipped {len(report.skipped)}:")
         for path, reason in report.skipped:
-            print(f"  {path}: {reason}")
+            print(f"  {printable(path)}: {printable(reason)}")
     elif report.skipped:
         print(f"Skipped {len(report.skipped)} file(s) (thumbnails or second images of a drop); --verbose lists them.")
     return 0
@@ -153,7 +154,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise CommandError(f"no model {args.model} in the registry")
         with writing_output(args.output):
             n = export_csv(store, args.output, plate=args.plate, model_id=args.model)
-    print(f"Wrote {n} row{'s' * (n != 1)} to {args.output}")
+    print(f"Wrote {n} row{'s' * (n != 1)} to {printable(args.output)}")
     return 0
 
 
@@ -176,9 +177,9 @@ def cmd_import_labels(args: argparse.Namespace) -> int:
                                "command stores the rest.") from None
     print(report.summary())
     for mapping, count in sorted(report.mapped.items()):
-        print(f"Mapped {count} label{'s' * (count != 1)}: {mapping}")
+        print(f"Mapped {count} label{'s' * (count != 1)}: {printable(mapping)}")
     for line, problem in report.problems:
-        print(f"  line {line}: {problem}")
+        print(f"  line {line}: {printable(problem)}")
     for line, later in report.superseded:
         print(f"  line {line}: the same image again on line {later}; the later line counts")
     return 0
@@ -199,7 +200,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(header)
         for p in plates:
             kind = f"{p.rows * p.cols}-well, {p.drops} drop"
-            print(f"{p.barcode:<16} {kind:<20} {p.inspections:>5} {p.images:>7} {p.labelled or 0:>9} "
+            print(f"{printable(p.barcode):<16} {kind:<20} {p.inspections:>5} {p.images:>7} {p.labelled or 0:>9} "
                   f"{p.crystal_labels or 0:>8} {p.predicted or 0:>10} {p.predicted_hits or 0:>10} "
                   f"{p.unreadable or 0:>10} {p.other_mode_images or 0:>7}")
         print("An inspection is one imaging: its UV and SHG images (UV/SHG) are other modes of its drops, "
@@ -317,7 +318,7 @@ def cmd_hits(args: argparse.Namespace) -> int:
             return 0
         with writing_output(args.output):
             n = write_hits(args.output, rows, fmt, rule=rule, title=title, new_only=args.new)
-    print(f"Wrote {n} drop{'s' * (n != 1)} to {args.output}")
+    print(f"Wrote {n} drop{'s' * (n != 1)} to {printable(args.output)}")
     return 0
 
 
@@ -422,7 +423,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             path = write_report(store, args.plate, args.output, inspection_key=args.inspection, thumb_cache=cache)
         except ReportError as exc:
             raise CommandError(str(exc)) from None
-    print(f"Wrote the report of plate {args.plate} to {path}")
+    print(f"Wrote the report of plate {printable(args.plate)} to {printable(path)}")
     return 0
 
 
@@ -432,7 +433,7 @@ def open_app(args: argparse.Namespace) -> int:
     try:
         Store(db).close()  # a clear message for a database we cannot use, before any window opens
     except (StoreError, SchemeError) as exc:
-        print(f"xtalviewer: error: {exc}", file=sys.stderr)
+        print(f"xtalviewer: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     from xtalviewer.gui.app.launch import run_app
 
@@ -545,14 +546,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return open_app(args)
     try:
         return args.func(args)
-    except (CommandError, StoreError, SchemeError) as exc:
-        print(f"xtalviewer {args.command}: error: {exc}", file=sys.stderr)
+    except (CommandError, StoreError, SchemeError) as exc:  # names from outside inside: shown escaped
+        print(f"xtalviewer {args.command}: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except sqlite3.OperationalError as exc:  # busy past the timeout, read-only: one line, exit 2
         explained = explain(exc, db_path_of(args))
         if explained is None:
             raise
-        print(f"xtalviewer {args.command}: error: {explained}", file=sys.stderr)
+        print(f"xtalviewer {args.command}: error: {printable(str(explained))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"xtalviewer {args.command}: interrupted", file=sys.stderr)

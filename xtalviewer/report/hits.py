@@ -17,7 +17,9 @@ from pathlib import Path
 from xtalviewer.crystal_call import OperatingPoint, pct
 from xtalviewer.importers.label_csv import neutralise
 from xtalviewer.files.outputs import atomic_output, output_target
+from xtalviewer.files.printable import printable
 from xtalviewer.store.rows import Hit, Model
+from xtalviewer.store.schema import VISIBLE
 from xtalviewer.store.store import Store
 
 HIT_COLUMNS = ("plate", "inspection", "imaged_at", "well", "drop", "image_path", "crystal_prob", "label",
@@ -70,7 +72,7 @@ def hit_table(rows: Sequence[Hit], limit: int = 50) -> list[str]:
              f"{'hit':<4} {'first hit':<16} label"]
     for n, r in enumerate(rows[:limit], start=1):
         prob = "" if r.crystal_prob is None else pct(r.crystal_prob)
-        lines.append(f"{n:>4}  {r.plate[:14]:<14} {(r.imaged_at or '')[:16].replace('T', ' '):<16} "
+        lines.append(f"{n:>4}  {printable(r.plate)[:14]:<14} {(r.imaged_at or '')[:16].replace('T', ' '):<16} "
                      f"{r.well:<5} {r.drop:>4} {prob:>8} {pct(r.best_crystal_prob):>7} "
                      f"{'yes' if r.hit else 'no':<4} {(r.first_hit_at or '')[:16].replace('T', ' '):<16} "
                      f"{r.label or ''}")
@@ -118,19 +120,20 @@ def plate_lines(rows: Sequence, *, new_only: bool) -> list[str]:
         n, k = p["hits"], len(p["inspections"])
         where = f"in {k} inspection{'s' * (k != 1)}"
         if new_only:
-            lines.append(f"Plate {plate}: {n} new hit{'s' * (n != 1)} {where}")
+            lines.append(f"Plate {printable(plate)}: {n} new hit{'s' * (n != 1)} {where}")
         else:
             earlier = f"; {p['earlier']} more were hits earlier" if p["earlier"] else ""
-            lines.append(f"Plate {plate}: {n} hit{'s' * (n != 1)} ({p['new']} new) {where}{earlier}")
+            lines.append(f"Plate {printable(plate)}: {n} hit{'s' * (n != 1)} ({p['new']} new) {where}{earlier}")
     return lines
 
 
 def _md_cell(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return printable(str(value)).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def _html(value: object) -> str:
-    return escape(str(value))
+    """Text for HTML, control characters from file names shown as escapes."""
+    return escape(printable(str(value)))
 
 
 _TABLE_KEYS = ("plate", "inspection", "imaged_at", "well", "drop", "crystal_prob", "best_crystal_prob", "hit",

@@ -23,6 +23,7 @@ from xtalviewer.imaging.decode import ImageLoadError, fit_within
 from xtalviewer.labels import LabelScheme
 from xtalviewer.model.metrics import HEADLINE
 from xtalviewer.files.outputs import OutputFileError, output_target, write_output
+from xtalviewer.files.printable import printable
 from xtalviewer.plates import PlateType, row_letter
 from xtalviewer.report.data import (  # noqa: F401  (ReportError and hits are part of this module's interface)
     ReportData,
@@ -46,8 +47,9 @@ THUMB_QUALITY = 82
 
 
 def esc(value: object) -> str:
-    """Text for HTML content or a quoted attribute."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """Text for HTML content or a quoted attribute; control characters (ESC, NUL ... from a file
+    name) shown as escapes (``files.printable``), never written into the page."""
+    return html.escape(printable("" if value is None else str(value)), quote=True)
 
 
 # -- small formatting helpers -----------------------------------------------------------------------
