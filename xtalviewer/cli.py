@@ -537,7 +537,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `grep` or `cat` whose reader left early
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. When the reader of our output leaves early (``xtalviewer stats | head -1``),
+    stop quietly with EXIT_BROKEN_PIPE: the work was done and committed before anything was printed,
+    and only the rest of the text is lost."""
+    try:
+        code = run_command(argv)
+        sys.stdout.flush()  # a reader that left is found here, not by the flush at interpreter exit
+        return code
+    except BrokenPipeError:
+        try:  # what is still buffered goes nowhere, so the flush at exit says nothing either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_BROKEN_PIPE
+
+
+def run_command(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.allow_network_db:  # child processes (training from the app, torchrun workers) inherit it
