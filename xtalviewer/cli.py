@@ -111,7 +111,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 bar.refresh()
 
             try:
-                report = import_paths(store, args.paths, progress=progress)
+                report = import_paths(store, args.paths, progress=progress, repoint=args.repoint)
             except ImportPathError as exc:
                 raise CommandError(str(exc)) from None
             had_models = bool(store.models())
@@ -461,6 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="image folders or files")
     p.add_argument("--scheme", default=None, help="label scheme for a new database (default xtal10)")
     p.add_argument("-v", "--verbose", action="store_true", help="also list skipped files")
+    p.add_argument("--repoint", action="store_true",
+                   help="a drop recorded from another copy of its folder takes this copy's file (without it the "
+                        "first copy is kept while its files exist)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("export", parents=[db], help="write one CSV row per image: labels and top-3 predictions")

@@ -8,7 +8,10 @@ with its reason (so the app can show why) and listed in the report; the import c
 Paths are recorded as real paths (folders resolved): a route through a symbolic link or through
 ``/proc/<pid>/cwd`` (which stops existing with that process) is never stored, virtual file systems
 (/proc, /sys, /dev) are not walked, and a stored path that still names the same file is kept when
-an import finds the file again by another route.
+an import finds the file again by another route. A second copy of a plate folder (the same plate,
+other files) never takes over a drop whose recorded file still exists: the first copy is kept, its
+labels and predictions were made on it, and the report says so; ``repoint=True`` (``import
+--repoint``) records the copy instead. A recorded file that no longer exists is replaced (it moved).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
     layouts: Counter = field(default_factory=Counter)
     found_again: list[tuple[str, str]] = field(default_factory=list)  # (route walked, stored path kept)
+    other_copy: list[tuple[str, str]] = field(default_factory=list)  # (file of another copy, stored file kept)
+    repointed: list[tuple[str, str]] = field(default_factory=list)  # (stored file left, file now recorded)
     resolved: list[tuple[str, str]] = field(default_factory=list)  # (route walked, real path recorded)
 
     @property
@@ -242,8 +247,10 @@ def import_paths(
     *,
     progress: Progress | None = None,
     workers: int = 8,
+    repoint: bool = False,
 ) -> ImportReport:
-    """Record every drop image under ``paths``; see the module docstring."""
+    """Record every drop image under ``paths``; see the module docstring (``repoint``: a drop
+    recorded from another copy of its folder that still exists takes this import's file)."""
     paths = [Path(p) for p in paths]
     for p in paths:
         if not p.exists() and not p.is_symlink():
@@ -288,8 +295,7 @@ def import_paths(
                     report.skipped.append((str(f.found.path), f"same drop as {slots[key].found.path.name}"))
                     continue
                 slots[key] = f
-            chosen = list(slots.values())
-            _keep_stored_routes(store, barcode, chosen, report)
+            chosen = _keep_stored_routes(store, barcode, list(slots.values()), report, repoint)
             known = store.known_files(f.path for f in chosen)
             fresh = [f for f in chosen if known.get(f.path, (None, None))[:2] != (f.size, f.mtime)]
             headers = dict(zip((id(f) for f in fresh), pool.map(lambda f: _header(f.found.path), fresh)))
@@ -351,11 +357,14 @@ def _same_file(path: str, ident: tuple[int, int]) -> bool:
     return (st.st_dev, st.st_ino) == ident
 
 
-def _keep_stored_routes(store: Store, barcode: str, files: list[_FileInfo], report: ImportReport) -> None:
-    """A drop already recorded under a path that still names the same file keeps that path: an
-    import never swaps a working path for another route to the file. A stored path that no longer
-    exists is replaced (the file moved)."""
-    stored_by_key: dict[str, dict[tuple[str, int], str]] = {}
+def _keep_stored_routes(store: Store, barcode: str, files: list[_FileInfo], report: ImportReport,
+                        repoint: bool = False) -> list[_FileInfo]:
+    """The files to record. A drop already recorded under a path that still names the same file keeps
+    that path: an import never swaps a working path for another route to the file. A drop recorded
+    from another file that still exists (a second copy of the plate folder) keeps it and this file is
+    left out, unless ``repoint``. A stored path that no longer exists is replaced (the file moved)."""
+    stored_by_key: dict[str, dict[tuple[str, int, str], str]] = {}
+    kept = []
     for f in files:
         key = f.found.inspection_key
         if key not in stored_by_key:
@@ -363,11 +372,31 @@ def _keep_stored_routes(store: Store, barcode: str, files: list[_FileInfo], repo
         old = stored_by_key[key].get((well_name(f.found.row, f.found.col), f.found.drop, f.found.mode))
         if old is not None and old != f.path and _same_file(old, f.ident):
             f.path = old
+        elif old is not None and old != f.path and os.path.exists(old):
+            if not repoint:
+                report.other_copy.append((f.path, old))
+                continue
+            report.repointed.append((old, f.path))
         if f.walked != f.path:
             (report.found_again if old == f.path else report.resolved).append((f.walked, f.path))
+        kept.append(f)
+    return kept
 
 
 def _route_notes(report: ImportReport) -> None:
+    if report.other_copy:
+        copy, kept = report.other_copy[0]
+        n = len(report.other_copy)
+        report.notes.append(
+            f"{n} drop{'s' * (n != 1)} {'are' if n != 1 else 'is'} already recorded from another copy of "
+            f"{'their' if n != 1 else 'its'} folder whose files still exist (e.g. {copy}: {kept} is kept); "
+            "the first copy is kept, as its labels and predictions were made on it. To record this copy "
+            "instead, import it again with --repoint")
+    if report.repointed:
+        left, now = report.repointed[0]
+        n = len(report.repointed)
+        report.notes.append(f"--repoint: {n} drop{'s' * (n != 1)} now recorded from this copy (e.g. {now}, was "
+                            f"{left}); {'their' if n != 1 else 'its'} labels stay")
     if report.found_again:
         walked, kept = report.found_again[0]
         n = len(report.found_again)
