@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from xtalviewer.crystal_call import is_hit
 from xtalviewer.files.outputs import atomic_output, output_target
 from xtalviewer.files.regular import open_regular
+from xtalviewer.store.schema import MODE_NAMES, MODES, VISIBLE
 from xtalviewer.store.store import AnnotationRow, Store
 
 LABEL_CHUNK = 1_000  # labels per transaction: about 0.1 s of holding the write lock on a busy 2-core machine
@@ -24,7 +26,7 @@ MAX_LINE_CHARS = 65_536  # a label CSV line is well under 1 KB; anything longer 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
 EXPORT_COLUMNS = (
     "plate", "inspection", "imaged_at", "well", "drop", "image_path", "label", "annotator", "labelled_at",
-    "model", "pred1", "p1", "pred2", "p2", "pred3", "p3", "crystal_prob", "hit",
+    "model", "pred1", "p1", "pred2", "p2", "pred3", "p3", "crystal_prob", "hit", "mode",
 )
 
 
@@ -108,7 +110,27 @@ class WantedLabel:
     annotator: str
 
 
-def _find_image(store: Store, row: dict, csv_dir: Path) -> int | None:
+def _path_tail(path: str) -> tuple[str, ...]:
+    """Folder and file name: what stays when the share holding the images is mounted elsewhere."""
+    return tuple(re.split(r"[\\/]", path.strip())[-2:])
+
+
+def _row_mode(row: dict) -> tuple[str | None, str | None]:
+    """(mode, problem) of a line: its mode cell (a mode key or name, any case), visible when the CSV
+    has no mode column or the cell is empty."""
+    text = (row.get("mode") or "").strip()
+    if not text:
+        return VISIBLE, None
+    wanted = text.casefold()
+    for mode in MODES:
+        if wanted in (mode, MODE_NAMES.get(mode, mode).casefold()):
+            return mode, None
+    return None, f"unknown imaging mode '{text}' ({', '.join(MODES)})"
+
+
+def _find_image(store: Store, row: dict, csv_dir: Path, has_mode: bool) -> tuple[int | None, bool, str | None]:
+    """(image id, found by position, problem): by image_path where the store holds it, else by
+    plate, inspection, well, drop and mode; the fallback never crosses modes."""
     path = (row.get("image_path") or "").strip()
     if path:
         candidates = [path] if Path(path).is_absolute() else [path, str((csv_dir / path).absolute())]
@@ -116,14 +138,24 @@ def _find_image(store: Store, row: dict, csv_dir: Path) -> int | None:
         for candidate in candidates:
             found = store.image_id_by_path(candidate)
             if found is not None:
-                return found
-    if all((row.get(k) or "").strip() for k in ("plate", "inspection", "well", "drop")):
-        try:
-            drop = int(row["drop"])
-        except ValueError:
-            return None
-        return store.image_id_by_position(row["plate"].strip(), row["inspection"].strip(), row["well"].strip(), drop)
-    return None
+                return found, False, None
+    if not all((row.get(k) or "").strip() for k in ("plate", "inspection", "well", "drop")):
+        return None, False, None
+    try:
+        drop = int(row["drop"])
+    except ValueError:
+        return None, False, None
+    mode, problem = _row_mode(row)
+    if problem:
+        return None, True, problem
+    position = (row["plate"].strip(), row["inspection"].strip(), row["well"].strip(), drop)
+    if not has_mode and path:  # an export from before the mode column: a UV or SHG line is not the visible drop's
+        named = [m for m, stored in store.position_paths(*position).items() if _path_tail(stored) == _path_tail(path)]
+        if named and VISIBLE not in named:
+            return None, True, (f"{'/'.join(_path_tail(path))} is the {MODE_NAMES.get(named[0], named[0])} image of "
+                                 "this drop, and without a mode column a line labels the visible image; left out "
+                                 "(export again: the export now writes the mode)")
+    return store.image_id_by_position(*position, mode), True, None
 
 
 def _bounded_lines(fh, source: Path) -> Iterator[str]:
@@ -162,6 +194,8 @@ def read_label_csv(store: Store, source: str | Path, *, annotator: str | None = 
         raise LabelCsvError(f"{source}: cannot be read ({exc.strerror or exc})") from None
     report = LabelImportReport()
     wanted: dict[int, WantedLabel] = {}
+    named_file: dict[int, tuple[int, str]] = {}  # image found by position -> (line, the file that line named)
+    conflicting: set[int] = set()
     with fh:
         lines = _bounded_lines(fh, source)
         reader = csv.DictReader(lines, strict=True)
@@ -172,6 +206,7 @@ def read_label_csv(store: Store, source: str | Path, *, annotator: str | None = 
         reader.fieldnames = fields
         has_path = "image_path" in fields
         has_position = {"plate", "inspection", "well", "drop"} <= set(fields)
+        has_mode = "mode" in fields
         if "label" not in fields or not (has_path or has_position):
             raise LabelCsvError(
                 f"{source}: needs the columns image_path,label (or plate,inspection,well,drop,label as "
@@ -192,11 +227,23 @@ def read_label_csv(store: Store, source: str | Path, *, annotator: str | None = 
                     continue
                 if key != text and text.casefold() not in (key.casefold(), store.scheme.get(key).name.casefold()):
                     report.mapped[f"{text} -> {key}"] += 1
-                image_id = _find_image(store, row, source.parent)
+                image_id, by_position, problem = _find_image(store, row, source.parent, has_mode)
                 if image_id is None:
                     where = row.get("image_path") or "/".join(str(row.get(k, "")) for k in ("plate", "inspection", "well", "drop"))
-                    report.problems.append((here, f"no such image in the database: {where}"))
+                    report.problems.append((here, problem or f"no such image in the database: {where}"))
                     continue
+                path = (row.get("image_path") or "").strip()
+                if by_position and path:  # two files found at one position are two images, not one line and a later one
+                    first, first_path = named_file.setdefault(image_id, (here, path))
+                    if first_path != path or image_id in conflicting:
+                        if image_id not in conflicting:
+                            conflicting.add(image_id)
+                            wanted.pop(image_id, None)
+                            report.problems.append((first, f"{first_path}: found by plate/inspection/well/drop, as is "
+                                                           f"another file on line {here}; neither is stored"))
+                        report.problems.append((here, f"{path}: found by plate/inspection/well/drop, as is another "
+                                                      f"file on line {first}; neither is stored"))
+                        continue
                 if image_id in wanted:
                     report.superseded.append((wanted[image_id].line, here))
                 who = annotator or (row.get("annotator") or "").strip() or default_annotator

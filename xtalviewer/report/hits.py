@@ -23,7 +23,7 @@ from xtalviewer.store.schema import VISIBLE
 from xtalviewer.store.store import Store
 
 HIT_COLUMNS = ("plate", "inspection", "imaged_at", "well", "drop", "image_path", "crystal_prob", "label",
-               "hit", "crystal_top3", "best_crystal_prob", "first_hit_inspection")
+               "hit", "crystal_top3", "best_crystal_prob", "first_hit_inspection", "mode")
 
 
 def hit_rule(model: Model, op: OperatingPoint) -> str:
@@ -44,8 +44,10 @@ def check_since(text: str | None) -> str | None:
 
 def csv_row(r: Hit) -> dict[str, object]:
     """A hit-list row as the CSV writes it (column -> value): probabilities with 4 decimals, flags
-    as 1/0, blanks for none. Each column is the ``Hit`` field of its name."""
-    values = {k: getattr(r, k) for k in HIT_COLUMNS}
+    as 1/0, blanks for none. Each column is the ``Hit`` field of its name, but for 'mode': the hit
+    list holds visible drops, and says so, so ``import-labels`` of this CSV never lands on a UV image."""
+    values = {k: getattr(r, k) for k in HIT_COLUMNS if k != "mode"}
+    values["mode"] = VISIBLE
     out = {k: "" if v is None else v for k, v in values.items()}
     for k in ("crystal_prob", "best_crystal_prob"):
         if values[k] is not None:

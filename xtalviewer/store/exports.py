@@ -11,8 +11,8 @@ from xtalviewer.store.rows import AnnotatorSummary, ExportRow, ReportDrop
 
 
 def export_rows_raw(db: Database, model_id: int | None, plate: str | None = None) -> list[ExportRow]:
-    """One row per image with its plate, inspection, current label and who gave it, and the model's
-    top 3, in plate / inspection / well / drop order."""
+    """One row per image with its plate, inspection, current label and who gave it, the model's top 3
+    and its imaging mode, in plate / inspection / well / drop order (a drop's visible image first)."""
     params: dict = {"model": model_id}
     where = ""
     if plate is not None:
@@ -22,14 +22,15 @@ def export_rows_raw(db: Database, model_id: int | None, plate: str | None = None
         f"""
         SELECT pl.barcode AS plate, n.key AS inspection, n.imaged_at, i.well, i.drop_no AS "drop",
                i.path AS image_path, i.label, a.annotator, a.created_at AS labelled_at,
-               p.top1 AS pred1, p.p1, p.top2 AS pred2, p.p2, p.top3 AS pred3, p.p3, p.crystal_prob, p.id AS prediction_id
+               p.top1 AS pred1, p.p1, p.top2 AS pred2, p.p2, p.top3 AS pred3, p.p3, p.crystal_prob, p.id AS prediction_id,
+               i.mode
         FROM image i
         JOIN plate pl ON pl.id = i.plate_id
         JOIN inspection n ON n.id = i.inspection_id
         LEFT JOIN annotation a ON a.id = i.annotation_id
         LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = :model
         {where}
-        ORDER BY pl.barcode, n.imaged_at, n.id, i.row, i.col, i.drop_no
+        ORDER BY pl.barcode, n.imaged_at, n.id, i.row, i.col, i.drop_no, i.mode != 'visible', i.mode
         """,
         params,
     )))

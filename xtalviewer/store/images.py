@@ -87,20 +87,37 @@ def image_id_by_path(db: Database, path: str) -> int | None:
     return row[0] if row else None
 
 
-def image_id_by_position(db: Database, barcode: str, inspection_key: str, well: str, drop_no: int) -> int | None:
-    """The drop's visible image (another mode only when the drop has no visible one). A key written
-    before imaging modes, an HWI '<stamp>-jpg|uvt|shg', names that mode of the inspection '<stamp>'."""
-    mode = None
+def _position_key(inspection_key: str, mode: str | None) -> tuple[str, str | None]:
+    """A key written before imaging modes, an HWI '<stamp>-jpg|uvt|shg', names that mode of the
+    inspection '<stamp>'; any other key is the inspection's, in ``mode``."""
     legacy = _LEGACY_HWI_KEY.match(inspection_key)
     if legacy:
-        inspection_key, mode = legacy.group(1), {"jpg": VISIBLE, "uvt": "uv", "shg": "shg"}[legacy.group(2).lower()]
+        return legacy.group(1), {"jpg": VISIBLE, "uvt": "uv", "shg": "shg"}[legacy.group(2).lower()]
+    return inspection_key, mode
+
+
+def image_id_by_position(db: Database, barcode: str, inspection_key: str, well: str, drop_no: int,
+                         mode: str = VISIBLE) -> int | None:
+    """The drop's image in ``mode`` (visible unless said), never another mode's: a UV image has the
+    visible one's plate, inspection, well and drop. A legacy HWI key names its mode itself."""
+    inspection_key, mode = _position_key(inspection_key, mode)
     row = db.conn.execute(
         "SELECT i.id FROM image i JOIN inspection n ON n.id = i.inspection_id JOIN plate p ON p.id = i.plate_id "
-        "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ? AND (? IS NULL OR i.mode = ?) "
-        "ORDER BY i.mode != 'visible', i.mode LIMIT 1",
-        (barcode, inspection_key, well, drop_no, mode, mode),
+        "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ? AND i.mode = ?",
+        (barcode, inspection_key, well, drop_no, mode),
     ).fetchone()
     return row[0] if row else None
+
+
+def position_paths(db: Database, barcode: str, inspection_key: str, well: str, drop_no: int) -> dict[str, str]:
+    """mode -> stored path of one drop at one inspection, every mode it was imaged in (which file a
+    label CSV line without a mode column names)."""
+    inspection_key, mode = _position_key(inspection_key, None)
+    rows = db.conn.execute(
+        "SELECT i.mode, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id JOIN plate p ON p.id = i.plate_id "
+        "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ? AND (? IS NULL OR i.mode = ?)",
+        (barcode, inspection_key, well, drop_no, mode, mode))
+    return dict(rows.fetchall())
 
 
 def inspection_of_image(db: Database, image_id: int) -> int | None:

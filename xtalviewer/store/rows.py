@@ -340,6 +340,7 @@ class ExportRow:
     p3: float | None
     crystal_prob: float | None
     prediction_id: int | None
+    mode: str  # imaging mode: a UV image has the visible one's plate, inspection, well and drop
 
 
 @dataclass(frozen=True, slots=True)

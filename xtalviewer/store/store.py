@@ -106,6 +106,7 @@ class Store(Database):
     image = images.image
     image_id_by_path = images.image_id_by_path
     image_id_by_position = images.image_id_by_position
+    position_paths = images.position_paths
     inspection_of_image = images.inspection_of_image
     same_drop = images.same_drop
     drop_modes = images.drop_modes
