@@ -193,7 +193,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
         plates = store.plate_summaries(active.id if active else None)
         counts = store.label_counts()
         scheme = store.scheme
-        print(f"Database {store.path} (label scheme {scheme.id}, schema {store.schema_version})")
+        version = f"schema {store.schema_version}" if store.upgraded_from is None else (
+            f"schema {store.upgraded_from}, read through an upgraded copy in memory: it cannot be written here, and "
+            f"is upgraded to schema {store.schema_version} when first opened where it can be")
+        print(f"Database {printable(store.path)} (label scheme {scheme.id}, {version})")
         print(f"Active model: {active.name + ' (' + str(active.id) + ')' if active else 'none'}")
         header = f"{'plate':<16} {'type':<20} {'insp':>5} {'images':>7} {'labelled':>9} {'crystal':>8} " \
                  f"{'predicted':>10} {'pred. hits':>10} {'unreadable':>10} {'UV/SHG':>7}"

@@ -35,7 +35,7 @@ from xtalviewer.store.filesystems import network_filesystem, read_only_reason
 BUSY_TIMEOUT_S = 30.0
 BUSY_TIMEOUT_ENV = "XTALVIEWER_BUSY_TIMEOUT"
 ALLOW_NETWORK_ENV = "XTALVIEWER_ALLOW_NETWORK_DB"
-READERS = "`xtalviewer stats`, `export`, `report` and `models` can still read it"
+READERS = "`xtalviewer stats`, `export`, `report`, `hits` and `models` can still read it"
 
 
 class StoreError(RuntimeError):

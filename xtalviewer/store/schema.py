@@ -241,9 +241,10 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-def migrate(db: Database) -> None:
+def migrate(db: Database, *, backup: bool = True) -> None:
     """Bring the database to SCHEMA_VERSION: refuse a newer one or a foreign one, back up an older
-    one beside it, then run each missing migration in its own transaction."""
+    one beside it (unless ``backup`` is False: a copy in memory), then run each missing migration in
+    its own transaction."""
     version = db.schema_version
     if version > SCHEMA_VERSION:
         raise StoreError(
@@ -259,7 +260,7 @@ def migrate(db: Database) -> None:
         )
     if version == 0 and db.sqlite_utils.table_names():
         raise StoreError(f"{db.path} is an SQLite database but not an xtalviewer one; nothing was changed")
-    if version > 0:
+    if version > 0 and backup:
         db.backup(db.path.with_name(f"{db.path.name}.v{version}-{int(time.time())}.bak"))
     # a migration may rebuild a table others refer to (SQLite's way to change a constraint):
     # foreign keys are off while it runs, and checked before each migration commits

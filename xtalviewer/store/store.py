@@ -16,6 +16,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import sqlite_utils
+
 from xtalviewer.labels import LabelScheme
 from xtalviewer.store import annotations, counts, exports, hits, images, models, plates, predictions, queue, schema
 from xtalviewer.store.annotations import SOURCES
@@ -51,6 +53,7 @@ class Store(Database):
         to XTALVIEWER_ALLOW_NETWORK_DB (a network file system is refused otherwise).
         """
         path = Path(path)
+        self.upgraded_from: int | None = None  # an older schema read through an upgraded copy in memory
         busy_timeout = busy_timeout_s() if busy_timeout is None else busy_timeout
         if (readonly or not create) and not path.exists():
             raise StoreError(f"database {path} does not exist")
@@ -64,6 +67,8 @@ class Store(Database):
         super().__init__(path, readonly=readonly, busy_timeout=busy_timeout)
         try:
             self.configure()
+            if readonly and 0 < self.schema_version < schema.SCHEMA_VERSION:
+                self._read_upgraded_copy()
             schema.migrate(self)
             self.scheme = bind_scheme(self, scheme)
         except sqlite3.DatabaseError as exc:
@@ -73,6 +78,27 @@ class Store(Database):
         except Exception:
             self.conn.close()
             raise
+
+    def _read_upgraded_copy(self) -> None:
+        """An older database that could not be upgraded where it is (``_upgrade_if_old``: a read-only
+        medium): read it through a copy in memory brought to the current schema, so the commands that
+        only read answer; the file is never written. The copy costs memory as large as the file."""
+        self.upgraded_from = self.schema_version
+        copy = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            self.conn.backup(copy)
+        except BaseException:
+            copy.close()
+            raise
+        self.conn.close()
+        self.conn = copy
+        self.sqlite_utils = sqlite_utils.Database(copy, execute_plugins=False)
+        self.readonly = False  # the copy may be migrated ...
+        try:
+            schema.migrate(self, backup=False)
+        finally:
+            self.readonly = True
+        copy.execute("PRAGMA query_only = ON")  # ... and nothing else: a write fails as on the medium
 
     def __enter__(self) -> Store:
         return self
@@ -185,4 +211,7 @@ def _upgrade_if_old(path: Path, scheme: str | LabelScheme | None, busy_timeout: 
     finally:
         probe.close()
     if version < schema.SCHEMA_VERSION:
-        Store(path, scheme, busy_timeout=busy_timeout, allow_network=allow_network).close()
+        try:
+            Store(path, scheme, busy_timeout=busy_timeout, allow_network=allow_network).close()
+        except StoreReadOnlyError:
+            pass  # a read-only medium: the reader reads an upgraded copy in memory (``_read_upgraded_copy``)
