@@ -213,6 +213,64 @@ MIGRATIONS: list[str] = [
 
     ALTER TABLE model ADD COLUMN mode TEXT NOT NULL DEFAULT 'visible';
     """,
+    # 4: crystallization screens: a screen is a named list of conditions by well, each condition its
+    # components (chemical, concentration with unit, pH); a plate is assigned one by hand, by a
+    # barcode rule or from the imager's metadata. Plain tables and types only (no SQLite-only
+    # syntax), so the PostgreSQL engine can run a twin of this migration.
+    """
+    CREATE TABLE screen (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        rows INTEGER NOT NULL,
+        cols INTEGER NOT NULL,
+        source TEXT,
+        created_at TEXT NOT NULL
+    );
+
+    CREATE TABLE screen_condition (
+        id INTEGER PRIMARY KEY,
+        screen_id INTEGER NOT NULL REFERENCES screen(id),
+        position INTEGER NOT NULL,
+        row INTEGER NOT NULL,
+        col INTEGER NOT NULL,
+        code TEXT,
+        description TEXT NOT NULL,
+        ph REAL,
+        UNIQUE (screen_id, position),
+        UNIQUE (screen_id, row, col)
+    );
+
+    CREATE TABLE condition_component (
+        id INTEGER PRIMARY KEY,
+        condition_id INTEGER NOT NULL REFERENCES screen_condition(id),
+        ordinal INTEGER NOT NULL,
+        chemical TEXT NOT NULL,
+        chemical_key TEXT NOT NULL,
+        concentration REAL,
+        unit TEXT,
+        ph REAL,
+        UNIQUE (condition_id, ordinal)
+    );
+    CREATE INDEX condition_component_chemical ON condition_component(chemical_key);
+
+    CREATE TABLE screen_rule (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('prefix', 'regex')),
+        pattern TEXT NOT NULL,
+        wells INTEGER,
+        screen_id INTEGER NOT NULL REFERENCES screen(id),
+        created_at TEXT NOT NULL
+    );
+
+    CREATE TABLE plate_screen (
+        plate_id INTEGER PRIMARY KEY REFERENCES plate(id),
+        screen_id INTEGER NOT NULL REFERENCES screen(id),
+        source TEXT NOT NULL CHECK (source IN ('hand', 'rule', 'imager')),
+        rule_id INTEGER REFERENCES screen_rule(id),
+        assigned_at TEXT NOT NULL
+    );
+    CREATE INDEX plate_screen_screen ON plate_screen(screen_id);
+    """,
 ]
 
 # imaging modes, the visible one first; a model scores the images of its own mode
