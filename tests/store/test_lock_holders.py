@@ -5,8 +5,8 @@ import sys
 import pytest
 from dbfixtures import held_write_lock
 
-from xtalviewer.store import db
-from xtalviewer.store.db import describe_holders, lock_holders
+from xtalviewer.store import lock_holders as holders
+from xtalviewer.store.lock_holders import describe_holders, lock_holders
 from xtalviewer.store.store import Store
 
 
@@ -30,6 +30,6 @@ def test_processes_are_named_in_the_words_a_lab_uses(argv, said, tmp_path, monke
     proc = tmp_path / "4242"
     proc.mkdir()
     (proc / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    real_path = db.Path
-    monkeypatch.setattr(db, "Path", lambda p: real_path(str(p).replace("/proc", str(tmp_path), 1)))
-    assert db.describe_process(4242) == f"{said} (pid 4242)"
+    real_path = holders.Path
+    monkeypatch.setattr(holders, "Path", lambda p: real_path(str(p).replace("/proc", str(tmp_path), 1)))
+    assert holders.describe_process(4242) == f"{said} (pid 4242)"
