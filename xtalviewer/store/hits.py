@@ -14,6 +14,7 @@ from itertools import starmap
 from xtalviewer.store.db import Database
 from xtalviewer.store.models import operating_point
 from xtalviewer.store.rows import BestOverTime, EverHitCounts, Hit, HitCounts
+from xtalviewer.store.well_condition import CONDITION_COLUMNS, condition_join
 
 
 def hit_sql(prob: str = "p.crystal_prob") -> str:
@@ -32,7 +33,7 @@ def hit_counts(db: Database, model_id: int, plate_id: int | None = None) -> HitC
     class in the top 3 (over one plate, or all)."""
     params = {"model": model_id, "plate": plate_id, **threshold_param(db, model_id)}
     scope = "AND i.plate_id = :plate" if plate_id is not None else ""
-    scored, hits, top3 = db.conn.execute(
+    scored, hits, top3 = db.execute(
         f"SELECT COUNT(*), SUM({hit_sql()}), SUM(p.crystal_top3) FROM prediction p JOIN image i "
         f"ON i.id = p.image_id WHERE p.model_id = :model {scope}", params).fetchone()
     return HitCounts(scored, hits or 0, top3 or 0)
@@ -59,7 +60,7 @@ def best_over_time(db: Database, model_id: int | None, inspection_id: int) -> di
     inspection of the plate, this model's predictions, hits at its operating point."""
     if model_id is None:
         return {}
-    rows = db.conn.execute(
+    rows = db.execute(
         f"""SELECT cur.id, MAX(p.crystal_prob), MIN({_HIT_MARK})
             FROM image cur
             JOIN image o ON {_SAME_DROP}

@@ -53,3 +53,39 @@ class AnnotationRow:
     lead_ms: int | None = None
     reverts: int | None = None
     created_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentRow:
+    """One chemical of a screen condition: its name, concentration with unit, and pH where given."""
+
+    chemical: str
+    concentration: float | None = None
+    unit: str | None = None
+    ph: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionRow:
+    """One condition of a screen at its position (1..N, row-major) and well (``row``, ``col``);
+    ``description`` is the condition as people read it, ``code`` the screen's own name for it."""
+
+    position: int
+    row: int
+    col: int
+    description: str
+    code: str | None = None
+    ph: float | None = None
+    components: tuple[ComponentRow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenInput:
+    """A whole screen as a screen file gave it: a name, the plate it is laid out on (``rows`` x
+    ``cols``), its conditions, and where it came from (a file name, or how it was made)."""
+
+    name: str
+    rows: int
+    cols: int
+    conditions: tuple[ConditionRow, ...]
+    source: str | None = None

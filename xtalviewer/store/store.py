@@ -19,7 +19,8 @@ from pathlib import Path
 import sqlite_utils
 
 from xtalviewer.labels import LabelScheme
-from xtalviewer.store import annotations, counts, exports, hits, images, models, plates, predictions, queue, schema
+from xtalviewer.store import (annotations, counts, exports, hits, images, models, plates, predictions, queue, schema,
+                              screens)
 from xtalviewer.store.annotations import SOURCES
 from xtalviewer.store.db import (
     BUSY_TIMEOUT_S,
@@ -195,6 +196,22 @@ class Store(Database):
     export_rows_raw = exports.export_rows_raw
     report_drops = exports.report_drops
     annotator_summary = exports.annotator_summary
+
+    # -- screens, their conditions, which plate has which (screens.py) -------------------------------------------
+    add_screen = screens.add_screen
+    screen = screens.screen
+    screen_conditions = screens.screen_conditions
+    plate_screen = screens.plate_screen
+    plate_screens = screens.plate_screens
+    assign_screen = screens.assign_screen
+    add_screen_rule = screens.add_screen_rule
+    remove_screen_rule = screens.remove_screen_rule
+    screen_rules = screens.screen_rules
+    settle_plate_screens = screens.settle_plate_screens
+    plate_conditions = screens.plate_conditions
+    conditions_by_well = screens.conditions_by_well
+    well_outcomes = screens.well_outcomes
+    screens = screens.screens  # last: from here on ``screens`` in this class body is the method
 
 
 def _upgrade_if_old(path: Path, scheme: str | LabelScheme | None, busy_timeout: float,
