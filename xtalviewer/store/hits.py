@@ -33,7 +33,7 @@ def hit_counts(db: Database, model_id: int, plate_id: int | None = None) -> HitC
     class in the top 3 (over one plate, or all)."""
     params = {"model": model_id, "plate": plate_id, **threshold_param(db, model_id)}
     scope = "AND i.plate_id = :plate" if plate_id is not None else ""
-    scored, hits, top3 = db.execute(
+    scored, hits, top3 = db.conn.execute(
         f"SELECT COUNT(*), SUM({hit_sql()}), SUM(p.crystal_top3) FROM prediction p JOIN image i "
         f"ON i.id = p.image_id WHERE p.model_id = :model {scope}", params).fetchone()
     return HitCounts(scored, hits or 0, top3 or 0)
@@ -60,7 +60,7 @@ def best_over_time(db: Database, model_id: int | None, inspection_id: int) -> di
     inspection of the plate, this model's predictions, hits at its operating point."""
     if model_id is None:
         return {}
-    rows = db.execute(
+    rows = db.conn.execute(
         f"""SELECT cur.id, MAX(p.crystal_prob), MIN({_HIT_MARK})
             FROM image cur
             JOIN image o ON {_SAME_DROP}
@@ -126,16 +126,19 @@ def hit_list(db: Database, model_id: int, *, plate: str | None = None, since: st
                        ROW_NUMBER() OVER (PARTITION BY i.plate_id, i.row, i.col, i.drop_no
                                           ORDER BY n.imaged_at DESC, n.id DESC) AS recent,
                        MAX(p.crystal_prob) OVER same_drop AS best,
-                       MIN({_HIT_MARK}) OVER same_drop AS first_hit
+                       MIN({_HIT_MARK}) OVER same_drop AS first_hit,
+                       {CONDITION_COLUMNS}
                 FROM image i
                 JOIN inspection n ON n.id = i.inspection_id
                 JOIN plate pl ON pl.id = i.plate_id
                 LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = :model
+                {condition_join("i")}
                 WHERE i.mode = 'visible' {scope}
                 WINDOW same_drop AS (PARTITION BY i.plate_id, i.row, i.col, i.drop_no))
             SELECT c.image_id, c.inspection_id, c.plate, c.inspection, c.imaged_at, c.well, c."drop", c.image_path,
                    c.label, c.crystal_prob, c.crystal_top3, {hit_sql('c.crystal_prob')} IS 1, c.best,
-                   (SELECT key FROM inspection WHERE id = CAST(substr(c.first_hit, -10) AS INTEGER)), c.first_hit
+                   (SELECT key FROM inspection WHERE id = CAST(substr(c.first_hit, -10) AS INTEGER)), c.first_hit,
+                   c.description, c.ph
             FROM c WHERE {' AND '.join(keep)}
             ORDER BY c.crystal_prob IS NULL, c.crystal_prob DESC, c.best DESC, c.plate, c.row, c.col, c."drop"
         """, params)
@@ -144,7 +147,8 @@ def hit_list(db: Database, model_id: int, *, plate: str | None = None, since: st
 
 def _hit(image_id: int, inspection_id: int, plate: str, inspection: str, imaged_at: str | None, well: str,
          drop: int, image_path: str, label: str | None, crystal_prob: float | None, crystal_top3: int | None,
-         hit: int, best: float, first_hit_inspection: str | None, first_hit: str | None) -> Hit:
+         hit: int, best: float, first_hit_inspection: str | None, first_hit: str | None, condition: str | None,
+         ph: float | None) -> Hit:
     return Hit(image_id, inspection_id, plate, inspection, imaged_at, well, drop, image_path, label, crystal_prob,
                bool(crystal_top3) if crystal_top3 is not None else None, bool(hit), best, first_hit_inspection,
-               _first_hit(first_hit)[1])
+               _first_hit(first_hit)[1], condition, ph)
