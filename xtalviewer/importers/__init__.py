@@ -221,7 +221,7 @@ def _place_wells(files: list[_FileInfo], report: ImportReport) -> PlateType:
     return infer_plate_type(max_row, max_col, drops, hint)
 
 
-_INSPECTION_META = ("batch_id", "rockmaker_plate_id", "profile_id")
+_INSPECTION_META = ("batch_id", "rockmaker_plate_id", "profile_id", "screen")  # screen: the imager named it
 
 
 def _inspection_time(group: list[_FileInfo]) -> str | None:
@@ -342,6 +342,7 @@ def import_paths(
                     report.images_new += inserted
                     report.images_updated += updated
                     report.images_unchanged += len(rows) - inserted - updated
+                store.settle_plate_screens([plate_id])  # its screen: imager metadata or a barcode rule
             done += len(files)
             if progress:
                 progress(done, total)

@@ -106,6 +106,7 @@ def parse(path: Path, ctx: ParseContext) -> FoundImage | None:
             "batch_id": rec.get("BatchID"),
             "rockmaker_plate_id": rec.get("PlateID"),
             "profile_id": rec.get("ProfileID"),
+            "screen": rec.get("ScreenName") or rec.get("Screen"),  # where the export names the plate's screen
         }
     return found
 
