@@ -1,4 +1,6 @@
-"""Shared fixtures: an isolated user folder per test and tiny image files made on the fly."""
+"""Shared fixtures: an isolated user folder per test, tiny image files made on the fly, and the
+store's location on either engine (``store_location``: an SQLite file, or a fresh database on the
+throwaway PostgreSQL server of ``pgcluster``)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,10 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+pytest_plugins = ["pgcluster"]
+
+ENGINES = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +28,12 @@ def isolated_home(tmp_path_factory, monkeypatch) -> Path:
 @pytest.fixture
 def db_path(tmp_path) -> Path:
     return tmp_path / "test.db"
+
+
+@pytest.fixture(params=ENGINES)
+def store_location(request, tmp_path) -> str:
+    """Where a test's store lives, once per engine: an SQLite file path, or the URL of a fresh
+    database on the session's real PostgreSQL server. The same test runs against both."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_url")
+    return str(tmp_path / "test.db")

@@ -25,9 +25,12 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP, appauthor=False))
 
 
-def default_db_path() -> Path:
-    """The database used when no --db is given; XTALVIEWER_DB overrides it."""
+def default_db_path() -> Path | str:
+    """The database used when no --db is given; XTALVIEWER_DB overrides it: a file path, or a
+    ``postgresql://`` URL kept as text (a ``Path`` would fold its ``//``)."""
     override = os.environ.get("XTALVIEWER_DB")
+    if override and "://" in override:
+        return override
     return Path(override) if override else data_dir() / "xtalviewer.db"
 
 

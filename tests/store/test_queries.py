@@ -16,8 +16,8 @@ def plate(s: Store):
     return inspections, ids
 
 
-def test_the_time_course_says_what_each_inspection_shows(db_path):
-    with Store(db_path) as s:
+def test_the_time_course_says_what_each_inspection_shows(store_location):
+    with Store(store_location) as s:
         (first, second, third), ids = plate(s)
         s.add_annotation(ids[(first, "A01")], "needles", "ann")
         course = s.drop_course(s.image(ids[(first, "A01")]).plate_id, "A01", 1)
@@ -29,8 +29,8 @@ def test_the_time_course_says_what_each_inspection_shows(db_path):
         assert s.inherited_labels() == {} and s.inherited_labels(image_ids=[]) == {}
 
 
-def test_one_inspection_its_drops_and_its_summary(db_path):
-    with Store(db_path) as s:
+def test_one_inspection_its_drops_and_its_summary(store_location):
+    with Store(store_location) as s:
         (first, second, _), ids = plate(s)
         found = s.inspection(second)
         assert (found.barcode, found.rows, found.cols, found.drops, found.key) == ("P1", 8, 12, 1, "i2")

@@ -41,8 +41,8 @@ def plate(store: Store, barcode: str, *, days=("2026-03-01",), meta: dict | None
     return pid
 
 
-def test_a_screen_is_stored_whole_read_back_by_well_and_replaced_only_on_purpose(db_path):
-    with Store(db_path) as s:
+def test_a_screen_is_stored_whole_read_back_by_well_and_replaced_only_on_purpose(store_location):
+    with Store(store_location) as s:
         sid = s.add_screen(made_up_screen())
         (found,) = s.screens()
         assert (found.name, found.conditions, found.plates, found.rows, found.cols) == ("Grid A", 3, 0, 8, 12)
@@ -62,17 +62,17 @@ def test_a_screen_is_stored_whole_read_back_by_well_and_replaced_only_on_purpose
         assert set(s.plate_conditions(pid)) == {"A01"}
 
 
-def test_a_screen_with_a_bad_condition_stores_nothing(db_path):
+def test_a_screen_with_a_bad_condition_stores_nothing(store_location):
     bad = made_up_screen()
     bad = ScreenInput(bad.name, 8, 12, (*bad.conditions, bad.conditions[0]))  # position 1 twice
-    with Store(db_path) as s:
-        with pytest.raises(sqlite3.IntegrityError):
+    with Store(store_location) as s:
+        with pytest.raises(s.IntegrityError):
             s.add_screen(bad)
         assert s.screens() == [] and s.query("SELECT COUNT(*) AS n FROM condition_component")[0]["n"] == 0
 
 
-def test_hand_beats_imager_metadata_beats_the_first_matching_rule(db_path):
-    with Store(db_path) as s:
+def test_hand_beats_imager_metadata_beats_the_first_matching_rule(store_location):
+    with Store(store_location) as s:
         grid, other = s.add_screen(made_up_screen()), s.add_screen(made_up_screen("Other"))
         xv1, xv2 = plate(s, "XV1001"), plate(s, "XV2002")
         named = plate(s, "XV3003", meta={"screen": "other"})  # the imager named the screen (any case)
@@ -97,8 +97,8 @@ def test_hand_beats_imager_metadata_beats_the_first_matching_rule(db_path):
             s.add_screen_rule("regex", "XV(", grid)
 
 
-def test_the_imager_may_name_a_screen_before_it_is_imported(db_path):
-    with Store(db_path) as s:
+def test_the_imager_may_name_a_screen_before_it_is_imported(store_location):
+    with Store(store_location) as s:
         pid = plate(s, "HWI0000001", meta={"screen": "Grid A"})
         assert s.plate_screen(pid) is None
         s.add_screen(made_up_screen())
@@ -111,8 +111,8 @@ def with_crystal(p: float, keys: list[str]) -> np.ndarray:
     return v
 
 
-def test_the_condition_travels_with_hits_exports_and_report_drops(db_path):
-    with Store(db_path) as s:
+def test_the_condition_travels_with_hits_exports_and_report_drops(store_location):
+    with Store(store_location) as s:
         keys = s.scheme.keys
         model = s.add_model(name="m", arch="resnet18", classes=keys, input_size=32, path="/m.pt", activate=True,
                             operating_point=OperatingPoint(threshold=0.5))
@@ -130,8 +130,8 @@ def test_the_condition_travels_with_hits_exports_and_report_drops(db_path):
         assert set(s.conditions_by_well()) == {("P1", "A01"), ("P1", "A02")}
 
 
-def test_well_outcomes_give_each_wells_best_first_hit_and_set_up(db_path):
-    with Store(db_path) as s:
+def test_well_outcomes_give_each_wells_best_first_hit_and_set_up(store_location):
+    with Store(store_location) as s:
         keys = s.scheme.keys
         model = s.add_model(name="m", arch="resnet18", classes=keys, input_size=32, path="/m.pt", activate=True,
                             operating_point=OperatingPoint(threshold=0.5))

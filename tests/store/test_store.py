@@ -51,14 +51,14 @@ def test_new_store_is_wal_versioned_and_bound_to_the_default_scheme(db_path):
         assert s.scheme.id == "xtal10"
 
 
-def test_scheme_of_an_existing_database_cannot_be_switched(db_path):
-    Store(db_path).close()
+def test_scheme_of_an_existing_database_cannot_be_switched(store_location):
+    Store(store_location).close()
     with pytest.raises(StoreError, match="uses label scheme 'xtal10', not 'marco4'"):
-        Store(db_path, "marco4")
+        Store(store_location, "marco4")
 
 
-def test_current_label_is_the_newest_annotation_and_history_is_kept(db_path):
-    with Store(db_path) as s:
+def test_current_label_is_the_newest_annotation_and_history_is_kept(store_location):
+    with Store(store_location) as s:
         a, b = populate(s, wells=2)
         s.add_annotation(a, "clear", "ann")
         s.add_annotation(a, "needles", "bob", source="human", shown=[["needles", 0.7]], lead_ms=850)
@@ -75,19 +75,19 @@ def test_current_label_is_the_newest_annotation_and_history_is_kept(db_path):
         assert s.current_label(a) is None and len(s.history(a)) == 4
 
 
-def test_annotations_are_append_only(db_path):
-    with Store(db_path) as s:
+def test_annotations_are_append_only(store_location):
+    with Store(store_location) as s:
         (a,) = populate(s, wells=1)
         s.add_annotation(a, "clear", "ann")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            s.conn.execute("UPDATE annotation SET label = 'skin'")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            s.conn.execute("DELETE FROM annotation")
+        with pytest.raises(s.IntegrityError, match="append-only"):
+            s.execute("UPDATE annotation SET label = 'skin'")
+        with pytest.raises(s.IntegrityError, match="append-only"):
+            s.execute("DELETE FROM annotation")
         assert s.current_label(a) == "clear"
 
 
-def test_labels_outside_the_scheme_and_bad_sources_are_refused(db_path):
-    with Store(db_path) as s:
+def test_labels_outside_the_scheme_and_bad_sources_are_refused(store_location):
+    with Store(store_location) as s:
         (a,) = populate(s, wells=1)
         with pytest.raises(ValueError, match="not a class"):
             s.add_annotation(a, "crystals", "ann")  # a marco4 key, not xtal10
@@ -96,15 +96,15 @@ def test_labels_outside_the_scheme_and_bad_sources_are_refused(db_path):
         assert s.history(a) == []
 
 
-def test_a_label_is_committed_before_add_annotation_returns(db_path):
-    with Store(db_path) as writer, Store(db_path) as reader:
+def test_a_label_is_committed_before_add_annotation_returns(store_location):
+    with Store(store_location) as writer, Store(store_location) as reader:
         (a,) = populate(writer, wells=1)
         writer.add_annotation(a, "plates", "ann")
         assert reader.current_label(a) == "plates"
 
 
-def test_reimport_updates_changed_files_and_keeps_labels(db_path):
-    with Store(db_path) as s:
+def test_reimport_updates_changed_files_and_keeps_labels(store_location):
+    with Store(store_location) as s:
         (a,) = populate(s, wells=1)
         s.add_annotation(a, "skin", "ann")
         row = s.image(a)
@@ -114,8 +114,8 @@ def test_reimport_updates_changed_files_and_keeps_labels(db_path):
         assert s.image(a).size == 99 and s.current_label(a) == "skin"
 
 
-def test_plate_type_grows_but_never_shrinks(db_path):
-    with Store(db_path) as s:
+def test_plate_type_grows_but_never_shrinks(store_location):
+    with Store(store_location) as s:
         pid = s.upsert_plate("P", PlateType(8, 12, 1))
         assert s.upsert_plate("P", PlateType(8, 12, 3)) == pid
         s.upsert_plate("P", PlateType(8, 12, 2))
@@ -123,8 +123,8 @@ def test_plate_type_grows_but_never_shrinks(db_path):
         assert (plate.rows, plate.cols, plate.drops) == (8, 12, 3)
 
 
-def test_predictions_store_top3_and_queue_measures(db_path):
-    with Store(db_path) as s:
+def test_predictions_store_top3_and_queue_measures(store_location):
+    with Store(store_location) as s:
         (a,) = populate(s, wells=1)
         m = s.add_model(name="r18", arch="resnet18", classes=s.scheme.keys, input_size=128, path="/m.pt", activate=True)
         s.put_predictions(m, [PredictionRow(a, probs(needles=0.5, clear=0.3, plates=0.1), 10, 1.0)])
@@ -138,11 +138,11 @@ def test_predictions_store_top3_and_queue_measures(db_path):
         s.put_predictions(m, [PredictionRow(a, probs(clear=0.9), 10, 1.0)])  # rescoring replaces
         assert s.prediction(a, m).top1 == "clear"
         assert s.prediction(a, m).crystal_top3 == 0
-        assert s.conn.execute("SELECT COUNT(*) FROM prediction").fetchone()[0] == 1
+        assert s.execute("SELECT COUNT(*) FROM prediction").fetchone()[0] == 1
 
 
-def test_only_one_model_is_active_and_foreign_schemes_are_refused(db_path):
-    with Store(db_path) as s:
+def test_only_one_model_is_active_and_foreign_schemes_are_refused(store_location):
+    with Store(store_location) as s:
         m1 = s.add_model(name="a", arch="resnet18", classes=s.scheme.keys, input_size=128, path="/a.pt", activate=True)
         m2 = s.add_model(name="b", arch="alexnet", classes=s.scheme.keys, input_size=128, path="/b.pt")
         s.activate_model(m2)
@@ -157,8 +157,8 @@ def test_only_one_model_is_active_and_foreign_schemes_are_refused(db_path):
 
 
 @pytest.fixture
-def queue_store(db_path):
-    s = Store(db_path)
+def queue_store(store_location):
+    s = Store(store_location)
     ids = populate(s, wells=6)
     m = s.add_model(name="r", arch="resnet18", classes=s.scheme.keys, input_size=128, path="/m.pt", activate=True)
     s.put_predictions(m, [
@@ -203,12 +203,12 @@ def test_plate_summaries_count_what_the_browser_shows(queue_store):
     assert summary.predicted_hits == 1 and summary.crystal_top3 == 3  # 3D crystals at 90%; two more in top 3
 
 
-def test_drop_time_course_lists_inspections_oldest_first(db_path):
-    with Store(db_path) as s:
+def test_drop_time_course_lists_inspections_oldest_first(store_location):
+    with Store(store_location) as s:
         populate(s, wells=1, key="late")
         populate(s, wells=1, key="early")
         pid = s.plate_by_barcode("P1").id
-        s.conn.execute("UPDATE inspection SET imaged_at = '2025-01-01' WHERE key = 'early'")
+        s.execute("UPDATE inspection SET imaged_at = '2025-01-01' WHERE key = 'early'")
         course = s.drop_images(pid, "A01", 1)
         assert [c.inspection_key for c in course] == ["early", "late"]
 
@@ -262,9 +262,9 @@ def test_migration_from_an_older_version_backs_up_first(db_path, monkeypatch):
     old.close()
 
 
-def test_every_migration_applies_from_an_empty_database(db_path):
-    with Store(db_path) as s:
-        tables = set(s.sqlite_utils.table_names())
+def test_every_migration_applies_from_an_empty_database(store_location):
+    with Store(store_location) as s:
+        tables = set(s.table_names())
     assert {"plate", "inspection", "image", "annotation", "model", "prediction", "meta"} <= tables
 
 
@@ -352,14 +352,14 @@ def test_a_read_only_store_reads_and_refuses_writes_saying_read_only(db_path):
     assert sha(db_path) == before and not db_path.with_name("missing.db").exists()
 
 
-def test_the_scheme_travels_inside_the_database(tmp_path, monkeypatch):
+def test_the_scheme_travels_inside_the_database(tmp_path, store_location, monkeypatch):
     own = tmp_path / "elsewhere" / "mylab.json"
     own.parent.mkdir()
     own.write_text(json.dumps({"classes": [
         {"key": "empty", "name": "Empty", "hotkey": "e", "color": "#ffffff", "crystal": False, "marco": "Clear"},
         {"key": "xtal", "name": "Crystal", "hotkey": "x", "color": "#ff0000", "crystal": True, "marco": "Crystals"},
     ], "aliases": {"Crystals": "xtal"}}))
-    db = tmp_path / "lab.db"
+    db = store_location
     Store(db, str(own)).close()
     own.unlink()  # another computer: the file is not there
     monkeypatch.setenv("XTALVIEWER_HOME", str(tmp_path / "other-home"))
@@ -369,11 +369,10 @@ def test_the_scheme_travels_inside_the_database(tmp_path, monkeypatch):
         assert s.scheme.keys == ["empty", "xtal"]
 
 
-def test_a_database_made_before_schemes_were_stored_gets_its_copy(db_path):
-    Store(db_path).close()
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("DELETE FROM meta WHERE key = 'scheme_doc'")
-    with Store(db_path) as s:
+def test_a_database_made_before_schemes_were_stored_gets_its_copy(store_location):
+    with Store(store_location) as s, s.transaction():
+        s.execute("DELETE FROM meta WHERE key = 'scheme_doc'")
+    with Store(store_location) as s:
         assert json.loads(s.get_meta("scheme_doc"))["classes"][0]["key"] == "clear"
 
 

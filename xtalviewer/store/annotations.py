@@ -46,13 +46,12 @@ def add_annotations(db: Database, items: Sequence[AnnotationRow]) -> list[int]:
                                  f"{db.scheme.label_hint(it.label)}")
             if it.source not in SOURCES:
                 raise ValueError(f"annotation source must be one of {SOURCES}, not {it.source!r}")
-            cur = db.conn.execute(
+            ids.append(db.insert(
                 "INSERT INTO annotation(image_id, label, annotator, created_at, source, prediction_id, shown, "
                 "lead_ms, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (it.image_id, it.label, it.annotator, it.created_at or now_iso(), it.source, it.prediction_id,
                  json.dumps(it.shown) if it.shown is not None else None, it.lead_ms, it.reverts),
-            )
-            ids.append(cur.lastrowid)
+            ))
     return ids
 
 
@@ -61,17 +60,17 @@ def add_flags(db: Database, image_ids: Sequence[int], flagged: bool, annotator: 
     """Mark drops as needing a second look (or clear the mark), in one transaction. Append-only:
     the newest event of an image is its state, and the history shows every one."""
     with db.transaction():
-        return [db.conn.execute(
+        return [db.insert(
             "INSERT INTO flag(image_id, flagged, note, annotator, created_at) VALUES (?, ?, ?, ?, ?)",
             (image_id, int(bool(flagged)), (note or "").strip() or None, annotator, created_at or now_iso()),
-        ).lastrowid for image_id in image_ids]
+        ) for image_id in image_ids]
 
 
 # -- current and inherited labels -------------------------------------------------------------------------
 
 
 def current_label(db: Database, image_id: int) -> str | None:
-    row = db.conn.execute("SELECT label FROM image WHERE id = ?", (image_id,)).fetchone()
+    row = db.execute("SELECT label FROM image WHERE id = ?", (image_id,)).fetchone()
     return row[0] if row else None
 
 
@@ -82,7 +81,7 @@ def current_labels(db: Database, image_ids: Sequence[int]) -> dict[int, str | No
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        out.update(db.conn.execute(f"SELECT id, label FROM image WHERE id IN ({marks})", chunk).fetchall())
+        out.update(db.execute(f"SELECT id, label FROM image WHERE id IN ({marks})", chunk).fetchall())
     return out
 
 
@@ -99,7 +98,7 @@ def inherited_labels(db: Database, inspection_id: int | None = None, *,
         where, params = f"cur.id IN ({','.join('?' * len(image_ids))})", list(image_ids)
     else:
         return {}
-    rows = db.conn.execute(
+    rows = db.execute(
         f"""
         SELECT cur.id, prev.label, pn.imaged_at
         FROM image cur
@@ -119,7 +118,7 @@ def inherited_labels(db: Database, inspection_id: int | None = None, *,
 def labelled_images(db: Database, sources: Sequence[str]) -> list[PlateImage]:
     """Readable visible images whose current label came from one of ``sources``: the training set."""
     marks = ",".join("?" * len(sources))
-    return list(starmap(PlateImage, db.conn.execute(
+    return list(starmap(PlateImage, db.execute(
         f"""SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no
             FROM image i JOIN annotation a ON a.id = i.annotation_id JOIN plate p ON p.id = i.plate_id
             WHERE i.label IS NOT NULL AND i.load_error IS NULL AND a.source IN ({marks}) AND i.mode = 'visible'
@@ -128,7 +127,7 @@ def labelled_images(db: Database, sources: Sequence[str]) -> list[PlateImage]:
 
 def count_unreadable_labelled(db: Database) -> int:
     """Labelled images marked unreadable: training leaves them out and says how many."""
-    return db.conn.execute(
+    return db.execute(
         "SELECT COUNT(*) FROM image WHERE label IS NOT NULL AND load_error IS NOT NULL").fetchone()[0]
 
 
@@ -146,12 +145,12 @@ def _flag(flag_id: int, image_id: int, flagged: int, note: str | None, annotator
 def history(db: Database, image_id: int) -> list[Annotation]:
     """Every annotation of an image, newest first, with what the model showed at the time."""
     return [Annotation(*r[:7], json.loads(r[7]) if r[7] else None, *r[8:])
-            for r in db.conn.execute(f"{_ANNOTATION} WHERE image_id = ? ORDER BY id DESC", (image_id,))]
+            for r in db.execute(f"{_ANNOTATION} WHERE image_id = ? ORDER BY id DESC", (image_id,))]
 
 
 def flags(db: Database, inspection_id: int) -> dict[int, Flag]:
     """image id -> its newest second-look event, for the drops of an inspection that are flagged now."""
-    rows = starmap(_flag, db.conn.execute(
+    rows = starmap(_flag, db.execute(
         f"""{_FLAG}
             JOIN (SELECT MAX(f2.id) AS id FROM flag f2 JOIN image i ON i.id = f2.image_id
                   WHERE i.inspection_id = ? GROUP BY f2.image_id) newest ON newest.id = f.id
@@ -161,7 +160,7 @@ def flags(db: Database, inspection_id: int) -> dict[int, Flag]:
 
 def drop_history(db: Database, image_id: int) -> list[Annotation | Flag]:
     """A drop's labels (``Annotation``) and second-look events (``Flag``), newest first."""
-    marks = list(starmap(_flag, db.conn.execute(f"{_FLAG} WHERE f.image_id = ? ORDER BY f.id DESC", (image_id,))))
+    marks = list(starmap(_flag, db.execute(f"{_FLAG} WHERE f.image_id = ? ORDER BY f.id DESC", (image_id,))))
     events: list[Annotation | Flag] = [*history(db, image_id), *marks]
     return sorted(events, key=lambda r: r.created_at, reverse=True)
 
@@ -172,7 +171,7 @@ def drop_history(db: Database, image_id: int) -> list[Annotation | Flag]:
 def reviewer_labels(db: Database, model_id: int | None = None) -> list[tuple[int, str, str, str, str | None]]:
     """(image id, annotator, label, source, model's top 1 or None): each reviewer's latest label of
     each drop (a cleared label counts as none), from the append-only history."""
-    return db.conn.execute(
+    return db.execute(
         """SELECT a.image_id, a.annotator, a.label, a.source, p.top1
            FROM (SELECT MAX(id) AS id FROM annotation GROUP BY image_id, annotator) newest
            CROSS JOIN annotation a ON a.id = newest.id
@@ -185,6 +184,6 @@ def reviewer_labels(db: Database, model_id: int | None = None) -> list[tuple[int
 def judged_label_count(db: Database, sources: Sequence[str]) -> int:
     """Images whose current label came from one of these annotation sources."""
     marks = ",".join("?" * len(sources))
-    return db.conn.execute(
+    return db.execute(
         f"SELECT COUNT(*) FROM image i JOIN annotation a ON a.id = i.annotation_id "
         f"WHERE i.label IS NOT NULL AND a.source IN ({marks})", tuple(sources)).fetchone()[0]

@@ -19,7 +19,7 @@ def export_rows_raw(db: Database, model_id: int | None, plate: str | None = None
     if plate is not None:
         where = "WHERE pl.barcode = :plate"
         params["plate"] = plate
-    return list(starmap(ExportRow, db.conn.execute(
+    return list(starmap(ExportRow, db.execute(
         f"""
         SELECT pl.barcode AS plate, n.key AS inspection, n.imaged_at, i.well, i.drop_no AS "drop",
                i.path AS image_path, i.label, a.annotator, a.created_at AS labelled_at,
@@ -41,7 +41,7 @@ def export_rows_raw(db: Database, model_id: int | None, plate: str | None = None
 def report_drops(db: Database, model_id: int | None, inspection_id: int) -> list[ReportDrop]:
     """The visible drops of one inspection in plate order, with the model's answer and who gave
     each current label, when and how (a plate report's table and map)."""
-    return list(starmap(ReportDrop, db.conn.execute(
+    return list(starmap(ReportDrop, db.execute(
         f"""
         SELECT i.id, i.well, i.row, i.col, i.drop_no, i.path, i.size, i.mtime, i.label, i.load_error,
                p.id, p.top1, p.p1, p.top2, p.p2, p.top3, p.p3, p.crystal_prob, p.crystal_top3,
@@ -59,8 +59,8 @@ def report_drops(db: Database, model_id: int | None, inspection_id: int) -> list
 
 def annotator_summary(db: Database, inspection_id: int) -> list[AnnotatorSummary]:
     """Per annotator: labels given on this inspection, how many are still current, the latest one."""
-    return list(starmap(AnnotatorSummary, db.conn.execute(
-        "SELECT a.annotator, COUNT(*) AS given, SUM(i.annotation_id = a.id) AS current, "
+    return list(starmap(AnnotatorSummary, db.execute(
+        "SELECT a.annotator, COUNT(*) AS given, SUM(CAST(i.annotation_id = a.id AS INTEGER)) AS current, "
         "MAX(a.created_at) AS last_at FROM annotation a JOIN image i ON i.id = a.image_id "
         "WHERE i.inspection_id = ? AND a.label IS NOT NULL GROUP BY a.annotator ORDER BY given DESC, a.annotator",
         (inspection_id,),

@@ -33,8 +33,8 @@ def hit_counts(db: Database, model_id: int, plate_id: int | None = None) -> HitC
     class in the top 3 (over one plate, or all)."""
     params = {"model": model_id, "plate": plate_id, **threshold_param(db, model_id)}
     scope = "AND i.plate_id = :plate" if plate_id is not None else ""
-    scored, hits, top3 = db.conn.execute(
-        f"SELECT COUNT(*), SUM({hit_sql()}), SUM(p.crystal_top3) FROM prediction p JOIN image i "
+    scored, hits, top3 = db.execute(
+        f"SELECT COUNT(*), SUM(CAST({hit_sql()} AS INTEGER)), SUM(p.crystal_top3) FROM prediction p JOIN image i "
         f"ON i.id = p.image_id WHERE p.model_id = :model {scope}", params).fetchone()
     return HitCounts(scored, hits or 0, top3 or 0)
 
@@ -45,7 +45,11 @@ def hit_counts(db: Database, model_id: int, plate_id: int | None = None) -> HitC
 _SAME_DROP = "o.plate_id = cur.plate_id AND o.row = cur.row AND o.col = cur.col AND o.drop_no = cur.drop_no " \
              "AND o.mode = cur.mode"
 # sortable "when|inspection id" of a hit, so MIN() finds the first one
-_HIT_MARK = f"CASE WHEN {hit_sql()} THEN printf('%s|%010d', COALESCE(n.imaged_at, ''), n.id) END"
+# (the id zero-padded to 10 digits, written so that SQLite and PostgreSQL both run it)
+_HIT_MARK = (f"CASE WHEN {hit_sql()} THEN COALESCE(n.imaged_at, '') || '|' "
+             "|| substr(CAST(10000000000 + n.id AS TEXT), 2) END")
+# the inspection id of a mark (its last 10 characters)
+_MARKED_INSPECTION = "CAST(substr(c.first_hit, length(c.first_hit) - 9) AS INTEGER)"
 
 
 def _first_hit(mark: str | None) -> tuple[int | None, str | None]:
@@ -60,7 +64,7 @@ def best_over_time(db: Database, model_id: int | None, inspection_id: int) -> di
     inspection of the plate, this model's predictions, hits at its operating point."""
     if model_id is None:
         return {}
-    rows = db.conn.execute(
+    rows = db.execute(
         f"""SELECT cur.id, MAX(p.crystal_prob), MIN({_HIT_MARK})
             FROM image cur
             JOIN image o ON {_SAME_DROP}
@@ -79,14 +83,14 @@ def ever_hit_counts(db: Database, model_id: int | None) -> EverHitCounts:
     out = EverHitCounts(plates={}, first_hits={})
     if model_id is None:
         return out
-    rows = db.conn.execute(
+    rows = db.execute(
         f"""SELECT plate_id, inspection_id, COUNT(*) FROM (
                SELECT i.plate_id, i.inspection_id, ROW_NUMBER() OVER (
                    PARTITION BY i.plate_id, i.row, i.col, i.drop_no ORDER BY n.imaged_at, n.id) AS k
                FROM prediction p CROSS JOIN image i ON i.id = p.image_id
                JOIN inspection n ON n.id = i.inspection_id
-               WHERE p.model_id = :model AND {hit_sql()} AND i.mode = 'visible')
-           WHERE k = 1 GROUP BY inspection_id""",
+               WHERE p.model_id = :model AND {hit_sql()} AND i.mode = 'visible') AS ranked
+           WHERE k = 1 GROUP BY inspection_id, plate_id""",
         {"model": model_id, **threshold_param(db, model_id)}).fetchall()
     for plate_id, inspection_id, n in rows:
         out.first_hits[inspection_id] = n
@@ -117,8 +121,8 @@ def hit_list(db: Database, model_id: int, *, plate: str | None = None, since: st
         keep.append("c.imaged_at >= :since")
         params["since"] = since
     if new_only:
-        keep.append(f"{hit_sql('c.crystal_prob')} AND CAST(substr(c.first_hit, -10) AS INTEGER) = c.inspection_id")
-    rows = db.conn.execute(
+        keep.append(f"{hit_sql('c.crystal_prob')} AND {_MARKED_INSPECTION} = c.inspection_id")
+    rows = db.execute(
         f"""WITH c AS (
                 SELECT i.id AS image_id, i.inspection_id, pl.barcode AS plate, n.key AS inspection, n.imaged_at,
                        i.well, i.row, i.col, i.drop_no AS "drop", i.path AS image_path, i.label, p.crystal_prob,
@@ -136,8 +140,8 @@ def hit_list(db: Database, model_id: int, *, plate: str | None = None, since: st
                 WHERE i.mode = 'visible' {scope}
                 WINDOW same_drop AS (PARTITION BY i.plate_id, i.row, i.col, i.drop_no))
             SELECT c.image_id, c.inspection_id, c.plate, c.inspection, c.imaged_at, c.well, c."drop", c.image_path,
-                   c.label, c.crystal_prob, c.crystal_top3, {hit_sql('c.crystal_prob')} IS 1, c.best,
-                   (SELECT key FROM inspection WHERE id = CAST(substr(c.first_hit, -10) AS INTEGER)), c.first_hit,
+                   c.label, c.crystal_prob, c.crystal_top3, CASE WHEN {hit_sql('c.crystal_prob')} THEN 1 ELSE 0 END, c.best,
+                   (SELECT key FROM inspection WHERE id = {_MARKED_INSPECTION}), c.first_hit,
                    c.description, c.ph
             FROM c WHERE {' AND '.join(keep)}
             ORDER BY c.crystal_prob IS NULL, c.crystal_prob DESC, c.best DESC, c.plate, c.row, c.col, c."drop"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import replace
 from itertools import starmap
@@ -33,7 +32,7 @@ _UPSERT_IMAGE = (
     f"INSERT INTO image({', '.join(_WRITTEN)}) VALUES ({', '.join('?' * len(_WRITTEN))}) "
     "ON CONFLICT(inspection_id, well, drop_no, mode) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _CHANGING)
-    + " WHERE " + " OR ".join(f"{c} IS NOT excluded.{c}" for c in _CHANGING)
+    + " WHERE " + " OR ".join(f"image.{c} IS NOT excluded.{c}" for c in _CHANGING)  # qualified: PostgreSQL asks
 )
 
 
@@ -53,37 +52,39 @@ def upsert_images(db: Database, rows: Iterable[ImageRow]) -> tuple[int, int]:
     marks = ",".join("?" * len(inspections))
     count_sql = f"SELECT COUNT(*) FROM image WHERE inspection_id IN ({marks})"
     with db.transaction():
-        before = db.conn.execute(count_sql, inspections).fetchone()[0]
-        changes = db.conn.total_changes
+        before = db.execute(count_sql, inspections).fetchone()[0]
+        values = [_image_values(r) for r in rows]
         try:
-            db.conn.executemany(_UPSERT_IMAGE, [_image_values(r) for r in rows])
-        except sqlite3.IntegrityError:  # a path already recorded for another slot: keep the first
-            for r in rows:
+            with db.savepoint():
+                written = db.executemany(_UPSERT_IMAGE, values)
+        except db.IntegrityError:  # a path already recorded for another slot: keep the first
+            written = 0
+            for value in values:
                 try:
-                    db.conn.execute(_UPSERT_IMAGE, _image_values(r))
-                except sqlite3.IntegrityError:
+                    with db.savepoint():
+                        written += db.execute(_UPSERT_IMAGE, value).rowcount
+                except db.IntegrityError:
                     pass
-        written = db.conn.total_changes - changes
-        inserted = db.conn.execute(count_sql, inspections).fetchone()[0] - before
+        inserted = db.execute(count_sql, inspections).fetchone()[0] - before
     return inserted, written - inserted
 
 
 def mark_load_error(db: Database, image_id: int, reason: str | None) -> None:
     """Record (or clear, with None) why an image cannot be decoded, so every view can say so."""
     with db.transaction():
-        db.conn.execute("UPDATE image SET load_error = ? WHERE id = ?", (reason, image_id))
+        db.execute("UPDATE image SET load_error = ? WHERE id = ?", (reason, image_id))
 
 
 # -- one image --------------------------------------------------------------------------------------------
 
 
 def image(db: Database, image_id: int) -> Image | None:
-    row = db.conn.execute(f"SELECT {IMAGE_COLUMNS} FROM image i WHERE i.id = ?", (image_id,)).fetchone()
+    row = db.execute(f"SELECT {IMAGE_COLUMNS} FROM image i WHERE i.id = ?", (image_id,)).fetchone()
     return Image(*row) if row else None
 
 
 def image_id_by_path(db: Database, path: str) -> int | None:
-    row = db.conn.execute("SELECT id FROM image WHERE path = ?", (path,)).fetchone()
+    row = db.execute("SELECT id FROM image WHERE path = ?", (path,)).fetchone()
     return row[0] if row else None
 
 
@@ -101,7 +102,7 @@ def image_id_by_position(db: Database, barcode: str, inspection_key: str, well: 
     """The drop's image in ``mode`` (visible unless said), never another mode's: a UV image has the
     visible one's plate, inspection, well and drop. A legacy HWI key names its mode itself."""
     inspection_key, mode = _position_key(inspection_key, mode)
-    row = db.conn.execute(
+    row = db.execute(
         "SELECT i.id FROM image i JOIN inspection n ON n.id = i.inspection_id JOIN plate p ON p.id = i.plate_id "
         "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ? AND i.mode = ?",
         (barcode, inspection_key, well, drop_no, mode),
@@ -113,7 +114,7 @@ def position_paths(db: Database, barcode: str, inspection_key: str, well: str, d
     """mode -> stored path of one drop at one inspection, every mode it was imaged in (which file a
     label CSV line without a mode column names)."""
     inspection_key, mode = _position_key(inspection_key, None)
-    rows = db.conn.execute(
+    rows = db.execute(
         "SELECT i.mode, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id JOIN plate p ON p.id = i.plate_id "
         "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ? AND (? IS NULL OR i.mode = ?)",
         (barcode, inspection_key, well, drop_no, mode, mode))
@@ -121,14 +122,14 @@ def position_paths(db: Database, barcode: str, inspection_key: str, well: str, d
 
 
 def inspection_of_image(db: Database, image_id: int) -> int | None:
-    row = db.conn.execute("SELECT inspection_id FROM image WHERE id = ?", (image_id,)).fetchone()
+    row = db.execute("SELECT inspection_id FROM image WHERE id = ?", (image_id,)).fetchone()
     return row[0] if row else None
 
 
 def same_drop(db: Database, inspection_id: int, plate_id: int, well: str, drop_no: int,
               mode: str = VISIBLE) -> int | None:
     """The image of this drop (plate, well, drop) in another inspection, if it was imaged there."""
-    row = db.conn.execute(
+    row = db.execute(
         "SELECT id FROM image WHERE inspection_id = ? AND plate_id = ? AND well = ? AND drop_no = ? AND mode = ?",
         (inspection_id, plate_id, well, drop_no, mode)).fetchone()
     return row[0] if row else None
@@ -136,7 +137,7 @@ def same_drop(db: Database, inspection_id: int, plate_id: int, well: str, drop_n
 
 def drop_modes(db: Database, inspection_id: int, well: str, drop_no: int) -> dict[str, Image]:
     """mode -> image of one drop at one inspection (every mode it was imaged in)."""
-    rows = starmap(Image, db.conn.execute(
+    rows = starmap(Image, db.execute(
         f"SELECT {IMAGE_COLUMNS} FROM image i WHERE i.inspection_id = ? AND i.well = ? AND i.drop_no = ?",
         (inspection_id, well, drop_no)))
     return {r.mode: r for r in rows}
@@ -148,7 +149,7 @@ def drop_modes(db: Database, inspection_id: int, well: str, drop_no: int) -> dic
 def drop_images(db: Database, plate_id: int, well: str, drop_no: int, mode: str = VISIBLE) -> list[CourseImage]:
     """One drop across every inspection of its plate in one imaging mode, oldest first: the drop's
     time course (``shown_label`` not filled in; ``drop_course`` does that)."""
-    return list(starmap(CourseImage, db.conn.execute(
+    return list(starmap(CourseImage, db.execute(
         f"SELECT {IMAGE_COLUMNS}, n.imaged_at, n.key, n.profile FROM image i "
         "JOIN inspection n ON n.id = i.inspection_id "
         "WHERE i.plate_id = ? AND i.well = ? AND i.drop_no = ? AND i.mode = ? ORDER BY n.imaged_at, n.id",
@@ -179,7 +180,7 @@ def known_files(db: Database, paths: Iterable[str]) -> dict[str, tuple[int | Non
     for start in range(0, len(paths), 500):
         chunk = paths[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for path, size, mtime, error in db.conn.execute(
+        for path, size, mtime, error in db.execute(
             f"SELECT path, size, mtime, load_error FROM image WHERE path IN ({marks})", chunk
         ):
             out[path] = (size, mtime, error)
@@ -188,7 +189,7 @@ def known_files(db: Database, paths: Iterable[str]) -> dict[str, tuple[int | Non
 
 def slot_paths(db: Database, barcode: str, inspection_key: str) -> dict[tuple[str, int, str], str]:
     """(well, drop, mode) -> stored path for one inspection of a plate (empty when it is new)."""
-    rows = db.conn.execute(
+    rows = db.execute(
         "SELECT i.well, i.drop_no, i.mode, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id "
         "JOIN plate p ON p.id = i.plate_id WHERE p.barcode = ? AND n.key = ?", (barcode, inspection_key))
     return {(well, drop, mode): path for well, drop, mode, path in rows}
@@ -196,18 +197,18 @@ def slot_paths(db: Database, barcode: str, inspection_key: str) -> dict[tuple[st
 
 def image_ids(db: Database) -> list[int]:
     """Every image id, in id order."""
-    return [r[0] for r in db.conn.execute("SELECT id FROM image ORDER BY id")]
+    return [r[0] for r in db.execute("SELECT id FROM image ORDER BY id")]
 
 
 def image_paths(db: Database) -> list[str]:
-    return [r[0] for r in db.conn.execute("SELECT path FROM image ORDER BY id")]
+    return [r[0] for r in db.execute("SELECT path FROM image ORDER BY id")]
 
 
 def image_path_under(db: Database, folder: str) -> str | None:
     """The path of one image stored anywhere inside ``folder``, or None: the thumbnail cache must
     not take a folder of plate images. A range on the path index, not a scan."""
     prefix = os.path.join(folder, "")  # the folder and a separator: /lab/plates, not /lab/plates-old
-    row = db.conn.execute("SELECT path FROM image WHERE path >= ? AND path < ? ORDER BY path LIMIT 1",
+    row = db.execute("SELECT path FROM image WHERE path >= ? AND path < ? ORDER BY path LIMIT 1",
                           (prefix, prefix + "\U0010ffff")).fetchone()
     return row[0] if row else None
 
@@ -216,13 +217,13 @@ def image_counts(db: Database, plate_id: int | None = None, mode: str | None = N
     """(images, images marked unreadable), over one plate or all, of one imaging mode or all."""
     where = " AND ".join(w for w, v in (("plate_id = ?", plate_id), ("mode = ?", mode)) if v is not None)
     params = tuple(v for v in (plate_id, mode) if v is not None)
-    total, marked = db.conn.execute("SELECT COUNT(*), SUM(load_error IS NOT NULL) FROM image"
+    total, marked = db.execute("SELECT COUNT(*), SUM(CAST(load_error IS NOT NULL AS INTEGER)) FROM image"
                                     + (f" WHERE {where}" if where else ""), params).fetchone()
     return total, marked or 0
 
 
 def image_with_plate(db: Database, path: str) -> PlateImage | None:
     """The image stored at ``path`` with its plate's barcode, or None."""
-    row = db.conn.execute("SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no FROM image i "
+    row = db.execute("SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no FROM image i "
                           "JOIN plate p ON p.id = i.plate_id WHERE i.path = ?", (path,)).fetchone()
     return PlateImage(*row) if row else None

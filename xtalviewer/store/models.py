@@ -55,7 +55,7 @@ def add_model(
             f"uses '{db.scheme.id}' with classes {db.scheme.keys}"
         )
     with db.transaction():
-        cur = db.conn.execute(
+        model_id = db.insert(
             "INSERT INTO model(name, arch, scheme, classes, input_size, normalization, run_id, metrics, path, "
             "sha256, created_at, operating_point, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, arch, scheme, json.dumps(list(classes)), input_size,
@@ -63,7 +63,6 @@ def add_model(
              json.dumps(metrics) if metrics is not None else None, path, sha256, now_iso(),
              json.dumps(operating_point.to_dict()) if operating_point is not None else None, mode),
         )
-        model_id = cur.lastrowid
         if activate:
             activate_model(db, model_id)
     return model_id
@@ -72,10 +71,10 @@ def add_model(
 def activate_model(db: Database, model_id: int) -> None:
     """Make this model the active one (the one the app and the commands use); only one is."""
     with db.transaction():
-        if db.conn.execute("SELECT 1 FROM model WHERE id = ?", (model_id,)).fetchone() is None:
+        if db.execute("SELECT 1 FROM model WHERE id = ?", (model_id,)).fetchone() is None:
             raise StoreError(f"there is no model {model_id} in the registry")
-        db.conn.execute("UPDATE model SET active = 0 WHERE active = 1")
-        db.conn.execute("UPDATE model SET active = 1 WHERE id = ?", (model_id,))
+        db.execute("UPDATE model SET active = 0 WHERE active = 1")
+        db.execute("UPDATE model SET active = 1 WHERE id = ?", (model_id,))
 
 
 # -- reading ----------------------------------------------------------------------------------------------
@@ -85,19 +84,19 @@ def operating_point(db: Database, model_id: int | None) -> OperatingPoint:
     """The model's crystal-call rule; the uncalibrated 50% rule for older or unknown models."""
     if model_id is None:
         return OperatingPoint()
-    row = db.conn.execute("SELECT operating_point FROM model WHERE id = ?", (model_id,)).fetchone()
+    row = db.execute("SELECT operating_point FROM model WHERE id = ?", (model_id,)).fetchone()
     return OperatingPoint.from_dict(json.loads(row[0]) if row and row[0] else None)
 
 
 def models(db: Database) -> list[Model]:
-    return list(starmap(_decode, db.conn.execute(f"{_MODEL} ORDER BY id")))
+    return list(starmap(_decode, db.execute(f"{_MODEL} ORDER BY id")))
 
 
 def model(db: Database, model_id: int) -> Model | None:
-    row = db.conn.execute(f"{_MODEL} WHERE id = ?", (model_id,)).fetchone()
+    row = db.execute(f"{_MODEL} WHERE id = ?", (model_id,)).fetchone()
     return _decode(*row) if row else None
 
 
 def active_model(db: Database) -> Model | None:
-    row = db.conn.execute(f"{_MODEL} WHERE active = 1").fetchone()
+    row = db.execute(f"{_MODEL} WHERE active = 1").fetchone()
     return _decode(*row) if row else None

@@ -20,7 +20,7 @@ LATEST_INSPECTIONS = """
     SELECT id FROM (
         SELECT id, ROW_NUMBER() OVER (PARTITION BY plate_id ORDER BY imaged_at DESC, id DESC) AS rank
         FROM inspection
-    ) WHERE rank = 1
+    ) AS ranked WHERE rank = 1
 """
 
 
@@ -31,7 +31,7 @@ def latest_inspections_of_mode(mode_sql: str) -> str:
         SELECT id FROM (
             SELECT n.id, ROW_NUMBER() OVER (PARTITION BY n.plate_id ORDER BY n.imaged_at DESC, n.id DESC) AS rank
             FROM inspection n WHERE EXISTS (SELECT 1 FROM image m WHERE m.inspection_id = n.id AND m.mode = {mode_sql})
-        ) WHERE rank = 1
+        ) AS ranked WHERE rank = 1
     """
 
 
@@ -45,17 +45,16 @@ _INSPECTION = ("SELECT n.id, n.plate_id, n.key, n.imaged_at, n.imager, n.profile
 
 def upsert_plate(db: Database, barcode: str, plate_type: PlateType) -> int:
     """Create the plate, or grow its recorded type to hold what a new inspection showed."""
-    row = db.conn.execute("SELECT id, rows, cols, drops FROM plate WHERE barcode = ?", (barcode,)).fetchone()
+    row = db.execute("SELECT id, rows, cols, drops FROM plate WHERE barcode = ?", (barcode,)).fetchone()
     if row is None:
-        cur = db.conn.execute(
+        return db.insert(
             "INSERT INTO plate(barcode, rows, cols, drops, created_at) VALUES (?, ?, ?, ?, ?)",
             (barcode, plate_type.rows, plate_type.cols, plate_type.drops, now_iso()),
         )
-        return cur.lastrowid
     pid, rows, cols, drops = row
     grown = (max(rows, plate_type.rows), max(cols, plate_type.cols), max(drops, plate_type.drops))
     if grown != (rows, cols, drops):
-        db.conn.execute("UPDATE plate SET rows = ?, cols = ?, drops = ? WHERE id = ?", (*grown, pid))
+        db.execute("UPDATE plate SET rows = ?, cols = ?, drops = ? WHERE id = ?", (*grown, pid))
     return pid
 
 
@@ -72,65 +71,64 @@ def upsert_inspection(
     meta: dict | None = None,
 ) -> tuple[int, bool]:
     """Return (inspection id, created?). The same key on the same plate is the same inspection."""
-    row = db.conn.execute("SELECT id FROM inspection WHERE plate_id = ? AND key = ?", (plate_id, key)).fetchone()
+    row = db.execute("SELECT id FROM inspection WHERE plate_id = ? AND key = ?", (plate_id, key)).fetchone()
     meta_json = json.dumps(meta, sort_keys=True) if meta else None
     if row:
-        db.conn.execute(
+        db.execute(
             "UPDATE inspection SET imaged_at = COALESCE(?, imaged_at), imager = COALESCE(?, imager), "
             "profile = COALESCE(?, profile), folder = COALESCE(?, folder), meta = COALESCE(?, meta) WHERE id = ?",
             (imaged_at, imager, profile, folder, meta_json, row[0]),
         )
         return row[0], False
-    cur = db.conn.execute(
+    return db.insert(
         "INSERT INTO inspection(plate_id, key, imaged_at, imager, profile, layout, folder, meta) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (plate_id, key, imaged_at, imager, profile, layout, folder, meta_json),
-    )
-    return cur.lastrowid, True
+    ), True
 
 
 # -- reading ----------------------------------------------------------------------------------------------
 
 
 def plate_by_barcode(db: Database, barcode: str) -> Plate | None:
-    row = db.conn.execute(f"{_PLATE} WHERE barcode = ?", (barcode,)).fetchone()
+    row = db.execute(f"{_PLATE} WHERE barcode = ?", (barcode,)).fetchone()
     return Plate(*row) if row else None
 
 
 def plates(db: Database) -> list[Plate]:
-    return list(starmap(Plate, db.conn.execute(f"{_PLATE} ORDER BY barcode")))
+    return list(starmap(Plate, db.execute(f"{_PLATE} ORDER BY barcode")))
 
 
 def barcodes(db: Database) -> list[str]:
-    return [r[0] for r in db.conn.execute("SELECT barcode FROM plate ORDER BY barcode")]
+    return [r[0] for r in db.execute("SELECT barcode FROM plate ORDER BY barcode")]
 
 
 def plate_ids(db: Database) -> list[int]:
-    return [r[0] for r in db.conn.execute("SELECT id FROM plate ORDER BY id")]
+    return [r[0] for r in db.execute("SELECT id FROM plate ORDER BY id")]
 
 
 def has_plates(db: Database) -> bool:
-    return bool(db.conn.execute("SELECT EXISTS (SELECT 1 FROM plate)").fetchone()[0])
+    return bool(db.execute("SELECT EXISTS (SELECT 1 FROM plate)").fetchone()[0])
 
 
 def inspections(db: Database, plate_id: int) -> list[Inspection]:
     """The plate's inspections, oldest first."""
-    return list(starmap(Inspection, db.conn.execute(
+    return list(starmap(Inspection, db.execute(
         f"{_INSPECTION} WHERE n.plate_id = ? ORDER BY n.imaged_at, n.id", (plate_id,))))
 
 
 def inspection(db: Database, inspection_id: int) -> Inspection | None:
-    row = db.conn.execute(f"{_INSPECTION} WHERE n.id = ?", (inspection_id,)).fetchone()
+    row = db.execute(f"{_INSPECTION} WHERE n.id = ?", (inspection_id,)).fetchone()
     return Inspection(*row) if row else None
 
 
 def inspection_choices(db: Database) -> list[Inspection]:
     """Every inspection, by plate, oldest first within a plate (pickers list these)."""
-    return list(starmap(Inspection, db.conn.execute(f"{_INSPECTION} ORDER BY p.barcode, n.imaged_at, n.id")))
+    return list(starmap(Inspection, db.execute(f"{_INSPECTION} ORDER BY p.barcode, n.imaged_at, n.id")))
 
 
 def inspection_modes(db: Database, inspection_id: int) -> list[str]:
     """The imaging modes an inspection holds, visible first (schema.MODES order, then others by name)."""
-    found = {r[0] for r in db.conn.execute("SELECT DISTINCT mode FROM image WHERE inspection_id = ?",
+    found = {r[0] for r in db.execute("SELECT DISTINCT mode FROM image WHERE inspection_id = ?",
                                            (inspection_id,))}
     return sorted(found, key=lambda m: (MODES.index(m) if m in MODES else len(MODES), m))

@@ -46,7 +46,7 @@ def put_predictions(db: Database, model_id: int, rows: Iterable[PredictionRow]) 
     created = now_iso()
     values = [_prediction_values(db, model_id, r, created) for r in rows]
     with db.transaction():
-        db.conn.executemany(
+        db.executemany(
             "INSERT INTO prediction(image_id, model_id, probs, top1, p1, top2, p2, top3, p3, crystal_prob, "
             "margin, entropy, crystal_top3, image_size, image_mtime, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -61,7 +61,7 @@ def put_predictions(db: Database, model_id: int, rows: Iterable[PredictionRow]) 
 
 
 def prediction(db: Database, image_id: int, model_id: int) -> Prediction | None:
-    row = db.conn.execute(
+    row = db.execute(
         "SELECT id, image_id, model_id, probs, top1, p1, top2, p2, top3, p3, crystal_prob, margin, entropy, "
         "crystal_top3, image_size, image_mtime, created_at FROM prediction WHERE image_id = ? AND model_id = ?",
         (image_id, model_id)).fetchone()
@@ -72,8 +72,8 @@ def prediction(db: Database, image_id: int, model_id: int) -> Prediction | None:
 
 def prediction_count(db: Database, model_id: int | None = None) -> int:
     if model_id is None:
-        return db.conn.execute("SELECT COUNT(*) FROM prediction").fetchone()[0]
-    return db.conn.execute("SELECT COUNT(*) FROM prediction WHERE model_id = ?", (model_id,)).fetchone()[0]
+        return db.execute("SELECT COUNT(*) FROM prediction").fetchone()[0]
+    return db.execute("SELECT COUNT(*) FROM prediction WHERE model_id = ?", (model_id,)).fetchone()[0]
 
 
 def unscored_images(db: Database, model_id: int, *, plate_id: int | None = None, retry_errors: bool = False,
@@ -95,7 +95,7 @@ def unscored_images(db: Database, model_id: int, *, plate_id: int | None = None,
     if latest_only:
         where.append(f"i.inspection_id IN ({latest_inspections_of_mode(mode_of_model)})")
         params.append(model_id)
-    return db.conn.execute(
+    return db.execute(
         "SELECT i.id, i.path, i.size, i.mtime FROM image i "
         "LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ? "
         f"WHERE {' AND '.join(where)} ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no",

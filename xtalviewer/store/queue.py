@@ -92,7 +92,7 @@ def review_queue(
     lim = f" LIMIT {int(limit)}" if limit is not None else ""
 
     def fetch(sql: str) -> list[QueueRow]:
-        return list(starmap(QueueRow, db.conn.execute(sql, params)))
+        return list(starmap(QueueRow, db.execute(sql, params)))
 
     if order in ("best", "disputed"):
         if needs_prediction and model_id is None:
@@ -102,7 +102,7 @@ def review_queue(
             pred_where.append(f"({FLAGGED} = 1 OR {REVIEWERS_DIFFER})")
             sort = f"{FLAGGED} = 1 DESC, (SELECT MAX(f.id) FROM flag f WHERE f.image_id = i.id) DESC, {_PLATE_ORDER}"
         else:
-            sort = f"best_prob IS NULL, best_prob DESC, {_PLATE_ORDER}"
+            sort = f"best_prob DESC, {_PLATE_ORDER}"  # NULLs (never scored) last, as DESC puts them
         return fetch(f"SELECT {_COLUMNS}, {BEST_PROB} AS best_prob FROM image i {join} prediction p "
                      f"ON p.image_id = i.id AND p.model_id = :model WHERE {' AND '.join(pred_where)} "
                      f"ORDER BY {sort}{lim}")

@@ -2,6 +2,9 @@
 
 A migration is appended, never edited: a database made by any earlier release upgrades by running
 the ones it has not seen, in order (``migrate``), after a backup copy of the file.
+
+Each migration has a PostgreSQL twin at the same index of ``schema_postgres.MIGRATIONS`` (the
+tests compare the two schemas): add one there with every migration added here.
 """
 
 from __future__ import annotations
@@ -301,23 +304,28 @@ def split_statements(script: str) -> list[str]:
 
 def migrate(db: Database, *, backup: bool = True) -> None:
     """Bring the database to SCHEMA_VERSION: refuse a newer one or a foreign one, back up an older
-    one beside it (unless ``backup`` is False: a copy in memory), then run each missing migration in
-    its own transaction."""
+    one (SQLite: a copy beside it, unless ``backup`` is False: a copy in memory; PostgreSQL: a
+    pg_dump), then run each missing migration in its own transaction (on a server, the twin of
+    each in ``schema_postgres``)."""
     version = db.schema_version
     if version > SCHEMA_VERSION:
         raise StoreError(
-            f"database {db.path} was written by a newer xtalviewer (schema {version}, this one knows "
+            f"database {db.location} was written by a newer xtalviewer (schema {version}, this one knows "
             f"up to {SCHEMA_VERSION}); upgrade xtalviewer to open it. Nothing was changed."
         )
     if version == SCHEMA_VERSION:
         return
     if db.readonly:
         raise StoreReadOnlyError(
-            f"database {db.path} was written by an older xtalviewer (schema {version}) and must be upgraded, "
+            f"database {db.location} was written by an older xtalviewer (schema {version}) and must be upgraded, "
             "but it cannot be written here; open it once where it can be (a copy in a writable folder)"
         )
-    if version == 0 and db.sqlite_utils.table_names():
-        raise StoreError(f"{db.path} is an SQLite database but not an xtalviewer one; nothing was changed")
+    if version == 0 and db.table_names():
+        kind = "a PostgreSQL database with tables" if db.location.is_server else "an SQLite database"
+        raise StoreError(f"{db.location} is {kind} but not an xtalviewer one; nothing was changed")
+    if db.location.is_server:
+        db.engine.upgrade(db, version, SCHEMA_VERSION, backup=backup)
+        return
     if version > 0 and backup:
         db.backup(db.path.with_name(f"{db.path.name}.v{version}-{int(time.time())}.bak"))
     # a migration may rebuild a table others refer to (SQLite's way to change a constraint):

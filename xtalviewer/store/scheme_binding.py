@@ -30,13 +30,13 @@ def bind_scheme(db: Database, scheme: str | LabelScheme | None) -> LabelScheme:
         return wanted
     if wanted.id != stored:
         raise StoreError(
-            f"database {db.path} uses label scheme '{stored}', not '{wanted.id}'; "
+            f"database {db.location} uses label scheme '{stored}', not '{wanted.id}'; "
             "open it without choosing a scheme, or use another database"
         )
     stored_keys = json.loads(db.get_meta("scheme_classes") or "[]")
     if stored_keys != wanted.keys:
         raise SchemeError(
-            f"label scheme '{wanted.id}' ({wanted.path}) no longer matches database {db.path}: "
+            f"label scheme '{wanted.id}' ({wanted.path}) no longer matches database {db.location}: "
             f"the database has classes {stored_keys}, the file has {wanted.keys}"
         )
     if db.get_meta("scheme_doc") is None and not db.readonly:
@@ -53,7 +53,7 @@ def _stored_scheme(db: Database, scheme_id: str) -> LabelScheme:
     if from_file is not None and (doc is None or from_file.keys == stored_keys):
         return from_file
     if doc is not None:
-        return scheme_from_document(json.loads(doc), scheme_id, f"{db.path} (stored copy)")
+        return scheme_from_document(json.loads(doc), scheme_id, f"{db.location} (stored copy)")
     return load_scheme(scheme_id)  # says which schemes it knows
 
 def _keep_scheme_copy(db: Database, scheme: LabelScheme) -> None:

@@ -43,27 +43,27 @@ def add_screen(db: Database, screen: ScreenInput, *, replace: bool = False) -> i
     """Store a whole screen in one transaction (nothing half-stored); returns its id. A screen of the
     same name is refused unless ``replace``: then its conditions are replaced and its plates keep it."""
     with db.transaction():
-        found = db.conn.execute("SELECT id FROM screen WHERE name = ?", (screen.name,)).fetchone()
+        found = db.execute("SELECT id FROM screen WHERE name = ?", (screen.name,)).fetchone()
         if found and not replace:
             raise ScreenExistsError(f"a screen named '{screen.name}' is in the store already; give another --name, "
                                     "or --replace to replace its conditions (its plates keep it)")
         if found:
             screen_id = found[0]
-            db.conn.execute("DELETE FROM condition_component WHERE condition_id IN "
+            db.execute("DELETE FROM condition_component WHERE condition_id IN "
                             "(SELECT id FROM screen_condition WHERE screen_id = ?)", (screen_id,))
-            db.conn.execute("DELETE FROM screen_condition WHERE screen_id = ?", (screen_id,))
-            db.conn.execute("UPDATE screen SET rows = ?, cols = ?, source = ? WHERE id = ?",
+            db.execute("DELETE FROM screen_condition WHERE screen_id = ?", (screen_id,))
+            db.execute("UPDATE screen SET rows = ?, cols = ?, source = ? WHERE id = ?",
                             (screen.rows, screen.cols, screen.source, screen_id))
         else:
-            screen_id = db.conn.execute(
+            screen_id = db.insert(
                 "INSERT INTO screen(name, rows, cols, source, created_at) VALUES (?, ?, ?, ?, ?)",
-                (screen.name, screen.rows, screen.cols, screen.source, now_iso())).lastrowid
+                (screen.name, screen.rows, screen.cols, screen.source, now_iso()))
         for c in screen.conditions:
-            condition_id = db.conn.execute(
+            condition_id = db.insert(
                 "INSERT INTO screen_condition(screen_id, position, row, col, code, description, ph) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (screen_id, c.position, c.row, c.col, c.code, c.description, c.ph)).lastrowid
-            db.conn.executemany(
+                (screen_id, c.position, c.row, c.col, c.code, c.description, c.ph))
+            db.executemany(
                 "INSERT INTO condition_component(condition_id, ordinal, chemical, chemical_key, concentration, unit, "
                 "ph) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(condition_id, n, k.chemical, chemical_key(k.chemical), k.concentration, k.unit, k.ph)
@@ -79,12 +79,12 @@ _SCREEN = ("SELECT s.id, s.name, s.rows, s.cols, s.source, s.created_at, "
 
 def screens(db: Database) -> list[Screen]:
     """Every screen, by name."""
-    return [Screen(*r) for r in db.conn.execute(f"{_SCREEN} ORDER BY s.name")]
+    return [Screen(*r) for r in db.execute(f"{_SCREEN} ORDER BY s.name")]
 
 
 def screen(db: Database, name: str) -> Screen | None:
     """The screen of that name; else the one whose name differs only in case (None when none or several)."""
-    row = db.conn.execute(f"{_SCREEN} WHERE s.name = ?", (name,)).fetchone()
+    row = db.execute(f"{_SCREEN} WHERE s.name = ?", (name,)).fetchone()
     if row:
         return Screen(*row)
     alike = [s for s in screens(db) if s.name.casefold() == name.casefold()]
@@ -102,13 +102,13 @@ def _conditions(db: Database, screen_ids: Sequence[int]) -> dict[int, dict[tuple
         return {}
     marks = ",".join("?" * len(screen_ids))
     components: dict[int, list[Component]] = defaultdict(list)
-    for condition_id, *values in db.conn.execute(
+    for condition_id, *values in db.execute(
             f"SELECT k.condition_id, k.chemical, k.concentration, k.unit, k.ph FROM condition_component k "
             f"JOIN screen_condition c ON c.id = k.condition_id WHERE c.screen_id IN ({marks}) "
             "ORDER BY k.condition_id, k.ordinal", list(screen_ids)):
         components[condition_id].append(Component(*values))
     out: dict[int, dict[tuple[int, int], WellCondition]] = defaultdict(dict)
-    for condition_id, screen_id, name, position, row, col, code, description, ph in db.conn.execute(
+    for condition_id, screen_id, name, position, row, col, code, description, ph in db.execute(
             f"SELECT c.id, c.screen_id, s.name, c.position, c.row, c.col, c.code, c.description, c.ph "
             f"FROM screen_condition c JOIN screen s ON s.id = c.screen_id WHERE c.screen_id IN ({marks})",
             list(screen_ids)):
@@ -124,14 +124,14 @@ _PLATE_SCREEN = ("SELECT ps.plate_id, pl.barcode, ps.screen_id, s.name, ps.sourc
 
 
 def plate_screen(db: Database, plate_id: int) -> PlateScreen | None:
-    row = db.conn.execute(f"{_PLATE_SCREEN} WHERE ps.plate_id = ?", (plate_id,)).fetchone()
+    row = db.execute(f"{_PLATE_SCREEN} WHERE ps.plate_id = ?", (plate_id,)).fetchone()
     return PlateScreen(*row) if row else None
 
 
 def plate_screens(db: Database, screen_id: int | None = None) -> list[PlateScreen]:
     """Plates with a screen (of this screen only, when given), by barcode."""
     where, params = ("WHERE ps.screen_id = ?", (screen_id,)) if screen_id is not None else ("", ())
-    return [PlateScreen(*r) for r in db.conn.execute(f"{_PLATE_SCREEN} {where} ORDER BY pl.barcode", params)]
+    return [PlateScreen(*r) for r in db.execute(f"{_PLATE_SCREEN} {where} ORDER BY pl.barcode", params)]
 
 
 def assign_screen(db: Database, plate_id: int, screen_id: int | None) -> PlateScreen | None:
@@ -139,7 +139,7 @@ def assign_screen(db: Database, plate_id: int, screen_id: int | None) -> PlateSc
     after which the imager's metadata and the barcode rules decide again. Returns the plate's screen now."""
     with db.transaction():
         if screen_id is None:
-            db.conn.execute("DELETE FROM plate_screen WHERE plate_id = ? AND source = 'hand'", (plate_id,))
+            db.execute("DELETE FROM plate_screen WHERE plate_id = ? AND source = 'hand'", (plate_id,))
             settle_plate_screens(db, [plate_id])
         else:
             _put(db, plate_id, screen_id, "hand", None)
@@ -147,7 +147,7 @@ def assign_screen(db: Database, plate_id: int, screen_id: int | None) -> PlateSc
 
 
 def _put(db: Database, plate_id: int, screen_id: int, source: str, rule_id: int | None) -> None:
-    db.conn.execute(
+    db.execute(
         "INSERT INTO plate_screen(plate_id, screen_id, source, rule_id, assigned_at) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (plate_id) DO UPDATE SET screen_id = excluded.screen_id, source = excluded.source, "
         "rule_id = excluded.rule_id, assigned_at = excluded.assigned_at",
@@ -188,11 +188,11 @@ def add_screen_rule(db: Database, kind: str, pattern: str, screen_id: int, wells
         same = [r for r in screen_rules(db) if (r.kind, r.pattern, r.wells) == (kind, pattern, wells)]
         if same:
             rule_id = same[0].id
-            db.conn.execute("UPDATE screen_rule SET screen_id = ? WHERE id = ?", (screen_id, rule_id))
+            db.execute("UPDATE screen_rule SET screen_id = ? WHERE id = ?", (screen_id, rule_id))
         else:
-            rule_id = db.conn.execute(
+            rule_id = db.insert(
                 "INSERT INTO screen_rule(kind, pattern, wells, screen_id, created_at) VALUES (?, ?, ?, ?, ?)",
-                (kind, pattern, wells, screen_id, now_iso())).lastrowid
+                (kind, pattern, wells, screen_id, now_iso()))
         settle_plate_screens(db)
     return rule_id
 
@@ -200,16 +200,16 @@ def add_screen_rule(db: Database, kind: str, pattern: str, screen_id: int, wells
 def remove_screen_rule(db: Database, rule_id: int) -> bool:
     """Remove a rule; the plates it assigned follow the other rules (or have no screen). False: no such rule."""
     with db.transaction():
-        db.conn.execute("DELETE FROM plate_screen WHERE rule_id = ? AND source = 'rule'", (rule_id,))
-        db.conn.execute("UPDATE plate_screen SET rule_id = NULL WHERE rule_id = ?", (rule_id,))
-        gone = db.conn.execute("DELETE FROM screen_rule WHERE id = ?", (rule_id,)).rowcount
+        db.execute("DELETE FROM plate_screen WHERE rule_id = ? AND source = 'rule'", (rule_id,))
+        db.execute("UPDATE plate_screen SET rule_id = NULL WHERE rule_id = ?", (rule_id,))
+        gone = db.execute("DELETE FROM screen_rule WHERE id = ?", (rule_id,)).rowcount
         settle_plate_screens(db)
     return bool(gone)
 
 
 def screen_rules(db: Database) -> list[ScreenRule]:
     """The barcode rules, oldest first (the first that matches a plate decides)."""
-    return [ScreenRule(*r) for r in db.conn.execute(
+    return [ScreenRule(*r) for r in db.execute(
         "SELECT r.id, r.kind, r.pattern, r.wells, r.screen_id, s.name, r.created_at "
         "FROM screen_rule r JOIN screen s ON s.id = r.screen_id ORDER BY r.id")]
 
@@ -220,7 +220,7 @@ def _imager_screen_names(db: Database, plate_ids: Sequence[int] | None) -> dict[
     if plate_ids is not None:
         where, params = f"AND plate_id IN ({','.join('?' * len(plate_ids))})", tuple(plate_ids)
     named: dict[int, str] = {}
-    for plate_id, meta in db.conn.execute(
+    for plate_id, meta in db.execute(
             f"SELECT plate_id, meta FROM inspection WHERE meta IS NOT NULL {where} ORDER BY imaged_at, id", params):
         try:
             value = json.loads(meta).get(IMAGER_META_KEY)
@@ -238,7 +238,7 @@ def settle_plate_screens(db: Database, plate_ids: Iterable[int] | None = None) -
     if ids == []:
         return []
     where = "" if ids is None else f"WHERE id IN ({','.join('?' * len(ids))})"
-    plates = db.conn.execute(f"SELECT id, barcode, rows * cols FROM plate {where}", ids or ()).fetchall()
+    plates = db.execute(f"SELECT id, barcode, rows * cols FROM plate {where}", ids or ()).fetchall()
     current = {r.plate_id: r for r in plate_screens(db)}
     by_name = {s.name: s.id for s in screens(db)}
     by_folded = {name.casefold(): sid for name, sid in by_name.items()}
@@ -262,7 +262,7 @@ def settle_plate_screens(db: Database, plate_ids: Iterable[int] | None = None) -
             if want == (None if now is None else (now.screen_id, now.source, now.rule_id)):
                 continue
             if want is None:
-                db.conn.execute("DELETE FROM plate_screen WHERE plate_id = ?", (plate_id,))
+                db.execute("DELETE FROM plate_screen WHERE plate_id = ?", (plate_id,))
             else:
                 _put(db, plate_id, *want)
             changed.append(plate_id)
@@ -306,7 +306,7 @@ def well_outcomes(db: Database, model_id: int | None, screen_id: int,
             return []
         scope = "AND ps.plate_id IN (" + ",".join(f":plate{n}" for n in range(len(plate_ids))) + ")"
         params.update({f"plate{n}": pid for n, pid in enumerate(plate_ids)})
-    return [WellOutcome(*r) for r in db.conn.execute(
+    return [WellOutcome(*r) for r in db.execute(
         f"""SELECT ps.plate_id, pl.barcode, sc.position, COUNT(DISTINCT i.id), COUNT(p.id), MAX(p.crystal_prob),
                    MIN(CASE WHEN {hit_sql()} THEN n.imaged_at END), {labelled},
                    (SELECT MIN(f.imaged_at) FROM inspection f WHERE f.plate_id = ps.plate_id)

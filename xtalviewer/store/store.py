@@ -34,6 +34,7 @@ from xtalviewer.store.db import (
     now_iso,
 )
 from xtalviewer.store.inputs import AnnotationRow, ImageRow, PredictionRow
+from xtalviewer.store.location import Location, location_of
 from xtalviewer.store.queue import QUEUE_ORDERS
 from xtalviewer.store.scheme_binding import bind_scheme
 
@@ -45,17 +46,23 @@ class Store(Database):
     """An open xtalviewer database. Its connection-level methods (``transaction``, ``backup``,
     ``query`` ...) are ``Database``'s; the rest are the concept modules' functions, listed below."""
 
-    def __init__(self, path: str | Path, scheme: str | LabelScheme | None = None, *, create: bool = True,
+    def __init__(self, path: str | Path | Location, scheme: str | LabelScheme | None = None, *, create: bool = True,
                  readonly: bool = False, busy_timeout: float | None = None, allow_network: bool | None = None):
-        """Open (or, with ``create`` and not ``readonly``, create) the database at ``path``.
+        """Open (or, with ``create`` and not ``readonly``, create) the database at ``path``: an SQLite
+        file, or a ``postgresql://`` URL (``location.Location``) whose database exists on the server
+        (``create`` then makes the store's tables in it).
 
         ``readonly`` opens for reading only, so a database on a read-only medium opens too.
         ``busy_timeout`` (seconds) defaults to XTALVIEWER_BUSY_TIMEOUT or 30; ``allow_network``
         to XTALVIEWER_ALLOW_NETWORK_DB (a network file system is refused otherwise).
         """
-        path = Path(path)
         self.upgraded_from: int | None = None  # an older schema read through an upgraded copy in memory
         busy_timeout = busy_timeout_s() if busy_timeout is None else busy_timeout
+        location = location_of(path)
+        if location.is_server:
+            self._open_server(location, scheme, create=create, readonly=readonly, busy_timeout=busy_timeout)
+            return
+        path = location.path
         if (readonly or not create) and not path.exists():
             raise StoreError(f"database {path} does not exist")
         check_database_path(path, allow_network=allow_network)
@@ -75,8 +82,29 @@ class Store(Database):
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise self.not_ours(exc) or self.explain(exc) or \
-                StoreError(f"database {self.path} cannot be used: {exc}") from None
+                StoreError(f"database {self.location} cannot be used: {exc}") from None
         except Exception:
+            self.conn.close()
+            raise
+
+    def _open_server(self, location: Location, scheme: str | LabelScheme | None, *, create: bool, readonly: bool,
+                     busy_timeout: float) -> None:
+        """The PostgreSQL side of opening: the server keeps several workstations apart, so there is no
+        file to check; a reader of an older schema has it upgraded by a short writing open first."""
+        from xtalviewer.store.postgres import POSTGRES
+
+        super().__init__(location, readonly=readonly, busy_timeout=busy_timeout, engine=POSTGRES)
+        try:
+            self.configure()
+            version = self.schema_version
+            if version == 0 and (readonly or not create):
+                raise StoreError(f"database {location} holds no xtalviewer store yet (import plates into it, or copy "
+                                 "one in with `xtalviewer db copy`)")
+            if readonly and version < schema.SCHEMA_VERSION:
+                Store(location, scheme, busy_timeout=busy_timeout).close()
+            schema.migrate(self)
+            self.scheme = bind_scheme(self, scheme)
+        except BaseException:
             self.conn.close()
             raise
 

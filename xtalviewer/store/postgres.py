@@ -1,0 +1,294 @@
+"""The PostgreSQL engine: one lab's store on a server that every workstation reaches.
+
+``Database`` calls an engine for what differs between SQLite and PostgreSQL: connecting, running
+the store's SQL (rewritten by ``dialect.postgres_sql``), a new row's id (``RETURNING id``), the
+transaction, the schema version (a table: PostgreSQL has no ``PRAGMA user_version``), the backup
+before a migration (``pg_dump``) and what to say when the server refuses.
+
+psycopg 3 with client-side binding (``ClientCursor``): the values are quoted into the statement as
+SQLite binds them, untyped, so ``? IS NULL OR mode = ?`` needs no casts. A truth value binds as
+1/0 (the schema's flag columns are integers, as in SQLite) and a ``numeric`` result (``SUM`` of a
+bigint) comes back as an int or float, never a ``Decimal``.
+
+The password never leaves the ``Location``: libpq reads it from the URL, ~/.pgpass, a service file
+or PGPASSWORD; every message names the location without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xtalviewer.paths import data_dir
+from xtalviewer.store import schema_postgres
+from xtalviewer.store.db import READERS, StoreBusyError, StoreError, StoreReadOnlyError
+from xtalviewer.store.lock_holders import describe_process
+from xtalviewer.store.dialect import postgres_sql
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from xtalviewer.store.db import Database
+
+log = logging.getLogger("xtalviewer.store")
+
+VERSION_TABLE = "xtalviewer_schema"
+MIGRATION_LOCK = 0x78746C76  # pg_advisory_xact_lock key: one workstation migrates at a time
+CONNECT_TIMEOUT_S = 10
+PG_DUMP_TIMEOUT_S = 3600
+
+
+def _psycopg():
+    """psycopg, imported when a server is first used (SQLite users never load it)."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - a dependency; said plainly if an install lacks it
+        raise StoreError("a PostgreSQL database needs the psycopg package: pip install 'psycopg[binary]'") from None
+    return psycopg
+
+
+def _adapters(conn: psycopg.Connection) -> None:
+    """Truth values bind as 1/0 and ``numeric`` results load as int or float, as SQLite gives them."""
+    psycopg = _psycopg()
+    from psycopg.adapt import Dumper, Loader
+
+    class TruthAsInteger(Dumper):
+        oid = psycopg.adapters.types["int4"].oid
+
+        def dump(self, obj: bool) -> bytes:
+            return b"1" if obj else b"0"
+
+        def quote(self, obj: bool) -> bytes:
+            return self.dump(obj)
+
+    class NumericAsNumber(Loader):
+        def load(self, data: Any) -> int | float:
+            text = bytes(data)
+            return int(text) if text.lstrip(b"-").isdigit() else float(text)
+
+    conn.adapters.register_dumper(bool, TruthAsInteger)
+    conn.adapters.register_loader("numeric", NumericAsNumber)
+
+
+def _one_line(exc: BaseException, password: str | None = None) -> str:
+    """libpq's message on one line (it spreads a connection failure over several), password-free."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = "; ".join(lines) or type(exc).__name__
+    if password:
+        text = text.replace(password, "***")
+    return text
+
+
+def application_name() -> str:
+    """Who we are, for the server's session list (and another workstation's busy message):
+    "xtalviewer import (pid 4242) on ws3"."""
+    return f"{describe_process(os.getpid())} on {socket.gethostname()}"[:63]
+
+
+class PostgresEngine:
+    """The PostgreSQL side of ``Database``; stateless, each method takes the open Database."""
+
+    name = "postgresql"
+
+    @property
+    def integrity_error(self) -> type[Exception]:
+        return _psycopg().IntegrityError
+
+    @property
+    def operational_error(self) -> type[Exception]:
+        return _psycopg().OperationalError
+
+    # -- connecting ---------------------------------------------------------------------------------
+
+    def connect(self, db: Database) -> psycopg.Connection:
+        psycopg = _psycopg()
+        try:
+            conn = psycopg.connect(db.location.url, autocommit=True, cursor_factory=psycopg.ClientCursor,
+                                   connect_timeout=CONNECT_TIMEOUT_S, application_name=application_name())
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL database {db.location}: "
+                             f"{_one_line(exc, db.location.password)}") from None
+        _adapters(conn)
+        return conn
+
+    def configure(self, db: Database) -> None:
+        """Wait for another writer's row locks as long as SQLite waits for its file lock; a reader's
+        transactions are read-only."""
+        self._run(db, f"SET lock_timeout = {int(db.busy_timeout * 1000)}")
+        if db.readonly:
+            self._run(db, "SET default_transaction_read_only = on")
+
+    def _run(self, db: Database, sql: str, params: Sequence | dict | None = None):
+        """Native PostgreSQL SQL (no translation), with the server's refusals explained."""
+        try:
+            return db.conn.execute(sql, params)
+        except _psycopg().Error as exc:
+            raise self.explain(db, exc) or exc from None
+
+    # -- running the store's SQL --------------------------------------------------------------------
+
+    def execute(self, db: Database, sql: str, params: Sequence | dict = ()):
+        return self._run(db, postgres_sql(sql), params)
+
+    def executemany(self, db: Database, sql: str, rows: Iterable[Sequence | dict]) -> int:
+        cur = db.conn.cursor()
+        try:
+            cur.executemany(postgres_sql(sql), rows)
+        except _psycopg().Error as exc:
+            raise self.explain(db, exc) or exc from None
+        return max(cur.rowcount, 0)
+
+    def insert(self, db: Database, sql: str, params: Sequence | dict = ()) -> int:
+        return self._run(db, postgres_sql(sql) + " RETURNING id", params).fetchone()[0]
+
+    def query(self, db: Database, sql: str, params: Sequence | dict = ()) -> list[dict]:
+        from psycopg.rows import dict_row
+
+        cur = db.conn.cursor(row_factory=dict_row)
+        try:
+            cur.execute(postgres_sql(sql), params)
+        except _psycopg().Error as exc:
+            raise self.explain(db, exc) or exc from None
+        return cur.fetchall() if cur.description else []
+
+    # -- transactions ---------------------------------------------------------------------------------
+
+    def in_transaction(self, db: Database) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return db.conn.info.transaction_status != TransactionStatus.IDLE
+
+    def begin(self, db: Database) -> None:
+        db.conn.execute("BEGIN")
+
+    def commit(self, db: Database) -> None:
+        db.conn.execute("COMMIT")
+
+    def rollback(self, db: Database) -> None:
+        try:
+            db.conn.execute("ROLLBACK")
+        except _psycopg().Error:
+            pass  # a connection that broke has no transaction left to roll back
+
+    # -- the schema -----------------------------------------------------------------------------------
+
+    def schema_version(self, db: Database) -> int:
+        found = self._run(db, "SELECT to_regclass(%s) IS NOT NULL", (VERSION_TABLE,)).fetchone()[0]
+        if not found:
+            return 0
+        row = self._run(db, f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
+        return row[0] or 0
+
+    def table_names(self, db: Database) -> list[str]:
+        return [r[0] for r in self._run(
+            db, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")]
+
+    def upgrade(self, db: Database, version: int, target: int, *, backup: bool) -> None:
+        """Run the PostgreSQL twins of migrations ``version`` .. ``target``, each in its own
+        transaction under an advisory lock (two workstations starting a new release at once: one
+        migrates, the other finds it done). Before the first, a pg_dump of the database."""
+        if len(schema_postgres.MIGRATIONS) < target:
+            raise StoreError(f"this xtalviewer has no PostgreSQL form of schema {len(schema_postgres.MIGRATIONS) + 1} "
+                             f"(schema_postgres.MIGRATIONS); {db.location} was not changed")
+        if version > 0 and backup:
+            self.backup_before_migration(db, version)
+        for number in range(version, target):
+            with db.transaction():
+                self._run(db, "SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                self._run(db, f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
+                now = self._run(db, f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()[0] or 0
+                if now > number:
+                    continue  # another workstation ran it while we waited for the lock
+                self._run(db, schema_postgres.MIGRATIONS[number])
+                self._run(db, f"DELETE FROM {VERSION_TABLE}")
+                self._run(db, f"INSERT INTO {VERSION_TABLE}(version) VALUES (%s)", (number + 1,))
+
+    def backup_before_migration(self, db: Database, version: int) -> Path | None:
+        """A ``pg_dump`` (custom format) of the database into the user data folder's backups/ before
+        it is migrated, or, without pg_dump, a warning that no backup was made."""
+        pg_dump = shutil.which("pg_dump")
+        if pg_dump is None:
+            log.warning("xtalviewer: no pg_dump on PATH: %s is upgraded from schema %d without a backup "
+                        "(install the PostgreSQL client tools, or back it up on the server first)", db.location, version)
+            return None
+        dbname = db.conn.info.dbname
+        folder = data_dir() / "backups"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{dbname}-{db.conn.info.host.replace('/', '_')}.v{version}-{int(time.time())}.dump"
+        part = target.with_name(target.name + ".part")
+        env = {**os.environ, **db.location.child_env()}
+        try:
+            done = subprocess.run([pg_dump, "--format=custom", f"--file={part}", f"--dbname={db.location.argument()}"],
+                                  env=env, capture_output=True, text=True, timeout=PG_DUMP_TIMEOUT_S)
+        except (OSError, subprocess.SubprocessError) as exc:
+            part.unlink(missing_ok=True)
+            raise StoreError(f"could not back up {db.location} before upgrading it: {exc}; nothing was changed") from None
+        if done.returncode != 0:
+            part.unlink(missing_ok=True)
+            why = _one_line(RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
+                                         f"exit {done.returncode}"), db.location.password)
+            raise StoreError(f"could not back up {db.location} with pg_dump before upgrading it from schema {version}: "
+                             f"{why}; nothing was changed")
+        os.replace(part, target)
+        log.warning("xtalviewer: %s backed up to %s before its upgrade from schema %d", db.location, target, version)
+        return target
+
+    def optimize(self, db: Database) -> None:
+        self._run(db, "ANALYZE")
+
+    def reset_ids(self, db: Database, tables: Iterable[str]) -> None:
+        """After rows were copied in with their ids: each table's id sequence continues after them."""
+        for table in tables:
+            self._run(db, f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                          f"GREATEST((SELECT MAX(id) FROM {table}), 1), (SELECT MAX(id) FROM {table}) IS NOT NULL)")
+
+    # -- refusals ------------------------------------------------------------------------------------------
+
+    def explain(self, db: Database, exc: BaseException) -> StoreError | None:
+        """A StoreError for what a person can act on (busy, read-only, the server gone), else None."""
+        psycopg = _psycopg()
+        errors = psycopg.errors
+        if isinstance(exc, StoreError):
+            return exc
+        if isinstance(exc, errors.LockNotAvailable):
+            return StoreBusyError(
+                f"database {db.location} is busy: {self.describe_holders(db)} kept rows locked for more than "
+                f"{db.busy_timeout:g} s. Wait until it has finished (or close it) and run this again; no change "
+                "was half-written.")
+        if isinstance(exc, errors.ReadOnlySqlTransaction):
+            return StoreReadOnlyError(
+                f"database {db.location} is read-only (it was opened for reading only) and this needs to write to "
+                f"it; {READERS}.")
+        if isinstance(exc, errors.InsufficientPrivilege):
+            return StoreReadOnlyError(
+                f"database {db.location}: the role {db.conn.info.user!r} may not do this ({_one_line(exc)}); "
+                f"{READERS} if it may read. Ask the lab's database administrator for write access.")
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return StoreError(f"database {db.location}: {_one_line(exc, db.location.password)}")
+        return None
+
+    def describe_holders(self, db: Database) -> str:
+        """Other sessions with a write transaction open: the server's answer to "who holds the lock"."""
+        psycopg = _psycopg()
+        try:  # our own transaction is aborted by the timeout: ask on a second, short connection
+            with psycopg.connect(db.location.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                rows = conn.execute(
+                    "SELECT DISTINCT application_name, client_addr::text, pid FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> %s AND backend_xid IS NOT NULL "
+                    "ORDER BY pid", (db.conn.info.backend_pid,)).fetchall()
+        except psycopg.Error:
+            rows = []
+        if not rows:
+            return "another workstation or program"
+        return ", ".join(f"{name or 'a client'}" + (f" from {addr}" if addr else "") + ("" if "pid" in (name or "")
+                         else f" (server pid {pid})") for name, addr, pid in rows[:3])
+
+
+POSTGRES = PostgresEngine()
