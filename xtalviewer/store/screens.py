@@ -23,8 +23,8 @@ from xtalviewer.plates import well_name
 from xtalviewer.store.db import Database, StoreError, now_iso
 from xtalviewer.store.hits import hit_sql, threshold_param
 from xtalviewer.store.inputs import ScreenInput
-from xtalviewer.store.rows import (Component, PlateScreen, Screen, ScreenRule, WellCondition, WellOutcome,
-                                   chemical_key)
+from xtalviewer.store.screen_rows import (Component, PlateScreen, Screen, ScreenRule, WellCondition, WellOutcome,
+                                          chemical_key)
 from xtalviewer.store.schema import VISIBLE
 
 SOURCES = ("hand", "rule", "imager")  # how a plate got its screen, strongest first
