@@ -76,7 +76,7 @@ def test_export_has_exactly_the_contract_columns(capsys, plate_folder, db_path, 
         rows = list(reader)
     assert tuple(reader.fieldnames) == EXPORT_COLUMNS
     assert ",".join(EXPORT_COLUMNS) == ("plate,inspection,imaged_at,well,drop,image_path,label,annotator,labelled_at,"
-                                        "model,pred1,p1,pred2,p2,pred3,p3,crystal_prob,hit,mode")
+                                        "model,pred1,p1,pred2,p2,pred3,p3,crystal_prob,hit,mode,condition,ph")
     assert {r["mode"] for r in rows} == {"visible"}
     first = rows[0]
     assert (first["plate"], first["well"], first["drop"], first["label"], first["annotator"]) == ("P7", "A01", "1", "needles", "ann")

@@ -76,7 +76,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("xtalviewer.watch",),
     ("train",),
     ("xtalviewer.gui",),
-    ("xtalviewer.predict", "xtalviewer.cli", "xtalviewer.__main__"),
+    ("xtalviewer.predict", "xtalviewer.cli", "xtalviewer.cli_screens", "xtalviewer.__main__"),
 )
 
 

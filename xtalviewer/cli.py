@@ -310,6 +310,11 @@ def cmd_hits(args: argparse.Namespace) -> int:
         rows = store.hit_list(model.id, plate=args.plate, since=since, new_only=args.new)
         rule = hit_rule(model, store.operating_point(model.id))
         title = hits_title(new_only=args.new, since=since, plate=args.plate)
+        if args.component:  # the well's screen condition holds this component
+            from xtalviewer.report.conditions import hits_with_component
+
+            rows = hits_with_component(rows, store.conditions_by_well(args.plate), args.component)
+            title += f" in conditions with {args.component}"
         if fmt is not None and args.output is None:  # the document alone on stdout, for a mail or a pipe
             sys.stdout.write(render_hits(rows, fmt, rule=rule, title=title, new_only=args.new))
             return 0
@@ -430,6 +435,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_screens(args: argparse.Namespace) -> int:
+    from xtalviewer.cli_screens import ScreenCommandError, run_screens
+
+    try:
+        return run_screens(args, lambda **how: open_store(args, **how))
+    except ScreenCommandError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def cmd_conditions(args: argparse.Namespace) -> int:
+    from xtalviewer.cli_screens import ScreenCommandError, run_conditions
+
+    try:
+        return run_conditions(args, lambda **how: open_store(args, **how))
+    except ScreenCommandError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def open_app(args: argparse.Namespace) -> int:
     """No subcommand: the review application on --db (default database)."""
     db = args.db or default_db_path()
@@ -488,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plate", metavar="BARCODE", help="only this plate")
     p.add_argument("--since", metavar="DATE", help="only drops whose latest inspection was imaged on or after DATE")
     p.add_argument("--new", action="store_true", help="only drops whose first hit is their latest inspection")
+    p.add_argument("--component", metavar="NAME", help="only drops whose well's screen condition contains NAME "
+                   "(a chemical, e.g. 'PEG 3350'; case and spacing do not count)")
     p.add_argument("--model", type=int, metavar="ID", help="this model's hits (default: the active one)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write every row to FILE (as --format, else "
                    "by its suffix: .md, .html, anything else CSV)")
@@ -540,6 +565,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true", help="skip the quick ResNet training at the end")
     p.add_argument("--train-minutes", type=float, default=1.0, help="time limit of the demo's fine-tuning (1.0)")
     p.set_defaults(func=cmd_demo)
+
+    from xtalviewer.cli_screens import add_parsers as add_screen_parsers
+
+    add_screen_parsers(sub, db, screens=cmd_screens, conditions=cmd_conditions)
     return parser
 
 

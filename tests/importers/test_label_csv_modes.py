@@ -49,7 +49,7 @@ def test_export_writes_the_mode_and_import_labels_matches_on_it(exported, capsys
     out, second, plate = exported
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == list(EXPORT_COLUMNS) and EXPORT_COLUMNS[-1] == "mode"
+    assert list(rows[0]) == list(EXPORT_COLUMNS) and EXPORT_COLUMNS[-3:] == ("mode", "condition", "ph")
     assert sorted(r["mode"] for r in rows if r["label"]) == ["shg", "uv", "visible"]
     capsys.readouterr()
     assert main(["import-labels", "--db", str(second), str(out)]) == 0
@@ -100,4 +100,4 @@ def test_the_hit_list_csv_says_its_drops_are_visible(tmp_path):
     from xtalviewer.store.rows import Hit
 
     row = Hit(1, 1, "P1", "i1", None, "A01", 1, "/x/A01.jpg", None, 0.9, True, True, 0.9, "i1", None)
-    assert HIT_COLUMNS[-1] == "mode" and csv_row(row)["mode"] == "visible"
+    assert HIT_COLUMNS[-3:] == ("mode", "condition", "ph") and csv_row(row)["mode"] == "visible"

@@ -26,7 +26,7 @@ MAX_LINE_CHARS = 65_536  # a label CSV line is well under 1 KB; anything longer 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
 EXPORT_COLUMNS = (
     "plate", "inspection", "imaged_at", "well", "drop", "image_path", "label", "annotator", "labelled_at",
-    "model", "pred1", "p1", "pred2", "p2", "pred3", "p3", "crystal_prob", "hit", "mode",
+    "model", "pred1", "p1", "pred2", "p2", "pred3", "p3", "crystal_prob", "hit", "mode", "condition", "ph",
 )
 
 
@@ -49,6 +49,7 @@ def export_rows(store: Store, *, plate: str | None = None, model_id: int | None 
                 row[k] = f"{p:.4f}"
         # the hit at that model's operating point, by the one rule (crystal_call.is_hit)
         row["hit"] = "" if r.crystal_prob is None else int(is_hit(r.crystal_prob, threshold))
+        row["ph"] = "" if r.ph is None else f"{r.ph:g}"  # the well's screen condition and its pH (blank: no screen)
         out.append(row)
     return out
 

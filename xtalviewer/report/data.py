@@ -32,6 +32,7 @@ class ReportData:
     drops: list[ReportDrop]
     annotators: list[AnnotatorSummary]
     generated_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    screen: str | None = None  # the plate's crystallization screen (each drop carries its well's condition)
 
     @property
     def operating_point(self) -> OperatingPoint:
@@ -69,8 +70,9 @@ def collect(store: Store, barcode: str, inspection_key: str | None = None) -> Re
 
     model = current_model(store)
     drops = store.report_drops(model.id if model else None, inspection.id)
+    screen = store.plate_screen(plate.id)
     return ReportData(plate, inspection, inspections, store.scheme, model, drops,
-                      store.annotator_summary(inspection.id))
+                      store.annotator_summary(inspection.id), screen=screen.screen if screen else None)
 
 
 def hits(data: ReportData) -> list[ReportDrop]:

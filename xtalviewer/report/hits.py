@@ -23,7 +23,7 @@ from xtalviewer.store.schema import VISIBLE
 from xtalviewer.store.store import Store
 
 HIT_COLUMNS = ("plate", "inspection", "imaged_at", "well", "drop", "image_path", "crystal_prob", "label",
-               "hit", "crystal_top3", "best_crystal_prob", "first_hit_inspection", "mode")
+               "hit", "crystal_top3", "best_crystal_prob", "first_hit_inspection", "mode", "condition", "ph")
 
 
 def hit_rule(model: Model, op: OperatingPoint) -> str:
@@ -55,6 +55,8 @@ def csv_row(r: Hit) -> dict[str, object]:
     for k in ("hit", "crystal_top3"):
         if values[k] is not None:
             out[k] = int(bool(values[k]))
+    if values["ph"] is not None:
+        out["ph"] = f"{values['ph']:g}"
     return out
 
 
@@ -71,13 +73,13 @@ def write_hits_csv(target: str | Path, rows: Sequence[Hit]) -> int:
 def hit_table(rows: Sequence[Hit], limit: int = 50) -> list[str]:
     """The first ``limit`` rows as aligned text lines for the terminal."""
     lines = [f"{'#':>4}  {'plate':<14} {'imaged':<16} {'well':<5} {'drop':>4} {'crystal':>8} {'best':>7} "
-             f"{'hit':<4} {'first hit':<16} label"]
+             f"{'hit':<4} {'first hit':<16} {'label':<18} condition"]
     for n, r in enumerate(rows[:limit], start=1):
         prob = "" if r.crystal_prob is None else pct(r.crystal_prob)
         lines.append(f"{n:>4}  {printable(r.plate)[:14]:<14} {(r.imaged_at or '')[:16].replace('T', ' '):<16} "
                      f"{r.well:<5} {r.drop:>4} {prob:>8} {pct(r.best_crystal_prob):>7} "
                      f"{'yes' if r.hit else 'no':<4} {(r.first_hit_at or '')[:16].replace('T', ' '):<16} "
-                     f"{r.label or ''}")
+                     f"{r.label or '':<18} {printable(r.condition or '')[:60]}")
     if len(rows) > limit:
         lines.append(f"… and {len(rows) - limit} more (-o FILE.csv writes them all)")
     return lines
@@ -97,7 +99,7 @@ _SUFFIX_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "htm
 
 def _field(r, key: str):
     """A hit-list row's field, whether the store hands out dicts or typed ``Hit`` rows."""
-    return r[key] if isinstance(r, dict) else getattr(r, key)
+    return r.get(key) if isinstance(r, dict) else getattr(r, key)
 
 
 def summary_format(path: str | Path) -> str:
@@ -139,7 +141,7 @@ def _html(value: object) -> str:
 
 
 _TABLE_KEYS = ("plate", "inspection", "imaged_at", "well", "drop", "crystal_prob", "best_crystal_prob", "hit",
-               "first_hit_inspection", "label", "image_path")
+               "first_hit_inspection", "label", "condition", "image_path")
 
 
 def _cell(r, key: str) -> object:
@@ -167,7 +169,7 @@ def render_hits(rows: Sequence, fmt: str, *, rule: str, title: str, new_only: bo
         return buf.getvalue()
     summary = plate_lines(rows, new_only=new_only) or ["No drops."]
     header = ("Plate", "Inspection", "Imaged", "Well", "Drop", "Crystal", "Best", "Hit now", "First hit", "Label",
-              "Image")
+              "Condition", "Image")
     table = [tuple(_cell(r, key) for key in _TABLE_KEYS) for r in rows]
     if fmt == "md":
         lines = [f"# {_md_cell(title)}", "", _md_cell(rule), ""] + [f"- {_md_cell(s)}" for s in summary]

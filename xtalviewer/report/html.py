@@ -237,6 +237,8 @@ def header_html(data: ReportData) -> str:
         ("Imaged", when(insp.imaged_at)),
         ("Imager", insp.imager or "–"),
     ]
+    if data.screen:
+        rows.append(("Screen", data.screen))
     if insp.profile:
         rows.append(("Profile", insp.profile))
     cells = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
@@ -312,16 +314,27 @@ def hit_list_html(data: ReportData, hit_rows: list[ReportDrop], cache: Thumbnail
         name = drop_name(d, drops)
         cells = [f'<td class="num">{n}</td>', f"<td>{thumbnail_html(cache, d, name)}</td>",
                  f'<td><b class="well">{esc(name)}</b><br><span class="muted small">{esc(_why(data, d))}</span></td>']
+        if data.screen:
+            cells.append(f"<td>{_condition_html(d)}</td>")
         if scored:
             cells.append(f'<td class="prob">{pct(d.crystal_prob, 0)}</td>')
         cells += [f"<td>{_label_html(data.scheme, d.label)}</td>", f"<td>{_labelled_by(d)}</td>"]
         if scored:
             cells.append(f"<td>{_top3_html(data, d)}</td>")
         rows.append(f'<tr class="hitrow" data-drop="{esc(name)}">{"".join(cells)}</tr>')
-    heads = ["#", "Image", "Drop"] + (["Crystal<br>prob."] if scored else []) + ["Current label", "Labelled by"]
+    heads = ["#", "Image", "Drop"] + (["Condition"] if data.screen else []) + (["Crystal<br>prob."] if scored else [])
+    heads += ["Current label", "Labelled by"]
     heads += ["Model top 3"] if scored else []
     head = "".join(f"<th>{h}</th>" for h in heads)
     return f'<table class="hits"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _condition_html(d: ReportDrop) -> str:
+    """The well's screen condition and its pH, what the crystallographer reproduces and optimises."""
+    if d.condition is None:
+        return '<span class="muted">not in the screen</span>'
+    ph = f'<br><span class="muted small">pH {d.ph:g}</span>' if d.ph is not None else ""
+    return f'<span class="cond">{esc(d.condition)}</span>{ph}'
 
 
 def hit_intro(data: ReportData) -> str:

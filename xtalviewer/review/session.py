@@ -16,6 +16,7 @@ from xtalviewer.crystal_call import OperatingPoint, is_hit
 from xtalviewer.review.plate_map import PlateLayout
 from xtalviewer.store.rows import Annotation, BestOverTime, CourseImage, Flag, Image, Inspection, InspectionSummary, \
     Model, QueueRow
+from xtalviewer.store.screen_rows import WellCondition
 from xtalviewer.store.schema import VISIBLE
 from xtalviewer.store.store import AnnotationRow, Store, now_iso
 
@@ -48,9 +49,20 @@ class Filters:
     hit: bool | None = None
     crystal_top3: bool | None = None
     unreviewed: bool = False
+    component: str | None = None  # "condition contains": a component of the well's screen condition
+    ph_range: tuple[float, float] | None = None  # the condition's pH, low <= pH < high
 
     def any(self) -> bool:
         return self != Filters()
+
+    def keeps_condition(self, condition: WellCondition | None) -> bool:
+        """Whether a drop whose well held ``condition`` passes the condition filters."""
+        if not self.component and self.ph_range is None:
+            return True
+        if condition is None:
+            return False
+        return (not self.component or condition.has_component(self.component)) and \
+            (self.ph_range is None or condition.in_ph_range(*self.ph_range))
 
 
 @dataclass
@@ -103,6 +115,7 @@ class ReviewSession:
         self.inherited: dict[int, tuple[str, str]] = {}
         self.best: dict[int, BestOverTime] = {}  # each drop's best over its inspections
         self.flags: dict[int, Flag] = {}  # drops flagged for a second look -> the newest flag event
+        self.conditions: dict[str, WellCondition] = {}  # well -> its screen condition (none without a screen)
         self.modes: list[str] = [VISIBLE]  # imaging modes of the open inspection, visible first
         self.shown_mode = VISIBLE  # the mode the image view shows (M cycles); the queue holds visible drops
         self.side_by_side = False
@@ -157,7 +170,7 @@ class ReviewSession:
     def close_inspection(self) -> None:
         """Nothing open, an empty queue (a cold start, as the navigation benchmark measures it)."""
         self.inspection, self.rows, self._by_id, self.inherited = None, [], {}, {}
-        self.best, self.flags, self.layout = {}, {}, None
+        self.best, self.flags, self.layout, self.conditions = {}, {}, None, {}
         self.selection, self.current = [], -1
 
     def reload(self, keep_image: int | None = None) -> int:
@@ -172,6 +185,9 @@ class ReviewSession:
         self.rows = self.store.review_queue(
             self.model_id, self.order, inspection_id=inspection_id, unlabelled_only=f.unreviewed,
             label=f.label, predicted=f.predicted, crystal_top3=f.crystal_top3, hit=f.hit, mode=self.queue_mode)
+        self.conditions = self.store.plate_conditions(self.inspection.plate_id)
+        if f.component or f.ph_range is not None:
+            self.rows = [r for r in self.rows if f.keeps_condition(self.conditions.get(r.well))]
         self.inherited = self.store.inherited_labels(inspection_id)
         self.best = self.store.best_over_time(self.model_id, inspection_id)
         self.flags = self.store.flags(inspection_id)
@@ -235,6 +251,10 @@ class ReviewSession:
 
     def row(self, i: int) -> QueueRow | None:
         return self.rows[i] if 0 <= i < len(self.rows) else None
+
+    def condition_of(self, row: QueueRow | None) -> WellCondition | None:
+        """The screen condition of the drop's well (None without a screen, or a well it does not list)."""
+        return self.conditions.get(row.well) if row is not None else None
 
     def row_of(self, image_id: int | None) -> int | None:
         return self._by_id.get(image_id) if image_id is not None else None

@@ -2,7 +2,8 @@
 
 Each plate has one imaging style (well kind, illumination, colour cast, focus, noise), as one imager
 gives all its drops. Each drop has a fate drawn with the class balance of a real screen (mostly
-clear or precipitate, a few crystals). Its outline and lighting stay fixed across inspections while
+clear or precipitate, a few crystals), crystals likelier in wells whose made-up screen condition
+(``demo_screen``) suits the demo protein. Its outline and lighting stay fixed across inspections while
 its contents develop: crystals appear at some inspection and grow, skins form, precipitate darkens. The truth of every
 image goes to ``truth.csv``; a share of it is stored as earlier human annotations.
 """
@@ -23,6 +24,7 @@ from xtalviewer.importers import import_paths
 from xtalviewer.paths import data_dir
 from xtalviewer.plates import row_letter
 from xtalviewer.store.store import AnnotationRow, Store
+from xtalviewer.synthetic import demo_screen
 from xtalviewer.synthetic.renderer import CRYSTAL_KEYS, DropGeometry, random_geometry, random_style, render_drop_jpeg
 
 # share of drops per fate in a typical sparse-matrix screen
@@ -87,6 +89,13 @@ def plan(config: DemoConfig, out: Path) -> list[DemoImage]:
     rng = np.random.default_rng(config.seed)
     fates, weights = list(FATE_WEIGHTS), np.array(list(FATE_WEIGHTS.values()))
     weights = weights / weights.sum()
+    # the made-up screen's chemistry: crystals likelier in some wells (one draw per drop, as before)
+    crystal = np.array([f in CRYSTAL_KEYS for f in fates])
+    well_weights = {}
+    for r in range(1, 9):
+        for c in range(1, 13):
+            w = np.where(crystal, weights * demo_screen.crystal_propensity(r, c), weights)
+            well_weights[(r, c)] = w / w.sum()
     n = config.inspections
     images: list[DemoImage] = []
     for p in range(config.plates):
@@ -95,7 +104,7 @@ def plan(config: DemoConfig, out: Path) -> list[DemoImage]:
         for r in range(1, 9):
             for c in range(1, 13):
                 for d in range(1, config.drops + 1):
-                    fate = fates[rng.choice(len(fates), p=weights)]
+                    fate = fates[rng.choice(len(fates), p=well_weights[(r, c)])]
                     geometry_seed, content_seed = (int(x) for x in rng.integers(0, 2**31, size=2))
                     late = fate in CRYSTAL_KEYS or fate == "skin"
                     onset = int(rng.integers(0, n)) if late and n > 1 else 0
@@ -196,6 +205,11 @@ def run_demo(store: Store, config: DemoConfig, log: Callable[[str], None] = prin
     write_truth(images, out / "truth.csv")
     report = import_paths(store, [out])
     log(report.summary())
+    store.add_screen(demo_screen.demo_screen(), replace=True)
+    screen = store.screen(demo_screen.NAME)
+    store.add_screen_rule("prefix", demo_screen.BARCODE_PREFIX, screen.id)
+    log(f"Screen: {demo_screen.NAME}, 96 conditions, given to the demo plates by the barcode rule "
+        f"'{demo_screen.BARCODE_PREFIX}' (xtalviewer screens show, xtalviewer conditions)")
     stored = store_earlier_labels(store, images, config.labelled, config.seed)
     log(f"Stored {stored} earlier human labels ({config.labelled:.0%} share); truth of every image: {out / 'truth.csv'}")
     return images
