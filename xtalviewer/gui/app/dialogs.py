@@ -8,13 +8,15 @@ from xtalviewer.gui.app.about import about_text
 
 
 def open_plots(window: QMainWindow):
-    """Label counts per plate, model vs reviewers, the crystal map of the inspection on screen; a
-    click on the map goes to the drop."""
+    """Label counts per plate, model vs reviewers, the crystal map of the inspection on screen, the
+    chemistry that crystallises; a click on the map goes to the drop, a click on a Conditions bar
+    filters the queue to the wells of that component or pH."""
     from xtalviewer.gui.plots.dialog import PlotsDialog
 
     inspection = window.inspection
     dialog = PlotsDialog(window.db_path, parent=window, inspection_id=inspection.id if inspection else None)
     dialog.drop_clicked.connect(window.go_to_image)
+    dialog.condition_chosen.connect(lambda changes: window.requeue(**changes))  # a Conditions bar: its wells
     dialog.show()
     return dialog
 

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self._plates_dock = self._dock("Plates", "plates", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea, 260)
         self.toolbar = ReviewToolbar(self.scheme, self)
         self.toolbar.changed.connect(lambda: self.requeue(self.toolbar.order(), self.toolbar.filters()))
+        self.toolbar.done_typing.connect(lambda: self.grid.setFocus())
         self.addToolBar(self.toolbar)
 
         self.drops = DropGrid(self.session, self.thumbs, self.settings.thumbnail_size)

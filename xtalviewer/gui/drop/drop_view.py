@@ -51,6 +51,7 @@ class DropView(QObject):
         imaging mode the session shows (or two modes side by side)."""
         s, r = self.session, self.session.current_drop
         self.show_prediction(history=s.history())
+        self.panel.show_condition(s.condition_of(r), has_screen=bool(s.conditions))
         images = s.mode_images() if r else {}
         shown = images.get(s.shown_mode) or r
         pair = side_by_side_modes(images, s.shown_mode) if s.side_by_side else None

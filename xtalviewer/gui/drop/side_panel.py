@@ -1,7 +1,10 @@
 """The side panel about the drop on screen: an alert for a label that could not be saved, the
-model's view (top 3, hit, top-3 flag), the label buttons, and the drop's annotation history."""
+screen condition of its well, the model's view (top 3, hit, top-3 flag), the label buttons, and the
+drop's annotation history."""
 
 from __future__ import annotations
+
+import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
@@ -9,6 +12,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView
 from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.labels import LabelScheme
 from xtalviewer.store.rows import Annotation, Flag, QueueRow
+from xtalviewer.store.screen_rows import WellCondition
 from xtalviewer.gui import theme
 from xtalviewer.gui.drop.history_model import COLUMNS, HistoryModel
 from xtalviewer.gui.drop.label_bar import LabelBar
@@ -26,6 +30,10 @@ class DropPanel(QWidget):
         self.alert.setStyleSheet(f"background: {theme.ALERT}; color: white; font-weight: bold; padding: 8px; "
                                  "border-radius: 4px;")
         self.alert.hide()
+        self.condition = QLabel()  # what was in the well: the crystallographer's next question after a hit
+        self.condition.setWordWrap(True)
+        self.condition.setTextFormat(Qt.TextFormat.RichText)
+        self.condition.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.prediction = PredictionPanel(scheme)
         self.label_bar = LabelBar(scheme, hotkeys)
         self.label_bar.label_clicked.connect(self.label_clicked)
@@ -43,6 +51,7 @@ class DropPanel(QWidget):
         self.history.setWordWrap(False)
         self.history.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         layout.addWidget(self.alert)
+        layout.addWidget(self.condition)
         layout.addWidget(self.prediction)
         layout.addWidget(QLabel("Label (key, then next drop)"))
         layout.addWidget(self.label_bar)
@@ -53,6 +62,20 @@ class DropPanel(QWidget):
         """A label that was not saved (``text``), or None once labels are saved again."""
         self.alert.setText(text or "")
         self.alert.setVisible(bool(text))
+
+    def show_condition(self, condition: WellCondition | None, *, has_screen: bool) -> None:
+        """The well's screen condition, one component a line; or why there is none."""
+        if condition is None:
+            why = ("this well is not in the plate's screen" if has_screen else
+                   "no screen for this plate (xtalviewer screens assign PLATE NAME)")
+            self.condition.setText(f'<span style="color: {theme.MUTED}">Condition: {html.escape(why)}</span>')
+            return
+        code = f" · {html.escape(condition.code)}" if condition.code else ""
+        lines = [html.escape(c.describe()) for c in condition.components] or [html.escape(condition.description)]
+        ph = condition.ph_value
+        ph_line = f'<br><span style="color: {theme.MUTED}">pH {ph:g}</span>' if ph is not None else ""
+        self.condition.setText(f'<span style="color: {theme.MUTED}">Condition {html.escape(condition.well)}{code} · '
+                               f'{html.escape(condition.screen)}</span><br><b>{"<br>".join(lines)}</b>{ph_line}')
 
     def show_drop(self, model_name: str | None, row: QueueRow | None, op: OperatingPoint, *, pending: bool = False,
                   shown_label: str | None = None, history: list[Annotation | Flag] | None = None,

@@ -133,10 +133,15 @@ class DropGridModel(QAbstractListModel):
         return None
 
     def tooltip(self, row: int) -> str:
-        """Hover text of a drop: well, drop, label, the model's top 3, crystal probability and the
-        hit call, best over time, a second-look note (in blind review: where, and whether flagged)."""
+        """Hover text of a drop: well, drop, its screen condition, label, the model's top 3, crystal
+        probability and the hit call, best over time, a second-look note (in blind review: where, and
+        whether flagged)."""
         s, r = self.session, self.session.rows[row]
         parts = [f"{r.well} drop {r.drop_no}"]
+        condition = s.condition_of(r)
+        if condition is not None:
+            ph = f" (pH {condition.ph_value:g})" if condition.ph_value is not None else ""
+            parts.append(f"condition: {condition.description}{ph}")
         label, inherited = s.own_label(r), None if s.blind else s.inherited.get(r.id)
         if label:
             parts.append(f"label: {self.scheme.get(label).name}")

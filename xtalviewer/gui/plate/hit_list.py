@@ -1,5 +1,6 @@
 """The hit list window: drops of every plate that are (or were) a hit of the active model, highest
-crystal probability first, one row per drop at its latest inspection (``report/hits.py``). Enter or a
+crystal probability first, one row per drop at its latest inspection (``report/hits.py``), each with
+its well's screen condition. Enter or a
 double click opens the drop in its plate in the review window. Read and written off the GUI thread."""
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from xtalviewer.store.store import Store
 from xtalviewer.gui import theme
 from xtalviewer.gui.tasks import TaskRunner, TaskState
 
-COLUMNS = ("#", "Plate", "Latest inspection", "Well", "Drop", "Crystal", "Best", "Hit now", "First hit", "Label")
+COLUMNS = ("#", "Plate", "Latest inspection", "Well", "Drop", "Crystal", "Best", "Hit now", "First hit", "Label",
+           "Condition")
 ANY_PLATE = "(all plates)"
 
 
@@ -70,7 +72,8 @@ class HitTableModel(QAbstractTableModel):
         values = (str(n + 1), r.plate, (r.imaged_at or "")[:16].replace("T", " "), r.well, str(r.drop),
                   pct(r.crystal_prob), pct(r.best_crystal_prob), "yes" if r.hit else "no",
                   (r.first_hit_at or "")[:16].replace("T", " "),
-                  self.scheme.get(r.label).name if r.label else "")
+                  self.scheme.get(r.label).name if r.label else "",
+                  (r.condition or "") + (f"  (pH {r.ph:g})" if r.ph is not None else ""))
         return values[column]
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
@@ -84,7 +87,8 @@ class HitTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 4, 5, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{r.image_path}\nfirst a hit at inspection {r.first_hit_inspection or '–'}"
+            condition = f"\ncondition: {r.condition}" if r.condition else "\nno screen condition for this well"
+            return f"{r.image_path}\nfirst a hit at inspection {r.first_hit_inspection or '–'}{condition}"
         return None
 
 

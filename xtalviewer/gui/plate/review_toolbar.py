@@ -1,10 +1,12 @@
-"""The toolbar above the grid: review order and filters. It shows the session's choice and reports
-the reviewer's; the session does the filtering."""
+"""The toolbar above the grid: review order and filters, "condition contains" (a component of the
+well's screen condition) and a pH range chosen on the Conditions plot among them. It shows the
+session's choice and reports the reviewer's; the session does the filtering."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QToolBar
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QCheckBox, QComboBox, QInputDialog, QLabel, QLineEdit, QToolBar, QToolButton
 
 from xtalviewer.crystal_call import TOP3_STRATEGY
 from xtalviewer.labels import LabelScheme
@@ -14,8 +16,29 @@ ANY = ""  # combo data for "no filter": never None (QComboBox.currentData() retu
 YES_NO = {"yes": True, "no": False}
 
 
+class ConditionField(QLineEdit):
+    """"Condition contains…": Enter filters, Esc gives the keys back to the plate."""
+
+    escaped = Signal()
+    OWN_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Escape)
+
+    def event(self, event: QEvent) -> bool:
+        # Enter and Esc are the window's keys too (accept the prediction, close the overlay): here they are ours
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in self.OWN_KEYS:
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.escaped.emit()
+            return
+        super().keyPressEvent(event)
+
+
 class ReviewToolbar(QToolBar):
     changed = Signal()  # the reviewer chose another order or filter
+    done_typing = Signal()  # Enter or Esc in the condition field: the plate takes the keys again
 
     def __init__(self, scheme: LabelScheme, parent=None):
         super().__init__("Review", parent)
@@ -37,10 +60,29 @@ class ReviewToolbar(QToolBar):
             w.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             w.currentIndexChanged.connect(self._edited)
         self.unreviewed.toggled.connect(self._edited)
+        self.condition = ConditionField()
+        self.condition.setPlaceholderText("Condition contains…")
+        self.condition.setToolTip("Only drops whose well's screen condition has this component (PEG 3350, HEPES …); "
+                                  "Enter filters, Esc returns to the plate (Ctrl+Shift+F comes here)")
+        self.condition.setClearButtonEnabled(True)
+        self.condition.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.condition.setMaximumWidth(190)
+        self.condition.returnPressed.connect(lambda: (self._condition_entered(), self.done_typing.emit()))
+        self.condition.textChanged.connect(lambda text: text or self._condition_entered())  # the clear button
+        self.condition.escaped.connect(self.done_typing)
+        self.ph_chip = QToolButton()  # a pH range chosen on the Conditions plot; a click clears it
+        self.ph_chip.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.ph_chip.setToolTip("Only drops whose condition's pH is in this range (from the Conditions plot); "
+                                "click to clear")
+        self.ph_chip.clicked.connect(self._clear_ph)
+        self._ph_range: tuple[float, float] | None = None
+        self._shown_component = ""
         self._quiet = False
         for w in (QLabel(" Order "), self.order_box, QLabel("  Filter "), self.label_filter, self.pred_filter,
-                  self.hit_filter, self.top3_filter, self.unreviewed):
+                  self.hit_filter, self.top3_filter, self.unreviewed, QLabel("  "), self.condition):
             self.addWidget(w)
+        self._ph_action = self.addWidget(self.ph_chip)
+        self._ph_action.setVisible(False)
 
     @staticmethod
     def _combo(items: list[tuple[str, str]]) -> QComboBox:
@@ -53,6 +95,29 @@ class ReviewToolbar(QToolBar):
         if not self._quiet:
             self.changed.emit()
 
+    def _condition_entered(self) -> None:
+        if self.condition.text().strip() != self._shown_component:
+            self._edited()
+
+    def _clear_ph(self) -> None:
+        self._ph_range = None
+        self._ph_action.setVisible(False)
+        self._edited()
+
+    def focus_condition(self) -> None:
+        """Ctrl+Shift+F: type a component into "Condition contains…" (asked in a small dialog when a
+        narrow window has pushed the field into the toolbar's overflow)."""
+        if self.condition.isVisible():
+            self.condition.setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.condition.selectAll()
+            return
+        text, ok = QInputDialog.getText(self.window(), "Condition contains", "Only drops whose well's condition "
+                                        "has this component (empty: all drops):", text=self.condition.text())
+        if ok:
+            self.condition.setText(text.strip())
+            self._condition_entered()
+        self.done_typing.emit()
+
     def order(self) -> str:
         return self.order_box.currentData()
 
@@ -60,7 +125,8 @@ class ReviewToolbar(QToolBar):
         return Filters(label=self.label_filter.currentData() or None, predicted=self.pred_filter.currentData() or None,
                        hit=YES_NO.get(self.hit_filter.currentData()),
                        crystal_top3=YES_NO.get(self.top3_filter.currentData()),
-                       unreviewed=self.unreviewed.isChecked())
+                       unreviewed=self.unreviewed.isChecked(), component=self.condition.text().strip() or None,
+                       ph_range=self._ph_range)
 
     def show_state(self, order: str, filters: Filters) -> None:
         """Show what the session holds, without reporting it back as a change."""
@@ -74,5 +140,12 @@ class ReviewToolbar(QToolBar):
                                (self.top3_filter, data(filters.crystal_top3))):
                 box.setCurrentIndex(max(0, box.findData(value)))
             self.unreviewed.setChecked(filters.unreviewed)
+            self._shown_component = filters.component or ""
+            if self.condition.text().strip() != self._shown_component:
+                self.condition.setText(self._shown_component)
+            self._ph_range = filters.ph_range
+            if filters.ph_range is not None:
+                self.ph_chip.setText(f"pH {filters.ph_range[0]:g}–{filters.ph_range[1]:g}  ✕")
+            self._ph_action.setVisible(filters.ph_range is not None)
         finally:
             self._quiet = False
