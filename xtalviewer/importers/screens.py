@@ -237,8 +237,8 @@ def _position(text: str) -> int:
 
 def _read_hwi(source: Path, text: str) -> tuple[str | None, int, int, list[ConditionRow]]:
     rows = _csv_rows(text, source)
-    start = next((i for i, (_, cells) in enumerate(rows) if cells and _header_key(cells[0]).startswith("well position")),
-                 None)
+    start = next((i for i, (_, cells) in enumerate(rows)
+                  if cells and _header_key(cells[0]).startswith("well position")), None)
     if start is None:
         raise ScreenFileError(f"{source}: no 'Well position in plate' header row; not an HWI cocktail list")
     header = [_header_key(c) for c in rows[start][1]]
