@@ -122,6 +122,7 @@ def hit_list(db: Database, model_id: int, *, plate: str | None = None, since: st
         params["since"] = since
     if new_only:
         keep.append(f"{hit_sql('c.crystal_prob')} AND {_MARKED_INSPECTION} = c.inspection_id")
+    # the wells' conditions are joined to the listed drops only, not to every image the window runs over
     rows = db.execute(
         f"""WITH c AS (
                 SELECT i.id AS image_id, i.inspection_id, pl.barcode AS plate, n.key AS inspection, n.imaged_at,
@@ -130,20 +131,19 @@ def hit_list(db: Database, model_id: int, *, plate: str | None = None, since: st
                        ROW_NUMBER() OVER (PARTITION BY i.plate_id, i.row, i.col, i.drop_no
                                           ORDER BY n.imaged_at DESC, n.id DESC) AS recent,
                        MAX(p.crystal_prob) OVER same_drop AS best,
-                       MIN({_HIT_MARK}) OVER same_drop AS first_hit,
-                       {CONDITION_COLUMNS}
+                       MIN({_HIT_MARK}) OVER same_drop AS first_hit, i.plate_id
                 FROM image i
                 JOIN inspection n ON n.id = i.inspection_id
                 JOIN plate pl ON pl.id = i.plate_id
                 LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = :model
-                {condition_join("i")}
                 WHERE i.mode = 'visible' {scope}
                 WINDOW same_drop AS (PARTITION BY i.plate_id, i.row, i.col, i.drop_no))
             SELECT c.image_id, c.inspection_id, c.plate, c.inspection, c.imaged_at, c.well, c."drop", c.image_path,
                    c.label, c.crystal_prob, c.crystal_top3, CASE WHEN {hit_sql('c.crystal_prob')} THEN 1 ELSE 0 END, c.best,
                    (SELECT key FROM inspection WHERE id = {_MARKED_INSPECTION}), c.first_hit,
-                   c.description, c.ph
-            FROM c WHERE {' AND '.join(keep)}
+                   {CONDITION_COLUMNS}
+            FROM c {condition_join("c")}
+            WHERE {' AND '.join(keep)}
             ORDER BY c.crystal_prob IS NULL, c.crystal_prob DESC, c.best DESC, c.plate, c.row, c.col, c."drop"
         """, params)
     return list(starmap(_hit, rows))
