@@ -15,7 +15,8 @@ from xtalviewer.watch.events import (
     WatchCallbacks,
     WatchState,
 )
-from xtalviewer.watch.service import WatchConfig, WatchService, config_folders
+from xtalviewer.watch.config import WatchConfig, config_folders
+from xtalviewer.watch.service import WatchService
 
 __all__ = ["FolderState", "InspectionImported", "InspectionScored", "NewHit", "NewHits", "WatchCallbacks",
            "WatchConfig", "WatchService", "WatchState", "config_folders"]

@@ -6,8 +6,10 @@ in the watcher's own thread, so a queued connection carries them to the window).
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from xtalviewer.crystal_call import pct
 
@@ -118,3 +120,12 @@ class WatchCallbacks:
     imported: Callable[[InspectionImported], None] | None = None
     scored: Callable[[InspectionScored], None] | None = None
     new_hits: Callable[[NewHits], None] | None = None
+
+
+def where_raised(exc: BaseException) -> str:
+    """file:line where an unexpected error was raised, for the one log line that reports it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "no traceback"
+    last = frames[-1]
+    return f"{Path(last.filename).name}:{last.lineno}"

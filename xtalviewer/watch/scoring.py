@@ -10,10 +10,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 from xtalviewer.model.inference import Scorer, ScoringRun, WorkItem, work_list
 from xtalviewer.store.store import Store
+from xtalviewer.watch.events import InspectionImported, InspectionScored, NewHit, NewHits
 
 
 def row_value(row, key: str):
@@ -137,3 +139,40 @@ def unscored_under(store: Store, model_id: int, folders: Iterable[str]) -> tuple
     inspections = {store.inspection_of_image(it.image_id) for it in items}
     inspections.discard(None)
     return len(items), inspections
+
+
+def write_summary(store: Store, model, path: Path, days: int) -> str | None:
+    """Rewrite the morning summary (the new hits of the last ``days``) at ``path``, in the format its
+    suffix names; the reason when it could not be written."""
+    from xtalviewer.report.hits import hit_rule, summary_format, write_hits
+
+    since = (date.today() - timedelta(days=days)).isoformat()
+    model_id = row_value(model, "id")
+    try:
+        rows = store.hit_list(model_id, since=since, new_only=True)
+        write_hits(path, rows, summary_format(path), rule=hit_rule(model, store.operating_point(model_id)),
+                   title=f"New hits since {since}", new_only=True)
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def scored_events(store: Store, model, inspection_id: int, imported: InspectionImported | None, *, scored: int,
+                  score_s: float, stored_at: float) -> tuple[InspectionScored, NewHits | None]:
+    """What the watcher says about an inspection it scored: its line (drops, hits, new hits) and the
+    drops that became hits at it (None when there are none)."""
+    model_id = row_value(model, "id")
+    inspection = store.inspection(inspection_id)
+    plate, key = row_value(inspection, "barcode"), row_value(inspection, "key")
+    counts = inspection_counts(store, inspection_id, model_id)
+    new = new_hits(store, model_id, plate, inspection_id)
+    event = InspectionScored(
+        plate=plate, inspection=key, inspection_id=inspection_id, imaged_at=row_value(inspection, "imaged_at"),
+        drops=counts["drops"], scored=scored, unreadable=counts["unreadable"], hits=counts["hits"],
+        new_hits=len(new), model=row_value(model, "name"), score_s=score_s, stored_at=stored_at,
+        ready_at=imported.ready_at if imported else None, import_s=imported.import_s if imported else None)
+    if not new:
+        return event, None
+    threshold = store.operating_point(model_id).threshold
+    return event, NewHits(plate, key, inspection_id, threshold, tuple(
+        NewHit(*(row_value(r, k) for k in ("image_id", "well", "drop", "crystal_prob", "image_path"))) for r in new))

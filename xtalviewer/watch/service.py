@@ -28,80 +28,25 @@ import os
 import sqlite3
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, timedelta
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from xtalviewer.importers import ImportPathError, import_paths, inspection_of_file
+from xtalviewer.importers import ImportPathError
 from xtalviewer.importers.filenames import ParseContext
 from xtalviewer.model.registry import current_model
 from xtalviewer.store.store import Store, StoreError
-from xtalviewer.watch.completeness import FileWatch, first_look
-from xtalviewer.watch.events import (
-    FolderState,
-    InspectionImported,
-    InspectionScored,
-    NewHit,
-    NewHits,
-    WatchCallbacks,
-    WatchState,
-)
-from xtalviewer.watch.folders import DEFAULT_POLL_S, Backoff, EventSource, WatchedFolder
-from xtalviewer.watch.scoring import (
-    LoadedModel,
-    ModelChoice,
-    drops_to_score,
-    inspection_counts,
-    new_hits,
-    row_value,
-    score_drops,
-    unscored_under,
-)
+from xtalviewer.watch.arrivals import Arriving, Arrivals, import_arrived
+from xtalviewer.watch.events import (FolderState, InspectionImported, InspectionScored, WatchCallbacks, WatchState,
+                                     where_raised)
+from xtalviewer.watch.config import WatchConfig
+from xtalviewer.watch.folders import EventSource, WatchedFolder
+from xtalviewer.watch.scoring import (LoadedModel, ModelChoice, drops_to_score, row_value, score_drops, scored_events,
+                                      unscored_under, write_summary)
 
-DEFAULT_SETTLE_S = 30.0
 PENDING_TICK_S = 0.5  # how often waiting files are looked at
 BURST_S = 0.2  # after an event, wait this long for the rest of a burst before a turn
 MAX_DROPS_PER_TURN = 2000  # a backlog is imported and scored in slices, so a stop is heard between them
-HANDLED_LIMIT = 100_000  # files an import skipped (second images of a drop), remembered so they are not retried
 GIVE_UP_FAILURES = 5  # an inspection whose import fails this often (not a share or database problem) is set aside
-
-
-@dataclass
-class WatchConfig:
-    """What to watch and how. Times in seconds."""
-
-    db: Path
-    folders: Sequence[Path]
-    settle_s: float = DEFAULT_SETTLE_S
-    poll_s: float | None = None  # poll every poll_s everywhere; None: events where the file system has them
-    auto_poll_s: float = DEFAULT_POLL_S  # the polling interval on network shares when poll_s is None
-    give_up_s: float | None = None  # a stable file without its end marker is imported after this (10 x settle, >= 300)
-    summary: Path | None = None  # rewritten after each inspection: `hits --new --since` yesterday
-    summary_days: int = 1
-    device: str = "auto"
-    batch_size: int = 16
-    workers: int = 2
-    backoff: Backoff = field(default_factory=Backoff)
-    events: bool = True  # False: never start watchdog's observer (tests of the polling path)
-
-    def give_up(self) -> float:
-        return self.give_up_s if self.give_up_s is not None else max(300.0, 10 * self.settle_s)
-
-
-@dataclass
-class _Arriving:
-    """An inspection whose files are arriving: what an import would file them under."""
-
-    plate: str
-    key: str
-    files: dict[str, FileWatch] = field(default_factory=dict)
-    retry_at: float = 0.0
-    failures: int = 0
-
-    def last_change(self) -> float:
-        return max(f.changed_at for f in self.files.values())
 
 
 @dataclass
@@ -126,9 +71,7 @@ class WatchService:
         self._stop = threading.Event()
         self._events: EventSource | None = None
         self._store: Store | None = None
-        self._arriving: dict[tuple[str, str], _Arriving] = {}
-        self._file_group: dict[str, tuple[str, str]] = {}
-        self._handled: dict[str, None] = {}  # insertion-ordered set
+        self._arriving = Arrivals()
         self._to_score: dict[int, _ToScore] = {}
         self._score_retry_at = 0.0
         self._score_delay: float | None = None
@@ -197,7 +140,7 @@ class WatchService:
                 if not self._arriving or time.monotonic() >= end:
                     break
                 self._stop.wait(min(self.next_wait(), max(0.0, end - time.monotonic())))
-            left = sum(len(a.files) for a in self._arriving.values())
+            left = self._arriving.file_count
             if left:
                 self._say(f"{left} file{'s' * (left != 1)} still arriving or incomplete in "
                           f"{len(self._arriving)} inspection{'s' * (len(self._arriving) != 1)}; left for the next "
@@ -232,7 +175,7 @@ class WatchService:
         """A snapshot for a status view."""
         folders = tuple(FolderState(f.root, f.available, f.mode if f.available else "unavailable")
                         for f in self.folders)
-        return WatchState(folders, sum(len(a.files) for a in self._arriving.values()), len(self._arriving),
+        return WatchState(folders, self._arriving.file_count, len(self._arriving),
                           len(self._to_score), self.imported, self.scored, self._model.name)
 
     # -- one turn -------------------------------------------------------------------------------------------
@@ -244,14 +187,14 @@ class WatchService:
         ctx = ParseContext()
         for folder in self.folders:
             self._check_folder(folder, now, ctx)
-        arriving_in = {os.path.dirname(p) for p in self._file_group}
+        arriving_in = self._arriving.folders()
         for folder in self.folders:
             for files in folder.changes(now):
                 self._consider(files, now, ctx)
             for files in folder.arriving(arriving_in, now):
                 self._consider(files, now, ctx)
-        self._observe_arriving(time.monotonic())
-        ready = self._ready(time.monotonic())
+        self._arriving.observe(time.monotonic())
+        ready = self._arriving.ready(time.monotonic(), self.config.settle_s, self.config.give_up(), MAX_DROPS_PER_TURN)
         for group in ready:
             if self._stop.is_set():
                 break
@@ -281,14 +224,14 @@ class WatchService:
         for files in folder.full_scan(now):
             self._consider(files, now, ctx)
         # in the time a folder took to list, files of its arriving inspections may have changed
-        self._observe_arriving(time.monotonic())
+        self._arriving.observe(time.monotonic())
 
     # -- arriving files --------------------------------------------------------------------------------------
 
     def _consider(self, files: list[str], now: float, ctx: ParseContext) -> None:
         """Files of one changed sub-folder: those neither known to the store nor already waiting
         join the inspection an import would file them under."""
-        fresh = [p for p in files if p not in self._file_group and p not in self._handled]
+        fresh = self._arriving.new_files(files)
         if not fresh:
             return
         try:
@@ -299,70 +242,19 @@ class WatchService:
             for watched in self.folders:  # listed again next turn (a poll would not: its time did not move)
                 watched.mark_changed(folder)
             return
-        for path in fresh:
-            if path in known:
-                continue
-            try:
-                group_key = inspection_of_file(path, ctx)
-            except Exception:  # a parser must never stop the watcher; the import says what is wrong
-                group_key = None
-            if group_key is None:
-                continue  # a thumbnail or a file no import takes
-            seen = first_look(path, now)
-            if seen is None:
-                continue
-            group = self._arriving.setdefault(group_key, _Arriving(*group_key))
-            group.files[path] = seen
-            self._file_group[path] = group_key
-
-    def _observe_arriving(self, now: float) -> None:
-        for key, group in list(self._arriving.items()):
-            for path, seen in list(group.files.items()):
-                try:
-                    st = os.stat(path)
-                except FileNotFoundError:
-                    del group.files[path]
-                    self._file_group.pop(path, None)
-                    continue
-                except OSError:
-                    continue  # the share hiccuped: look again next turn
-                seen.observe(st, now)
-            if not group.files:
-                del self._arriving[key]
-
-    def _ready(self, now: float) -> list[_Arriving]:
-        """Inspections whose every file is complete, longest-waiting first, up to a turn's share."""
-        settle, give_up = self.config.settle_s, self.config.give_up()
-        ready = [g for g in self._arriving.values()
-                 if now >= g.retry_at and all(f.complete(now, settle, give_up) for f in g.files.values())]
-        ready.sort(key=lambda g: g.last_change())
-        out, drops = [], 0
-        for g in ready:
-            if out and drops + len(g.files) > MAX_DROPS_PER_TURN:
-                break
-            out.append(g)
-            drops += len(g.files)
-        return out
-
-    def _forget_group(self, group: _Arriving) -> None:
-        self._arriving.pop((group.plate, group.key), None)
-        for path in group.files:
-            self._file_group.pop(path, None)
+        self._arriving.take([p for p in fresh if p not in known], now, ctx)
 
     # -- import ------------------------------------------------------------------------------------------------
 
-    def _import(self, group: _Arriving) -> None:
+    def _import(self, group: Arriving) -> None:
         ready_at = time.monotonic()
-        last_change = group.last_change()
         paths = sorted(p for p in group.files if os.path.lexists(p))
         truncated = tuple(p for p, f in group.files.items() if f.truncated)
         if not paths:
-            self._forget_group(group)
+            self._arriving.forget(group)
             return
-        start = time.perf_counter()
         try:
-            report = import_paths(self._store, paths, workers=2)
-            inspection = self._find_inspection(group.plate, group.key)
+            event = import_arrived(self._store, group, paths, ready_at)
         except ImportPathError:
             return  # a file went away between the look and the import: the next turn sees what is left
         except (StoreError, sqlite3.Error, OSError) as exc:
@@ -373,56 +265,28 @@ class WatchService:
         except Exception as exc:  # an importer bug must not end a watcher that runs for months
             group.failures += 1
             self._say(f"Plate {group.plate}, inspection {group.key}: import failed "
-                      f"({type(exc).__name__}: {exc}; {_where(exc)})"
+                      f"({type(exc).__name__}: {exc}; {where_raised(exc)})"
                       + ("; set aside until the watcher restarts." if group.failures >= GIVE_UP_FAILURES
                          else "; retrying."))
             if group.failures >= GIVE_UP_FAILURES:
-                self._set_aside(group)
+                self._arriving.set_aside(group)
             else:
                 group.retry_at = time.monotonic() + self.config.backoff.first * group.failures
             return
-        import_s = time.perf_counter() - start
-        self._remember_skipped(paths)
-        self._forget_group(group)
-        if inspection is None:
+        try:  # files the import skipped (a second image of a drop) must not arrive again and again
+            self._arriving.remember_skipped(paths, self._store.known_files)
+        except (StoreError, sqlite3.Error):
+            pass
+        self._arriving.forget(group)
+        if event is None:
             return  # nothing of it could be filed (every file skipped); the import's report said why
-        inspection_id = row_value(inspection, "id")
-        summary = inspection_counts(self._store, inspection_id, None)
-        event = InspectionImported(
-            plate=group.plate, inspection=group.key, inspection_id=inspection_id,
-            drops=summary["drops"], new_files=report.images_new, unreadable=len(report.unreadable),
-            truncated=truncated, last_change_at=last_change, ready_at=ready_at, import_s=import_s)
         self.imported += 1
         if truncated:
             self._say(f"Plate {group.plate}, inspection {group.key}: {len(truncated)} file"
                       f"{'s' * (len(truncated) != 1)} never got an end marker (e.g. {truncated[0]}); imported "
                       "as they are (marked unreadable if they cannot be decoded).")
         self._emit("imported", event)
-        self._to_score[inspection_id] = _ToScore(inspection_id, event)
-
-    def _find_inspection(self, barcode: str, key: str):
-        plate = self._store.plate_by_barcode(barcode)
-        if plate is None:
-            return None
-        return next((n for n in self._store.inspections(row_value(plate, "id")) if row_value(n, "key") == key), None)
-
-    def _remember_skipped(self, paths: list[str]) -> None:
-        """Files the import skipped (a second image of a drop) stay unknown to the store: remember
-        them so they do not arrive again at every change of their folder."""
-        try:
-            known = self._store.known_files(paths)
-        except (StoreError, sqlite3.Error):
-            return
-        for p in paths:
-            if p not in known:
-                self._handled[p] = None
-        while len(self._handled) > HANDLED_LIMIT:
-            self._handled.pop(next(iter(self._handled)))
-
-    def _set_aside(self, group: _Arriving) -> None:
-        for p in group.files:
-            self._handled[p] = None
-        self._forget_group(group)
+        self._to_score[event.inspection_id] = _ToScore(event.inspection_id, event)
 
     # -- scoring -------------------------------------------------------------------------------------------------
 
@@ -503,41 +367,21 @@ class WatchService:
         return done
 
     def _report_scored(self, model, job: _ToScore, scored: int, score_s: float, stored_at: float) -> InspectionScored:
-        model_id = row_value(model, "id")
-        inspection = self._store.inspection(job.inspection_id)
-        plate, key = row_value(inspection, "barcode"), row_value(inspection, "key")
-        counts = inspection_counts(self._store, job.inspection_id, model_id)
-        new = new_hits(self._store, model_id, plate, job.inspection_id)
-        event = InspectionScored(
-            plate=plate, inspection=key, inspection_id=job.inspection_id, imaged_at=row_value(inspection, "imaged_at"),
-            drops=counts["drops"], scored=scored, unreadable=counts["unreadable"], hits=counts["hits"],
-            new_hits=len(new), model=row_value(model, "name"), score_s=score_s, stored_at=stored_at,
-            ready_at=job.imported.ready_at if job.imported else None,
-            import_s=job.imported.import_s if job.imported else None)
+        event, hits = scored_events(self._store, model, job.inspection_id, job.imported, scored=scored,
+                                    score_s=score_s, stored_at=stored_at)
         self.scored += 1
         self._say(event.line())
         self._emit("scored", event)
-        if new:
-            threshold = self._store.operating_point(model_id).threshold
-            self._emit("new_hits", NewHits(plate, key, job.inspection_id, threshold, tuple(
-                NewHit(*(row_value(r, k) for k in ("image_id", "well", "drop", "crystal_prob", "image_path")))
-                for r in new)))
+        if hits is not None:
+            self._emit("new_hits", hits)
         return event
 
     def _write_summary(self, model) -> None:
         if self.config.summary is None:
             return
-        from xtalviewer.report.hits import hit_rule, summary_format, write_hits
-
-        since = (date.today() - timedelta(days=self.config.summary_days)).isoformat()
-        model_id = row_value(model, "id")
-        try:
-            rows = self._store.hit_list(model_id, since=since, new_only=True)
-            write_hits(self.config.summary, rows, summary_format(self.config.summary),
-                       rule=hit_rule(model, self._store.operating_point(model_id)),
-                       title=f"New hits since {since}", new_only=True)
-        except (OSError, ValueError) as exc:
-            self._say(f"Summary {self.config.summary} could not be written ({exc}); tried again after the next "
+        problem = write_summary(self._store, model, self.config.summary, self.config.summary_days)
+        if problem:
+            self._say(f"Summary {self.config.summary} could not be written ({problem}); tried again after the next "
                       "inspection.")
 
     # -- telling the owner ----------------------------------------------------------------------------------------
@@ -550,24 +394,3 @@ class WatchService:
         callback: Callable | None = getattr(self.callbacks, kind)
         if callback is not None:
             callback(event)
-
-
-def _where(exc: BaseException) -> str:
-    """file:line where an unexpected error was raised, for the one log line that reports it."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return "no traceback"
-    last = frames[-1]
-    return f"{Path(last.filename).name}:{last.lineno}"
-
-
-def config_folders(given: Iterable[str | os.PathLike], preferred: Iterable[str]) -> list[Path]:
-    """The folders to watch: those given, else those of the Preferences (``watch_folders``)."""
-    chosen = [Path(p) for p in given] or [Path(p) for p in preferred if str(p).strip()]
-    seen, out = set(), []
-    for p in chosen:
-        key = os.path.abspath(p)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    return out
