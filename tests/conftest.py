@@ -37,3 +37,11 @@ def store_location(request, tmp_path) -> str:
     if request.param == "postgresql":
         return request.getfixturevalue("pg_url")
     return str(tmp_path / "test.db")
+
+
+@pytest.fixture
+def another_store_location(request, store_location, tmp_path) -> str:
+    """A second, empty store on the same engine as ``store_location`` (copies, round trips)."""
+    if "://" in store_location:
+        return request.getfixturevalue("pg_cluster").create_database(f"xv_other_{os.getpid()}_{id(request)}")
+    return str(tmp_path / "other.db")

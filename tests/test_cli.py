@@ -36,8 +36,8 @@ def run(capsys, *argv):
     return code, out.out, out.err
 
 
-def test_import_prints_counts_and_unreadable_files(capsys, plate_folder, db_path):
-    code, out, _ = run(capsys, "import", plate_folder, "--db", db_path)
+def test_import_prints_counts_and_unreadable_files(capsys, plate_folder, store_location):
+    code, out, _ = run(capsys, "import", plate_folder, "--db", store_location)
     assert code == 0
     assert "Recorded 1 plate, 1 inspection (1 new) and 9 images (9 new" in out
     assert "Could not read 1 file:" in out and "P7_03A_1.jpg:" in out
@@ -58,9 +58,9 @@ def test_every_command_takes_db_and_defaults_to_the_user_folder(capsys, plate_fo
     assert code == 0 and "P7" in out
 
 
-def test_export_has_exactly_the_contract_columns(capsys, plate_folder, db_path, tmp_path):
-    run(capsys, "import", plate_folder, "--db", db_path)
-    with Store(db_path) as s:
+def test_export_has_exactly_the_contract_columns(capsys, plate_folder, store_location, tmp_path):
+    run(capsys, "import", plate_folder, "--db", store_location)
+    with Store(store_location) as s:
         ids = [r["id"] for r in s.query("SELECT id FROM image ORDER BY id")]
         s.add_annotation(ids[0], "needles", "ann")
         m = s.add_model(name="resnet18-demo", arch="resnet18", classes=s.scheme.keys, input_size=128,
@@ -69,7 +69,7 @@ def test_export_has_exactly_the_contract_columns(capsys, plate_folder, db_path, 
         p[7], p[0] = 0.6, 0.24
         s.put_predictions(m, [PredictionRow(ids[0], p)])
     out_csv = tmp_path / "out.csv"
-    code, out, _ = run(capsys, "export", "-o", out_csv, "--db", db_path)
+    code, out, _ = run(capsys, "export", "-o", out_csv, "--db", store_location)
     assert code == 0 and "Wrote 9 rows" in out
     with open(out_csv, newline="") as fh:
         reader = csv.DictReader(fh)
@@ -85,30 +85,30 @@ def test_export_has_exactly_the_contract_columns(capsys, plate_folder, db_path, 
     assert rows[1]["label"] == "" and rows[1]["pred1"] == "" and rows[1]["model"] == ""
 
 
-def test_export_of_one_plate_and_of_an_unknown_plate(capsys, plate_folder, db_path, tmp_path):
-    run(capsys, "import", plate_folder, "--db", db_path)
-    assert run(capsys, "export", "-o", tmp_path / "a.csv", "--plate", "P7", "--db", db_path)[0] == 0
-    code, _, err = run(capsys, "export", "-o", tmp_path / "b.csv", "--plate", "NOPE", "--db", db_path)
+def test_export_of_one_plate_and_of_an_unknown_plate(capsys, plate_folder, store_location, tmp_path):
+    run(capsys, "import", plate_folder, "--db", store_location)
+    assert run(capsys, "export", "-o", tmp_path / "a.csv", "--plate", "P7", "--db", store_location)[0] == 0
+    code, _, err = run(capsys, "export", "-o", tmp_path / "b.csv", "--plate", "NOPE", "--db", store_location)
     assert code == 2 and "no plate 'NOPE'" in err
 
 
-def test_export_then_import_labels_round_trips(capsys, plate_folder, db_path, tmp_path):
-    run(capsys, "import", plate_folder, "--db", db_path)
-    with Store(db_path) as s:
+def test_export_then_import_labels_round_trips(capsys, plate_folder, store_location, another_store_location, tmp_path):
+    run(capsys, "import", plate_folder, "--db", store_location)
+    with Store(store_location) as s:
         ids = [r["id"] for r in s.query("SELECT id FROM image ORDER BY id")]
         s.add_annotation(ids[0], "skin", "ann")
         s.add_annotation(ids[3], "crystals_3d", "bob")
     exported = tmp_path / "labels.csv"
-    run(capsys, "export", "-o", exported, "--db", db_path)
+    run(capsys, "export", "-o", exported, "--db", store_location)
 
-    other = tmp_path / "other.db"
+    other = another_store_location
     run(capsys, "import", plate_folder, "--db", other)
     code, out, _ = run(capsys, "import-labels", exported, "--db", other)
     assert code == 0 and "Stored 2 labels" in out
     with Store(other) as s:
         got = {r["path"]: (r["label"]) for r in s.query("SELECT path, label FROM image WHERE label IS NOT NULL")}
         hist = s.query("SELECT annotator, source FROM annotation ORDER BY id")
-    with Store(db_path) as s:
+    with Store(store_location) as s:
         want = {r["path"]: r["label"] for r in s.query("SELECT path, label FROM image WHERE label IS NOT NULL")}
     assert got == want
     assert hist == [{"annotator": "ann", "source": "import"}, {"annotator": "bob", "source": "import"}]
@@ -116,38 +116,38 @@ def test_export_then_import_labels_round_trips(capsys, plate_folder, db_path, tm
     assert "Stored 0 labels; 2 unchanged" in out
 
 
-def test_import_labels_accepts_plain_and_marco_csv_and_reports_bad_lines(capsys, plate_folder, db_path, tmp_path):
-    run(capsys, "import", plate_folder, "--db", db_path)
+def test_import_labels_accepts_plain_and_marco_csv_and_reports_bad_lines(capsys, plate_folder, store_location, tmp_path):
+    run(capsys, "import", plate_folder, "--db", store_location)
     a = plate_folder / "P7_01A_1.jpg"
     b = plate_folder / "P7_01A_2.jpg"
     src = tmp_path / "plain.csv"
     src.write_text(f"image_path,label\n{a},Crystals\n{b},clear\n{plate_folder / 'zzz.jpg'},clear\n{a},banana\n")
-    code, out, _ = run(capsys, "import-labels", src, "--db", db_path, "--annotator", "carol")
+    code, out, _ = run(capsys, "import-labels", src, "--db", store_location, "--annotator", "carol")
     assert code == 0
     assert "Stored 2 labels" in out
     assert "Mapped 1 label: Crystals -> crystals_3d" in out
     assert "line 4: no such image in the database" in out
     assert "line 5: unknown label 'banana'" in out
-    with Store(db_path) as s:
+    with Store(store_location) as s:
         assert s.current_label(s.image_id_by_path(str(a))) == "crystals_3d"
         assert {r["annotator"] for r in s.query("SELECT annotator FROM annotation")} == {"carol"}
 
 
-def test_import_labels_with_wrong_columns_changes_nothing(capsys, plate_folder, db_path, tmp_path):
-    run(capsys, "import", plate_folder, "--db", db_path)
+def test_import_labels_with_wrong_columns_changes_nothing(capsys, plate_folder, store_location, tmp_path):
+    run(capsys, "import", plate_folder, "--db", store_location)
     src = tmp_path / "wrong.csv"
     src.write_text("file,class\nx.jpg,clear\n")
-    code, _, err = run(capsys, "import-labels", src, "--db", db_path)
+    code, _, err = run(capsys, "import-labels", src, "--db", store_location)
     assert code == 2 and "needs the columns image_path,label" in err and "found: file,class" in err
-    with Store(db_path) as s:
+    with Store(store_location) as s:
         assert s.query("SELECT COUNT(*) AS n FROM annotation")[0]["n"] == 0
 
 
-def test_stats_counts_per_plate_and_label(capsys, plate_folder, db_path):
-    run(capsys, "import", plate_folder, "--db", db_path)
-    with Store(db_path) as s:
+def test_stats_counts_per_plate_and_label(capsys, plate_folder, store_location):
+    run(capsys, "import", plate_folder, "--db", store_location)
+    with Store(store_location) as s:
         s.add_annotation(1, "needles", "ann")
-    code, out, _ = run(capsys, "stats", "--db", db_path)
+    code, out, _ = run(capsys, "stats", "--db", store_location)
     assert code == 0
     line = next(l for l in out.splitlines() if l.startswith("P7"))
     assert line.split()[1:7] == ["96-well,", "2", "drop", "1", "9", "1"]

@@ -26,8 +26,9 @@ COURSE = {"A01": (0.10, 0.90), "A02": (0.80, 0.70), "A03": (0.50, 0.05), "A04": 
 
 
 @pytest.fixture
-def hits_db(db_path):
-    with Store(db_path) as s:
+def hits_db(store_location):
+    """The hit list's store, once per engine (an SQLite file, a PostgreSQL database)."""
+    with Store(store_location) as s:
         keys = s.scheme.keys
         model = s.add_model(name="calibrated", arch="resnet18", classes=keys, input_size=32, path="/m.pt",
                             activate=True, operating_point=OperatingPoint(threshold=0.3, target_recall=0.99))
@@ -50,7 +51,7 @@ def hits_db(db_path):
                     rows.append(PredictionRow(r.id, with_crystal(p, keys)))
         s.put_predictions(model, rows)
         s.add_annotation(s.image_id_by_path("/HP1/1/2.jpg"), "needles", "ada")
-    return db_path
+    return store_location
 
 
 def run(capsys, *argv):

@@ -10,11 +10,11 @@ from xtalviewer.importers import import_paths
 from xtalviewer.store.store import Store
 
 
-def test_predict_latest_scores_the_latest_visible_inspection_and_counts_by_mode(tmp_path, capsys):
+def test_predict_latest_scores_the_latest_visible_inspection_and_counts_by_mode(tmp_path, store_location, capsys):
     images = tmp_path / "img"
     plate = write_hwi(images, stamps=("201807151230",), kinds=("jpg", "uvt"))  # visible and UV: 4 drops each
     write_hwi(images, stamps=("201807221230",), kinds=("uvt", "shg"))  # a week later: UV and SHG only
-    db = tmp_path / "m.db"
+    db = store_location
     with Store(db) as s:
         import_paths(s, [images])
         ckpt = tiny_checkpoint(tmp_path / "tiny.pt", s.scheme)

@@ -26,11 +26,12 @@ from train.events import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE  # noqa: F401  
 from xtalviewer.crystal_call import DEFAULT_TARGET_RECALL
 from xtalviewer.model.devices import DEVICES
 from xtalviewer.paths import data_dir, default_db_path
+from xtalviewer.store.location import adopt_password, location_of
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xtal-train", description="Train drop classifiers on the store's labels.")
-    p.add_argument("--db", type=Path, default=None, help=f"database (default {default_db_path()})")
+    p.add_argument("--db", default=None, help=f"database: a file or postgresql:// URL (default {default_db_path()})")
     p.add_argument("--arch", default="all",
                    help="resnet, inception, vgg, alexnet, a variant (resnet50, vgg16 ...), a comma list, or all")
     p.add_argument("--init", default="active", metavar="active|base|imagenet|scratch|PATH",
@@ -125,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"xtal-train evaluate: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
     config = parse_config(argv)
+    if config.db is not None:  # a password typed into a URL goes to PGPASSWORD, never to args.json
+        config.db = adopt_password(location_of(config.db)).argument()
     cancel = threading.Event()
 
     def on_signal(signum, frame):  # SIGTERM from the app's Cancel: stop at the next batch, keep last.pt

@@ -19,6 +19,7 @@ from xtalviewer.model.inference import DEVICES, Scorer, select_device
 from xtalviewer.model.metrics import compute_metrics, expected_calibration_error
 from xtalviewer.model.architectures import load_checkpoint
 from xtalviewer.paths import default_db_path
+from xtalviewer.store.location import adopt_password, location_of
 from xtalviewer.model.registry import RegistryError, resolve_model
 from xtalviewer.store.store import Store
 
@@ -29,7 +30,7 @@ class EvaluateError(Exception):
 
 def build_evaluate_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xtal-train evaluate", description="Metrics of a model on a labelled set.")
-    p.add_argument("--db", type=Path, default=None)
+    p.add_argument("--db", default=None)
     p.add_argument("--model", required=True, metavar="ID|PATH", help="registry id (or a checkpoint path)")
     p.add_argument("--labels", type=Path, default=None, metavar="truth.csv",
                    help="image_path,label CSV (default: the store's human and imported labels)")
@@ -40,8 +41,8 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
 
 
 def evaluate_model(args: argparse.Namespace) -> dict:
-    db = Path(args.db or default_db_path())
-    if not db.exists():
+    db = adopt_password(location_of(args.db or default_db_path()))
+    if db.missing:
         raise EvaluateError(f"database {db} does not exist")
     with Store(db, readonly=True) as store:
         try:

@@ -40,6 +40,7 @@ from xtalviewer.labels import LabelScheme
 from xtalviewer.model.architectures import CheckpointMeta, file_sha256, load_checkpoint
 from xtalviewer.files.outputs import OutputFileError, output_target, place_output, scratch_path, write_output
 from xtalviewer.paths import default_db_path
+from xtalviewer.store.location import adopt_password, location_of
 from xtalviewer.store.rows import Model
 
 INPUT_NAME = "input"
@@ -237,8 +238,8 @@ def resolve_checkpoint(ref: str, db: str | Path | None = None) -> tuple[Path, Mo
         return Path(ref), None, None
     from xtalviewer.store.store import Store
 
-    db = Path(db or default_db_path())
-    if not db.exists():
+    db = adopt_password(location_of(db or default_db_path()))
+    if db.missing:
         raise ExportError(f"database {db} does not exist; pass --db, or --model with a checkpoint path")
     with Store(db, readonly=True) as store:  # exporting reads; a read-only medium is fine
         row = store.model(int(ref))

@@ -15,13 +15,14 @@ import json
 from pathlib import Path
 
 from xtalviewer.paths import default_db_path
+from xtalviewer.store.location import adopt_password, location_of
 from xtalviewer.model.recalibration import RecalibrationError, recalibrate
 from xtalviewer.store.store import Store
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xtal-train recalibrate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--db", type=Path, default=None, help=f"database (default {default_db_path()})")
+    p.add_argument("--db", default=None, help=f"database: a file or postgresql:// URL (default {default_db_path()})")
     p.add_argument("--model", default=None, metavar="ID|PATH", help="the model to refit (default: the current one)")
     p.add_argument("--crystal-recall", type=float, default=None, metavar="R",
                    help="target crystal recall (default: the model's own, else 0.99)")
@@ -35,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    db = Path(args.db or default_db_path())
-    if not db.exists():
+    db = adopt_password(location_of(args.db or default_db_path()))
+    if db.missing:
         raise RecalibrationError(f"database {db} does not exist")
     with Store(db) as store:
         result = recalibrate(store, args.model, target_recall=args.crystal_recall, out=args.out,

@@ -50,6 +50,7 @@ from xtalviewer.model.metrics import (
 )
 from xtalviewer.model.architectures import autocast_dtype, build_model, read_checkpoint, resolve_arch, save_checkpoint
 from xtalviewer.paths import data_dir, default_db_path
+from xtalviewer.store.location import location_of
 from xtalviewer.store.rows import Model
 from xtalviewer.model.registry import register_checkpoint
 from xtalviewer.store.store import Store
@@ -99,7 +100,8 @@ def resolve_run(config: TrainConfig, d: Dist) -> tuple[Path, TrainConfig]:
     if d.world > 1:
         dist.broadcast_object_list(box, src=0)
     resolved = TrainConfig.from_dict(config.to_dict())
-    resolved.db = str(Path(config.db or default_db_path()).absolute())
+    # a file by its absolute path, a server by its URL without a password (args.json keeps this)
+    resolved.db = location_of(config.db or default_db_path()).absolute().argument()
     return base / box[0], resolved
 
 
@@ -163,8 +165,8 @@ class Trainer:
             archs = [resolve_arch(a) for a in config.arch_names()]
         except ValueError as exc:
             raise TrainError(str(exc)) from None
-        db = Path(config.db)
-        if not db.exists():
+        db = location_of(config.db)
+        if db.missing:
             raise TrainError(f"database {db} does not exist; import plates and label some drops first")
         self.device = _device(config, d)
         self.amp = _amp(config, self.device)

@@ -18,6 +18,7 @@ from xtalviewer.labels import SchemeError
 from xtalviewer.files.outputs import OutputFileError, output_target
 from xtalviewer.files.printable import printable
 from xtalviewer.paths import default_db_path
+from xtalviewer.store.location import Location, adopt_password, location_of
 from xtalviewer.store.store import Store, StoreError
 from xtalviewer.store.annotations import default_annotator
 from xtalviewer.predict import add_predict_arguments
@@ -36,10 +37,14 @@ def _add_network_flag(parser: argparse.ArgumentParser, default: object = False) 
                              f"(also {ALLOW_NETWORK_ENV}=1)")
 
 
+DB_HELP = ("database: an SQLite file, or postgresql://user@host:port/dbname for a lab's shared server "
+           "(password from ~/.pgpass, a service file or PGPASSWORD)")
+
+
 def _db_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--db", type=Path, default=None,
-                        help=f"database file (default: {default_db_path()}; XTALVIEWER_DB overrides)")
+    parent.add_argument("--db", default=None,
+                        help=f"{DB_HELP} (default: {default_db_path()}; XTALVIEWER_DB overrides)")
     _add_network_flag(parent, argparse.SUPPRESS)  # so it never resets the flag given before the command
     return parent
 
@@ -49,31 +54,38 @@ def open_store(args: argparse.Namespace, scheme: str | None = None, *, create: b
     """The database of --db (or the default). Only commands that add data create a missing one, so a
     typo in --db is an error, not a new empty database; commands that only read open it read-only,
     so a database on a read-only medium still answers them."""
-    path = args.db or default_db_path()
-    if not create and not Path(path).exists():
-        raise CommandError(f"database {path} does not exist (import plates or run `xtalviewer demo` first)")
-    return Store(path, scheme, readonly=readonly)
+    location = db_location_of(args)
+    if not create and location.path is not None and not location.path.exists():
+        raise CommandError(f"database {location} does not exist (import plates or run `xtalviewer demo` first)")
+    return Store(location, scheme, readonly=readonly, create=create)
 
 
-def db_path_of(args: argparse.Namespace) -> Path:
-    return Path(getattr(args, "db", None) or default_db_path())
+def db_location_of(args: argparse.Namespace) -> Location:
+    """The store of --db, else XTALVIEWER_DB, else the default file: a path or a server URL, with
+    any password typed into the URL moved into PGPASSWORD (``adopt_password``) so it is never shown."""
+    return adopt_password(location_of(getattr(args, "db", None) or default_db_path()))
 
 
-def remove_if_empty(db: Path) -> None:
-    """Delete a database this command created when it holds no plate (and its -wal/-shm files)."""
+def db_path_of(args: argparse.Namespace) -> Path | None:
+    """The SQLite file of --db (None for a server): what outputs must not overwrite."""
+    return db_location_of(args).path
+
+
+def remove_if_empty(db: Path | None) -> None:
+    """Delete a database file this command created when it holds no plate (and its -wal/-shm files)."""
     from xtalviewer.store.db import file_has_plates
 
-    if file_has_plates(db) is False:
+    if db is not None and file_has_plates(db) is False:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
 
 
-def checked_output(path: Path, db: Path) -> Path:
+def checked_output(path: Path, db: Path | None) -> Path:
     """The -o target of a command that writes a file, refused (exit 2) before any work when it is a
     device, FIFO, socket or folder, a database (``db`` the command reads, its -wal or -shm, any
     SQLite file), or its folder is missing; see ``xtalviewer.files.outputs``."""
     try:
-        return output_target(path, databases=[db])
+        return output_target(path, databases=[db] if db is not None else [])
     except OutputFileError as exc:
         raise CommandError(str(exc)) from None
 
@@ -101,7 +113,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if missing:
         raise CommandError(f"{printable(missing[0])}: no such file or folder")
     db = db_path_of(args)
-    created = not db.exists() and not db.is_symlink()
+    created = db is not None and not db.exists() and not db.is_symlink()
     try:
         with open_store(args, args.scheme, create=True) as store, \
                 tqdm(desc="import", unit="img", disable=None, leave=False) as bar:
@@ -149,7 +161,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     checked_output(args.output, db_path_of(args))
     with open_store(args, readonly=True) as store:
         if args.plate and store.plate_by_barcode(args.plate) is None:
-            raise CommandError(f"no plate '{args.plate}' in {store.path}")
+            raise CommandError(f"no plate '{args.plate}' in {store.location}")
         if args.model is not None and store.model(args.model) is None:
             raise CommandError(f"no model {args.model} in the registry")
         with writing_output(args.output):
@@ -196,7 +208,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         version = f"schema {store.schema_version}" if store.upgraded_from is None else (
             f"schema {store.upgraded_from}, read through an upgraded copy in memory: it cannot be written here, and "
             f"is upgraded to schema {store.schema_version} when first opened where it can be")
-        print(f"Database {printable(store.path)} (label scheme {scheme.id}, {version})")
+        print(f"Database {printable(str(store.location))} (label scheme {scheme.id}, {version})")
         print(f"Active model: {active.name + ' (' + str(active.id) + ')' if active else 'none'}")
         header = f"{'plate':<16} {'type':<20} {'insp':>5} {'images':>7} {'labelled':>9} {'crystal':>8} " \
                  f"{'predicted':>10} {'pred. hits':>10} {'unreadable':>10} {'UV/SHG':>7}"
@@ -231,7 +243,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     with open_store(args, create=True) as store:
         run_demo(store, config, log=print)
-        db = store.path
+        db = store.location
         has_model = store.active_model() is not None
     if args.no_train or has_model:
         if has_model:
@@ -240,7 +252,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_model(db, args)
 
 
-def demo_model(db: Path, args: argparse.Namespace) -> int:
+def demo_model(db: Location, args: argparse.Namespace) -> int:
     """A ResNet for the demo: the shipped base model fine-tuned on the demo's labels (from scratch when
     no base model is installed), calibrated on a held-out demo plate, then every demo drop scored."""
     from train.config import TrainConfig
@@ -252,7 +264,7 @@ def demo_model(db: Path, args: argparse.Namespace) -> int:
     start = "the shipped base model" if base_model_path("resnet18") else "scratch (no base model installed)"
     print(f"Fine-tuning ResNet-18 from {start} on the demo labels ({minutes:g} min at most; `xtal-train` trains "
           "all four architectures properly)...")
-    (result,) = train(TrainConfig(db=str(db), arch="resnet", init="active", time_limit=minutes, activate="best",
+    (result,) = train(TrainConfig(db=db.argument(), arch="resnet", init="active", time_limit=minutes, activate="best",
                                   name="demo"))
     m = result["metrics"]
     print(f"Demo model on its held-out test plate: crystal recall {pct(m.get('crystal_recall'))} at review load "
@@ -300,7 +312,7 @@ def cmd_hits(args: argparse.Namespace) -> int:
     fmt = args.format or (output_format(args.output) if args.output is not None else None)
     with open_store(args, readonly=True) as store:
         if args.plate and store.plate_by_barcode(args.plate) is None:
-            raise CommandError(f"no plate '{args.plate}' in {store.path}")
+            raise CommandError(f"no plate '{args.plate}' in {store.location}")
         from xtalviewer.model.registry import current_model
 
         model = store.model(args.model) if args.model is not None else current_model(store)
@@ -344,10 +356,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
                            "the Preferences")
     if args.settle < 0 or (args.poll is not None and args.poll <= 0) or args.batch_size < 1:
         raise CommandError("--settle must be 0 or more, --poll and --batch-size more than 0")
-    db = db_path_of(args)
+    db = db_location_of(args)
     summary = args.summary or (Path(settings.watch_summary) if settings.watch_summary else None)
     if summary is not None:
-        checked_output(summary, db)
+        checked_output(summary, db.path)
     Store(db).close()  # a database we cannot use is an error now, not a retry loop
 
     def say(text: str) -> None:
@@ -455,7 +467,7 @@ def cmd_conditions(args: argparse.Namespace) -> int:
 
 def open_app(args: argparse.Namespace) -> int:
     """No subcommand: the review application on --db (default database)."""
-    db = args.db or default_db_path()
+    db = db_location_of(args)
     try:
         Store(db).close()  # a clear message for a database we cannot use, before any window opens
     except (StoreError, SchemeError) as exc:
@@ -476,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Review crystallization plate images with live CNN predictions, correct labels, retrain.",
     )
     parser.add_argument("--version", action="version", version=f"xtalviewer {__version__}")
-    parser.add_argument("--db", type=Path, default=None, help="database to open in the app")
+    parser.add_argument("--db", default=None, help=f"database to open in the app: {DB_HELP}")
     parser.add_argument("--screenshot", type=Path, default=None, metavar="FILE.png",
                         help="render the main window after loading to this PNG and exit")
     parser.add_argument("--plate", default=None, metavar="BARCODE", help="open this plate first")
@@ -604,7 +616,8 @@ def run_command(argv: Sequence[str] | None = None) -> int:
         print(f"xtalviewer {args.command}: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except sqlite3.OperationalError as exc:  # busy past the timeout, read-only: one line, exit 2
-        explained = explain(exc, db_path_of(args))
+        path = db_path_of(args)
+        explained = explain(exc, path) if path is not None else None
         if explained is None:
             raise
         print(f"xtalviewer {args.command}: error: {printable(str(explained))}", file=sys.stderr)
@@ -616,3 +629,5 @@ def run_command(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+    if getattr(args, "db", None) is not None:  # a URL's password goes to PGPASSWORD before anything shows or passes it on
+        args.db = db_location_of(args)

@@ -11,10 +11,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from xtalviewer.model.devices import DEVICES
 from xtalviewer.paths import default_db_path
+from xtalviewer.store.location import adopt_password, location_of
 
 
 class PredictError(Exception):
@@ -57,8 +57,8 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
     from xtalviewer.store.store import Store
 
     rank, world = _distributed()
-    db = args.db or default_db_path()
-    if not Path(db).exists():
+    db = adopt_password(location_of(args.db or default_db_path()))
+    if db.path is not None and not db.path.exists():
         raise PredictError(f"database {db} does not exist; import plates first (`xtalviewer import` or `xtalviewer demo`)")
     store = Store(db)
     try:
@@ -83,7 +83,7 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
         if args.plate:
             plate = store.plate_by_barcode(args.plate)
             if plate is None:
-                raise PredictError(f"no plate '{args.plate}' in {store.path}")
+                raise PredictError(f"no plate '{args.plate}' in {store.location}")
             plate_id = plate.id
         items = work_list(store, model.id, plate_id=plate_id, retry_errors=args.retry_errors,
                           latest_only=getattr(args, "latest", False))
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xtalviewer.store.store import StoreError
 
     p = argparse.ArgumentParser(prog="xtalviewer predict", description="Score drop images with a trained model.")
-    p.add_argument("--db", type=Path, default=None, help=f"database (default {default_db_path()})")
+    p.add_argument("--db", default=None, help=f"database: a file or postgresql:// URL (default {default_db_path()})")
     add_predict_arguments(p)
     args = p.parse_args(argv)
     try:

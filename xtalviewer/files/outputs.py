@@ -94,9 +94,12 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def database_problem(real: Path, exists: bool, databases: Iterable[str | os.PathLike] = ()) -> str | None:
-    """Why writing the real target ``real`` would destroy a database, in words, or None."""
+def database_problem(real: Path, exists: bool, databases: Iterable[str | os.PathLike | None] = ()) -> str | None:
+    """Why writing the real target ``real`` would destroy a database, in words, or None. A None in
+    ``databases`` is a store on a server: no file of ours to protect."""
     for db in databases:
+        if db is None:
+            continue
         db = Path(db)
         for suffix in ("", *DATABASE_COMPANIONS):
             if not _same_file(real, Path(f"{db}{suffix}")):

@@ -63,7 +63,7 @@ def collect(store: Store, barcode: str, inspection_key: str | None = None) -> Re
     """Read the plate, the chosen inspection, its drops with labels and predictions, and the model."""
     plate = store.plate_by_barcode(barcode)
     if plate is None:
-        raise ReportError(f"no plate '{barcode}' in {store.path}")
+        raise ReportError(f"no plate '{barcode}' in {store.location}")
     inspections = store.inspections(plate.id)
     inspection = pick_inspection(inspections, inspection_key)
     from xtalviewer.model.registry import current_model  # torch only when a model must be found

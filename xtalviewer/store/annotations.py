@@ -38,21 +38,18 @@ def add_annotations(db: Database, items: Sequence[AnnotationRow]) -> list[int]:
     """Append labels in one transaction (multi-select labelling, imports); each is committed before
     this returns. Returns the new annotation ids."""
     keys = db.scheme.keys
-    ids: list[int] = []
+    for it in items:
+        if it.label is not None and it.label not in keys:
+            raise ValueError(f"'{it.label}' is not a class of label scheme '{db.scheme.id}' "
+                             f"{db.scheme.label_hint(it.label)}")
+        if it.source not in SOURCES:
+            raise ValueError(f"annotation source must be one of {SOURCES}, not {it.source!r}")
     with db.transaction():
-        for it in items:
-            if it.label is not None and it.label not in keys:
-                raise ValueError(f"'{it.label}' is not a class of label scheme '{db.scheme.id}' "
-                                 f"{db.scheme.label_hint(it.label)}")
-            if it.source not in SOURCES:
-                raise ValueError(f"annotation source must be one of {SOURCES}, not {it.source!r}")
-            ids.append(db.insert(
-                "INSERT INTO annotation(image_id, label, annotator, created_at, source, prediction_id, shown, "
-                "lead_ms, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (it.image_id, it.label, it.annotator, it.created_at or now_iso(), it.source, it.prediction_id,
-                 json.dumps(it.shown) if it.shown is not None else None, it.lead_ms, it.reverts),
-            ))
-    return ids
+        return db.insert_many(
+            "INSERT INTO annotation(image_id, label, annotator, created_at, source, prediction_id, shown, "
+            "lead_ms, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(it.image_id, it.label, it.annotator, it.created_at or now_iso(), it.source, it.prediction_id,
+              json.dumps(it.shown) if it.shown is not None else None, it.lead_ms, it.reverts) for it in items])
 
 
 def add_flags(db: Database, image_ids: Sequence[int], flagged: bool, annotator: str, *, note: str | None = None,

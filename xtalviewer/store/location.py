@@ -41,6 +41,11 @@ class Location:
         return self.url is not None
 
     @property
+    def missing(self) -> bool:
+        """An SQLite file that does not exist (a server's database is found by connecting to it)."""
+        return self.path is not None and not self.path.exists()
+
+    @property
     def engine(self) -> str:
         return "postgresql" if self.is_server else "sqlite"
 
@@ -73,6 +78,10 @@ class Location:
         dbname = unquote(parts.path.lstrip("/")) or "(default database)"
         host = parts.hostname or "local socket"
         return f"{dbname} on {host}"
+
+    def absolute(self) -> Location:
+        """The same store named so that a process started in another folder finds it."""
+        return self if self.path is None else Location(path=self.path.absolute())
 
     def argument(self) -> str:
         """What a child process is given as ``--db``: the path, or the URL without its password

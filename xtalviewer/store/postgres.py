@@ -138,7 +138,9 @@ class PostgresEngine:
         return self._run(db, postgres_sql(sql), params)
 
     def executemany(self, db: Database, sql: str, rows: Iterable[Sequence | dict]) -> int:
-        cur = db.conn.cursor()
+        """Many rows of one statement (an INSERT or upsert, whose target columns type the values): bound
+        on the server and pipelined, several times faster than quoting each row into the text."""
+        cur = _psycopg().Cursor(db.conn)
         try:
             cur.executemany(postgres_sql(sql), rows)
         except _psycopg().Error as exc:
@@ -147,6 +149,24 @@ class PostgresEngine:
 
     def insert(self, db: Database, sql: str, params: Sequence | dict = ()) -> int:
         return self._run(db, postgres_sql(sql) + " RETURNING id", params).fetchone()[0]
+
+    def insert_many(self, db: Database, sql: str, rows: Iterable[Sequence | dict]) -> list[int]:
+        rows = list(rows)
+        if not rows:
+            return []
+        cur = _psycopg().Cursor(db.conn)
+        ids: list[int] = []
+        try:
+            cur.executemany(postgres_sql(sql) + " RETURNING id", rows, returning=True)
+            while True:
+                row = cur.fetchone()
+                if row is not None:
+                    ids.append(row[0])
+                if not cur.nextset():
+                    break
+        except _psycopg().Error as exc:
+            raise self.explain(db, exc) or exc from None
+        return ids
 
     def query(self, db: Database, sql: str, params: Sequence | dict = ()) -> list[dict]:
         from psycopg.rows import dict_row
@@ -242,6 +262,9 @@ class PostgresEngine:
 
     def optimize(self, db: Database) -> None:
         self._run(db, "ANALYZE")
+
+    def size_bytes(self, db: Database) -> int:
+        return self._run(db, "SELECT pg_database_size(current_database())").fetchone()[0]
 
     def reset_ids(self, db: Database, tables: Iterable[str]) -> None:
         """After rows were copied in with their ids: each table's id sequence continues after them."""

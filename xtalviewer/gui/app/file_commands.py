@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
+from xtalviewer.store.location import location_of
 from xtalviewer.store.rows import Inspection
 from xtalviewer.store.store import Store
 from xtalviewer.imaging.thumbnails import ThumbnailCache
@@ -58,7 +59,7 @@ class FileCommands(QObject):
 
     def __init__(self, window: QMainWindow, db_path: Path, imported: Callable[[], None]):
         super().__init__(window)
-        self.window, self.db_path, self.imported = window, Path(db_path), imported
+        self.window, self.db_path, self.imported = window, location_of(db_path), imported
         self.imports, self.exports, self.reports = TaskRunner(self), TaskRunner(self), TaskRunner(self)
 
     def _say(self, text: str, ms: int = 0) -> None:

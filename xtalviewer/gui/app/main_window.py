@@ -17,6 +17,7 @@ from xtalviewer.imaging.decode import load_rgb
 from xtalviewer.review.session import Filters, LabelChange, LabelNotSaved, ReviewError, ReviewSession, chosen_model
 from xtalviewer.settings import Settings, save_settings
 from xtalviewer.store.rows import CourseImage, Inspection, Model
+from xtalviewer.store.location import location_of
 from xtalviewer.store.store import Store
 from xtalviewer.imaging.thumbnails import ThumbnailCache, cache_from_settings, prune_in_background
 from xtalviewer.gui.app import dialogs, review_commands
@@ -46,7 +47,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, db_path: Path, settings: Settings, *, start_scoring: bool = True):
         super().__init__()
-        self.db_path, self.settings, self.start_scoring = Path(db_path), settings, start_scoring
+        self.db_path, self.settings, self.start_scoring = location_of(db_path), settings, start_scoring
         self.store = Store(self.db_path)
         self.scheme = self.store.scheme
         self.session = ReviewSession(self.store, settings.annotator, chosen_model(self.store, settings.default_model),

@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout,
                                QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout)
 
+from xtalviewer.store.location import location_of
 from xtalviewer.model.registry import current_model
 from xtalviewer.crystal_call import pct
 from xtalviewer.report.hits import hit_rule, write_hits_csv
@@ -108,7 +109,7 @@ class HitListDialog(QDialog):
 
     def __init__(self, db_path: Path, scheme: LabelScheme, parent=None):
         super().__init__(parent)
-        self.db_path = Path(db_path)
+        self.db_path = location_of(db_path)
         self.setWindowTitle("xtalviewer: hit list")
         self.setModal(False)
         self.rule = QLabel("Loading…")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from xtalviewer.store.location import location_of
 from xtalviewer.crystal_call import crystal_in_top3, crystal_probability
 from xtalviewer.store.rows import Model
 from xtalviewer.gui.tasks import TaskFailed, TaskRunner, TaskState
@@ -48,7 +49,7 @@ class PlateScoring:
 
     def __init__(self, db_path: Path, model: Model, plate_id: int, device: str, first: int | None = None,
                  batch_size: int = 4):
-        self.db_path, self.model, self.plate_id, self.device = Path(db_path), model, plate_id, device
+        self.db_path, self.model, self.plate_id, self.device = location_of(db_path), model, plate_id, device
         self.batch_size = batch_size
         self._first = first
         self._run = None
@@ -102,7 +103,7 @@ class LiveScoring(QObject):
 
     def __init__(self, db_path: Path, parent: QObject | None = None):
         super().__init__(parent)
-        self.db_path = Path(db_path)
+        self.db_path = location_of(db_path)
         self.runner = TaskRunner(self)
         self.job: PlateScoring | None = None
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QTabWidget, QVBoxLayout
 
+from xtalviewer.store.location import location_of
 from xtalviewer.model.registry import current_model
 from xtalviewer.report import plots as plotdata
 from xtalviewer.store.store import Store
@@ -39,7 +40,7 @@ class PlotsDialog(QDialog):
 
     def __init__(self, db_path: Path, parent=None, inspection_id: int | None = None):
         super().__init__(parent)
-        self.db_path = Path(db_path)
+        self.db_path = location_of(db_path)
         self.setWindowTitle("Plots")
         self.setModal(False)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from xtalviewer.store.location import location_of
 from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.model.recalibration import SUGGEST_AT, labelled_crystal_count, recalibrate
 from xtalviewer.store.store import Store
@@ -34,7 +35,7 @@ class Recalibrator(QObject):
 
     def __init__(self, db_path: Path, parent: QObject | None = None):
         super().__init__(parent)
-        self.db_path = Path(db_path)
+        self.db_path = location_of(db_path)
         self._task = TaskRunner(self)
         self._check = TaskRunner(self)
         self._suggested = False

@@ -17,6 +17,7 @@ from PySide6.QtCore import QProcess, QProcessEnvironment
 
 import xtalviewer
 from xtalviewer.paths import data_dir
+from xtalviewer.store.location import location_of
 
 INITS = (("active", "Continue from the current model"), ("imagenet", "ImageNet weights"), ("scratch", "Scratch"))
 
@@ -27,7 +28,8 @@ def train_command(db_path: Path | str, archs: Sequence[str], epochs: int | None,
     """The training subprocess' argv; the dialog activates models itself, so ``--activate none``.
     ``epochs``/``image_size`` None: the trainer's recipe; ``init``: active, imagenet or scratch;
     ``crystal_recall``: the operating point's target recall."""
-    cmd = [sys.executable, "-P", "-m", "train", "--db", str(Path(db_path).absolute()), "--arch", ",".join(archs),
+    # a file by its absolute path; a server's URL without a password (PGPASSWORD, inherited, carries it)
+    cmd = [sys.executable, "-P", "-m", "train", "--db", location_of(db_path).absolute().argument(), "--arch", ",".join(archs),
            "--batch-size", str(batch_size), "--device", device, "--events", "-", "--activate", "none"]
     if epochs:
         cmd += ["--epochs", str(epochs)]
