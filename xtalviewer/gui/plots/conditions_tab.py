@@ -12,8 +12,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QScrollArea,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from xtalviewer.crystal_call import pct
 from xtalviewer.report.conditions import ChemistrySummary, tab_data
@@ -42,7 +42,8 @@ class BarChart(pg.GraphicsLayoutWidget):
         self.plot.invertY(True)
         self.plot.showAxis("top")
         self.plot.hideAxis("bottom")
-        self.plot.setTitle(title, color=TICK_TEXT, size="10pt")
+        self.title = title
+        self._show_title(focused=False)
         axis_title(self.plot, "top", "share of wells with a hit (%)")
         self.bars = pg.BarGraphItem(x0=[], y=[], width=[], height=BAR, brush=pg.mkBrush(color),
                                     pen=pg.mkPen(PLOT_BG, width=1))
@@ -54,6 +55,21 @@ class BarChart(pg.GraphicsLayoutWidget):
         self.current = -1
         self.plot.scene().sigMouseClicked.connect(self._clicked)
         self.plot.scene().sigMouseMoved.connect(self._moved)
+
+    def _show_title(self, *, focused: bool) -> None:
+        """The title says when the keys choose a bar here."""
+        if focused:
+            self.plot.setTitle(f"{self.title}  (Up/Down, Enter shows those wells)", color=CURRENT, size="10pt")
+        else:
+            self.plot.setTitle(self.title, color=TICK_TEXT, size="10pt")
+
+    def focusInEvent(self, event) -> None:
+        self._show_title(focused=True)
+        super().focusInEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        self._show_title(focused=False)
+        super().focusOutEvent(event)
 
     def set_bars(self, labels: Sequence[str], values: Sequence[float]) -> None:
         """Bars in this order (values in percent); the chosen bar stays where it can."""
@@ -128,8 +144,13 @@ class ConditionsTab(PlotTab):
         self.headline = message_label()
         self.components = BarChart("Per component", SERIES[0])
         self.ph = BarChart("Per pH", SERIES[2])
+        self.scroll = scroll = QScrollArea()  # a 1536-condition screen has many more components than fit
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        scroll.setWidget(self.components)
         charts = QHBoxLayout()
-        charts.addWidget(self.components, 3)
+        charts.addWidget(scroll, 3)
         charts.addWidget(self.ph, 2)
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
@@ -149,7 +170,7 @@ class ConditionsTab(PlotTab):
                                 "imaging to the first hit"))
         layout.addWidget(self.table)
         layout.addWidget(self.info)
-        self.components.pointed.connect(lambda i: self._describe_component(i))
+        self.components.pointed.connect(self._describe_component)
         self.components.picked.connect(self._pick_component)
         self.ph.pointed.connect(lambda i: self._describe_ph(i))
         self.ph.picked.connect(self._pick_ph)
@@ -194,7 +215,8 @@ class ConditionsTab(PlotTab):
         hits = [c for c in s.conditions if c.hit_wells]
         self.table.setRowCount(len(hits))
         for row, c in enumerate(hits):
-            days = "" if c.days_to_first_hit is None else f"{c.days_to_first_hit:g} days"
+            days = "" if c.days_to_first_hit is None else \
+                f"{c.days_to_first_hit:g} day{'s' * (c.days_to_first_hit != 1)}"
             for col, text in enumerate((c.well, c.code or "", f"{c.hit_wells} of {c.wells}", pct(c.best_prob), days,
                                         c.description)):
                 item = QTableWidgetItem(text)
@@ -209,6 +231,8 @@ class ConditionsTab(PlotTab):
 
     def _describe_component(self, i: int) -> None:
         if self.summary is not None and 0 <= i < len(self.summary.components):
+            at = self.components.mapFromScene(self.components.plot.vb.mapViewToScene(QPointF(0.0, float(i))))
+            self.scroll.ensureVisible(at.x(), at.y(), 0, 2 * ROW_PX)  # the chosen bar stays in sight
             c = self.summary.components[i]
             best = f", best crystal probability {pct(c.best_prob)}" if c.best_prob is not None else ""
             self.info.setText(f"<b>{c.name}</b>: {c.hit_wells} of {c.wells} wells with a hit{best}; in {c.conditions} "
