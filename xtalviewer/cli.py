@@ -606,6 +606,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_command(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "db", None) is not None:  # a URL's password goes to PGPASSWORD before anything shows or passes it on
+        args.db = db_location_of(args)
     if args.allow_network_db:  # child processes (training from the app, torchrun workers) inherit it
         os.environ[ALLOW_NETWORK_ENV] = "1"
     if args.command is None:
@@ -629,5 +631,3 @@ def run_command(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-    if getattr(args, "db", None) is not None:  # a URL's password goes to PGPASSWORD before anything shows or passes it on
-        args.db = db_location_of(args)

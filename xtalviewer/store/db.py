@@ -239,10 +239,10 @@ class SQLiteEngine:
     def insert(self, db: Database, sql: str, params: Sequence | dict = ()) -> int:
         return db.conn.execute(sql, params).lastrowid
 
-    def query(self, db: Database, sql: str, params: Sequence | dict = ()) -> list[dict]:
     def insert_many(self, db: Database, sql: str, rows: Iterable[Sequence | dict]) -> list[int]:
         return [db.conn.execute(sql, params).lastrowid for params in rows]
 
+    def query(self, db: Database, sql: str, params: Sequence | dict = ()) -> list[dict]:
         return list(db.sqlite_utils.query(sql, params))
 
     def in_transaction(self, db: Database) -> bool:
@@ -273,10 +273,10 @@ class SQLiteEngine:
     def reset_ids(self, db: Database, tables: Iterable[str]) -> None:
         """SQLite's next id follows the largest one by itself."""
 
-
     def size_bytes(self, db: Database) -> int:
         return sum(os.path.getsize(f"{db.path}{suffix}") for suffix in ("", "-wal")
                    if os.path.exists(f"{db.path}{suffix}"))
+
 
 SQLITE = SQLiteEngine()
 
@@ -338,11 +338,11 @@ class Database:
         """Run one INSERT of a row with an ``id``; the new row's id (lastrowid / RETURNING id)."""
         return self.engine.insert(self, sql, params)
 
-    @contextmanager
     def insert_many(self, sql: str, rows: Iterable[Sequence | dict]) -> list[int]:
         """``insert`` for each of ``rows``, in order; their new ids (on a server, in one round trip)."""
         return self.engine.insert_many(self, sql, rows)
 
+    @contextmanager
     def transaction(self) -> Iterator[Database]:
         """BEGIN ... COMMIT (SQLite: BEGIN IMMEDIATE, the write lock up front so concurrent writers
         queue, not deadlock); inside another transaction, part of it."""
@@ -427,11 +427,11 @@ class Database:
         file) after a bulk load, as ``bench/store.py`` and a big import do."""
         self.engine.optimize(self)
 
-    def close(self) -> None:
     def size_bytes(self) -> int:
         """How much room the store takes: the file with its write-ahead log, or the server's database."""
         return self.engine.size_bytes(self)
 
+    def close(self) -> None:
         self.conn.close()
 
 
