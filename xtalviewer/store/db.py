@@ -92,8 +92,9 @@ def check_database_path(path: Path, *, allow_network: bool | None = None) -> Non
             raise StoreError(
                 f"database {path} is on a network file system, {network}. SQLite's write-ahead log needs memory "
                 "shared on one computer, so two workstations using this file can corrupt it. Keep the database on "
-                "a local disk (the images may stay on the share), or, if only this one computer ever opens it, "
-                f"pass --allow-network-db (or set {ALLOW_NETWORK_ENV}=1)."
+                "a local disk (the images may stay on the share); for several workstations, move it to a PostgreSQL "
+                f"server they share: `xtalviewer db copy {path} postgresql://USER@HOST/DBNAME` (docs/postgresql.md); "
+                f"or, if only this one computer ever opens it, pass --allow-network-db (or set {ALLOW_NETWORK_ENV}=1)."
             )
 
 
