@@ -37,8 +37,9 @@ def with_crystal(p: float, keys: list[str]) -> np.ndarray:
 
 
 @pytest.fixture
-def plates_db(db_path, tmp_path):
-    with Store(db_path) as s:
+def plates_db(store_location, tmp_path):
+    """Three plates with two inspections each and a model's predictions, on either engine."""
+    with Store(store_location) as s:
         keys = s.scheme.keys
         model = s.add_model(name="calibrated", arch="resnet18", classes=keys, input_size=32, path="/m.pt",
                             activate=True, operating_point=OperatingPoint(threshold=0.5))
@@ -55,7 +56,7 @@ def plates_db(db_path, tmp_path):
                                             with_crystal(course[well_name(1, c)][n], keys)) for c in range(1, 5)]
         s.put_predictions(model, preds)
     (tmp_path / "grid.csv").write_text(GRID)
-    return db_path
+    return store_location
 
 
 def test_import_list_show_and_a_rule_give_plates_their_screen(capsys, plates_db, tmp_path):

@@ -28,7 +28,8 @@ def add_parsers(sub: argparse._SubParsersAction, db: argparse.ArgumentParser,
     actions = p.add_subparsers(dest="screens_action", metavar="ACTION")
     # --db after the action too, without its default undoing a --db given before it
     action_db = argparse.ArgumentParser(add_help=False)
-    action_db.add_argument("--db", type=Path, default=argparse.SUPPRESS, help="database file (as before the action)")
+    action_db.add_argument("--db", default=argparse.SUPPRESS,
+                           help="the store: an SQLite file or a postgresql:// URL (as before the action)")
     a = actions.add_parser("import", parents=[action_db], help="store a screen file: HWI cocktail list CSV, a plain "
                            "well,condition CSV, or Rock Maker screen XML")
     a.add_argument("file", type=Path, metavar="FILE")
