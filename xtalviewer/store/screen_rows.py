@@ -1,7 +1,9 @@
 """What the store returns about crystallization screens: a screen, the condition behind each well
 with its components, the barcode rules that assign screens, each plate's screen, and a well's
-outcome over its drops (``screens`` holds their SQL). Few rows (a screen's 96 to 1536 conditions,
-read once per plate), so these are frozen.
+outcome over its drops (``screens`` holds their SQL). Rows are values, as in ``rows``: the ones a
+plate's review reads each time its queue is read (a condition and its components: 1536 conditions
+and thrice as many components for an HWI plate) are plain slotted dataclasses, not frozen ones,
+which set every field through ``object.__setattr__``; the few others are frozen.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Component:
     """One chemical of a condition: its concentration with unit and its pH where the screen gives them."""
 
@@ -39,7 +41,7 @@ class Component:
         return f"{amount}{self.chemical}{ph}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WellCondition:
     """The screen condition behind a well: which screen, its position and well there, its own code
     (a cocktail number), what it is as people read it, its pH and its components."""

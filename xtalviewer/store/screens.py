@@ -277,7 +277,7 @@ def plate_conditions(db: Database, plate_id: int) -> dict[str, WellCondition]:
     found = plate_screen(db, plate_id)
     if found is None:
         return {}
-    return {well_name(row, col): c for (row, col), c in _conditions(db, [found.screen_id])[found.screen_id].items()}
+    return {c.well: c for c in _conditions(db, [found.screen_id])[found.screen_id].values()}
 
 
 def conditions_by_well(db: Database, barcode: str | None = None) -> dict[tuple[str, str], WellCondition]:
