@@ -26,7 +26,7 @@ HWI_VARIANT = (
     'Composite List,,,,,,,,,,\n'
     'Well position in plate,Cocktail #,"96 Deep\nWell #",Chemical Additive,Chemical Formula,Conc,Chemical Additive,'
     'Conc,pH,Chemical Additive,Conc\n'
-    '5,V_0002,Made-up A2,,,,Sodium acetate,0.5 M,4.6,PEG 3350,15% (w/v)\n'
+    '5,V_0002,Made-up A2,,,,Sodium acetate,0.3 M,4.8,PEG 3350,17% (w/v)\n'
 )
 
 
@@ -61,8 +61,8 @@ def test_the_hwi_cocktail_list_gives_positions_on_1536_wells_and_components(tmp_
     assert second.components[1].unit == "% (w/v)"
     assert (last.row, last.col, last.ph, last.components[0].chemical) == (32, 48, None, "Lithium chloride")
     (variant,) = read_screen_file(write(tmp_path, "v.csv", HWI_VARIANT), name="Variant").conditions
-    assert (variant.position, variant.code, variant.ph) == (5, "V_0002", 4.6)
-    assert variant.description == "0.5 M Sodium acetate pH 4.6; 15% (w/v) PEG 3350"
+    assert (variant.position, variant.code, variant.ph) == (5, "V_0002", 4.8)
+    assert variant.description == "0.3 M Sodium acetate pH 4.8; 17% (w/v) PEG 3350"
 
 
 def test_bad_rows_are_named_by_line_and_nothing_is_kept(tmp_path):
