@@ -1,10 +1,12 @@
 """Bad files of ours given to predict: one clear message, exit 2, nothing changed."""
 
 import hashlib
+import subprocess
+import sys
 
 import pytest
 from imagefiles import write_image
-from modelfiles import tiny_checkpoint
+from modelfiles import nan_weight_checkpoint, tiny_checkpoint
 
 from xtalviewer.cli import main
 from xtalviewer.importers import import_paths
@@ -51,4 +53,15 @@ def test_a_bad_checkpoint_gives_one_clear_message_and_changes_nothing(db, tmp_pa
     assert main(["predict", "--db", str(db), "--model", str(path)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert state(db) == before and digest(path) == file_before
+
+
+def test_a_checkpoint_with_nan_weights_is_refused_with_one_line_and_changes_nothing(db, tmp_path):
+    path = nan_weight_checkpoint(tmp_path / "trained-into-nan.pt", load_scheme("xtal10"))
+    before, file_before = state(db), digest(path)
+    proc = subprocess.run([sys.executable, "-m", "xtalviewer", "predict", "--db", str(db), "--model", str(path),
+                           "--device", "cpu"], capture_output=True, text=True, timeout=60)  # it used to hang
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "trained-into-nan.pt holds weights that are not numbers (NaN or infinite, in 1 tensor, e.g. " \
+           "layer1.0.conv1.weight)" in proc.stderr
     assert state(db) == before and digest(path) == file_before

@@ -87,15 +87,17 @@ def parse_config(argv: Sequence[str]) -> TrainConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from train.evaluate import EvaluateError, build_evaluate_parser, evaluate_model
+    from train.loop import TrainingDiverged
     from train.warm_start import InitError
     from train.run import TrainError, train
     from xtalviewer.model.inference import DeviceError
     from xtalviewer.labels import SchemeError
     from xtalviewer.model.architectures import CheckpointError
+    from xtalviewer.model.registry import RegistryError
     from xtalviewer.store.store import StoreError
 
     clear_errors = (TrainError, InitError, EvaluateError, StoreError, SchemeError, CheckpointError, DeviceError,
-                    ValueError)
+                    TrainingDiverged, RegistryError, ValueError)
     if argv and argv[0] == "base":
         from train.base import main as base_main
 

@@ -27,7 +27,7 @@ from xtalviewer.crystal_call import DEFAULT_TARGET_RECALL, crystal_probability, 
 from xtalviewer.model.calibration import choose_threshold
 from xtalviewer.labels import LabelScheme
 from xtalviewer.model.metrics import compute_metrics, headline
-from xtalviewer.model.architectures import CheckpointMeta, Preprocess, save_checkpoint
+from xtalviewer.model.architectures import CheckpointMeta, Preprocess, non_finite_tensors, save_checkpoint
 
 SUMMARY_COLUMNS = (
     "epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top3_accuracy",
@@ -86,6 +86,23 @@ class FitResult:
 
 class Cancelled(KeyboardInterrupt):
     """Raised between batches when the run is asked to stop (Cancel in the app, SIGTERM)."""
+
+
+class TrainingDiverged(Exception):
+    """The loss or the weights became NaN or infinite: nothing the model computes from then on
+    means anything, so the run stops before it can save, calibrate or register such a model."""
+
+
+DIVERGED_ADVICE = (": training stopped and nothing was registered. Start from other weights (--init scratch or "
+                   "another checkpoint), or lower the learning rate (--lr)")
+
+
+def loss_is_finite(loss: torch.Tensor) -> bool:
+    """On every rank at once (a rank that stopped alone would leave the others waiting in a collective)."""
+    finite = torch.isfinite(loss.detach()).float().reshape(1)
+    if dist.is_initialized():
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    return bool(finite.item())
 
 
 def crystal_aware_loss(logits: torch.Tensor, y: torch.Tensor, crystal: torch.Tensor, weight: float) -> torch.Tensor:
@@ -153,6 +170,8 @@ def train_one_epoch(model: nn.Module, batch_iter, optimizer, scheduler, spec: Lo
         with torch.autocast(spec.device.type, dtype=spec.amp or torch.float32, enabled=spec.amp is not None):
             logits = model(x)
         loss = crystal_aware_loss(logits, y, crystal, spec.crystal_weight)
+        if not loss_is_finite(loss):
+            raise TrainingDiverged(f"batch {b + 1}")
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -285,10 +304,19 @@ def fit(spec: LoopSpec, model: nn.Module, data: np.ndarray, labels: np.ndarray, 
             train_loss, train_acc = train_one_epoch(
                 model, batches(data, labels, indices, spec.batch_size, spec.device), optimizer, scheduler,
                 spec, gen, scaler, crystal, cancel, on_batch)
+        except TrainingDiverged as exc:
+            raise TrainingDiverged(f"{spec.arch}: the training loss became NaN or infinite in epoch {epoch}, {exc} "
+                                   f"({spec.init_text}){DIVERGED_ADVICE}") from None
         finally:
             if bar:
                 bar.close()
         val_loss, val_logits, val_truth = evaluate(model, data, labels, val_idx, spec, d)
+        # the same on every rank: the validation scores are gathered, and DDP keeps the weights equal
+        broken = non_finite_tensors(unwrap(model).state_dict())
+        if broken or (val_loss is not None and not math.isfinite(val_loss)):
+            what = f"weights ({broken[0]}{' ...' if len(broken) > 1 else ''})" if broken else f"validation loss ({val_loss})"
+            raise TrainingDiverged(f"{spec.arch}: the {what} became NaN or infinite in epoch {epoch} "
+                                   f"({spec.init_text}){DIVERGED_ADVICE}")
         seconds = time.perf_counter() - t0
         row, m = _epoch_row(epoch, train_loss, train_acc, val_loss, val_logits, val_truth, spec,
                             optimizer.param_groups[0]["lr"], seconds, len(indices) * d.world)

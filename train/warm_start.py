@@ -23,13 +23,14 @@ from xtalviewer.model.architectures import (
     ARCHITECTURES,
     CheckpointError,
     CheckpointMeta,
+    check_finite_weights,
     load_backbone_weights,
     read_checkpoint,
     resolve_arch,
 )
 from xtalviewer.model.registry import shipped_base_model
-from xtalviewer.store.store import Store
 from xtalviewer.store.rows import Model
+from xtalviewer.store.store import Store
 
 INIT_CHOICES = ("active", "base", "imagenet", "scratch")
 OFFLINE_ENV = "XTALVIEWER_OFFLINE"  # 1: never try to download ImageNet weights
@@ -79,6 +80,10 @@ def check_checkpoint_file(path: str | Path, what: str) -> tuple[CheckpointMeta |
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InitError(f"{what} {path} holds no state dict of tensors")
+    try:
+        check_finite_weights(state, f"{what} {path}")
+    except CheckpointError as exc:
+        raise InitError(str(exc)) from None
     return None, state
 
 

@@ -397,7 +397,12 @@ def cmd_models(args: argparse.Namespace) -> int:
         if args.action == "activate":
             if args.id is None:
                 raise CommandError("say which model: xtalviewer models activate ID")
-            store.activate_model(args.id)
+            from xtalviewer.model.registry import RegistryError, activate_model
+
+            try:
+                activate_model(store, args.id)
+            except RegistryError as exc:
+                raise CommandError(str(exc)) from None
             model = store.model(args.id)
             print(f"Active model: {model.name} ({model.id}); {model.operating_point.describe()}. "
                   "The app rescores with it.")

@@ -338,7 +338,26 @@ def read_checkpoint(path: str | Path) -> tuple[CheckpointMeta, dict]:
         state = payload["state_dict"]
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is missing metadata ({exc})") from None
+    check_finite_weights(state, f"checkpoint {path}")
     return meta, state
+
+
+def non_finite_tensors(state: dict) -> list[str]:
+    """Names of the floating tensors in ``state`` that hold NaN or an infinity."""
+    return [name for name, tensor in state.items()
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+
+
+def check_finite_weights(state: dict, what: str) -> None:
+    """CheckpointError unless every weight is a finite number: one NaN (a damaged file, or a run
+    that trained into NaN) makes every prediction NaN, and fine-tuning from it ends in NaN too."""
+    broken = non_finite_tensors(state)
+    if broken:
+        raise CheckpointError(
+            f"{what} holds weights that are not numbers (NaN or infinite, in {len(broken)} tensor"
+            f"{'s' * (len(broken) != 1)}, e.g. {broken[0]}): the file is damaged or was trained into NaN, and "
+            "nothing it computes means anything. Use another model or checkpoint"
+        )
 
 
 def load_checkpoint(path: str | Path, scheme: LabelScheme | None = None) -> tuple[CheckpointMeta, nn.Module]:

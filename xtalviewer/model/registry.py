@@ -7,17 +7,19 @@ operating point and preprocessing exactly as the checkpoint has them.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from importlib import resources
 from pathlib import Path
 
+from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.labels import SchemeError
 from xtalviewer.model.architectures import CheckpointError, CheckpointMeta, file_sha256, read_checkpoint, resolve_arch
 from xtalviewer.paths import data_dir
+from xtalviewer.store.rows import Model
 from xtalviewer.store.store import Store, StoreError
 
-from xtalviewer.store.rows import Model
 BASE_MODEL_NAME = "base-resnet18 (shipped)"
 
 NO_MODEL_HELP = (
@@ -31,14 +33,55 @@ class RegistryError(Exception):
     """A model reference that names nothing usable; the message says what to do."""
 
 
+def not_finite(metrics: dict | None, operating_point: OperatingPoint | None) -> list[str]:
+    """The figures of a model that are not finite numbers: its operating point's (threshold,
+    temperature, ...) and any number in its metrics. A run that trained into NaN has a threshold of
+    NaN, so it would call no drop a hit, and scoring with it computes NaN."""
+    bad = [f"operating point {key}" for key, value in (operating_point.to_dict() if operating_point else {}).items()
+           if isinstance(value, float) and not math.isfinite(value)]
+    todo: list[tuple[str, object]] = list((metrics or {}).items())
+    while todo:
+        key, value = todo.pop(0)
+        if isinstance(value, dict):
+            todo += [(f"{key}.{k}", v) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            todo += [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+        elif isinstance(value, float) and not math.isfinite(value):
+            bad.append(key)
+    return bad
+
+
+def check_usable(what: str, metrics: dict | None, operating_point: OperatingPoint | None) -> None:
+    """RegistryError when a model's own figures say it cannot score (see ``not_finite``)."""
+    bad = not_finite(metrics, operating_point)
+    if bad:
+        raise RegistryError(
+            f"{what}: its {', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''} {'is' if len(bad) == 1 else 'are'} "
+            "not a number (NaN or infinite), the mark of a model trained into NaN; it would score nothing. "
+            "Retrain it from sound weights"
+        )
+
+
+def activate_model(store: Store, model_id: int) -> None:
+    """Make ``model_id`` the active model, unless its figures say it cannot score (``check_usable``)."""
+    model = store.model(model_id)
+    if model is None:
+        raise RegistryError(f"no model {model_id} in the registry (see `xtalviewer models`)")
+    check_usable(f"model {model_id} ({model.name}) cannot be activated", model.metrics, model.operating_point)
+    store.activate_model(model_id)
+
+
 def register_checkpoint(store: Store, path: str | Path, meta: CheckpointMeta | None = None, *,
                         name: str | None = None, metrics: dict | None = None, activate: bool = False) -> int:
     """Add a checkpoint file to the registry and return its id; a file already registered (same
-    content, or the same training run and architecture) returns the existing id unchanged."""
+    content, or the same training run and architecture) returns the existing id unchanged. A
+    checkpoint whose figures are not finite numbers is refused (``check_usable``)."""
     path = Path(path).absolute()
     if meta is None:
         meta, _ = read_checkpoint(path)
     meta.check_scheme(store.scheme, f"checkpoint {path}")
+    check_usable(f"checkpoint {path} is not registered", metrics if metrics is not None else meta.metrics,
+                 meta.operating_point)
     digest = file_sha256(path)
     for model in store.models():
         same_run = meta.run_id is not None and model.run_id == meta.run_id and model.arch == meta.arch
@@ -82,7 +125,7 @@ def ensure_base_model(store: Store) -> Model | None:
             return None
         kept = keep_copy(path)
         return store.model(register_checkpoint(store, kept, meta, name=BASE_MODEL_NAME, activate=True))
-    except (CheckpointError, SchemeError, StoreError, OSError):
+    except (CheckpointError, SchemeError, StoreError, RegistryError, OSError):
         return None
 
 

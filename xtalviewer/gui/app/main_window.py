@@ -12,7 +12,7 @@ from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
-from xtalviewer.model.registry import current_model
+from xtalviewer.model.registry import RegistryError, activate_model, current_model
 from xtalviewer.imaging.decode import load_rgb
 from xtalviewer.review.session import Filters, LabelChange, LabelNotSaved, ReviewError, ReviewSession, chosen_model
 from xtalviewer.settings import Settings, save_settings
@@ -341,7 +341,11 @@ class MainWindow(QMainWindow):
         self.drop.show_prediction()
 
     def activate_model(self, model_id: int) -> None:
-        self.store.activate_model(model_id)
+        try:
+            activate_model(self.store, model_id)  # refuses a model trained into NaN
+        except RegistryError as exc:
+            self.statusBar().showMessage(f"Not activated: {exc}", 15000)
+            return
         self.settings.default_model = model_id
         self._save_settings()
         self._switch_model(current_model(self.store))
