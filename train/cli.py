@@ -1,11 +1,11 @@
-"""``xtal-train`` / ``python -m train``: retrain from the corrected labels, compare, activate.
+"""``xtal-train``: retrain from the corrected labels, compare, activate.
 
     xtal-train [--arch all] [--init active] [--crystal-recall 0.99] ...   train (default: the four families)
     xtal-train evaluate --model ID [--labels truth.csv]                     metrics JSON for a labelled set
     xtal-train export-onnx --model ID|PATH -o model.onnx                    for deployment outside the app
     xtal-train base --out resources/models/base-resnet18.pt                 the shipped base model, from synthetic plates
     xtal-train recalibrate [--model ID]                                     refit the hit threshold on the store's labels
-    torchrun --nproc_per_node=N -m train ...                                DistributedDataParallel
+    xtal-train --nproc N ...                                                DistributedDataParallel (torchrun)
 
 Exit status: 0 done, 1 training failed, 2 bad arguments or nothing to train on, 130 cancelled.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -77,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="RUN", help="continue an interrupted run (folder or id)")
     p.add_argument("--activate", default="auto", choices=("auto", "best", "none"),
                    help="auto: activate the best model if none is active; best: always; none: never")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train in N processes on this computer (DistributedDataParallel: one per GPU), started "
+                        "through torchrun so that no train.py or train/ in the working folder can stand in for ours")
     return p
 
 
@@ -127,9 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except clear_errors as exc:
             print(f"xtal-train evaluate: error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    config = parse_config(argv)
-    if config.db is not None:  # a password typed into a URL goes to PGPASSWORD, never to args.json
-        config.db = adopt_password(location_of(config.db)).argument()
+    args = build_parser().parse_args(argv)
+    if args.db is not None:  # a password typed into a URL goes to PGPASSWORD, never to args.json or workers' argv
+        safe = adopt_password(location_of(args.db)).argument()
+        argv, args.db = [safe if a == args.db else a for a in argv], safe
+    if args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from xtalviewer.module_launch import run_distributed, without_option
+
+        return run_distributed("train", args.nproc, without_option(argv, "--nproc"), "xtal-train")
+    config = TrainConfig.from_dict(vars(args))
     cancel = threading.Event()
 
     def on_signal(signum, frame):  # SIGTERM from the app's Cancel: stop at the next batch, keep last.pt

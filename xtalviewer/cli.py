@@ -43,7 +43,7 @@ DB_HELP = ("database: an SQLite file, or postgresql://user@host:port/dbname for 
 
 def _db_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--db", default=None,
+    parent.add_argument("--db", default=argparse.SUPPRESS,  # so it never resets a --db given before the command
                         help=f"{DB_HELP} (default: {default_db_path()}; XTALVIEWER_DB overrides)")
     _add_network_flag(parent, argparse.SUPPRESS)  # so it never resets the flag given before the command
     return parent
@@ -290,8 +290,11 @@ def demo_model(db: Location, args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from xtalviewer.model.inference import DeviceError
     from xtalviewer.model.architectures import CheckpointError
-    from xtalviewer.predict import PredictError, run_predict
+    from xtalviewer.predict import PredictError, launch_workers, run_predict
 
+    launched = launch_workers(args)  # --nproc N: N processes under torchrun
+    if launched is not None:
+        return launched
     try:
         run_predict(args)
     except (PredictError, CheckpointError, DeviceError) as exc:
@@ -603,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("predict", parents=[db], help="score drops with a trained model (top-3 per drop)")
-    add_predict_arguments(p)  # the predict command owns its options (also for torchrun -m xtalviewer.predict)
+    add_predict_arguments(p)  # the predict command owns its options (also for its --nproc workers)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("models", parents=[db], help="list the model registry, or activate a model")

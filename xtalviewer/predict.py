@@ -1,8 +1,9 @@
-"""Score drops with a trained model: ``xtalviewer predict`` and ``python -m xtalviewer.predict``.
+"""Score drops with a trained model: ``xtalviewer predict``.
 
-Under ``torchrun --nproc_per_node=N -m xtalviewer.predict ...`` every process takes every N-th
-image of the work list (GPUs or nodes alike) and writes to the same store; rank 0 prints the
-summary. The store's WAL mode and busy timeout let the writers share the database.
+With ``--nproc N`` it starts N processes under torchrun (``module_launch``: a folder called
+``xtalviewer/`` where it runs cannot stand in for ours); each takes every N-th image of the work
+list (GPUs or nodes alike, also under a torchrun of your own) and writes to the same store; rank 0
+prints the summary. The store's WAL mode and busy timeout let the writers share the database.
 """
 
 from __future__ import annotations
@@ -31,6 +32,27 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-errors", action="store_true", help="try images marked unreadable again")
     p.add_argument("--latest", action="store_true",
                    help="only each plate's latest inspection (the app scores the others when they are opened)")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="score in N processes on this computer (one per GPU), started through torchrun")
+
+
+def worker_arguments(args: argparse.Namespace) -> list[str]:
+    """The options of ``args`` again, for each worker of ``--nproc`` (which the workers do not get); a
+    password in a database URL travels in PGPASSWORD, never on a command line."""
+    argv = [] if args.db is None else ["--db", adopt_password(location_of(args.db)).argument()]
+    for option, value in (("--model", args.model), ("--plate", args.plate)):
+        argv += [] if value is None else [option, str(value)]
+    argv += ["--device", args.device, "--batch-size", str(args.batch_size), "--workers", str(args.workers)]
+    return argv + ["--retry-errors"] * args.retry_errors + ["--latest"] * args.latest
+
+
+def launch_workers(args: argparse.Namespace) -> int | None:
+    """``--nproc N`` (outside torchrun): run N workers and return their exit status; None: score here."""
+    if args.nproc <= 1 or "WORLD_SIZE" in os.environ:
+        return None
+    from xtalviewer.module_launch import run_distributed
+
+    return run_distributed("xtalviewer.predict", args.nproc, worker_arguments(args), "xtalviewer predict")
 
 
 def _distributed() -> tuple[int, int]:
@@ -170,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--db", default=None, help=f"database: a file or postgresql:// URL (default {default_db_path()})")
     add_predict_arguments(p)
     args = p.parse_args(argv)
+    launched = launch_workers(args)
+    if launched is not None:
+        return launched
     try:
         run_predict(args)
         return 0

@@ -1,23 +1,22 @@
 """Starting the trainer for the Retrain dialog: its command line, and a launch that runs OUR
 ``train`` package even when the working folder holds someone else's ``train.py`` or ``train/``.
 
-``python -P`` keeps the working folder (and a script's folder) off ``sys.path``; our package's root
-goes first on ``PYTHONPATH``; and the process starts in the user data folder, not wherever the app
-was started. Output is unbuffered UTF-8, read as JSON-lines events (``train.events``).
+``python -P`` with PYTHONSAFEPATH=1 keeps the working folder off ``sys.path`` and our package's root
+goes first on ``PYTHONPATH`` (``xtalviewer.module_launch``, as for ``--nproc`` runs); the process also
+starts in the user data folder, not wherever the app was started. Output is unbuffered UTF-8, read
+as JSON-lines events (``train.events``).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QProcess, QProcessEnvironment
 
-import xtalviewer
-from xtalviewer.paths import data_dir
 from xtalviewer.store.location import location_of
+from xtalviewer.module_launch import module_command, own_code_environment
+from xtalviewer.paths import data_dir
 
 INITS = (("active", "Continue from the current model"), ("imagenet", "ImageNet weights"), ("scratch", "Scratch"))
 
@@ -29,8 +28,9 @@ def train_command(db_path: Path | str, archs: Sequence[str], epochs: int | None,
     ``epochs``/``image_size`` None: the trainer's recipe; ``init``: active, imagenet or scratch;
     ``crystal_recall``: the operating point's target recall."""
     # a file by its absolute path; a server's URL without a password (PGPASSWORD, inherited, carries it)
-    cmd = [sys.executable, "-P", "-m", "train", "--db", location_of(db_path).absolute().argument(), "--arch", ",".join(archs),
-           "--batch-size", str(batch_size), "--device", device, "--events", "-", "--activate", "none"]
+    cmd = module_command("train", ["--db", location_of(db_path).absolute().argument(), "--arch", ",".join(archs),
+                                   "--batch-size", str(batch_size), "--device", device, "--events", "-",
+                                   "--activate", "none"])
     if epochs:
         cmd += ["--epochs", str(epochs)]
     if image_size:
@@ -54,9 +54,8 @@ def neutral_folder() -> str:
 def start_trainer(process: QProcess, cmd: list[str]) -> None:
     """Start ``cmd`` in ``process`` as described above; failures arrive as ``errorOccurred``."""
     env = QProcessEnvironment.systemEnvironment()
-    root = str(Path(xtalviewer.__file__).resolve().parents[1])  # `train` sits beside the package
-    old = env.value("PYTHONPATH", "")
-    env.insert("PYTHONPATH", root + (os.pathsep + old if old else ""))
+    for key, value in own_code_environment({"PYTHONPATH": env.value("PYTHONPATH", "")}).items():
+        env.insert(key, value)
     env.insert("PYTHONUNBUFFERED", "1")
     env.insert("PYTHONIOENCODING", "utf-8")
     process.setProcessEnvironment(env)
