@@ -12,12 +12,9 @@ and result.json, in the manner of timm's run folders.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,86 +38,18 @@ from train.events import EventWriter
 from train.warm_start import InitError, InitPlan, apply_init, plan_init
 from train.loop import Dist, LoopSpec, checkpoint_meta, evaluate, fit, unwrap
 from train.recipe import Settings, resolve_settings
+from train.run_setup import TrainError, check_resume_state, choose_amp, choose_device, dist_setup, resolve_run, runs_dir
 from xtalviewer.crystal_call import softmax
 from xtalviewer.model.calibration import fit_crystal_call
 from xtalviewer.model.shape_score import fuse, shape_probability, straight_edge_scores
-from xtalviewer.model.inference import select_device
 from xtalviewer.model.metrics import (
     HEADLINE, HEADLINE_KEYS, best_result, compute_metrics, expected_calibration_error, format_metric, headline,
 )
-from xtalviewer.model.architectures import autocast_dtype, build_model, read_checkpoint, resolve_arch, save_checkpoint
-from xtalviewer.paths import data_dir, default_db_path
-from xtalviewer.store.location import location_of
-from xtalviewer.store.rows import Model
+from xtalviewer.model.architectures import build_model, read_checkpoint, resolve_arch, save_checkpoint
 from xtalviewer.model.registry import register_checkpoint
+from xtalviewer.store.rows import Model
+from xtalviewer.store.location import location_of
 from xtalviewer.store.store import Store
-
-
-class TrainError(Exception):
-    """A clear reason why training cannot start (exit status 2)."""
-
-
-def runs_dir() -> Path:
-    return data_dir() / "runs"
-
-
-def dist_setup() -> Dist:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return Dist(dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else Dist()
-
-
-def resolve_run(config: TrainConfig, d: Dist) -> tuple[Path, TrainConfig]:
-    """The run folder and its configuration: new, or read back from an interrupted run."""
-    base = Path(config.runs_dir) if config.runs_dir else runs_dir()
-    if config.resume:
-        folder = Path(config.resume)
-        if not folder.is_dir():
-            folder = base / config.resume
-        if (folder / "args.json").is_file() and not (folder / "split.json").is_file():
-            folder = folder.parent  # an architecture's sub-folder was named
-        if not (folder / "args.json").is_file():
-            raise TrainError(f"--resume {config.resume}: no run folder with args.json there (looked in {folder})")
-        try:
-            saved = TrainConfig.load(folder / "args.json")
-        except (ValueError, TypeError) as exc:
-            raise TrainError(f"--resume {config.resume}: {folder / 'args.json'} is damaged ({exc})") from None
-        saved.events, saved.device, saved.resume = config.events, config.device, str(folder)
-        return folder, saved
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_id = f"{stamp}-{config.name}" if config.name else stamp
-    if d.main:
-        n = 1
-        while (base / run_id).exists():  # two runs started in the same second get their own folders
-            n += 1
-            run_id = f"{stamp}-{n}" + (f"-{config.name}" if config.name else "")
-        (base / run_id).mkdir(parents=True)
-    box = [run_id]
-    if d.world > 1:
-        dist.broadcast_object_list(box, src=0)
-    resolved = TrainConfig.from_dict(config.to_dict())
-    # a file by its absolute path, a server by its URL without a password (args.json keeps this)
-    resolved.db = location_of(config.db or default_db_path()).absolute().argument()
-    return base / box[0], resolved
-
-
-def _device(config: TrainConfig, d: Dist) -> torch.device:
-    if d.world > 1 and config.device == "auto" and torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", d.rank)) % torch.cuda.device_count())
-    else:
-        device = select_device(config.device)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        torch.backends.cudnn.benchmark = True
-    return device
-
-
-def _amp(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    amp = None if config.amp == "off" else autocast_dtype(device, "", training=True)
-    if config.amp == "on" and amp is None:
-        amp = torch.bfloat16 if device.type == "cpu" else torch.float16
-    return amp
 
 
 def comparison_table(results: list[dict]) -> str:
@@ -168,9 +97,9 @@ class Trainer:
         db = location_of(config.db)
         if db.missing:
             raise TrainError(f"database {db} does not exist; import plates and label some drops first")
-        self.device = _device(config, d)
-        self.amp = _amp(config, self.device)
-        self._check_resume_state(archs)
+        self.device = choose_device(config, d)
+        self.amp = choose_amp(config, self.device)
+        check_resume_state(self.folder, archs)
         with Store(db) as store:
             self.scheme = store.scheme
             plans = {arch: plan_init(config.init, arch, store, log) for arch in archs}  # checked before decoding
@@ -199,23 +128,6 @@ class Trainer:
         if d.main:
             self._finish(results)
         return results
-
-    def _check_resume_state(self, archs: list[str]) -> None:
-        """Every last.pt a resume would load must load (weights only), before anything is decoded."""
-        for arch in archs:
-            last = self.folder / arch / "last.pt"
-            if not last.is_file() or (self.folder / arch / "result.json").is_file():
-                continue
-            try:
-                state = torch.load(last, map_location="cpu", weights_only=True)
-                missing = {"model", "optimizer", "scheduler", "epoch"} - set(state)
-            except Exception as exc:  # truncated, foreign, or a pickle that wants more than tensors
-                first = (str(exc).splitlines() or [type(exc).__name__])[0].split(". ")[0][:160]
-                raise TrainError(f"{last} cannot be resumed from: it is damaged or not ours ({first}); delete it to "
-                                 f"train {arch} again from the start of this run") from None
-            if missing:
-                raise TrainError(f"{last} cannot be resumed from: it lacks {', '.join(sorted(missing))} (written by an "
-                                 f"older xtal-train?); delete it to train {arch} again from the start of this run")
 
     def _splits(self, store: Store) -> tuple[dict, str]:
         split_file = self.folder / "split.json"
