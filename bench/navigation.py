@@ -244,7 +244,7 @@ def memory_of(db: Path, thumbs: Path) -> dict:
     settings = Settings(annotator="bench", thumbnail_dir=str(thumbs))
     app, window = open_window(db, settings)
     wait_for(app, lambda: window.browser_model.inspection_ids(), 120)
-    cached_scorer(window.model["path"], window.model.get("sha256"), "cpu", window.scheme)
+    cached_scorer(window.model.path, window.model.sha256, "cpu", window.scheme)
     pump(app, 1.0)
     result = {"rss_mb": round(rss_mb(), 1), "plates_listed": len(window.browser_model.inspection_ids())}
     window.close()
