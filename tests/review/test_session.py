@@ -1,70 +1,23 @@
 """The review session without Qt: labelling, undo and redo, orders, filters, selection and counts."""
 
-import numpy as np
 import pytest
+from sessionfixtures import open_session, scored_plate_store
 
-from xtalviewer.crystal_call import OperatingPoint
-from xtalviewer.plates import PlateType, well_name
-from xtalviewer.review.session import Filters, LabelNotSaved, ReviewError, ReviewSession, chosen_model
-from xtalviewer.store.store import ImageRow, PredictionRow, Store
-
-KEYS = ["clear", "light_precipitate", "heavy_precipitate", "phase_separation", "skin", "other",
-        "microcrystals", "needles", "plates", "crystals_3d"]
-
-
-def probs(**named):
-    v = np.full(10, 0.0)
-    for k, p in named.items():
-        v[KEYS.index(k)] = p
-    v[v == 0] = (1 - v.sum()) / (v == 0).sum()
-    return v
-
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
+from xtalviewer.review.session import Filters, LabelNotSaved, ReviewError, chosen_model
 
 
 @pytest.fixture
 def store(db_path):
     """One plate, two inspections of six drops; a model calibrated to a 30% hit threshold; the later
-    inspection scored."""
-    s = Store(db_path)
-    with s.transaction():
-        pid = s.upsert_plate("P1", PlateType(8, 12, 1))
-        early, _ = s.upsert_inspection(pid, "i1", imaged_at="2026-01-01", imager="RI", profile=None, layout="t",
-                                       folder=None)
-        late, _ = s.upsert_inspection(pid, "i2", imaged_at="2026-01-08", imager="RI", profile=None, layout="t",
-                                      folder=None)
-    s.upsert_images([ImageRow(iid, pid, well_name(1, c), 1, c, 1, f"/img/{iid}/{c}.jpg", 1, 1.0, 8, 8)
-                     for iid in (early, late) for c in range(1, 7)])
-    op = OperatingPoint(threshold=0.3, temperature=1.5, target_recall=0.99, val_recall=0.99, val_review_load=0.2)
-    model = s.add_model(name="m", arch="resnet18", classes=s.scheme.keys, input_size=32, path="/m.pt",
-                        activate=True, operating_point=op)
-    ids = [r.id for r in s.review_queue(model, inspection_id=late)]
-    s.put_predictions(model, [
-        PredictionRow(ids[0], probs(clear=0.9)),                      # crystal 2%: not a hit, none in top 3
-        PredictionRow(ids[1], probs(needles=0.35, clear=0.6)),        # crystal ~38%: a hit below 50%
-        PredictionRow(ids[2], probs(crystals_3d=0.95)),               # a hit
-        PredictionRow(ids[3], probs(skin=0.46, heavy_precipitate=0.45)),
-        PredictionRow(ids[4], probs(heavy_precipitate=0.8)),
-    ])  # ids[5] unscored
-    s.ids, s.early, s.late, s.model_id = ids, early, late, model
+    inspection scored (``sessionfixtures.scored_plate_store``)."""
+    s = scored_plate_store(db_path)
     yield s
     s.close()
 
 
 @pytest.fixture
 def session(store):
-    clock = Clock()
-    session = ReviewSession(store, "ada", model=store.active_model(), clock=clock)
-    session.clock_ = clock
-    session.set_inspections([store.early, store.late])
-    assert session.open_inspection(store.late)
-    return session
+    return open_session(store)
 
 
 def ids(session):

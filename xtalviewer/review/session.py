@@ -3,7 +3,9 @@ screen and the selection, labelling with undo and redo, and the counts a reviewe
 
 No Qt: the review window binds widgets and keys to a ``ReviewSession`` and paints what it holds,
 so everything a reviewer can do is testable headless. The session reads and writes only through
-named ``Store`` methods; a label is committed before any method here returns.
+named ``Store`` methods; a label is committed before any method here returns. Beside it:
+``queue.py`` (orders, filters, reading the queue), ``labelling.py`` (writing labels, undo and redo),
+``navigation.py`` (where the reviewer goes next), ``model_choice.py`` (which model it follows).
 """
 
 from __future__ import annotations
@@ -13,84 +15,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from xtalviewer.crystal_call import OperatingPoint, is_hit
+from xtalviewer.review import labelling
+from xtalviewer.review.labelling import LabelChange, LabelNotSaved, UndoHistory
+from xtalviewer.review.model_choice import chosen_model
 from xtalviewer.review.plate_map import PlateLayout
+from xtalviewer.review.queue import MODEL_ORDERS, ORDER_KEYS, ORDERS, Filters, read_queue
 from xtalviewer.store.rows import Annotation, BestOverTime, CourseImage, Flag, Image, Inspection, InspectionSummary, \
     Model, QueueRow
 from xtalviewer.store.screen_rows import WellCondition
 from xtalviewer.store.schema import VISIBLE
-from xtalviewer.store.store import AnnotationRow, Store, now_iso
+from xtalviewer.store.store import Store, now_iso
 
-ORDERS = (("plate", "Plate order"), ("crystal", "Likely crystals first"), ("margin", "Most uncertain (margin)"),
-          ("entropy", "Most uncertain (entropy)"), ("disagreement", "Disagreements"),
-          ("best", "Best over time"), ("disputed", "Disputed (second look)"))
-ORDER_KEYS = tuple(k for k, _ in ORDERS)
-MODEL_ORDERS = ("crystal", "margin", "entropy", "disagreement", "best")  # they rank by the model's answer
-
-# what a failed write's message says to do, by a word in it
-_ADVICE = {"full": "Free some disk space", "readonly": "Make the database writable",
-           "read-only": "Make the database writable", "locked": "Another program holds the database"}
-
-
-def chosen_model(store: Store, preferred: int | None) -> Model | None:
-    """The user's preferred model when this database has it, else the database's active model."""
-    found = store.model(preferred) if preferred is not None else None
-    from xtalviewer.model.registry import current_model  # torch only when a model must be found
-
-    return found or current_model(store)
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which drops of the inspection the queue keeps. ``hit`` is the model's call at its operating
-    point; ``crystal_top3`` the second strategy (a crystal class among the three most likely)."""
-
-    label: str | None = None
-    predicted: str | None = None
-    hit: bool | None = None
-    crystal_top3: bool | None = None
-    unreviewed: bool = False
-    component: str | None = None  # "condition contains": a component of the well's screen condition
-    ph_range: tuple[float, float] | None = None  # the condition's pH, low <= pH < high
-
-    def any(self) -> bool:
-        return self != Filters()
-
-    def keeps_condition(self, condition: WellCondition | None) -> bool:
-        """Whether a drop whose well held ``condition`` passes the condition filters."""
-        if not self.component and self.ph_range is None:
-            return True
-        if condition is None:
-            return False
-        return (not self.component or condition.has_component(self.component)) and \
-            (self.ph_range is None or condition.in_ph_range(*self.ph_range))
-
-
-@dataclass
-class LabelChange:
-    """Labels written by one key press: (image id, label before, label after) per drop, and the
-    annotation ids that wrote the present state (an undo or redo reverts exactly those)."""
-
-    changes: list[tuple[int, str | None, str | None]]
-    annotation_ids: list[int]
-    text: str
-
-    @property
-    def image_ids(self) -> list[int]:
-        return [c[0] for c in self.changes]
+# what other modules import from here, as before the session's parts had modules of their own
+__all__ = ["ORDERS", "ORDER_KEYS", "Filters", "LabelChange", "LabelNotSaved", "ReviewError", "ReviewSession",
+           "chosen_model"]
 
 
 class ReviewError(Exception):
     """An action that does not apply to what is on screen; the message says why."""
-
-
-class LabelNotSaved(Exception):
-    """A label the database refused (disk full, read-only, locked); nothing moved on."""
-
-    def __init__(self, label: str | None, name: str, wells: Sequence[str], reason: str):
-        self.label, self.name, self.wells, self.reason = label, name, list(wells), reason
-        self.advice = next((v for k, v in _ADVICE.items() if k in reason.lower()), "Fix the problem")
-        super().__init__(f"NOT SAVED: {name} on {', '.join(self.wells) or 'this drop'}: {reason}.\n"
-                         f"{self.advice}, then press the key again; nothing moved on.")
 
 
 @dataclass
@@ -120,16 +62,15 @@ class ReviewSession:
         self.shown_mode = VISIBLE  # the mode the image view shows (M cycles); the queue holds visible drops
         self.side_by_side = False
         self.blind_plates: set[int] = set()  # blind review: earlier labels and the model hidden there
-        self._blind_labelled: set[int] = set()
+        self.blind_labelled: set[int] = set()  # drops labelled since blind review began (shown)
         self._blind_since = ""
         self.layout: PlateLayout | None = None
         self._by_id: dict[int, int] = {}
         self.current = -1
         self.selection: list[int] = []
         self.pending_label: str | None = None
-        self._shown_at = self.clock()
-        self._undo: list[LabelChange] = []
-        self._redo: list[LabelChange] = []
+        self.shown_at = self.clock()  # when the current drop came on screen (a label's lead time)
+        self.undo_history = UndoHistory()
         if self.order not in ORDER_KEYS:
             self.order = "plate"
 
@@ -178,16 +119,12 @@ class ReviewSession:
         if self.inspection is None:
             return -1
         keep = keep_image if keep_image is not None else self.current_image_id
-        f, inspection_id = self.filters, self.inspection.id
+        inspection_id = self.inspection.id
         self.modes = self.store.inspection_modes(inspection_id) or [VISIBLE]
         if self.shown_mode not in self.modes:
             self.shown_mode = self.modes[0]
-        self.rows = self.store.review_queue(
-            self.model_id, self.order, inspection_id=inspection_id, unlabelled_only=f.unreviewed,
-            label=f.label, predicted=f.predicted, crystal_top3=f.crystal_top3, hit=f.hit, mode=self.queue_mode)
-        self.conditions = self.store.plate_conditions(self.inspection.plate_id)
-        if f.component or f.ph_range is not None:
-            self.rows = [r for r in self.rows if f.keeps_condition(self.conditions.get(r.well))]
+        self.rows, self.conditions = read_queue(self.store, self.model_id, self.inspection, self.order, self.filters,
+                                                self.queue_mode)
         self.inherited = self.store.inherited_labels(inspection_id)
         self.best = self.store.best_over_time(self.model_id, inspection_id)
         self.flags = self.store.flags(inspection_id)
@@ -213,8 +150,7 @@ class ReviewSession:
         """Refuse an order or filter that would show the model's answer during blind review."""
         if order not in ORDER_KEYS:
             raise ValueError(f"unknown review order {order!r}; choose from {', '.join(ORDER_KEYS)}")
-        if self.blind and (order in MODEL_ORDERS or filters.predicted or filters.hit is not None
-                           or filters.crystal_top3 is not None):
+        if self.blind and (order in MODEL_ORDERS or filters.shows_model()):
             raise ReviewError("Blind review hides the model's answer: its orders and filters are off until "
                               "blind review ends (Ctrl+B)")
 
@@ -271,7 +207,7 @@ class ReviewSession:
     def set_current(self, row: int) -> None:
         """The drop on screen; the lead time of a label counts from here."""
         self.current = row if 0 <= row < len(self.rows) else -1
-        self._shown_at = self.clock()
+        self.shown_at = self.clock()
 
     def set_selection(self, rows: Sequence[int]) -> None:
         self.selection = sorted({r for r in rows if 0 <= r < len(self.rows)})
@@ -285,7 +221,7 @@ class ReviewSession:
     def own_label(self, row: QueueRow) -> str | None:
         """The drop's label at this inspection, as the reviewer may see it: in blind review only
         the labels given since it began."""
-        if self.blind and row.id not in self._blind_labelled:
+        if self.blind and row.id not in self.blind_labelled:
             return None
         return row.label
 
@@ -317,28 +253,7 @@ class ReviewSession:
 
     def label(self, key: str, *, source: str = "human") -> LabelChange | None:
         """Label the target drops, commit, and (with auto-advance) move past them. None: nothing to label."""
-        self.scheme.get(key)  # an unknown key raises here, before anything is written
-        rows = self.targets()
-        if not rows:
-            return None
-        lead = int(1000 * (self.clock() - self._shown_at)) if len(rows) == 1 else None
-        items, changes = [], []
-        for i in rows:
-            r = self.rows[i]
-            items.append(AnnotationRow(r.id, key, self.annotator, source=source, prediction_id=r.prediction_id,
-                                       shown=r.shown_prediction(), lead_ms=lead))
-            changes.append((r.id, r.label, key))
-        ids = self._write(items)
-        if self.blind:
-            self._blind_labelled.update(r for r, _, _ in changes)
-        name = self.scheme.get(key).name
-        change = LabelChange(changes, ids, f"{name} on {len(rows)} drop{'s' * (len(rows) != 1)}")
-        self._undo.append(change)
-        self._redo.clear()
-        if self.auto_advance:
-            self.set_current(min(max(rows) + 1, len(self.rows) - 1))
-            self.selection = []
-        return change
+        return labelling.label(self, key, source=source)
 
     def accept_prediction(self) -> LabelChange | None:
         """Enter: the model's top 1 becomes the current drop's label."""
@@ -353,55 +268,22 @@ class ReviewSession:
 
     @property
     def undo_text(self) -> str | None:
-        return self._undo[-1].text if self._undo else None
+        return self.undo_history.undo_text
 
     @property
     def redo_text(self) -> str | None:
-        return self._redo[-1].text if self._redo else None
+        return self.undo_history.redo_text
+
+    def undo_redo_items(self) -> tuple[tuple[str, bool], tuple[str, bool]]:
+        """Edit > Undo and Redo as the menu shows them: (text, on) each (``UndoHistory.menu_items``)."""
+        return self.undo_history.menu_items()
 
     def undo(self) -> LabelChange | None:
         """Write annotations that put the labels back as they were (history only grows)."""
-        if not self._undo:
-            return None
-        change = self._undo[-1]
-        change.annotation_ids = self._revert(change, [(i, old) for i, old, _ in change.changes])
-        self._redo.append(self._undo.pop())
-        return change
+        return labelling.take_back(self, undo=True)
 
     def redo(self) -> LabelChange | None:
-        if not self._redo:
-            return None
-        change = self._redo[-1]
-        change.annotation_ids = self._revert(change, [(i, new) for i, _, new in change.changes])
-        self._undo.append(self._redo.pop())
-        return change
-
-    def _revert(self, change: LabelChange, labels: list[tuple[int, str | None]]) -> list[int]:
-        ids = change.annotation_ids
-        items = [AnnotationRow(image_id, label, self.annotator, source="human", reverts=ids[i] if i < len(ids) else None)
-                 for i, (image_id, label) in enumerate(labels)]
-        written = self._write(items)
-        row = self.row_of(labels[0][0])
-        if row is not None:
-            self.set_current(row)
-        return written
-
-    def _write(self, items: list[AnnotationRow]) -> list[int]:
-        """Commit, then show the labels in the queue; on failure raise LabelNotSaved and change nothing."""
-        try:
-            ids = self.store.add_annotations(items)
-        except Exception as exc:  # disk full, read-only database, locked past the busy timeout ...
-            label = items[0].label
-            wells = [self.rows[r].well for it in items[:4] if (r := self.row_of(it.image_id)) is not None]
-            self.pending_label = label
-            raise LabelNotSaved(label, self.scheme.get(label).name if label else "the label change", wells,
-                                str(exc).rstrip(".") or type(exc).__name__) from exc
-        self.pending_label = None
-        for it in items:
-            row = self.row_of(it.image_id)
-            if row is not None:
-                self.rows[row] = replace(self.rows[row], label=it.label)
-        return ids
+        return labelling.take_back(self, undo=False)
 
     # -- what background work found ----------------------------------------------------------------------
 
@@ -459,7 +341,7 @@ class ReviewSession:
             return []
         course = self.store.drop_course(r.plate_id, r.well, r.drop_no, self.shown_mode)
         if self.blind:
-            course = [c if c.id == r.id and c.id in self._blind_labelled else
+            course = [c if c.id == r.id and c.id in self.blind_labelled else
                       replace(c, shown_label=None, inherited=False) for c in course]
         return course
 
@@ -509,7 +391,7 @@ class ReviewSession:
         plate = self.inspection.plate_id
         if on:
             self.blind_plates.add(plate)
-            self._blind_labelled, self._blind_since = set(), now_iso()
+            self.blind_labelled, self._blind_since = set(), now_iso()
             self.order, self.filters = "plate", Filters()
         else:
             self.blind_plates.discard(plate)
