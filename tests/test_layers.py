@@ -76,7 +76,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("xtalviewer.watch",),
     ("train",),
     ("xtalviewer.gui",),
-    ("xtalviewer.predict", "xtalviewer.cli", "xtalviewer.cli_screens", "xtalviewer.__main__"),
+    ("xtalviewer.predict", "xtalviewer.cli", "xtalviewer.cli_common", "xtalviewer.cli_hits", "xtalviewer.cli_models",
+     "xtalviewer.cli_screens", "xtalviewer.__main__"),
 )
 
 

@@ -7,98 +7,25 @@ import argparse
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from xtalviewer import __version__
 from xtalviewer.crystal_call import pct
 from xtalviewer.store.db import ALLOW_NETWORK_ENV, explain
 from xtalviewer.labels import SchemeError
-from xtalviewer.files.outputs import OutputFileError, output_target
 from xtalviewer.files.printable import printable
-from xtalviewer.paths import default_db_path
-from xtalviewer.store.location import Location, adopt_password, location_of
+from xtalviewer.store.location import location_of
 from xtalviewer.store.store import Store, StoreError
 from xtalviewer.store.annotations import default_annotator
 from xtalviewer.predict import add_predict_arguments
 from xtalviewer.model.devices import DEVICES
-
-
-
-
-class CommandError(Exception):
-    """A clear, expected failure: printed as one line, exit status 2."""
-
-
-def _add_network_flag(parser: argparse.ArgumentParser, default: object = False) -> None:
-    parser.add_argument("--allow-network-db", action="store_true", default=default,
-                        help=f"use a database on a network file system that only this computer opens "
-                             f"(also {ALLOW_NETWORK_ENV}=1)")
-
-
-DB_HELP = ("database: an SQLite file, or postgresql://user@host:port/dbname for a lab's shared server "
-           "(password from ~/.pgpass, a service file or PGPASSWORD)")
-
-
-def _db_parent() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--db", default=argparse.SUPPRESS,  # so it never resets a --db given before the command
-                        help=f"{DB_HELP} (default: {default_db_path()}; XTALVIEWER_DB overrides)")
-    _add_network_flag(parent, argparse.SUPPRESS)  # so it never resets the flag given before the command
-    return parent
-
-
-def open_store(args: argparse.Namespace, scheme: str | None = None, *, create: bool = False,
-               readonly: bool = False) -> Store:
-    """The database of --db (or the default). Only commands that add data create a missing one, so a
-    typo in --db is an error, not a new empty database; commands that only read open it read-only,
-    so a database on a read-only medium still answers them."""
-    location = db_location_of(args)
-    if not create and location.path is not None and not location.path.exists():
-        raise CommandError(f"database {location} does not exist (import plates or run `xtalviewer demo` first)")
-    return Store(location, scheme, readonly=readonly, create=create)
-
-
-def db_location_of(args: argparse.Namespace) -> Location:
-    """The store of --db, else XTALVIEWER_DB, else the default file: a path or a server URL, with
-    any password typed into the URL moved into PGPASSWORD (``adopt_password``) so it is never shown."""
-    return adopt_password(location_of(getattr(args, "db", None) or default_db_path()))
-
-
-def db_path_of(args: argparse.Namespace) -> Path | None:
-    """The SQLite file of --db (None for a server): what outputs must not overwrite."""
-    return db_location_of(args).path
-
-
-def remove_if_empty(db: Path | None) -> None:
-    """Delete a database file this command created when it holds no plate (and its -wal/-shm files)."""
-    from xtalviewer.store.db import file_has_plates
-
-    if db is not None and file_has_plates(db) is False:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-
-
-def checked_output(path: Path, db: Path | None) -> Path:
-    """The -o target of a command that writes a file, refused (exit 2) before any work when it is a
-    device, FIFO, socket or folder, a database (``db`` the command reads, its -wal or -shm, any
-    SQLite file), or its folder is missing; see ``xtalviewer.files.outputs``."""
-    try:
-        return output_target(path, databases=[db] if db is not None else [])
-    except OutputFileError as exc:
-        raise CommandError(str(exc)) from None
-
-
-@contextmanager
-def writing_output(path: Path) -> Iterator[None]:
-    """Around the writing of a command's -o file: a refused target or a failed write is one line, exit 2."""
-    try:
-        yield
-    except OutputFileError as exc:
-        raise CommandError(str(exc)) from None
-    except OSError as exc:
-        raise CommandError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+from xtalviewer.cli_common import (  # noqa: F401  (CommandError and open_store are part of this module's interface)
+    DB_HELP, CommandError, add_network_flag, checked_output, db_location_of, db_parent, db_path_of, open_store,
+    remove_if_empty, writing_output,
+)
+from xtalviewer.cli_hits import cmd_hits, cmd_report, cmd_watch
+from xtalviewer.cli_models import cmd_demo, cmd_models, cmd_predict
 
 
 # -- subcommands -------------------------------------------------------------------------------
@@ -230,231 +157,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from xtalviewer.synthetic.demo import DemoConfig, run_demo
-
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise CommandError(f"--size must look like 1224x1024, not {args.size!r}") from None
-    config = DemoConfig(
-        out=args.out, plates=args.plates, inspections=args.inspections, size=(width, height),
-        labelled=args.labelled, seed=args.seed,
-    )
-    with open_store(args, create=True) as store:
-        run_demo(store, config, log=print)
-        db = store.location
-        has_model = store.active_model() is not None
-    if args.no_train or has_model:
-        if has_model:
-            print("A model is already active; the demo's quick training is skipped (xtal-train retrains).")
-        return 0
-    return demo_model(db, args)
-
-
-def demo_model(db: Location, args: argparse.Namespace) -> int:
-    """A ResNet for the demo: the shipped base model fine-tuned on the demo's labels (from scratch when
-    no base model is installed), calibrated on a held-out demo plate, then every demo drop scored."""
-    from train.config import TrainConfig
-    from train.warm_start import base_model_path
-    from train.run import train
-    from xtalviewer.predict import run_predict
-
-    minutes = args.train_minutes
-    start = "the shipped base model" if base_model_path("resnet18") else "scratch (no base model installed)"
-    print(f"Fine-tuning ResNet-18 from {start} on the demo labels ({minutes:g} min at most; `xtal-train` trains "
-          "all four architectures properly)...")
-    (result,) = train(TrainConfig(db=db.argument(), arch="resnet", init="active", time_limit=minutes, activate="best",
-                                  name="demo"))
-    m = result["metrics"]
-    print(f"Demo model on its held-out test plate: crystal recall {pct(m.get('crystal_recall'))} at review load "
-          f"{pct(m.get('review_load'))} (hit at crystal probability >= {pct(m.get('threshold'))}); top-1 "
-          f"{pct(m.get('accuracy'))}; top-3 strategy: recall {pct(m.get('top3_crystal_recall'))}, review load "
-          f"{pct(m.get('top3_review_load'))}.")
-    # each plate's latest inspection now; the review window scores the others as they are opened
-    pargs = argparse.Namespace(db=db, model=None, plate=None, device="auto", batch_size=32, workers=2,
-                               retry_errors=False, latest=True)
-    run_predict(pargs)
-    from xtalviewer.model.real_drops import describe_on_real_drops
-
-    base = base_model_path("resnet18")
-    with Store(db, readonly=True) as store:
-        demo = store.model(result["model_id"]) if result.get("model_id") else None
-    for name, path in (("Shipped base model", base), ("Demo model", demo and demo.path)):
-        line = describe_on_real_drops(path) if path else None
-        if line:
-            print(f"{name} on real drops: {line}")
-    return 0
-
-
-def cmd_predict(args: argparse.Namespace) -> int:
-    from xtalviewer.model.inference import DeviceError
-    from xtalviewer.model.architectures import CheckpointError
-    from xtalviewer.predict import PredictError, launch_workers, run_predict
-
-    launched = launch_workers(args)  # --nproc N: N processes under torchrun
-    if launched is not None:
-        return launched
-    try:
-        run_predict(args)
-    except (PredictError, CheckpointError, DeviceError) as exc:
-        raise CommandError(str(exc)) from None
-    return 0
-
-
-def cmd_hits(args: argparse.Namespace) -> int:
-    from xtalviewer.report.hits import (check_since, hit_rule, hit_table, hits_title, output_format, plate_lines,
-                                        render_hits, write_hits)
-
-    try:
-        since = check_since(args.since)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    if args.output is not None:
-        checked_output(args.output, db_path_of(args))
-    fmt = args.format or (output_format(args.output) if args.output is not None else None)
-    with open_store(args, readonly=True) as store:
-        if args.plate and store.plate_by_barcode(args.plate) is None:
-            raise CommandError(f"no plate '{args.plate}' in {store.location}")
-        from xtalviewer.model.registry import current_model
-
-        model = store.model(args.model) if args.model is not None else current_model(store)
-        if model is None:
-            raise CommandError(f"no model {args.model} in the registry" if args.model is not None else
-                               "no active model: train one (xtal-train) or activate one (xtalviewer models activate ID)")
-        rows = store.hit_list(model.id, plate=args.plate, since=since, new_only=args.new)
-        rule = hit_rule(model, store.operating_point(model.id))
-        title = hits_title(new_only=args.new, since=since, plate=args.plate)
-        if args.component:  # the well's screen condition holds this component
-            from xtalviewer.report.conditions import hits_with_component
-
-            rows = hits_with_component(rows, store.conditions_by_well(args.plate), args.component)
-            title += f" in conditions with {args.component}"
-        if fmt is not None and args.output is None:  # the document alone on stdout, for a mail or a pipe
-            sys.stdout.write(render_hits(rows, fmt, rule=rule, title=title, new_only=args.new))
-            return 0
-        print(rule)
-        if args.new:
-            print("--new: only drops whose first hit is their latest inspection (appeared since the last look).")
-        if args.output is None:
-            print("\n".join(hit_table(rows) + plate_lines(rows, new_only=args.new)) if rows else "No drops.")
-            return 0
-        with writing_output(args.output):
-            n = write_hits(args.output, rows, fmt, rule=rule, title=title, new_only=args.new)
-    print(f"Wrote {n} drop{'s' * (n != 1)} to {printable(args.output)}")
-    return 0
-
-
-def cmd_watch(args: argparse.Namespace) -> int:
-    import signal
-    from datetime import datetime
-
-    from xtalviewer.settings import load_settings
-    from xtalviewer.watch import WatchCallbacks, WatchConfig, WatchService, config_folders
-
-    settings, note = load_settings()
-    folders = config_folders(args.folders, settings.watch_folders)
-    if not folders:
-        raise CommandError("no folders to watch: name them (xtalviewer watch FOLDER ...) or set watch_folders in "
-                           "the Preferences")
-    if args.settle < 0 or (args.poll is not None and args.poll <= 0) or args.batch_size < 1:
-        raise CommandError("--settle must be 0 or more, --poll and --batch-size more than 0")
-    db = db_location_of(args)
-    summary = args.summary or (Path(settings.watch_summary) if settings.watch_summary else None)
-    if summary is not None:
-        checked_output(summary, db.path)
-    Store(db).close()  # a database we cannot use is an error now, not a retry loop
-
-    def say(text: str) -> None:
-        print(f"{datetime.now():%Y-%m-%d %H:%M:%S} {text}", flush=True)
-
-    if note:
-        say(f"Note: {note}")
-    config = WatchConfig(db=db, folders=folders, settle_s=args.settle, poll_s=args.poll, summary=summary,
-                         device=args.device or settings.device, batch_size=args.batch_size)
-    service = WatchService(config, WatchCallbacks(status=say))
-
-    def on_signal(signum: int, frame: object) -> None:
-        if service.stopping:
-            raise KeyboardInterrupt  # a second Ctrl+C: now
-        say(f"Stopping ({signal.Signals(signum).name}); the inspection in hand is finished or left for the next start.")
-        service.stop()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        if args.once:
-            service.run_once()
-        else:
-            service.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    say(f"Stopped: {service.imported} inspection{'s' * (service.imported != 1)} imported, {service.scored} scored.")
-    return 0
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from xtalviewer.model.metrics import BEST_RULE, HEADLINE
-
-    with open_store(args, readonly=args.action != "activate") as store:
-        if args.action == "activate":
-            if args.id is None:
-                raise CommandError("say which model: xtalviewer models activate ID")
-            from xtalviewer.model.registry import RegistryError, activate_model
-
-            try:
-                activate_model(store, args.id)
-            except RegistryError as exc:
-                raise CommandError(str(exc)) from None
-            model = store.model(args.id)
-            print(f"Active model: {model.name} ({model.id}); {model.operating_point.describe()}. "
-                  "The app rescores with it.")
-            return 0
-        models = store.models()
-        if not models:
-            print("No models in the registry. Train with `xtal-train` (or run `xtalviewer demo`).")
-            return 0
-        shown = ("accuracy", "top3_accuracy", "missed_crystal_rate_top1", "missed_crystal_rate_top3", "crystal_recall",
-                 "review_load", "balanced_accuracy")
-        columns = [(m.short, m.key) for m in HEADLINE if m.key in shown]
-        print(f"{'':1} {'id':>3}  {'name':<28} {'arch':<13} {'size':>4} {'crop':<5} "
-              + " ".join(f"{title:>9}" for title, _ in columns) + f" {'hit at':>8}  created")
-        uncalibrated = False
-        for m in models:
-            metrics = m.metrics or {}
-            op = m.operating_point
-            crop = (m.normalization or {}).get("crop", "none")
-            threshold = pct(op.threshold) + ("" if op.calibrated else "*")
-            uncalibrated |= not op.calibrated
-            print(f"{'*' if m.active else ' '} {m.id:>3}  {m.name[:28]:<28} {m.arch:<13} {m.input_size:>4} "
-                  f"{crop:<5} " + " ".join(f"{pct(metrics.get(key)):>9}" for _, key in columns)
-                  + f" {threshold:>8}  {m.created_at[:16]}")
-        print("* = active. Figures are on each run's held-out test plates; recall and load at the model's operating "
-              "point (hit = crystal probability >= 'hit at').")
-        if uncalibrated:
-            print("'hit at' with * : trained before calibration; hits use the old rule, crystal probability >= 50%.")
-        print(f"Retrain picks the {BEST_RULE}.")
-    return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from xtalviewer.imaging.thumbnails import cache_from_settings
-    from xtalviewer.report.html import ReportError, write_report
-    from xtalviewer.settings import load_settings
-
-    checked_output(args.output, db_path_of(args))
-    with open_store(args, readonly=True) as store:  # reporting must not create (or change) a database
-        cache, warning = cache_from_settings(load_settings()[0], store.image_path_under)
-        if warning:
-            print(f"xtalviewer report: warning: {warning}", file=sys.stderr)
-        try:
-            path = write_report(store, args.plate, args.output, inspection_key=args.inspection, thumb_cache=cache)
-        except ReportError as exc:
-            raise CommandError(str(exc)) from None
-    print(f"Wrote the report of plate {printable(args.plate)} to {printable(path)}")
-    return 0
-
-
 def cmd_screens(args: argparse.Namespace) -> int:
     from xtalviewer.cli_screens import ScreenCommandError, run_screens
 
@@ -535,7 +237,7 @@ def open_app(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    db = _db_parent()
+    db = db_parent()
     parser = argparse.ArgumentParser(
         prog="xtalviewer",
         description="Review crystallization plate images with live CNN predictions, correct labels, retrain.",
@@ -545,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", type=Path, default=None, metavar="FILE.png",
                         help="render the main window after loading to this PNG and exit")
     parser.add_argument("--plate", default=None, metavar="BARCODE", help="open this plate first")
-    _add_network_flag(parser)
+    add_network_flag(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("import", parents=[db], help="record plate image folders as the imagers wrote them")
@@ -625,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", metavar="SRC", help="the store to copy: an SQLite file or a postgresql:// URL")
     p.add_argument("target", metavar="DST", help="an empty store (a new file, or an existing empty PostgreSQL "
                                                  "database); never overwritten")
-    _add_network_flag(p, argparse.SUPPRESS)
+    add_network_flag(p, argparse.SUPPRESS)
     p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("demo", parents=[db], help="write synthetic demo plates, import them, label a share")
