@@ -84,7 +84,7 @@ def test_condition_contains_from_the_keyboard(screened_db, settings, open_window
 def test_a_bar_of_the_conditions_plot_filters_the_review_window(screened_db, settings, open_window, qtbot):
     w = open_window(screened_db, settings)
     QTest.keyClick(w.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
-    tab = w._plots.conditions
+    tab = w.open_dialogs["plots"].conditions
     qtbot.waitUntil(lambda: tab.summary is not None, timeout=5000)
     s = tab.summary
     assert s.screen == "Made-up grid" and (s.hit_wells, s.wells) == (3, 12)
@@ -93,7 +93,7 @@ def test_a_bar_of_the_conditions_plot_filters_the_review_window(screened_db, set
     assert [(b.label, b.hit_wells) for b in s.ph_bins] == [("pH 5–6", 1), ("pH 7–8", 1), ("pH 8–9", 1)]
     by_well = {c.well: c for c in s.conditions if c.hit_wells}
     assert set(by_well) == {"A01", "A04", "B02"} and by_well["A01"].days_to_first_hit == 7.0
-    w._plots.tabs.setCurrentWidget(tab)
+    w.open_dialogs["plots"].tabs.setCurrentWidget(tab)
     tab.ph.setFocus()
     QTest.keyClick(tab.ph, Qt.Key.Key_End)
     QTest.keyClick(tab.ph, Qt.Key.Key_Return)  # pH 8-9: row A, columns 4 to 6
@@ -106,7 +106,7 @@ def test_a_bar_of_the_conditions_plot_filters_the_review_window(screened_db, set
     assert wells_in_grid(w) == []  # both filters hold: no well is ammonium sulfate at pH 8-9
     w.toolbar.ph_chip.click()
     assert w.session.filters.ph_range is None and wells_in_grid(w)[0] == "B01"
-    w._plots.close()
+    w.open_dialogs["plots"].close()
 
 
 def test_the_hit_list_has_a_condition_column(screened_db, settings, open_window, qtbot):

@@ -7,6 +7,7 @@ import pytest
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtTest import QTest
 
+from xtalviewer.review import commands
 from xtalviewer.store.store import PredictionRow, Store
 from xtalviewer.gui.plate.grid_model import Role
 from xtalviewer.gui.plate.grid_view import select_rows
@@ -291,11 +292,11 @@ def test_paging_within_a_plate_keeps_the_drop(plate_db, settings, open_window):
 def test_plots_open_from_the_window_and_a_click_goes_to_the_drop(plate_db, settings, open_window, qtbot):
     w = open_window(plate_db, settings)
     QTest.keyClick(w.grid, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
-    assert w._plots.isVisible()
+    assert w.open_dialogs["plots"].isVisible()
     target = w.grid_model.queue_row(5).id
-    w._plots.drop_clicked.emit(target)
+    w.open_dialogs["plots"].drop_clicked.emit(target)
     assert w.current_image_id() == target
-    w._plots.close()
+    w.open_dialogs["plots"].close()
 
 
 def test_the_current_drop_is_outlined_not_covered(plate_db, settings, open_window, qtbot):
@@ -339,7 +340,7 @@ def test_painting_and_filtering_do_not_leak_references_to_none(scored_db, settin
         w.filmstrip.viewport().repaint()
         w.browser.viewport().repaint()
         w.reload_queue()
-        w.step_inspection(-1 if i % 2 else 1)
+        commands.step_inspection(w.session, w, -1 if i % 2 else 1)
     assert sys.getrefcount(None) - before > -100  # thousands without the workarounds
 
 
@@ -377,10 +378,10 @@ def test_hits_follow_the_models_operating_point(calibrated_db, settings, open_wi
     assert w.prediction.top3.text() == "crystal in top 3: Needles 35.0%"  # the second strategy, on its own line
     assert "2 hits" in w.grid_title.text()
     # a drop scored live (the worker's signal) becomes a hit: the title's count follows it
-    w._scored(ids[0], {"crystal_prob": 0.8, "top1": "crystals_3d"}, None)
+    w.scoring_feed.scored(ids[0], {"crystal_prob": 0.8, "top1": "crystals_3d"}, None)
     qtbot.waitUntil(lambda: "3 hits" in w.grid_title.text(), timeout=3000)
-    w._scored(ids[0], {"crystal_prob": 0.1, "top1": "clear"}, None)
-    w._score_finished({"total": 1, "scored": 1, "errors": 0})
+    w.scoring_feed.scored(ids[0], {"crystal_prob": 0.1, "top1": "clear"}, None)
+    w.scoring_feed.finished({"total": 1, "scored": 1, "errors": 0})
     assert "2 hits" in w.grid_title.text()
     press(w, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)  # hits only
     assert ids_in_grid(w) == [ids[1], ids[2]] and w.toolbar.hit_filter.currentData() == "yes"
@@ -394,9 +395,10 @@ def test_hits_follow_the_models_operating_point(calibrated_db, settings, open_wi
 
 
 def test_the_shortcut_list_is_the_action_table(plate_db, settings, open_window):
-    from xtalviewer.gui.app.actions import shortcut_rows
+    from xtalviewer.review.actions import ReviewView, shortcut_rows
 
     w = open_window(plate_db, settings)
+    assert isinstance(w, ReviewView)  # the window is the view the table's actions run against
     listed = shortcut_rows(w.action_table)
     for spec in w.action_table:
         if spec.run is not None and spec.keys:  # each key the window answers is listed under ?

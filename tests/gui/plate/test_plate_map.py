@@ -105,9 +105,9 @@ def test_hovering_a_drop_tells_well_drop_label_top3_and_the_hit(two_drop_db, set
 
 
 def test_d_flags_a_second_look_with_a_note_shown_in_the_history(two_drop_db, settings, open_window, monkeypatch):
-    from xtalviewer.gui.app import review_commands
+    from xtalviewer.gui.app import dialogs
 
-    monkeypatch.setattr(review_commands.QInputDialog, "getText", lambda *a, **k: ("crystal or fibre?", True))
+    monkeypatch.setattr(dialogs.QInputDialog, "getText", lambda *a, **k: ("crystal or fibre?", True))
     w = open_window(two_drop_db, settings)
     flagged = w.current_image_id()
     QTest.keyClick(w.grid, Qt.Key.Key_D)
@@ -162,7 +162,7 @@ def test_the_hit_list_opens_a_drop_in_its_plate_with_enter(two_drop_db, settings
     w = open_window(two_drop_db, settings)
     w.open_inspection(w.session.inspection_ids[0])  # elsewhere: the earlier inspection
     QTest.keyClick(w.grid, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
-    dialog = w._hits
+    dialog = w.open_dialogs["hits"]
     qtbot.waitUntil(lambda: dialog.model.rowCount() > 0, timeout=10000)
     assert "hit at crystal probability >= 30.0%" in dialog.rule.text()
     first = dialog.model.rows[0]

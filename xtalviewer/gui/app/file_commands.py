@@ -70,6 +70,13 @@ class FileCommands(QObject):
             self._say(f"{what} is still running; wait for it to finish", 6000)
         return runner.running()
 
+    def start(self, task: str) -> None:
+        """File > Import, Export or Plate report ("import", "export", "report"), as the window is asked."""
+        if task == "report":
+            self.plate_report(self.window.inspection, self.window.thumb_cache)
+        else:
+            (self.import_folder if task == "import" else self.export_csv)()
+
     def import_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.window, "Import plate images")
         if folder:

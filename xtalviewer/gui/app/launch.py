@@ -69,7 +69,7 @@ def run_app(db_path: Path, *, screenshot: Path | None = None, plate: str | None 
     except StoreError as exc:
         QMessageBox.critical(None, "xtalviewer", str(exc))
         return 2
-    window.want_plate(plate)
+    window.wanted_plate = plate  # opened first (``xtalviewer --plate``)
     if note:
         window.statusBar().showMessage(note, 20000)
     window.show()

@@ -1,44 +1,44 @@
-"""The review window: binds the plate browser, grid, image, time course, side panel and the action
-table (``gui/app/actions.py``) to a ``ReviewSession``, which holds the queue and does the labelling.
+"""The review window: the plate browser, grid, image, time course and side panel around one
+``ReviewSession``. It is the ``ReviewView`` of the action table (``review/actions.py``) and the review
+commands (``review/commands.py``): they decide, in the session, and the window shows what it holds.
 Everything slow (counts, decoding, scoring, imports, reports) runs off the GUI thread.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import QMainWindow, QWidget
 
-from xtalviewer.model.registry import RegistryError, activate_model, current_model
-from xtalviewer.imaging.decode import load_rgb
-from xtalviewer.review.session import Filters, LabelChange, LabelNotSaved, ReviewError, ReviewSession, chosen_model
-from xtalviewer.settings import Settings, save_settings
-from xtalviewer.store.rows import CourseImage, Inspection, Model
 from xtalviewer.store.location import location_of
+from xtalviewer.imaging.decode import load_rgb
+from xtalviewer.review import commands, navigation
+from xtalviewer.review.actions import Dialog, Overlay, Task, review_actions, shortcut_rows
+from xtalviewer.review.session import ReviewSession, chosen_model
+from xtalviewer.settings import Settings, save_settings
+from xtalviewer.store.rows import Inspection, InspectionSummary, Model
 from xtalviewer.store.store import Store
-from xtalviewer.imaging.thumbnails import ThumbnailCache, cache_from_settings, prune_in_background
-from xtalviewer.gui.app import dialogs, review_commands
-from xtalviewer.gui.retrain.recalibrate import Recalibrator, show_failure, show_result
-from xtalviewer.gui.app.actions import review_actions, shortcut_rows
-from xtalviewer.gui.plate.browser import BrowserRows, PlateBrowser, summaries
+from xtalviewer.gui.app import dialogs
 from xtalviewer.gui.app.centre_split import Centre
-from xtalviewer.gui.drop.side_panel import DropPanel
-from xtalviewer.gui.drop.drop_view import DropView
 from xtalviewer.gui.app.file_commands import FileCommands
-from xtalviewer.gui.plate.drop_grid import DropGrid
-from xtalviewer.gui.plate.grid_view import GridPane
-from xtalviewer.gui.drop.image_pane import ImagePane
-from xtalviewer.gui.drop.loader import BackgroundLoader
 from xtalviewer.gui.app.menus import fill_model_menu, install_actions, show_undo_state
-from xtalviewer.gui.app.placement import place, saved_geometry
-from xtalviewer.gui.plate.review_toolbar import ReviewToolbar
-from xtalviewer.gui.plate.scoring import LiveScoring
+from xtalviewer.gui.app.model_work import ScoringFeed, recalibration
+from xtalviewer.gui.app.placement import add_dock, place, saved_geometry
+from xtalviewer.gui.app.settings_effect import apply_settings, label_keys, thumbnail_cache
 from xtalviewer.gui.app.shortcuts import ShortcutOverlay
 from xtalviewer.gui.app.status_labels import StatusLabels
-from xtalviewer.gui.tasks import TaskRunner
+from xtalviewer.gui.drop.drop_view import DropView
+from xtalviewer.gui.drop.image_pane import ImagePane
+from xtalviewer.gui.drop.loader import BackgroundLoader
+from xtalviewer.gui.drop.side_panel import DropPanel
+from xtalviewer.gui.plate.browser import PlateBrowser
+from xtalviewer.gui.plate.drop_grid import DropGrid
+from xtalviewer.gui.plate.grid_view import GridPane
+from xtalviewer.gui.plate.review_toolbar import ReviewToolbar
+from xtalviewer.gui.plate.scoring import LiveScoring
 
 
 class MainWindow(QMainWindow):
@@ -52,31 +52,29 @@ class MainWindow(QMainWindow):
         self.scheme = self.store.scheme
         self.session = ReviewSession(self.store, settings.annotator, chosen_model(self.store, settings.default_model),
                                      order=settings.review_order, auto_advance=settings.auto_advance)
-        self.hotkeys = {c.key: settings.hotkeys.get(c.key, c.hotkey) for c in self.scheme.classes}
-        self._closed = False
-        self.thumb_cache = self._thumb_cache(settings)
+        self.hotkeys = label_keys(self.scheme, settings)
+        self.wanted_plate: str | None = None  # ``xtalviewer --plate``: opened first
+        self.open_dialogs: dict[str, QWidget] = {}  # by name, for ``dialogs.open_dialog``
+        self._closed = self._sized = False
+        self.thumb_cache = thumbnail_cache(settings, self.store, self.say)
         # a thumbnail's source: (path, size, mtime) as stored, or (path, None, None) to stat the file
         self.thumbs = BackgroundLoader(lambda key, source: self.thumb_cache.get(*source),
                                        threads=2, memory_items=6000, parent=self)
         self.images = BackgroundLoader(lambda key, path: load_rgb(path), threads=2, memory_items=24, parent=self)
-        self.browser_task, self.scoring = TaskRunner(self), LiveScoring(self.db_path, self)
-        self._title_timer = QTimer(self, singleShot=True, interval=300,
-                                   timeout=lambda: self.grid_box.show_title(self.session))
-        self.scoring.scored.connect(self._scored)
-        self.scoring.finished.connect(self._score_finished)
+        self.scoring = LiveScoring(self.db_path, self)
         self.files = FileCommands(self, self.db_path, imported=self.refresh_browser)
         self.setWindowTitle(f"xtalviewer: {self.db_path.name}")
         place(self, settings.window_geometry)
         self._build()
         self.refresh_browser()
 
-    # -- layout and actions ---------------------------------------------------------------------
+    # -- layout and wiring ------------------------------------------------------------------------
 
     def _build(self) -> None:
         self.browser = PlateBrowser()
         self.browser_model = self.browser.model_
-        self.browser.clicked.connect(self._browser_clicked)
-        self._plates_dock = self._dock("Plates", "plates", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea, 260)
+        self.browser.inspection_clicked.connect(self.open_inspection)
+        self._plates_dock = add_dock(self, "Plates", "plates", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea, 260)
         self.toolbar = ReviewToolbar(self.scheme, self)
         self.toolbar.changed.connect(lambda: self.requeue(self.toolbar.order(), self.toolbar.filters()))
         self.toolbar.done_typing.connect(lambda: self.grid.setFocus())
@@ -90,41 +88,29 @@ class MainWindow(QMainWindow):
         self.grid_title = grid_box.title
         self.pane = ImagePane(self.scheme, self.thumbs)
         self.image_view, self.filmstrip = self.pane.image_view, self.pane.filmstrip
-        self.pane.course_clicked.connect(self._course_clicked)
+        self.pane.course_clicked.connect(lambda image: commands.open_course_image(self.session, self, image))
         self.centre = Centre(grid_box, self.drops, self.pane)  # the plate above, the drop's image below
         self.setCentralWidget(self.centre)
 
         self.panel = DropPanel(self.scheme, self.hotkeys)
         self.panel.label_clicked.connect(self.apply_label)
         self.prediction, self.label_bar, self.alert = self.panel.prediction, self.panel.label_bar, self.panel.alert
-        self._drop_dock = self._dock("Drop", "drop", self.panel, Qt.DockWidgetArea.RightDockWidgetArea, 340)
+        self._drop_dock = add_dock(self, "Drop", "drop", self.panel, Qt.DockWidgetArea.RightDockWidgetArea, 340)
         self.status = StatusLabels(self.statusBar())
-        self.scoring.progress.connect(self.status.scoring)
         self.drop = DropView(self.session, self.pane, self.panel, self.images, self.thumbs, self.scoring, self)
         self.drop.shown.connect(self.drop_shown)
         self.drop.unreadable.connect(lambda image_id: self.drops.refresh([image_id]))
-        self.recalibrator = Recalibrator(self.db_path, self)
-        self.recalibrator.done.connect(self._recalibrated)
-        self.recalibrator.failed.connect(lambda e: show_failure(self, e))
-        self.recalibrator.suggestion.connect(lambda text: self.statusBar().showMessage(text, 20000))
+        self.scoring_feed = ScoringFeed(self, self.scoring)
+        self.recalibrator = recalibration(self)
         self.action_table = review_actions(self.scheme, self.hotkeys)
         self.overlay = ShortcutOverlay(shortcut_rows(self.action_table), self)
-        self.actions_, self.menus = install_actions(self, self.action_table)
+        self.actions_, self.menus = install_actions(self, self.action_table, self.session)
         self.actions_["edit.advance"].setChecked(self.session.auto_advance)
-        self._undo_state()
-        self._show_filter_state()
-        self._model_changed()
+        show_undo_state(self.actions_["edit.undo"], self.actions_["edit.redo"], self.session.undo_redo_items())
+        self.show_choices()
+        self.show_model()
 
-    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea, width: int) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setMinimumWidth(width)
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.addDockWidget(area, dock)
-        return dock
-
-    def _model_changed(self) -> None:
+    def show_model(self) -> None:
         """Menu, status bar, hit rule and crop box follow the session's model."""
         fill_model_menu(self.menus["&Model"], self.store.models(), self.activate_model)
         self.status.show(self.settings.annotator, self.settings.device, self.model, self.session.operating_point)
@@ -144,95 +130,123 @@ class MainWindow(QMainWindow):
     def inspection(self) -> Inspection | None:
         return self.session.inspection
 
-    # -- plates, order and filters ----------------------------------------------------------------
+    # -- ReviewView: what the actions and the review commands ask of the window --------------------
 
-    def refresh_browser(self, then_open: int | None = None) -> None:
-        """Plate and inspection counts come from a background query (large stores take a moment)."""
-        def done(found: BrowserRows) -> None:
-            rows = found.rows
-            self.browser_model.set_rows(found, self.session.operating_point, self.model and self.model.name)
-            self.browser.expandAll()
-            self.session.set_inspections([r.id for r in rows])
-            target = then_open or (self.inspection.id if self.inspection else None)
-            if target is None and rows:
-                target = next((r.id for r in reversed(rows) if r.barcode == getattr(self, "_wanted_plate", None)),
-                              rows[-1].id)
-            if target is not None and (self.inspection is None or self.inspection.id != target):
-                self.open_inspection(target)
-            elif self.inspection is not None:
-                self.browser.select(self.inspection.id)
-            if not rows:
-                self.grid_title.setText("No plates yet: File > Import plate folder… (or run `xtalviewer demo`)")
+    def say(self, text: str, ms: int = 5000) -> None:
+        self.statusBar().showMessage(text, ms)
 
-        self.browser_task.start(summaries, self.db_path, self.session.model_id, on_done=done,
-                                on_failed=lambda e: self.statusBar().showMessage(e))
+    def ask_text(self, title: str, question: str) -> str | None:
+        return dialogs.ask_text(self, title, question)
 
-    def want_plate(self, barcode: str | None) -> None:
-        if barcode:
-            self._wanted_plate = barcode
+    def show_label_alert(self, text: str | None) -> None:
+        self.panel.show_alert(text)
 
-    def _browser_clicked(self, index: QModelIndex) -> None:
-        inspection_id = self.browser_model.inspection_id(index)
-        if inspection_id is not None:
-            self.open_inspection(inspection_id)
-
-    def step_inspection(self, step: int) -> None:
-        """Page Up/Down: the neighbouring inspection, the same drop kept within a plate."""
-        found = self.session.step(step)
-        if found is not None:
-            self.open_inspection(*found)
-
-    def open_inspection(self, inspection_id: int, keep_image: int | None = None) -> None:
-        old = self.inspection
+    def inspection_opened(self, previous: Inspection | None) -> None:
         self.thumbs.forget_pending()
-        if not self.session.open_inspection(inspection_id, keep_image):
-            return
-        self.browser.select(inspection_id)
-        self._queue_shown()
-        review_commands.sync_blind(self)
-        if not (old and old.plate_id == self.inspection.plate_id and self.scoring.running()):
-            self.start_plate_scoring()  # the task scores the whole plate: keep it across its inspections
-        self.plate_loaded.emit(inspection_id)
+        self.browser.select(self.inspection.id)
+        self.show_queue()
+        self.actions_["review.blind"].setChecked(self.session.blind)  # blind review is per plate
+        self.scoring_feed.start(previous)
+        self.plate_loaded.emit(self.inspection.id)
 
-    def requeue(self, order: str | None = None, filters: Filters | None = None, **changes) -> None:
-        """Another order, other filters, or some filters changed (``hit=True``): show the new queue."""
-        order, filters = order or self.session.order, replace(filters or self.session.filters, **changes)
-        try:
-            self.session.check_queue(order, filters)
-        except ReviewError as exc:  # blind review keeps the model's orders and filters off
-            self.statusBar().showMessage(str(exc), 6000)
-        else:
-            self.session.order, self.session.filters = order, filters
-            self.reload_queue()
-        self._show_filter_state()
-
-    def reload_queue(self, *_args, keep_image: int | None = None) -> None:
-        self.session.reload(keep_image)
-        self._queue_shown()
-
-    def _queue_shown(self) -> None:
-        """The session read its queue: grid (plate map or flowing queue), title, current drop."""
+    def show_queue(self) -> None:
         self.drops.reset()
         self.grid_box.show_title(self.session)
         self.centre.fit()
         self.set_current_row(max(self.session.current, 0))
         self.grid.setFocus()
 
-    def _show_filter_state(self) -> None:
-        """Toolbar and Review menu show the session's order and filters."""
+    def show_choices(self) -> None:
         s, f = self.session, self.session.filters
         self.toolbar.show_state(s.order, f)
         self.actions_[f"order.{s.order}"].setChecked(True)
         for name, on in (("unreviewed", f.unreviewed), ("hits", f.hit is True), ("top3", f.crystal_top3 is True)):
             self.actions_[f"filter.{name}"].setChecked(on)
+        self.actions_["review.blind"].setChecked(s.blind)
+
+    def show_current(self) -> None:
+        self.drops.show_current(self.session.current)
+        self.drop.show()
+
+    def refresh_drops(self, image_ids: Sequence[int]) -> None:
+        self.drops.refresh(image_ids)
+
+    def labels_changed(self, image_ids: Sequence[int]) -> None:
+        self.drops.refresh(image_ids)
+        show_undo_state(self.actions_["edit.undo"], self.actions_["edit.redo"], self.session.undo_redo_items())
+        counts = self.session.inspection_counts()
+        if counts:
+            self.browser_model.set_counts(counts)
+        self.set_current_row(self.session.current)
+        self.recalibrator.check(self.session.operating_point if self.model else None)
+
+    def model_changed(self, rescore: bool) -> None:
+        self.show_model()
+        self.show_queue()  # the grid shows the new model's (cached) predictions and hits
+        if rescore:
+            self.scoring_feed.start()  # and scores what it has not seen
+        self.refresh_browser()
+
+    def save_settings(self) -> None:
+        try:
+            save_settings(self.settings)
+        except OSError as exc:
+            self.say(f"Settings not saved: {exc}", 8000)
+
+    def select_all_drops(self) -> None:
+        self.drops.select_all()
+
+    def resize_drops(self, step: int) -> None:
+        self.drops.grow(step)
+
+    def zoom_image(self, factor: float | None) -> None:
+        self.image_view.fit() if factor is None else self.image_view.zoom(factor)
+
+    def show_overlay(self, overlay: Overlay, on: bool) -> None:
+        (self.drop.set_crop_shown if overlay == "crop" else self.drop.set_cam_shown)(on)
+
+    def edit_condition_filter(self) -> None:
+        self.toolbar.focus_condition()
+
+    def open_dialog(self, dialog: Dialog) -> None:
+        dialogs.open_dialog(self, dialog)
+
+    def start_task(self, task: Task) -> None:
+        if task == "recalibrate":  # Model > Recalibrate: the active model's hit threshold on these labels
+            self.say("Recalibrating on the labelled drops …", 0)
+            self.recalibrator.start()
+        else:
+            self.files.start(task)
+
+    # -- the same commands for the widgets, dialogs, start-up and tests ----------------------------
+
+    def apply_label(self, key: str, *, source: str = "human") -> bool:
+        return commands.label(self.session, self, key, source=source)
+
+    def requeue(self, order: str | None = None, filters=None, **changes) -> None:
+        commands.requeue(self.session, self, order, filters, **changes)
+
+    def open_inspection(self, inspection_id: int, keep_image: int | None = None) -> None:
+        commands.open_inspection(self.session, self, inspection_id, keep_image)
+
+    def go_to_image(self, image_id: int) -> None:
+        commands.go_to_image(self.session, self, image_id)
+        self.activateWindow()
+
+    def activate_model(self, model_id: int) -> None:
+        commands.activate_model(self.session, self, model_id)
 
     def refresh_all(self) -> None:
-        self.session.set_model(current_model(self.store))
-        self._model_changed()
-        self.refresh_browser()
-        self.reload_queue()
+        commands.reload_all(self.session, self)
 
-    # -- the drop on screen ---------------------------------------------------------------------
+    def reload_queue(self, keep_image: int | None = None) -> None:
+        self.session.reload(keep_image)
+        self.show_queue()
+
+    def set_current_row(self, row: int) -> None:
+        """The drop on screen (the reviewer moved there, or labelling moved on)."""
+        self.session.set_current(row)
+        self.show_current()
 
     def current_row(self) -> int:
         return self.session.current
@@ -240,179 +254,29 @@ class MainWindow(QMainWindow):
     def current_image_id(self) -> int | None:
         return self.session.current_image_id
 
-    def set_current_row(self, row: int) -> None:
-        """The drop on screen (the reviewer moved there, or labelling moved on)."""
-        self.session.set_current(row)
-        self.drops.show_current(self.session.current)
-        self.drop.show()
+    # -- plates, live scoring, preferences ---------------------------------------------------------
 
-    def _course_clicked(self, r: CourseImage) -> None:
-        """A time-course image: its inspection, the same drop (in the queue's mode) current."""
-        if self.inspection and r.inspection_id != self.inspection.id:
-            keep = r.id if r.mode == self.session.queue_mode else self.store.same_drop(
-                r.inspection_id, r.plate_id, r.well, r.drop_no, self.session.queue_mode)
-            self.open_inspection(r.inspection_id, keep_image=keep)
+    def refresh_browser(self, then_open: int | None = None) -> None:
+        """The plates and their counts again (off the GUI thread); then the inspection the session
+        chooses opens: ``then_open``, the one open, the wanted plate's, the latest."""
+        def read(rows: list[InspectionSummary]) -> None:
+            target = navigation.inspection_after_refresh(self.session, rows, self.wanted_plate, then_open)
+            if target is not None:
+                self.open_inspection(target)
+            elif self.inspection is not None:
+                self.browser.select(self.inspection.id)
+            if not rows:
+                self.grid_title.setText("No plates yet: File > Import plate folder… (or run `xtalviewer demo`)")
 
-    def go_to_image(self, image_id: int) -> None:
-        """A drop picked elsewhere (the plots): open its inspection, clearing filters that hide it."""
-        inspection_id = self.store.inspection_of_image(image_id)
-        if inspection_id is None:
-            return
-        if self.inspection is None or self.inspection.id != inspection_id or self.session.row_of(image_id) is None:
-            self.session.filters = Filters()
-            self._show_filter_state()
-            self.open_inspection(inspection_id, keep_image=image_id)
-        else:
-            self.set_current_row(self.session.row_of(image_id))
-        self.activateWindow()
-
-    # -- labelling ------------------------------------------------------------------------------
-
-    def apply_label(self, key: str, *, source: str = "human") -> bool:
-        """Label the selected drops (or the current one), commit, then move on."""
-        return self._labelled(lambda: self.session.label(key, source=source))
-
-    def accept_prediction(self) -> bool:
-        return self._labelled(self.session.accept_prediction)
-
-    def undo(self) -> None:
-        self._labelled(self.session.undo, "Undone")
-
-    def redo(self) -> None:
-        self._labelled(self.session.redo, "Redone")
-
-    def _labelled(self, act, verb: str | None = None) -> bool:
-        try:
-            change: LabelChange | None = act()
-        except ReviewError as exc:
-            self.statusBar().showMessage(str(exc), 4000)
-            return False
-        except LabelNotSaved as exc:  # said at once, in the window; nothing moved on
-            self.panel.show_alert(str(exc))
-            self.statusBar().showMessage(f"Label not saved: {exc.reason}", 30000)
-            return False
-        self.panel.show_alert(None)
-        if change is None:
-            return False
-        if verb:
-            self.statusBar().showMessage(f"{verb}: {change.text}", 5000)
-        self.drops.refresh(change.image_ids)
-        self._undo_state()
-        counts = self.session.inspection_counts()
-        if counts:
-            self.browser_model.set_counts(counts)
-        self.set_current_row(self.session.current)
-        self.recalibrator.check(self.session.operating_point if self.model else None)
-        return True
-
-    def _undo_state(self) -> None:
-        show_undo_state(self.actions_["edit.undo"], self.actions_["edit.redo"], self.session.undo_text,
-                        self.session.redo_text)
-
-    def set_auto_advance(self, on: bool) -> None:
-        self.settings.auto_advance = self.session.auto_advance = on
-        self._save_settings()
-
-    # -- models and live scoring ------------------------------------------------------------
-
-    def start_plate_scoring(self) -> None:
-        if not self.start_scoring or self.model is None or self.inspection is None:
-            self.scoring.cancel()
-            self.status.idle()
-            return
-        self.scoring.start(self.model, self.inspection.plate_id, self.settings.device, self.current_image_id())
-
-    def _scored(self, image_id: int, fields: dict | None, error: str | None) -> None:
-        self.session.apply_prediction(image_id, fields or {"load_error": error})  # the run marked the store
-        self.drops.refresh([image_id])
-        self.drop.scored(image_id, error)
-        if not self._title_timer.isActive():  # the title's hit count follows, a few times a second
-            self._title_timer.start()
-
-    def _score_finished(self, summary: dict) -> None:
-        self.status.idle()
-        self._title_timer.stop()
-        self.grid_box.show_title(self.session)
-        if summary.get("error"):
-            self.statusBar().showMessage(f"Scoring stopped: {summary['error']}", 15000)
-        elif summary.get("total"):
-            self.statusBar().showMessage(f"Scored {summary['scored']} drops ({summary['errors']} unreadable)", 6000)
-            self.refresh_browser()
-        self.drop.show_prediction()
-
-    def activate_model(self, model_id: int) -> None:
-        try:
-            activate_model(self.store, model_id)  # refuses a model trained into NaN
-        except RegistryError as exc:
-            self.statusBar().showMessage(f"Not activated: {exc}", 15000)
-            return
-        self.settings.default_model = model_id
-        self._save_settings()
-        self._switch_model(current_model(self.store))
-
-    def _switch_model(self, model: Model | None) -> None:
-        self.session.set_model(model)
-        self._model_changed()
-        self.reload_queue()  # the grid shows the new model's (cached) predictions and hits
-        self.start_plate_scoring()  # and scores what it has not seen
-        self.refresh_browser()
-
-    # -- other actions -----------------------------------------------------------------------
-
-    def open_plots(self) -> None:
-        self._plots = dialogs.open_plots(self)
-
-    def recalibrate(self) -> None:
-        """Model ▸ Recalibrate: refit the active model's hit threshold on this store's labels."""
-        self.statusBar().showMessage("Recalibrating on the labelled drops …")
-        self.recalibrator.start()
-
-    def _recalibrated(self, model_id: int, summary: str) -> None:
-        self.statusBar().showMessage(f"Recalibrated: {summary}", 15000)
-        self.activate_model(model_id)
-        show_result(self, summary)
-
-    def open_retrain(self) -> None:
-        self._retrain = dialogs.open_retrain(self, getattr(self, "_retrain", None))
+        self.browser.refresh(self.db_path, self.model, self.session.operating_point, read, lambda e: self.say(e, 0))
 
     def apply_settings(self, new: Settings) -> None:
         """Take new preferences into effect at once and save them."""
-        old, self.settings = self.settings, new
-        self._save_settings()
-        self.session.annotator, self.session.auto_advance = new.annotator, new.auto_advance
-        self.hotkeys = {c.key: new.hotkeys.get(c.key, c.hotkey) for c in self.scheme.classes}
-        for c in self.scheme.classes:
-            self.actions_[f"label.{c.key}"].setShortcut(QKeySequence(self.hotkeys[c.key]))
-        self.label_bar.set_hotkeys(self.hotkeys)
-        self.action_table = review_actions(self.scheme, self.hotkeys)
-        self.overlay.set_rows(shortcut_rows(self.action_table))
-        self.actions_["edit.advance"].setChecked(new.auto_advance)
-        if (new.thumbnail_dir, new.thumbnail_limit_mb) != (old.thumbnail_dir, old.thumbnail_limit_mb):
-            self.thumb_cache = self._thumb_cache(new)
-        model = chosen_model(self.store, self.settings.default_model)
-        if new.device != old.device or (model and self.model and model.id != self.model.id):
-            self._switch_model(model)
-        self._model_changed()
-
-    def _thumb_cache(self, settings: Settings) -> ThumbnailCache:
-        """The disk cache, pruned in the background: its limit may have shrunk, or others filled it.
-        A thumbnail folder that cannot be a cache (plate images, others' files) gives way to the
-        default folder, and the status bar says so."""
-        cache, warning = cache_from_settings(settings, self.store.image_path_under, size=256)
-        if warning:
-            self.statusBar().showMessage(warning, 30000)
-        prune_in_background(cache)
-        return cache
-
-    def _save_settings(self) -> None:
-        try:
-            save_settings(self.settings)
-        except OSError as exc:
-            self.statusBar().showMessage(f"Settings not saved: {exc}", 8000)
+        apply_settings(self, new)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if not getattr(self, "_sized", False):  # docks wide enough for their counts; the plate above the image
+        if not self._sized:  # docks wide enough for their counts; the plate above the image
             self._sized = True
             self.resizeDocks([self._plates_dock, self._drop_dock], [400, 400], Qt.Orientation.Horizontal)
             self.centre.fit()
@@ -422,14 +286,13 @@ class MainWindow(QMainWindow):
             self._closed = True
             self.drop.closed = True  # queued results can still arrive; they must not touch the store
             self.scoring.close(wait=3.0)
-            self.browser_task.close()
+            self.browser.task.close()
             self.files.close()
             self.settings.thumbnail_size = self.drops.queue.delegate.cell
             self.settings.review_order = self.session.order
             self.settings.window_geometry = saved_geometry(self)
-            self._save_settings()
+            self.save_settings()
             for loader in (self.thumbs, self.images):  # nothing still queued reaches a closed store
                 loader.close()
             self.store.close()
         super().closeEvent(event)
-

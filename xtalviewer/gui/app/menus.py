@@ -1,5 +1,6 @@
-"""Menus and shortcuts made from the action table (``gui/app/actions.py``), and the Model menu's list
-of registered models."""
+"""Menus and shortcuts made from the action table (``review/actions.py``), and the Model menu's list
+of registered models. A triggered action runs against the window's session with the window as its
+``ReviewView``."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ from PySide6.QtWidgets import QMainWindow, QMenu
 
 from xtalviewer.crystal_call import pct
 from xtalviewer.model.metrics import HEADLINE
+from xtalviewer.review.actions import MENUS, Action, ReviewView
+from xtalviewer.review.session import ReviewSession
 from xtalviewer.store.rows import Model
-from xtalviewer.gui.app.actions import MENUS, Action
 
 
-def install_actions(window: QMainWindow, actions: list[Action]) -> tuple[dict[str, QAction], dict[str, QMenu]]:
-    """One QAction per table entry with a ``run``, in its menu, its shortcut live in the whole window.
-    Returns the actions and the menus by name ('&Edit', '&Review/Filter by label', …)."""
+def install_actions(window: QMainWindow, actions: list[Action],
+                    session: ReviewSession) -> tuple[dict[str, QAction], dict[str, QMenu]]:
+    """One QAction per table entry with a ``run``, in its menu, its shortcut live in the whole window;
+    it runs ``run(session, window)`` (the window is the ``ReviewView``). Returns the actions and the
+    menus by name ('&Edit', '&Review/Filter by label', …)."""
+    view: ReviewView = window
     menus: dict[str, QMenu] = {name: window.menuBar().addMenu(name) for name in MENUS}
     groups: dict[str, QActionGroup] = {}
     made: dict[str, QAction] = {}
@@ -37,9 +42,9 @@ def install_actions(window: QMainWindow, actions: list[Action]) -> tuple[dict[st
         a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         a.setCheckable(spec.checkable)
         if spec.checkable:  # hand the new state over explicitly: Qt's own slots take no default
-            a.triggered.connect(lambda _=False, act=a, run=spec.run: run(window, act.isChecked()))
+            a.triggered.connect(lambda _=False, act=a, run=spec.run: run(session, view, act.isChecked()))
         else:
-            a.triggered.connect(lambda _=False, run=spec.run: run(window))
+            a.triggered.connect(lambda _=False, run=spec.run: run(session, view))
         if spec.group:
             groups.setdefault(spec.group, QActionGroup(window)).addAction(a)
         window.addAction(a)
@@ -49,6 +54,13 @@ def install_actions(window: QMainWindow, actions: list[Action]) -> tuple[dict[st
             menu(spec.menu).addAction(a)
         made[spec.name] = a
     return made, menus
+
+
+def set_shortcuts(made: dict[str, QAction], actions: list[Action]) -> None:
+    """The installed actions take the keys of a new table (Preferences changed the label keys)."""
+    for spec in actions:
+        if spec.name in made:
+            made[spec.name].setShortcuts([QKeySequence(k) for k in spec.keys])
 
 
 def fill_model_menu(menu: QMenu, models: list[Model], activate: Callable[[int], None]) -> None:
@@ -77,8 +89,8 @@ def fill_model_menu(menu: QMenu, models: list[Model], activate: Callable[[int], 
         menu.addAction(a)
 
 
-def show_undo_state(undo: QAction, redo: QAction, undo_text: str | None, redo_text: str | None) -> None:
-    """Edit > Undo / Redo name the labels they would revert, and are off when there are none."""
-    for action, verb, text in ((undo, "Undo", undo_text), (redo, "Redo", redo_text)):
-        action.setText(f"{verb} {text}" if text else f"{verb} label")
-        action.setEnabled(text is not None)
+def show_undo_state(undo: QAction, redo: QAction, items: tuple[tuple[str, bool], tuple[str, bool]]) -> None:
+    """Edit > Undo / Redo as the session words them (``ReviewSession.undo_redo_items``)."""
+    for action, (text, on) in zip((undo, redo), items):
+        action.setText(text)
+        action.setEnabled(on)

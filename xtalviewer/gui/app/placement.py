@@ -1,11 +1,12 @@
 """Where the review window opens: where it was left, or on first start sized to the screen it
-opens on (most of its free area, within a cap, centred), so a 96- or 384-well plate map fits."""
+opens on (most of its free area, within a cap, centred), so a 96- or 384-well plate map fits; and
+its docks beside the plate."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QByteArray, QRect, QSize
+from PySide6.QtCore import QByteArray, QRect, QSize, Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMainWindow
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
 SHARE = 0.94  # of the screen's free area
 CAP = QSize(2560, 1600)  # a window wider than this only spreads the plate thinner
@@ -31,3 +32,15 @@ def place(window: QMainWindow, saved: str) -> None:
 
 def saved_geometry(window: QMainWindow) -> str:
     return bytes(window.saveGeometry().toHex()).decode("ascii")
+
+
+def add_dock(window: QMainWindow, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea,
+             width: int) -> QDockWidget:
+    """A dock that can be moved but not closed or floated (the review needs it), at least ``width`` wide."""
+    dock = QDockWidget(title, window)
+    dock.setObjectName(name)
+    dock.setMinimumWidth(width)
+    dock.setWidget(widget)
+    dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+    window.addDockWidget(area, dock)
+    return dock

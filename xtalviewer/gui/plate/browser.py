@@ -5,18 +5,20 @@ there. Sized to the dock: the first column gives way (full text on hover), no si
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QHeaderView, QTreeView
 
 from xtalviewer.crystal_call import OperatingPoint
-from xtalviewer.store.rows import InspectionSummary
+from xtalviewer.store.rows import InspectionSummary, Model
 from xtalviewer.store.schema import MODE_NAMES
 from xtalviewer.store.store import Store
 from xtalviewer.gui import theme
+from xtalviewer.gui.tasks import TaskRunner
 
 INSPECTION_ROLE = Qt.ItemDataRole.UserRole + 1
 PLATE_ROW = -1
@@ -137,12 +139,18 @@ class PlateBrowserModel(QStandardItemModel):
 
 
 class PlateBrowser(QTreeView):
-    """The tree of plates and inspections; the keyboard stays with the grid."""
+    """The tree of plates and inspections; the keyboard stays with the grid. A click on a plate or an
+    inspection says which inspection to open (a plate: its latest). Its counts come from a background
+    query (``refresh``): large stores take a moment."""
+
+    inspection_clicked = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.task = TaskRunner(self)
         self.model_ = PlateBrowserModel(self)
         self.setModel(self.model_)
+        self.clicked.connect(self._clicked)
         self.setUniformRowHeights(True)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -152,6 +160,22 @@ class PlateBrowser(QTreeView):
         header.setMinimumSectionSize(28)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the name gives way, never the counts
+
+    def _clicked(self, index: QModelIndex) -> None:
+        inspection_id = self.model_.inspection_id(index)
+        if inspection_id is not None:
+            self.inspection_clicked.emit(inspection_id)
+
+    def refresh(self, db: Path, model: Model | None, op: OperatingPoint,
+                on_read: Callable[[list[InspectionSummary]], None], on_failed: Callable[[str], None]) -> None:
+        """Read the plates and their counts (hits at ``op``, ``model``'s rule) off the GUI thread, show
+        them, then hand the inspection rows to ``on_read``."""
+        def done(found: BrowserRows) -> None:
+            self.model_.set_rows(found, op, model and model.name)
+            self.expandAll()
+            on_read(found.rows)
+
+        self.task.start(summaries, db, model and model.id, on_done=done, on_failed=on_failed)
 
     def select(self, inspection_id: int) -> None:
         idx = self.model_.index_of(inspection_id)
