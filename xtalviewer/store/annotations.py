@@ -17,6 +17,7 @@ from itertools import starmap
 
 from xtalviewer.store.db import Database, now_iso
 from xtalviewer.store.inputs import AnnotationRow
+from xtalviewer.store.label_watch import announce
 from xtalviewer.store.rows import Annotation, Flag, PlateImage
 
 SOURCES = ("human", "accepted-prediction", "import")
@@ -45,6 +46,7 @@ def add_annotations(db: Database, items: Sequence[AnnotationRow]) -> list[int]:
         if it.source not in SOURCES:
             raise ValueError(f"annotation source must be one of {SOURCES}, not {it.source!r}")
     with db.transaction():
+        announce(db)  # delivered to watching workstations when this commits
         return db.insert_many(
             "INSERT INTO annotation(image_id, label, annotator, created_at, source, prediction_id, shown, "
             "lead_ms, reverts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -57,6 +59,7 @@ def add_flags(db: Database, image_ids: Sequence[int], flagged: bool, annotator: 
     """Mark drops as needing a second look (or clear the mark), in one transaction. Append-only:
     the newest event of an image is its state, and the history shows every one."""
     with db.transaction():
+        announce(db)
         return [db.insert(
             "INSERT INTO flag(image_id, flagged, note, annotator, created_at) VALUES (?, ?, ?, ?, ?)",
             (image_id, int(bool(flagged)), (note or "").strip() or None, annotator, created_at or now_iso()),

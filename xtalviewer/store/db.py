@@ -116,6 +116,19 @@ class SQLiteEngine:
     def reset_ids(self, db: Database, tables: Iterable[str]) -> None:
         """SQLite's next id follows the largest one by itself."""
 
+    def watch(self, db: Database) -> int:
+        """Start watching for other connections' commits: the file's change counter now."""
+        return db.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def changed(self, db: Database, token: int) -> tuple[bool, int]:
+        """(whether another connection committed since ``token``, the new token): ``PRAGMA data_version``
+        moves when another connection commits to the file, and costs no read of it."""
+        now = db.conn.execute("PRAGMA data_version").fetchone()[0]
+        return now != token, now
+
+    def announce(self, db: Database, channel: str) -> None:
+        """Watchers of a file see it change (``changed``): nothing to send."""
+
     def size_bytes(self, db: Database) -> int:
         return sum(os.path.getsize(f"{db.path}{suffix}") for suffix in ("", "-wal")
                    if os.path.exists(f"{db.path}{suffix}"))

@@ -263,6 +263,23 @@ class PostgresEngine:
     def optimize(self, db: Database) -> None:
         self._run(db, "ANALYZE")
 
+    def watch(self, db: Database, channel: str = "xtalviewer_labels") -> None:
+        """Start watching: LISTEN on the channel stores NOTIFY when they commit labels."""
+        self._run(db, f"LISTEN {channel}")
+
+    def changed(self, db: Database, token: None) -> tuple[bool, None]:
+        """Whether a notification arrived since the last look: read from the socket, no round trip."""
+        pgconn = db.conn.pgconn
+        pgconn.consume_input()
+        found = False
+        while pgconn.notifies() is not None:
+            found = True
+        return found, None
+
+    def announce(self, db: Database, channel: str) -> None:
+        """Inside a transaction: a NOTIFY the server delivers to every LISTENer when it commits."""
+        self._run(db, f"NOTIFY {channel}")
+
     def size_bytes(self, db: Database) -> int:
         return self._run(db, "SELECT pg_database_size(current_database())").fetchone()[0]
 
