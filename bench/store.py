@@ -1,6 +1,7 @@
 """Store benchmark: build a store of N image records and time what the review queue and labelling do.
 
     python bench/store.py --images 500000 --json
+    python bench/store.py --images 500000 --db postgresql://USER@HOST/EMPTY_DB --json
 
 Records go through the same calls the importers use (upsert_plate, upsert_inspection,
 upsert_images), in one transaction per inspection; the paths need not exist. Every image then gets
@@ -9,6 +10,10 @@ records imported per second, the p95 of the review-queue queries (top 100 unlabe
 probability, top 100 by smallest top-1/top-2 margin, one plate's drops), the p95 of committing one
 label (a synced commit), and the database size. Optionally (--files N) it also imports N real
 small JPEG files through import_paths, header reads included.
+
+``--db postgresql://...`` builds the store in that (empty) PostgreSQL database instead of an SQLite
+file: the same calls, the same queries, with the server's targets (a label commit goes over the
+network: p95 under 10 ms; the build of 500,000 records under 2 minutes).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from xtalviewer.importers import import_paths  # noqa: E402
 from xtalviewer.plates import PlateType, row_letter, well_name  # noqa: E402
+from xtalviewer.store.location import location_of  # noqa: E402
 from xtalviewer.store.store import AnnotationRow, ImageRow, PredictionRow, Store  # noqa: E402
 
 ROWS, COLS, DROPS = 8, 12, 2
@@ -162,29 +168,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=60, help="timed repetitions of each query")
     ap.add_argument("--commits", type=int, default=200, help="timed single-label commits")
     ap.add_argument("--files", type=int, default=0, help="also import this many real JPEG files")
-    ap.add_argument("--db", type=Path, default=None, help="where to build the store (default: a temp folder)")
+    ap.add_argument("--db", default=None, help="where to build the store: a new SQLite file (default: in a temp "
+                    "folder) or an empty PostgreSQL database, postgresql://USER@HOST/DBNAME")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
 
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as tmp:
-        db_path = args.db or Path(tmp) / "bench.db"
-        if db_path.exists():
-            db_path.unlink()
-        store = Store(db_path)
+        location = location_of(args.db or Path(tmp) / "bench.db")
+        if location.path is not None and location.path.exists():
+            location.path.unlink()
+        store = Store(location)
+        if store.has_plates():
+            raise SystemExit(f"bench/store.py: {location} already holds plates; give an empty database")
         built = build(store, args.images, args.inspections_per_plate, rng)
         model_id = store.add_model(name="bench-resnet18", arch="resnet18", classes=store.scheme.keys, input_size=224,
                                    path="/models/bench.pt", activate=True)
         predict_seconds = predict_all(store, model_id, rng)
+        started = time.perf_counter()
         labelled = label_share(store, args.labelled, rng)
+        label_seconds = time.perf_counter() - started
         store.optimize()
         queries = time_queries(store, model_id, rng, args.repeats)
         commits = time_label_commits(store, rng, args.commits)
-        size = os.path.getsize(db_path)
+        size = store.size_bytes()
         store.close()
         files = import_real_files(args.files, Path(tmp)) if args.files else None
 
+    server = location.is_server
+    targets = {"import_seconds_max": 120 if server else 60, "query_p95_ms_max": 50,
+               "label_commit_p95_ms_max": 10 if server else 5}
     result = {
+        "engine": location.engine,
         "images": built["records"],
         "import_seconds": round(built["seconds"], 2),
         "records_per_s": round(built["records_per_s"]),
@@ -193,14 +208,15 @@ def main(argv: list[str] | None = None) -> int:
         "queries": {k: {m: round(v, 2) for m, v in q.items()} for k, q in queries.items()},
         "label_commit": {k: round(v, 2) for k, v in commits.items()},
         "db_size_mb": round(size / 1e6, 1),
-        "targets": {"import_seconds_max": 60, "query_p95_ms_max": 50, "label_commit_p95_ms_max": 5},
+        "build_seconds": round(built["seconds"] + predict_seconds + label_seconds, 2),
+        "targets": targets,
     }
     if files:
         result["real_files"] = {k: round(v) for k, v in files.items()}
     result["targets_met"] = (
-        result["import_seconds"] * 500_000 / max(1, result["images"]) < 60
-        and all(q["p95_ms"] < 50 for q in result["queries"].values())
-        and result["label_commit"]["p95_ms"] < 5
+        result["import_seconds"] * 500_000 / max(1, result["images"]) < targets["import_seconds_max"]
+        and all(q["p95_ms"] < targets["query_p95_ms_max"] for q in result["queries"].values())
+        and result["label_commit"]["p95_ms"] < targets["label_commit_p95_ms_max"]
     )
     if args.json:
         print(json.dumps(result))

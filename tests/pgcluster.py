@@ -38,8 +38,9 @@ def _free_port() -> int:
 class Cluster:
     """One running server: ``url(dbname)`` for a database on it, ``create_database`` for a fresh one."""
 
-    def __init__(self, bin_dir: Path):
+    def __init__(self, bin_dir: Path, *, durable: bool = False):
         self.bin_dir = bin_dir
+        self.durable = durable  # fsync and synchronous commits as a lab's server has them (benchmarks)
         self.root = Path(tempfile.mkdtemp(prefix="xtalviewer-pg-"))
         self.data = self.root / "data"
         self.port = _free_port()
@@ -56,8 +57,9 @@ class Cluster:
 
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
+        opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=60"
+        if not self.durable:  # a throwaway server for tests: nothing to keep across a power cut
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "server.log"), "-w", "start")
         deadline = time.monotonic() + 30
         while self._run("pg_isready", "-h", "127.0.0.1", "-p", str(self.port), check=False).returncode != 0:
