@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("xtalviewer.store")
 
 VERSION_TABLE = "xtalviewer_schema"
-MIGRATION_LOCK = 0x78746C76  # pg_advisory_xact_lock key: one workstation migrates at a time
+MIGRATION_LOCK = 0x78746C76  # pg_advisory_lock key: one workstation migrates at a time
 CONNECT_TIMEOUT_S = 10
 PG_DUMP_TIMEOUT_S = 3600
 
@@ -211,24 +211,33 @@ class PostgresEngine:
             db, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename")]
 
     def upgrade(self, db: Database, version: int, target: int, *, backup: bool) -> None:
-        """Run the PostgreSQL twins of migrations ``version`` .. ``target``, each in its own
-        transaction under an advisory lock (two workstations starting a new release at once: one
-        migrates, the other finds it done). Before the first, a pg_dump of the database."""
+        """Bring the database from ``version`` to ``target`` with the PostgreSQL twins of the
+        migrations, each in its own transaction, after a pg_dump of a store that has data. One
+        workstation at a time (a session advisory lock): two starting a new release at once, one
+        migrates and the other finds it done. The version is read again once the lock is held, each
+        read its own transaction, so it sees what the other committed (the catalog included)."""
         if len(schema_postgres.MIGRATIONS) < target:
             raise StoreError(f"this xtalviewer has no PostgreSQL form of schema {len(schema_postgres.MIGRATIONS) + 1} "
                              f"(schema_postgres.MIGRATIONS); {db.location} was not changed")
-        if version > 0 and backup:
-            self.backup_before_migration(db, version)
-        for number in range(version, target):
-            with db.transaction():
-                self._run(db, "SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-                self._run(db, f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
-                now = self._run(db, f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()[0] or 0
-                if now > number:
-                    continue  # another workstation ran it while we waited for the lock
-                self._run(db, schema_postgres.MIGRATIONS[number])
-                self._run(db, f"DELETE FROM {VERSION_TABLE}")
-                self._run(db, f"INSERT INTO {VERSION_TABLE}(version) VALUES (%s)", (number + 1,))
+        self._run(db, "SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            version = self.schema_version(db)
+            if version == 0 and set(self.table_names(db)) - {VERSION_TABLE}:
+                raise StoreError(f"{db.location} is a PostgreSQL database with tables but not an xtalviewer one; "
+                                 "nothing was changed")
+            if 0 < version < target and backup:
+                self.backup_before_migration(db, version)
+            for number in range(version, target):
+                with db.transaction():
+                    self._run(db, f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
+                    self._run(db, schema_postgres.MIGRATIONS[number])
+                    self._run(db, f"DELETE FROM {VERSION_TABLE}")
+                    self._run(db, f"INSERT INTO {VERSION_TABLE}(version) VALUES (%s)", (number + 1,))
+        finally:
+            try:
+                self._run(db, "SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+            except StoreError:
+                pass  # a connection that broke has released its locks
 
     def backup_before_migration(self, db: Database, version: int) -> Path | None:
         """A ``pg_dump`` (custom format) of the database into the user data folder's backups/ before

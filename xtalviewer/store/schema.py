@@ -320,12 +320,11 @@ def migrate(db: Database, *, backup: bool = True) -> None:
             f"database {db.location} was written by an older xtalviewer (schema {version}) and must be upgraded, "
             "but it cannot be written here; open it once where it can be (a copy in a writable folder)"
         )
-    if version == 0 and db.table_names():
-        kind = "a PostgreSQL database with tables" if db.location.is_server else "an SQLite database"
-        raise StoreError(f"{db.location} is {kind} but not an xtalviewer one; nothing was changed")
-    if db.location.is_server:
+    if db.location.is_server:  # the server's checks run under its migration lock (several workstations)
         db.engine.upgrade(db, version, SCHEMA_VERSION, backup=backup)
         return
+    if version == 0 and db.table_names():
+        raise StoreError(f"{db.location} is an SQLite database but not an xtalviewer one; nothing was changed")
     if version > 0 and backup:
         db.backup(db.path.with_name(f"{db.path.name}.v{version}-{int(time.time())}.bak"))
     # a migration may rebuild a table others refer to (SQLite's way to change a constraint):
