@@ -107,7 +107,7 @@ def summary_format(path: str | Path) -> str:
     return _SUFFIX_FORMATS.get(Path(path).suffix.lower(), "md")
 
 
-def plate_lines(rows: Sequence, *, new_only: bool) -> list[str]:
+def plate_lines(rows: Sequence[Hit], *, new_only: bool) -> list[str]:
     """One line per plate, most hits first: "Plate X: 3 new hits in 2 inspections" (with --new), else
     "Plate X: 4 hits (1 new) in 1 inspection"; drops listed for an earlier hit only are counted apart."""
     plates: dict[str, dict] = {}
@@ -156,7 +156,7 @@ def _cell(r, key: str) -> object:
     return "" if value is None else value
 
 
-def render_hits(rows: Sequence, fmt: str, *, rule: str, title: str, new_only: bool) -> str:
+def render_hits(rows: Sequence[Hit], fmt: str, *, rule: str, title: str, new_only: bool) -> str:
     """The hit list as one document: ``md`` and ``html`` carry the title, the rule, one line per
     plate and a table of the drops; ``csv`` is exactly what ``write_hits_csv`` writes."""
     if fmt not in FORMATS:
@@ -188,7 +188,7 @@ def render_hits(rows: Sequence, fmt: str, *, rule: str, title: str, new_only: bo
             + "</body></html>\n")
 
 
-def write_hits(target: str | Path, rows: Sequence, fmt: str, *, rule: str, title: str, new_only: bool) -> int:
+def write_hits(target: str | Path, rows: Sequence[Hit], fmt: str, *, rule: str, title: str, new_only: bool) -> int:
     """Write the hit list in ``fmt`` whole (``outputs.atomic_output``), so a mail job or a browser
     never reads half a file; returns the number of drops."""
     text = render_hits(rows, fmt, rule=rule, title=title, new_only=new_only)
