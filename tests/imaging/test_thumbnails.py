@@ -120,15 +120,18 @@ def test_the_cache_marks_its_folder_and_deletes_only_names_it_generated(tmp_path
     foreign = [write_image(tmp_path / "cache" / own[0].parent.name / "holiday.jpg"),
                write_image(tmp_path / "cache" / "ab" / ("0" * 39 + "1.jpg")),  # its folder is not its name's start
                write_image(tmp_path / "cache" / "plates" / "P1_01A_1.jpg")]
-    link = tmp_path / "cache" / "cd" / ("cd" + "0" * 38 + ".jpg")
+    taken = {p.parent.name for p in own}  # entry folders are random (a hash): the planted ones must be others
+    free = [f"{n:02x}" for n in range(256) if f"{n:02x}" not in taken | {"ab"}]
+    link_dir, linked_dir = free[0], free[1]
+    link = tmp_path / "cache" / link_dir / (link_dir + "0" * 38 + ".jpg")
     link.parent.mkdir()
     link.symlink_to(outside)
-    (tmp_path / "cache" / "ef").symlink_to(tmp_path / "outside", target_is_directory=True)
-    (tmp_path / "outside" / ("ef" + "1" * 38 + ".jpg")).write_bytes(outside.read_bytes())
+    (tmp_path / "cache" / linked_dir).symlink_to(tmp_path / "outside", target_is_directory=True)
+    (tmp_path / "outside" / (linked_dir + "1" * 38 + ".jpg")).write_bytes(outside.read_bytes())
     removed = cache.prune(limit_bytes=0)
     assert removed == len(own) and not any(p.exists() for p in own)
     assert all(p.exists() for p in foreign) and link.is_symlink() and outside.exists()
-    assert (tmp_path / "outside" / ("ef" + "1" * 38 + ".jpg")).exists()
+    assert (tmp_path / "outside" / (linked_dir + "1" * 38 + ".jpg")).exists()
 
 
 def test_the_cache_still_prunes_its_own_entries_to_its_limit(tmp_path):
