@@ -16,7 +16,7 @@ from xtalviewer.importers.filenames import ParseContext
 from xtalviewer.store.store import Store
 from xtalviewer.watch.completeness import FileWatch, first_look
 from xtalviewer.watch.events import InspectionImported
-from xtalviewer.watch.scoring import inspection_counts, row_value
+from xtalviewer.watch.scoring import inspection_counts
 
 HANDLED_LIMIT = 100_000  # skipped files remembered at most (oldest forgotten first)
 
@@ -138,10 +138,10 @@ def import_arrived(store: Store, group: Arriving, paths: list[str], ready_at: fl
     report = import_paths(store, paths, workers=2)
     plate = store.plate_by_barcode(group.plate)
     inspection = None if plate is None else next(
-        (n for n in store.inspections(row_value(plate, "id")) if row_value(n, "key") == group.key), None)
+        (n for n in store.inspections(plate.id) if n.key == group.key), None)
     if inspection is None:
         return None
-    inspection_id = row_value(inspection, "id")
+    inspection_id = inspection.id
     drops = inspection_counts(store, inspection_id, None)["drops"]
     return InspectionImported(
         plate=group.plate, inspection=group.key, inspection_id=inspection_id, drops=drops,

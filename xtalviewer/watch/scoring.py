@@ -18,11 +18,6 @@ from xtalviewer.store.store import Store
 from xtalviewer.watch.events import InspectionImported, InspectionScored, NewHit, NewHits
 
 
-def row_value(row, key: str):
-    """A field of a store row, whether the store hands out dicts or typed rows."""
-    return row[key] if isinstance(row, dict) else getattr(row, key)
-
-
 @dataclass
 class ModelChoice:
     """The model to score with now, or why there is none (``reason``, with a ``hint`` for the log)."""
@@ -54,7 +49,7 @@ class LoadedModel:
             return ModelChoice(reason="no model to score with", hint="train one (xtal-train) or activate one "
                                "(xtalviewer models activate ID); inspections are imported meanwhile and scored "
                                "once there is one")
-        key = (row_value(model, "id"), row_value(model, "path"))
+        key = (model.id, model.path)
         if key == self._key:
             return ModelChoice(model, self._scorer)
         try:
@@ -62,9 +57,9 @@ class LoadedModel:
             device = select_device(self.device)
             scorer = Scorer(net, meta, device)
         except (CheckpointError, SchemeError, OSError, RuntimeError, ValueError) as exc:
-            return ModelChoice(reason=f"model {row_value(model, 'name')} cannot be loaded",
+            return ModelChoice(reason=f"model {model.name} cannot be loaded",
                                hint=f"{exc}; tried again with back-off")
-        self._key, self._scorer, self.name = key, scorer, row_value(model, "name")
+        self._key, self._scorer, self.name = key, scorer, model.name
         return ModelChoice(model, scorer, loaded=f"{self.name} ({meta.arch}@{meta.input_size}) on "
                                                  f"{describe_device(device)}")
 
@@ -76,7 +71,7 @@ def drops_to_score(store: Store, model_id: int, inspection_ids: Iterable[int]) -
     for inspection_id in inspection_ids:
         inspection = store.inspection(inspection_id)
         if inspection is not None:
-            plates.setdefault(row_value(inspection, "plate_id"), set()).add(inspection_id)
+            plates.setdefault(inspection.plate_id, set()).add(inspection_id)
     items, inspection_of = [], {}
     for plate_id, wanted in plates.items():
         for item in work_list(store, model_id, plate_id=plate_id):
@@ -122,14 +117,14 @@ def inspection_counts(store: Store, inspection_id: int, model_id: int | None) ->
     if not rows:
         return {"drops": 0, "hits": 0, "unreadable": 0}
     row = rows[0]
-    return {"drops": row_value(row, "images") or 0, "hits": row_value(row, "predicted_hits") or 0,
-            "unreadable": row_value(row, "unreadable") or 0}
+    return {"drops": row.images or 0, "hits": row.predicted_hits or 0,
+            "unreadable": row.unreadable or 0}
 
 
 def new_hits(store: Store, model_id: int, plate: str, inspection_id: int) -> list:
     """Drops first a hit at this inspection, as ``hits --new`` lists them (hit-list rows)."""
     rows = store.hit_list(model_id, plate=plate, new_only=True)
-    return [r for r in rows if row_value(r, "inspection_id") == inspection_id]
+    return [r for r in rows if r.inspection_id == inspection_id]
 
 
 def unscored_under(store: Store, model_id: int, folders: Iterable[str]) -> tuple[int, set[int]]:
@@ -147,7 +142,7 @@ def write_summary(store: Store, model, path: Path, days: int) -> str | None:
     from xtalviewer.report.hits import hit_rule, summary_format, write_hits
 
     since = (date.today() - timedelta(days=days)).isoformat()
-    model_id = row_value(model, "id")
+    model_id = model.id
     try:
         rows = store.hit_list(model_id, since=since, new_only=True)
         write_hits(path, rows, summary_format(path), rule=hit_rule(model, store.operating_point(model_id)),
@@ -161,18 +156,18 @@ def scored_events(store: Store, model, inspection_id: int, imported: InspectionI
                   score_s: float, stored_at: float) -> tuple[InspectionScored, NewHits | None]:
     """What the watcher says about an inspection it scored: its line (drops, hits, new hits) and the
     drops that became hits at it (None when there are none)."""
-    model_id = row_value(model, "id")
+    model_id = model.id
     inspection = store.inspection(inspection_id)
-    plate, key = row_value(inspection, "barcode"), row_value(inspection, "key")
+    plate, key = inspection.barcode, inspection.key
     counts = inspection_counts(store, inspection_id, model_id)
     new = new_hits(store, model_id, plate, inspection_id)
     event = InspectionScored(
-        plate=plate, inspection=key, inspection_id=inspection_id, imaged_at=row_value(inspection, "imaged_at"),
+        plate=plate, inspection=key, inspection_id=inspection_id, imaged_at=inspection.imaged_at,
         drops=counts["drops"], scored=scored, unreadable=counts["unreadable"], hits=counts["hits"],
-        new_hits=len(new), model=row_value(model, "name"), score_s=score_s, stored_at=stored_at,
+        new_hits=len(new), model=model.name, score_s=score_s, stored_at=stored_at,
         ready_at=imported.ready_at if imported else None, import_s=imported.import_s if imported else None)
     if not new:
         return event, None
     threshold = store.operating_point(model_id).threshold
     return event, NewHits(plate, key, inspection_id, threshold, tuple(
-        NewHit(*(row_value(r, k) for k in ("image_id", "well", "drop", "crystal_prob", "image_path"))) for r in new))
+        NewHit(*(getattr(r, k) for k in ("image_id", "well", "drop", "crystal_prob", "image_path"))) for r in new))

@@ -40,7 +40,7 @@ from xtalviewer.watch.events import (FolderState, InspectionImported, Inspection
                                      where_raised)
 from xtalviewer.watch.config import WatchConfig
 from xtalviewer.watch.folders import EventSource, WatchedFolder
-from xtalviewer.watch.scoring import (LoadedModel, ModelChoice, drops_to_score, row_value, score_drops, scored_events,
+from xtalviewer.watch.scoring import (LoadedModel, ModelChoice, drops_to_score, score_drops, scored_events,
                                       unscored_under, write_summary)
 
 PENDING_TICK_S = 0.5  # how often waiting files are looked at
@@ -298,7 +298,7 @@ class WatchService:
             if model is None:
                 return
             roots = [f.real_root for f in self.folders]
-            drops, inspections = unscored_under(self._store, row_value(model, "id"), roots)
+            drops, inspections = unscored_under(self._store, model.id, roots)
         except (StoreError, sqlite3.Error) as exc:
             self._say(f"Could not look for unscored drops at start ({exc}); they are scored when their "
                       "inspection is next imported or at the next start.")
@@ -339,7 +339,7 @@ class WatchService:
             if choice.loaded:
                 self._say(f"Scoring with {choice.loaded}.")
             self._model_note = None
-            model_id = row_value(choice.model, "id")
+            model_id = choice.model.id
             items, inspection_of = drops_to_score(self._store, model_id, batch)
         except (StoreError, sqlite3.Error) as exc:
             self._score_later(f"database busy or unavailable ({exc})")
