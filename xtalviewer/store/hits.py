@@ -102,14 +102,16 @@ def ever_hit_counts(db: Database, model_id: int | None) -> EverHitCounts:
 
 
 def hit_list(db: Database, model_id: int, *, plate: str | None = None, since: str | None = None,
-             new_only: bool = False) -> list[Hit]:
+             new_only: bool = False, scored_after: str | None = None) -> list[Hit]:
     """Drops across all plates that are, or ever were, a hit of this model, best first.
 
     One row per drop, at its latest inspection (imaged on or after ``since``, an ISO date, when
     given): the drop as it is now. Listed when its best crystal probability over all its
     inspections is a hit; ``hit`` says whether it is a hit at that latest inspection. Ranked by that
     inspection's crystal probability, then by the best. ``new_only``: only drops whose first hit is
-    their latest inspection ("appeared since the last look").
+    their latest inspection ("appeared since the last look"). ``scored_after`` (a UTC time as the
+    store writes it, ``db.now_iso``): only drops whose prediction at that inspection was stored
+    later (with ``new_only``: the hits that appeared since a reviewer last opened the hit list).
     """
     params: dict = {"model": model_id, **threshold_param(db, model_id)}
     scope = ""
@@ -122,12 +124,15 @@ def hit_list(db: Database, model_id: int, *, plate: str | None = None, since: st
         params["since"] = since
     if new_only:
         keep.append(f"{hit_sql('c.crystal_prob')} AND {_MARKED_INSPECTION} = c.inspection_id")
+    if scored_after is not None:
+        keep.append("c.scored_at > :scored_after")
+        params["scored_after"] = scored_after
     # the wells' conditions are joined to the listed drops only, not to every image the window runs over
     rows = db.execute(
         f"""WITH c AS (
                 SELECT i.id AS image_id, i.inspection_id, pl.barcode AS plate, n.key AS inspection, n.imaged_at,
                        i.well, i.row, i.col, i.drop_no AS "drop", i.path AS image_path, i.label, p.crystal_prob,
-                       p.crystal_top3,
+                       p.crystal_top3, p.created_at AS scored_at,
                        ROW_NUMBER() OVER (PARTITION BY i.plate_id, i.row, i.col, i.drop_no
                                           ORDER BY n.imaged_at DESC, n.id DESC) AS recent,
                        MAX(p.crystal_prob) OVER same_drop AS best,
