@@ -58,6 +58,12 @@ class FakeView:
     def labels_changed(self, image_ids: Sequence[int]) -> None:
         self.calls.append(("labels_changed", list(image_ids)))
 
+    def others_labelled(self, image_ids: Sequence[int]) -> None:
+        self.calls.append(("others_labelled", list(image_ids)))
+
+    def plates_changed(self) -> None:
+        self.calls.append(("plates_changed",))
+
     def model_changed(self, rescore: bool) -> None:
         self.calls.append(("model_changed", rescore))
 
@@ -84,6 +90,9 @@ class FakeView:
 
     def start_task(self, task: str) -> None:
         self.calls.append(("start_task", task))
+
+    def set_watching(self, on: bool) -> None:
+        self.calls.append(("set_watching", on))
 
     def close(self) -> bool:
         self.calls.append(("close",))
@@ -135,9 +144,9 @@ def test_every_action_row_runs_against_the_session_and_a_fake_view(session, view
     asked = set(view.names())
     assert {"labels_changed", "show_queue", "show_choices", "show_current", "inspection_opened", "open_dialog",
             "start_task", "zoom_image", "show_overlay", "resize_drops", "select_all_drops", "close",
-            "edit_condition_filter", "model_changed", "save_settings"} <= asked
+            "edit_condition_filter", "model_changed", "save_settings", "set_watching"} <= asked
     assert {c[1] for c in view.calls if c[0] == "open_dialog"} == {"preferences", "hits", "plots", "retrain",
-                                                                     "about", "shortcuts"}
+                                                                     "about", "shortcuts", "watch"}
     assert {c[1] for c in view.calls if c[0] == "start_task"} == {"import", "export", "report", "recalibrate"}
 
 

@@ -67,6 +67,13 @@ class ReviewView(Protocol):
     def labels_changed(self, image_ids: Sequence[int]) -> None:
         """Labels of these drops were written: the drops, Undo/Redo, the plate's counts, the drop on screen."""
 
+    def others_labelled(self, image_ids: Sequence[int]) -> None:
+        """Colleagues labelled or flagged these open drops: paint them, the plate's counts, and the
+        side panel when the drop on screen is one of them (nothing moves, nothing else reloads)."""
+
+    def plates_changed(self) -> None:
+        """Labels changed on other inspections: read the plate browser's counts again, soon."""
+
     def model_changed(self, rescore: bool) -> None:
         """The session follows another model and has read its queue; ``rescore``: score the open plate."""
 

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from xtalviewer.review import model_choice, navigation
+from xtalviewer.review import live, model_choice, navigation
+from xtalviewer.review.live import LiveUpdate
 from xtalviewer.review.labelling import LabelChange, LabelNotSaved
 from xtalviewer.review.queue import Filters
 from xtalviewer.review.session import ReviewError, ReviewSession
 from xtalviewer.settings import Settings
 from xtalviewer.store.rows import CourseImage
+from xtalviewer.store.label_watch import LiveNews
 from xtalviewer.store.schema import MODE_NAMES
 
 if TYPE_CHECKING:  # the protocol lives with the action table, which calls these commands
@@ -107,6 +109,28 @@ def reload_all(session: ReviewSession, view: ReviewView) -> None:
     session.set_model(current_model(session.store))
     session.reload()
     view.model_changed(rescore=False)
+
+
+def others_changed(session: ReviewSession, view: ReviewView, news: LiveNews) -> LiveUpdate:
+    """Colleagues' labels, second looks or model activation arrived (``review/live.py``): the open
+    drops they touched are painted again, other plates' counts read again, the model followed, and
+    who did what said in one line."""
+    update = live.take_news(session, news)
+    if update.changed:
+        view.others_labelled(update.changed)
+    if update.elsewhere:
+        view.plates_changed()
+    notes = [update.note] if update.note else []
+    if news.model_activated is not None:
+        model = model_choice.follow_activation(session, news.model_activated, view.settings)
+        if model is not None:
+            view.save_settings()
+            view.model_changed(rescore=session.inspection is not None)
+            notes.append(f"Model {model.id}: {model.name} was made active on another workstation; "
+                         "this window follows it")
+    if notes:
+        view.say(" · ".join(notes), 15000)
+    return update
 
 
 def activate_model(session: ReviewSession, view: ReviewView, model_id: int) -> bool:

@@ -34,3 +34,17 @@ def activate_model(session: ReviewSession, model_id: int, settings: Settings) ->
     session.set_model(current_model(session.store))
     session.reload()
     return session.inspection.plate_id if session.inspection is not None and session.model is not None else None
+
+
+def follow_activation(session: ReviewSession, model_id: int, settings: Settings) -> Model | None:
+    """Another workstation made ``model_id`` the store's active model: the session follows it and
+    reads its queue again, and so does the user's default when they had one (``settings``, to be
+    saved). Returns the model followed; None when the session already shows it or the store lost it."""
+    model = session.store.model(model_id)
+    if model is None or model.id == session.model_id:
+        return None
+    if settings.default_model is not None:
+        settings.default_model = model.id
+    session.set_model(model)
+    session.reload()
+    return model

@@ -1,10 +1,12 @@
-"""Live labels between workstations: what other reviewers labelled since the last look, for a window
-to poll (a timer every second or two) without Qt and without re-reading its queue.
+"""Live labels between workstations: what other reviewers labelled since the last look, and a model
+activated elsewhere, for a window to poll (every half second, off its GUI thread) without Qt and
+without re-reading its queue.
 
 Asking costs next to nothing when nothing changed: on SQLite, ``PRAGMA data_version`` (a counter
 that moves when another connection commits to the file); on PostgreSQL, the notifications already
 on the connection's socket (``LISTEN``: every store that appends labels or second looks sends
-``NOTIFY xtalviewer_labels`` in the same transaction, delivered when it commits). Only then are the
+``NOTIFY xtalviewer_labels`` in the same transaction, delivered when it commits; so does activating
+a model). Only then are the
 new annotations and flags read, by id after the last ones seen (append-only tables), looking back
 ``LOOKBACK`` ids because on a server two transactions may commit out of id order.
 """
@@ -30,9 +32,53 @@ class LabelEvent:
     flagged: bool | None = None
 
 
+@dataclass(slots=True)
+class DropPlace:
+    """Where a labelled image is, for the window's note (\"bob labelled LW1 B4 drop 1: Needles\")."""
+
+    inspection_id: int
+    barcode: str
+    well: str
+    drop_no: int
+
+
+@dataclass(slots=True)
+class LiveNews:
+    """What changed since the previous look: the events, oldest first; each labelled image's label now
+    (the store's, whichever commit was last) and place; and the model made active, when that changed."""
+
+    events: list[LabelEvent]
+    labels_now: dict[int, str | None]
+    places: dict[int, DropPlace]
+    model_activated: int | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.events) or self.model_activated is not None
+
+
 def announce(db: Database) -> None:
-    """Inside a transaction that appends labels or flags: tell the watching workstations."""
+    """Inside a transaction that appends labels or flags, or activates a model: tell the watching
+    workstations."""
     db.engine.announce(db, CHANNEL)
+
+
+def _active_model_id(db: Database) -> int | None:
+    row = db.execute("SELECT id FROM model WHERE active = 1").fetchone()
+    return row[0] if row else None
+
+
+def _places(db: Database, image_ids: list[int]) -> tuple[dict[int, str | None], dict[int, DropPlace]]:
+    labels: dict[int, str | None] = {}
+    places: dict[int, DropPlace] = {}
+    for start in range(0, len(image_ids), 500):
+        chunk = image_ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for image_id, label, inspection_id, barcode, well, drop_no in db.execute(
+                f"SELECT i.id, i.label, i.inspection_id, p.barcode, i.well, i.drop_no FROM image i "
+                f"JOIN plate p ON p.id = i.plate_id WHERE i.id IN ({marks})", chunk):
+            labels[image_id] = label
+            places[image_id] = DropPlace(inspection_id, barcode, well, drop_no)
+    return labels, places
 
 
 class _NewRows:
@@ -61,11 +107,25 @@ class LabelWatch:
     def __init__(self, store: Database):
         self.store = store
         self._token = self.store.engine.watch(self.store)
+        self._looked = False  # the last poll found a change (then the active model is read again)
         self._labels = _NewRows(self.store, "annotation", "image_id, label, annotator, created_at")
         self._flags = _NewRows(self.store, "flag", "image_id, flagged, annotator, created_at")
+        self._active_model = _active_model_id(self.store)
+
+    def read(self) -> LiveNews:
+        """The labels, second looks and model activation committed since the previous call, with the
+        labelled images' labels now and their places; empty (falsy) when nothing changed."""
+        events = self.poll()
+        model_now = _active_model_id(self.store) if self._looked else self._active_model
+        activated = model_now if model_now != self._active_model and model_now is not None else None
+        self._active_model = model_now
+        labels, places = _places(self.store, sorted({e.image_id for e in events})) if events else ({}, {})
+        return LiveNews(events, labels, places, activated)
 
     def poll(self) -> list[LabelEvent]:
+        """Just the labels and second looks (``read`` has the rest)."""
         changed, self._token = self.store.engine.changed(self.store, self._token)
+        self._looked = changed
         if not changed:
             return []
         events = [LabelEvent(image_id, label, annotator, created)

@@ -10,6 +10,7 @@ from itertools import starmap
 from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.labels import SchemeError
 from xtalviewer.store.db import Database, StoreError, now_iso
+from xtalviewer.store.label_watch import announce
 from xtalviewer.store.rows import Model
 
 _MODEL = ("SELECT id, name, arch, scheme, classes, input_size, normalization, run_id, metrics, path, sha256, active, "
@@ -75,6 +76,7 @@ def activate_model(db: Database, model_id: int) -> None:
             raise StoreError(f"there is no model {model_id} in the registry")
         db.execute("UPDATE model SET active = 0 WHERE active = 1")
         db.execute("UPDATE model SET active = 1 WHERE id = ?", (model_id,))
+        announce(db)  # the other workstations follow it when this commits
 
 
 # -- reading ----------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QWidget
 
@@ -24,6 +24,7 @@ from xtalviewer.store.store import Store
 from xtalviewer.gui.app import dialogs
 from xtalviewer.gui.app.centre_split import Centre
 from xtalviewer.gui.app.file_commands import FileCommands
+from xtalviewer.gui.app.live import LiveLabels
 from xtalviewer.gui.app.menus import fill_model_menu, install_actions, show_undo_state
 from xtalviewer.gui.app.model_work import ScoringFeed, recalibration
 from xtalviewer.gui.app.placement import add_dock, place, saved_geometry
@@ -39,6 +40,9 @@ from xtalviewer.gui.plate.drop_grid import DropGrid
 from xtalviewer.gui.plate.grid_view import GridPane
 from xtalviewer.gui.plate.review_toolbar import ReviewToolbar
 from xtalviewer.gui.plate.scoring import LiveScoring
+
+
+PLATES_AFTER_OTHERS_MS = 3000  # colleagues' labels on other plates: their counts are read again this late
 
 
 class MainWindow(QMainWindow):
@@ -67,6 +71,12 @@ class MainWindow(QMainWindow):
         place(self, settings.window_geometry)
         self._build()
         self.refresh_browser()
+        # colleagues' labels and model activations, heard off the GUI thread (``gui/app/live.py``)
+        self.live = LiveLabels(self.db_path, lambda news: commands.others_changed(self.session, self, news),
+                               self._live_unheard, self)
+        self._plates_later = QTimer(self, singleShot=True, interval=PLATES_AFTER_OTHERS_MS)
+        self._plates_later.timeout.connect(lambda: self.refresh_browser())
+        self.live.start()
 
     # -- layout and wiring ------------------------------------------------------------------------
 
@@ -180,6 +190,21 @@ class MainWindow(QMainWindow):
         self.set_current_row(self.session.current)
         self.recalibrator.check(self.session.operating_point if self.model else None)
 
+    def others_labelled(self, image_ids: Sequence[int]) -> None:
+        self.drops.refresh(image_ids)
+        counts = self.session.inspection_counts()
+        if counts:
+            self.browser_model.set_counts(counts)
+        if self.session.current_image_id in image_ids:
+            self.drop.show_prediction(history=self.session.history())
+
+    def plates_changed(self) -> None:
+        if not self._plates_later.isActive():  # many labels elsewhere: one read of the counts
+            self._plates_later.start()
+
+    def _live_unheard(self, text: str | None) -> None:
+        self.say(f"Note: {text}" if text else "Colleagues' labels arrive again", 0 if text else 5000)
+
     def model_changed(self, rescore: bool) -> None:
         self.show_model()
         self.show_queue()  # the grid shows the new model's (cached) predictions and hits
@@ -286,6 +311,8 @@ class MainWindow(QMainWindow):
             self._closed = True
             self.drop.closed = True  # queued results can still arrive; they must not touch the store
             self.scoring.close(wait=3.0)
+            self.live.close(wait=2.0)
+            self._plates_later.stop()
             self.browser.task.close()
             self.files.close()
             self.settings.thumbnail_size = self.drops.queue.delegate.cell
