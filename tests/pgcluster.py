@@ -60,7 +60,16 @@ class Cluster:
         opts = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=60"
         if not self.durable:  # a throwaway server for tests: nothing to keep across a power cut
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "server.log"), "-w", "start")
+        self.options = opts
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop the server as an administrator would (every session ended); ``resume`` starts it again."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-o", self.options, "-l", str(self.root / "server.log"), "-w",
+                  "start")
         deadline = time.monotonic() + 30
         while self._run("pg_isready", "-h", "127.0.0.1", "-p", str(self.port), check=False).returncode != 0:
             if time.monotonic() > deadline:

@@ -35,6 +35,7 @@ class SQLiteEngine:
     SQL is SQLite's own dialect, so it runs as written; PRAGMAs live here and in ``schema`` only."""
 
     name = "sqlite"
+    reconnects = False  # a file has no connection to lose (``reconnect``)
     integrity_error = sqlite3.IntegrityError
     operational_error = sqlite3.OperationalError
 
@@ -162,6 +163,10 @@ class Database:
         self.busy_timeout = busy_timeout
         self.engine = engine or SQLITE
         self.sqlite_utils: sqlite_utils.Database | None = None  # SQLite only
+        self.transaction_depth = 0  # open ``transaction()`` blocks, nested ones included
+        self.retrying = False  # inside a call that survives a dropped connection (``reconnect``)
+        self.unsettled: dict = {}  # calls whose COMMIT's fate a dropped connection left unknown (``reconnect``)
+        self.server_pid: int | None = None  # the server process of this connection (PostgreSQL)
         self.conn = self.engine.connect(self)
         self.IntegrityError = self.engine.integrity_error  # a constraint refused a row, on either engine
 
@@ -203,27 +208,31 @@ class Database:
         """BEGIN ... COMMIT (SQLite: BEGIN IMMEDIATE, the write lock up front so concurrent writers
         queue, not deadlock); inside another transaction, part of it."""
         engine = self.engine
-        if engine.in_transaction(self):
-            yield self
-            return
+        self.transaction_depth += 1
         try:
-            engine.begin(self)
-        except engine.operational_error as exc:
-            raise self.explain(exc) or exc from None
-        try:
-            yield self
-        except engine.operational_error as exc:
-            engine.rollback(self)
-            raise self.explain(exc) or exc from None
-        except BaseException:
             if engine.in_transaction(self):
+                yield self
+                return
+            try:
+                engine.begin(self)
+            except engine.operational_error as exc:
+                raise self.explain(exc) or exc from None
+            try:
+                yield self
+            except engine.operational_error as exc:
                 engine.rollback(self)
-            raise
-        try:
-            engine.commit(self)
-        except engine.operational_error as exc:
-            engine.rollback(self)
-            raise self.explain(exc) or exc from None
+                raise self.explain(exc) or exc from None
+            except BaseException:
+                if engine.in_transaction(self):
+                    engine.rollback(self)
+                raise
+            try:
+                engine.commit(self)
+            except engine.operational_error as exc:
+                engine.rollback(self)
+                raise self.explain(exc) or exc from None
+        finally:
+            self.transaction_depth -= 1
 
     @contextmanager
     def savepoint(self, name: str = "part") -> Iterator[Database]:

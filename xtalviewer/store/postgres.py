@@ -31,6 +31,7 @@ from xtalviewer.store import schema_postgres
 from xtalviewer.store.db import READERS, StoreBusyError, StoreError, StoreReadOnlyError
 from xtalviewer.store.lock_holders import describe_process
 from xtalviewer.store.dialect import postgres_sql
+from xtalviewer.store.reconnect import StoreConnectionLost
 
 if TYPE_CHECKING:
     import psycopg
@@ -42,6 +43,7 @@ log = logging.getLogger("xtalviewer.store")
 VERSION_TABLE = "xtalviewer_schema"
 MIGRATION_LOCK = 0x78746C76  # pg_advisory_lock key: one workstation migrates at a time
 CONNECT_TIMEOUT_S = 10
+RECONNECT_TIMEOUT_S = 3  # a reconnect during review gives up sooner: the reviewer is waiting
 PG_DUMP_TIMEOUT_S = 3600
 
 
@@ -96,6 +98,7 @@ class PostgresEngine:
     """The PostgreSQL side of ``Database``; stateless, each method takes the open Database."""
 
     name = "postgresql"
+    reconnects = True  # a dropped connection is made again (``reconnect``)
 
     @property
     def integrity_error(self) -> type[Exception]:
@@ -107,16 +110,66 @@ class PostgresEngine:
 
     # -- connecting ---------------------------------------------------------------------------------
 
-    def connect(self, db: Database) -> psycopg.Connection:
+    def connect(self, db: Database, timeout: float = CONNECT_TIMEOUT_S) -> psycopg.Connection:
         psycopg = _psycopg()
         try:
             conn = psycopg.connect(db.location.url, autocommit=True, cursor_factory=psycopg.ClientCursor,
-                                   connect_timeout=CONNECT_TIMEOUT_S, application_name=application_name())
+                                   connect_timeout=timeout, application_name=application_name())
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL database {db.location}: "
                              f"{_one_line(exc, db.location.password)}") from None
         _adapters(conn)
+        db.server_pid = conn.info.backend_pid
         return conn
+
+    # -- a dropped connection (``reconnect`` says how a call survives one) ------------------------------
+
+    def broken(self, db: Database) -> bool:
+        """Whether the connection is known to be gone (a server that ended it unseen is found on use)."""
+        return db.conn.broken or db.conn.closed
+
+    def lost(self, db: Database, exc: BaseException, xid: int | None = None) -> StoreConnectionLost:
+        return StoreConnectionLost(f"database {db.location}: the connection to the server was lost "
+                                   f"({_one_line(exc, db.location.password)})", xid=xid, server_pid=db.server_pid)
+
+    def reconnect(self, db: Database, old_server_pid: int | None = None) -> None:
+        """A new connection in place of a lost one, set up as the first was. A lost session the server
+        still runs (a network cut it has not noticed) is ended, so its locks and its transaction go."""
+        try:
+            db.conn.close()
+        except _psycopg().Error:
+            pass
+        try:
+            db.conn = self.connect(db, timeout=RECONNECT_TIMEOUT_S)
+            self.configure(db)
+            if old_server_pid:
+                self._run(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE pid = %s AND application_name = %s", (old_server_pid, application_name()))
+        except StoreError as exc:
+            raise StoreConnectionLost(str(exc), server_pid=old_server_pid) from None
+        log.warning("xtalviewer: reconnected to %s", db.location)
+
+    def committed(self, db: Database, xid: int, *, within: float) -> bool:
+        """Whether transaction ``xid`` (whose COMMIT was in flight when its connection broke) committed,
+        as the server says; one still in progress (its session ending) is waited for ``within`` s."""
+        deadline = time.monotonic() + within
+        while True:
+            status = self._run(db, "SELECT txid_status(%s)", (xid,)).fetchone()[0]
+            if status in ("committed", "aborted"):
+                return status == "committed"
+            if status is None:
+                raise StoreError(f"database {db.location}: the server no longer knows whether the change sent "
+                                 "before the connection broke was saved; look at the drop's history")
+            if time.monotonic() > deadline:
+                raise StoreConnectionLost(f"database {db.location}: the change sent before the connection broke "
+                                          f"is still in progress on the server after {within:g} s", xid=xid)
+            time.sleep(0.05)
+
+    def rows_written_by(self, db: Database, table: str, xid: int) -> list[int]:
+        """The ids of the rows of an append-only ``table`` that transaction ``xid`` inserted (its
+        ``xmin``: the 32-bit form of the id), in order: what a write that committed had returned."""
+        return [r[0] for r in self._run(db, f"SELECT id FROM {table} WHERE xmin = %s::text::xid ORDER BY id",
+                                        (str(xid % 2**32),))]
 
     def configure(self, db: Database) -> None:
         """Wait for another writer's row locks as long as SQLite waits for its file lock; a reader's
@@ -183,13 +236,22 @@ class PostgresEngine:
     def in_transaction(self, db: Database) -> bool:
         from psycopg.pq import TransactionStatus
 
-        return db.conn.info.transaction_status != TransactionStatus.IDLE
+        return db.conn.info.transaction_status not in (TransactionStatus.IDLE, TransactionStatus.UNKNOWN)
 
     def begin(self, db: Database) -> None:
         db.conn.execute("BEGIN")
 
     def commit(self, db: Database) -> None:
-        db.conn.execute("COMMIT")
+        """COMMIT, the transaction's id taken first: when the connection breaks with COMMIT in flight,
+        the server is asked later whether it committed (``reconnect``) rather than guessed."""
+        xid = None
+        try:
+            xid = db.conn.execute("SELECT txid_current_if_assigned()").fetchone()[0]
+            db.conn.execute("COMMIT")
+        except _psycopg().Error as exc:
+            if self.broken(db):
+                raise self.lost(db, exc, xid) from None
+            raise
 
     def rollback(self, db: Database) -> None:
         try:
@@ -306,6 +368,8 @@ class PostgresEngine:
         errors = psycopg.errors
         if isinstance(exc, StoreError):
             return exc
+        if isinstance(exc, psycopg.Error) and self.broken(db):
+            return self.lost(db, exc)
         if isinstance(exc, errors.LockNotAvailable):
             return StoreBusyError(
                 f"database {db.location} is busy: {self.describe_holders(db)} kept rows locked for more than "

@@ -36,6 +36,7 @@ from xtalviewer.store.db import (
 from xtalviewer.store.inputs import AnnotationRow, ImageRow, PredictionRow
 from xtalviewer.store.location import Location, location_of
 from xtalviewer.store.queue import QUEUE_ORDERS
+from xtalviewer.store.reconnect import reconnecting
 from xtalviewer.store.scheme_binding import bind_scheme
 
 __all__ = ["BUSY_TIMEOUT_S", "QUEUE_ORDERS", "SOURCES", "AnnotationRow", "ImageRow", "PredictionRow", "Store",
@@ -260,3 +261,35 @@ def _upgrade_if_old(path: Path, scheme: str | LabelScheme | None, busy_timeout: 
             Store(path, scheme, busy_timeout=busy_timeout, allow_network=allow_network).close()
         except StoreReadOnlyError:
             pass  # a read-only medium: the reader reads an upgraded copy in memory (``_read_upgraded_copy``)
+
+
+# -- surviving a dropped server connection (reconnect.py) ----------------------------------------------------
+# The review's calls reconnect and run again when the server connection broke: its small writes
+# (a label read back by its transaction if it committed before the break, never written twice)
+# and the reads its window makes. Imports, predict and copies run in long transactions of their
+# own and report a lost connection instead.
+
+def _annotation_ids(db: Database, xid: int, *_args: object, **_kwargs: object) -> list[int]:
+    return db.engine.rows_written_by(db, "annotation", xid)
+
+
+def _first_annotation_id(db: Database, xid: int, *_args: object, **_kwargs: object) -> int:
+    return db.engine.rows_written_by(db, "annotation", xid)[0]
+
+
+def _flag_ids(db: Database, xid: int, *_args: object, **_kwargs: object) -> list[int]:
+    return db.engine.rows_written_by(db, "flag", xid)
+
+
+REVIEW_WRITES = {"add_annotation": _first_annotation_id, "add_annotations": _annotation_ids, "add_flags": _flag_ids,
+                 "mark_load_error": None, "activate_model": None}
+REVIEW_READS = (
+    "plates", "inspections", "inspection", "inspection_choices", "inspection_modes", "plate_summaries",
+    "inspection_summaries", "review_queue", "image", "same_drop", "drop_modes", "drop_images", "drop_course",
+    "inspection_of_image", "current_label", "current_labels", "inherited_labels", "history", "flags", "drop_history",
+    "best_over_time", "hit_counts", "operating_point", "model", "models", "active_model", "prediction",
+    "plate_conditions", "plate_screen", "label_counts",
+)
+for _name, _written in {**REVIEW_WRITES, **dict.fromkeys(REVIEW_READS)}.items():
+    setattr(Store, _name, reconnecting(getattr(Store, _name), written=_written))
+del _name, _written
