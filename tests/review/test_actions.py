@@ -235,7 +235,7 @@ def test_menus_keys_and_the_question_mark_list_come_from_the_table(table):
         *(f"Ctrl+{n}" for n in range(1, 8)),
         "Ctrl+U", "Ctrl+H", "Ctrl+K", "Ctrl+Shift+F", "Ctrl+Shift+U", "Ctrl+B", "M", "Shift+M", "Ctrl+L", "Ctrl+Z",
         "Ctrl+Shift+Z / Ctrl+Y", "F", "+ / =", "-", "C", "G", "Ctrl+=", "Ctrl+-", "Ctrl+Shift+A", "Ctrl+I", "Ctrl+E",
-        "Ctrl+P", "Ctrl+Q", "Ctrl+,", "Ctrl+G", "Ctrl+R", "Ctrl+T", "Ctrl+Shift+R", "?"]
+        "Ctrl+P", "Ctrl+Shift+W", "Ctrl+Q", "Ctrl+,", "Ctrl+G", "Ctrl+R", "Ctrl+T", "Ctrl+Shift+R", "?"]
     names = [a.name for a in table]
     assert len(set(names)) == len(names) and all(f"label.{k}" in names for k in keys)
 

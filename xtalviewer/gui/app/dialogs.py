@@ -16,7 +16,7 @@ def open_dialog(window: QMainWindow, dialog: str) -> None:
         window.overlay.toggle()
         return
     openers = {"plots": open_plots, "hits": open_hits, "retrain": open_retrain, "preferences": preferences,
-               "about": about}
+               "about": about, "watch": lambda w, open_one: w.watching.open_folders(open_one)}
     opened = openers[dialog](window, window.open_dialogs.get(dialog))
     if opened is not None:  # a modal one is closed again
         window.open_dialogs[dialog] = opened
@@ -84,15 +84,25 @@ def about(window: QMainWindow, open_one: QWidget | None = None) -> None:
     QMessageBox.about(window, "About xtalviewer", about_text(window.db_path))
 
 
-def open_hits(window: QMainWindow, open_one: QWidget | None = None):
+def open_hits(window: QMainWindow, open_one: QWidget | None = None, new_since_look: bool | None = None):
     """The hit list beside the review window (one at a time, read again when brought forward); Enter
-    on a row opens that drop in its plate."""
-    from xtalviewer.gui.plate.hit_list import HitListDialog
+    on a row opens that drop in its plate. Opening it is the reviewer's look: what became a hit since
+    the previous one is marked, and listed alone (``new_since_look``; None: when the watcher announced
+    new hits since)."""
+    from xtalviewer.gui.plate.hit_list import HitListDialog, take_last_look
 
+    if new_since_look is None:
+        new_since_look = window.watching.unseen_hits > 0
+    last_look = take_last_look(window.settings)
+    window.save_settings()
+    window.watching.hits_seen()
     if _brought_forward(open_one):
-        open_one.reload()
+        if new_since_look and not open_one.since_look.isChecked():
+            open_one.since_look.setChecked(True)  # which reads the list again
+        else:
+            open_one.reload()
         return open_one
-    dialog = HitListDialog(window.db_path, window.scheme, window)
+    dialog = HitListDialog(window.db_path, window.scheme, window, last_look=last_look, new_since_look=new_since_look)
     dialog.drop_chosen.connect(window.go_to_image)
     dialog.show()
     return dialog

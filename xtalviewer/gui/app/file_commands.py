@@ -57,9 +57,13 @@ def import_summary(report) -> str:
 class FileCommands(QObject):
     """Import, export and report for one review window (``window``: its status bar and dialogs)."""
 
-    def __init__(self, window: QMainWindow, db_path: Path, imported: Callable[[], None]):
+    def __init__(self, window: QMainWindow, db_path: Path, imported: Callable[[], None],
+                 after_import: Callable[[list[str]], None] | None = None):
+        """``imported``: the store gained plates; ``after_import(paths)``: the result was seen (the
+        window may offer to watch the folder)."""
         super().__init__(window)
         self.window, self.db_path, self.imported = window, location_of(db_path), imported
+        self.after_import = after_import
         self.imports, self.exports, self.reports = TaskRunner(self), TaskRunner(self), TaskRunner(self)
 
     def _say(self, text: str, ms: int = 0) -> None:
@@ -94,6 +98,8 @@ class FileCommands(QObject):
                 self.window.refresh_all()
             else:
                 self.imported()
+            if self.after_import is not None:
+                self.after_import(list(paths))
 
         self.imports.start(import_task, self.db_path, list(paths), on_done=done,
                            on_failed=lambda e: QMessageBox.warning(self.window, "Import failed", e))

@@ -30,6 +30,7 @@ from xtalviewer.gui.app.model_work import ScoringFeed, recalibration
 from xtalviewer.gui.app.placement import add_dock, place, saved_geometry
 from xtalviewer.gui.app.settings_effect import apply_settings, label_keys, thumbnail_cache
 from xtalviewer.gui.app.shortcuts import ShortcutOverlay
+from xtalviewer.gui.app.watching import Watching
 from xtalviewer.gui.app.status_labels import StatusLabels
 from xtalviewer.gui.drop.drop_view import DropView
 from xtalviewer.gui.drop.image_pane import ImagePane
@@ -66,7 +67,8 @@ class MainWindow(QMainWindow):
                                        threads=2, memory_items=6000, parent=self)
         self.images = BackgroundLoader(lambda key, path: load_rgb(path), threads=2, memory_items=24, parent=self)
         self.scoring = LiveScoring(self.db_path, self)
-        self.files = FileCommands(self, self.db_path, imported=self.refresh_browser)
+        self.files = FileCommands(self, self.db_path, imported=self.refresh_browser,
+                                  after_import=lambda paths: self.watching.offer(paths))
         self.setWindowTitle(f"xtalviewer: {self.db_path.name}")
         place(self, settings.window_geometry)
         self._build()
@@ -119,6 +121,7 @@ class MainWindow(QMainWindow):
         show_undo_state(self.actions_["edit.undo"], self.actions_["edit.redo"], self.session.undo_redo_items())
         self.show_choices()
         self.show_model()
+        self.watching = Watching(self)  # File > Watch imager folders: the watcher's thread, status and news
 
     def show_model(self) -> None:
         """Menu, status bar, hit rule and crop box follow the session's model."""
@@ -236,6 +239,9 @@ class MainWindow(QMainWindow):
     def open_dialog(self, dialog: Dialog) -> None:
         dialogs.open_dialog(self, dialog)
 
+    def set_watching(self, on: bool) -> None:
+        self.watching.set_watching(on)
+
     def start_task(self, task: Task) -> None:
         if task == "recalibrate":  # Model > Recalibrate: the active model's hit threshold on these labels
             self.say("Recalibrating on the labelled drops …", 0)
@@ -311,6 +317,7 @@ class MainWindow(QMainWindow):
             self._closed = True
             self.drop.closed = True  # queued results can still arrive; they must not touch the store
             self.scoring.close(wait=3.0)
+            self.watching.close()
             self.live.close(wait=2.0)
             self._plates_later.stop()
             self.browser.task.close()

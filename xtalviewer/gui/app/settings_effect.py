@@ -38,6 +38,7 @@ def apply_settings(window: MainWindow, new: Settings) -> None:
         window.thumb_cache = thumbnail_cache(new, window.store, window.say)
     commands.settings_changed(window.session, window, old)
     window.show_model()
+    window.watching.follow_settings()  # the watched folders, on or off, the device
 
 
 def thumbnail_cache(settings: Settings, store: Store, say: Callable[[str, int], None]) -> ThumbnailCache:

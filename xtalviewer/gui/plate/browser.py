@@ -137,6 +137,10 @@ class PlateBrowserModel(QStandardItemModel):
         items = self._items.get(inspection_id)
         return items[0].index() if items else None
 
+    def plate_indexes(self) -> dict[int, QModelIndex]:
+        """plate id -> its row's index."""
+        return {plate_id: items[0].index() for plate_id, items in self._plates.items()}
+
 
 class PlateBrowser(QTreeView):
     """The tree of plates and inspections; the keyboard stays with the grid. A click on a plate or an
@@ -169,11 +173,21 @@ class PlateBrowser(QTreeView):
     def refresh(self, db: Path, model: Model | None, op: OperatingPoint,
                 on_read: Callable[[list[InspectionSummary]], None], on_failed: Callable[[str], None]) -> None:
         """Read the plates and their counts (hits at ``op``, ``model``'s rule) off the GUI thread, show
-        them, then hand the inspection rows to ``on_read``."""
+        them, then hand the inspection rows to ``on_read``. Read again (an inspection arrived, counts
+        changed), the tree keeps its collapsed plates, its selection and where it was scrolled to."""
         def done(found: BrowserRows) -> None:
+            again = self.model_.rowCount() > 0
+            scrolled = self.verticalScrollBar().value()
+            selected = self.model_.inspection_id(self.currentIndex())
+            collapsed = {pid for pid, index in self.model_.plate_indexes().items() if not self.isExpanded(index)}
             self.model_.set_rows(found, op, model and model.name)
             self.expandAll()
+            for pid, index in self.model_.plate_indexes().items():
+                if pid in collapsed:
+                    self.collapse(index)
             on_read(found.rows)
+            if again and self.model_.inspection_id(self.currentIndex()) == selected:
+                self.verticalScrollBar().setValue(scrolled)  # the same inspection: stay where the reviewer was
 
         self.task.start(summaries, db, model and model.id, on_done=done, on_failed=on_failed)
 

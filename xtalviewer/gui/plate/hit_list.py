@@ -1,15 +1,20 @@
 """The hit list window: drops of every plate that are (or were) a hit of the active model, highest
 crystal probability first, one row per drop at its latest inspection (``report/hits.py``), each with
 its well's screen condition. Enter or a
-double click opens the drop in its plate in the review window. Read and written off the GUI thread."""
+double click opens the drop in its plate in the review window. Read and written off the GUI thread.
+
+"New since your last look": drops first a hit at their latest inspection (``hits --new``) whose
+prediction there was stored after this reviewer last opened the hit list (kept per annotator in the
+settings, ``take_last_look``); they are marked in every view and the checkbox lists only them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent
+from PySide6.QtGui import QColor, QFont, QKeyEvent
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QFileDialog, QHBoxLayout,
                                QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout)
 
@@ -18,6 +23,8 @@ from xtalviewer.model.registry import current_model
 from xtalviewer.crystal_call import pct
 from xtalviewer.report.hits import hit_rule, write_hits_csv
 from xtalviewer.labels import LabelScheme
+from xtalviewer.settings import Settings
+from xtalviewer.store.db import now_iso
 from xtalviewer.store.rows import Hit
 from xtalviewer.store.store import Store
 from xtalviewer.gui import theme
@@ -35,16 +42,43 @@ class FoundHits:
     rows: list[Hit]
     rule: str
     plates: list[str]
+    fresh: frozenset[int] = field(default_factory=frozenset)  # image ids new since the last look
 
 
-def read_hits(state: TaskState, db: Path, plate: str | None, new_only: bool) -> FoundHits:
-    """The hit list and its rule, on a task's thread with its own connection."""
+def take_last_look(settings: Settings) -> str | None:
+    """The annotator's previous look at the hit list (None: never), and now recorded as their
+    latest (the caller saves the settings)."""
+    looks = dict(settings.hits_last_look)
+    previous = looks.get(settings.annotator)
+    previous = previous if isinstance(previous, str) else None  # a hand-edited file: never looked
+    looks[settings.annotator] = now_iso()
+    settings.hits_last_look = looks
+    return previous
+
+
+def look_text(last_look: str | None) -> str:
+    """When the last look was, as a person reads it: "10:42" today, else "Tue 3 Mar 10:42"."""
+    if last_look is None:
+        return "your first look: every new hit"
+    try:
+        when = datetime.fromisoformat(last_look).astimezone()
+    except (TypeError, ValueError):
+        return last_look
+    return f"{when:%H:%M}" if when.date() == datetime.now().astimezone().date() else f"{when:%a %d %b %H:%M}"
+
+
+def read_hits(state: TaskState, db: Path, plate: str | None, new_only: bool, last_look: str | None = None,
+              since_look_only: bool = False) -> FoundHits:
+    """The hit list and its rule, on a task's thread with its own connection, with the drops new
+    since ``last_look`` (all of them when ``since_look_only``)."""
     with Store(db, create=False) as store:
         model = current_model(store, register=False)
         if model is None:
             return FoundHits([], "No model is active: there are no hits to rank.", store.barcodes())
-        rows = store.hit_list(model.id, plate=plate, new_only=new_only)
-        return FoundHits(rows, hit_rule(model, store.operating_point(model.id)), store.barcodes())
+        fresh_rows = store.hit_list(model.id, plate=plate, new_only=True, scored_after=last_look or "")
+        fresh = frozenset(r.image_id for r in fresh_rows)
+        rows = fresh_rows if since_look_only else store.hit_list(model.id, plate=plate, new_only=new_only)
+        return FoundHits(rows, hit_rule(model, store.operating_point(model.id)), store.barcodes(), fresh)
 
 
 class HitTableModel(QAbstractTableModel):
@@ -52,10 +86,13 @@ class HitTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.scheme = scheme
         self.rows: list[Hit] = []
+        self.fresh: frozenset[int] = frozenset()
+        self._bold = QFont()
+        self._bold.setBold(True)
 
-    def set_rows(self, rows: list[Hit]) -> None:
+    def set_rows(self, rows: list[Hit], fresh: frozenset[int] = frozenset()) -> None:
         self.beginResetModel()
-        self.rows = rows
+        self.rows, self.fresh = rows, fresh
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -70,7 +107,7 @@ class HitTableModel(QAbstractTableModel):
         return None
 
     def text(self, r: Hit, n: int, column: int) -> str:
-        values = (str(n + 1), r.plate, (r.imaged_at or "")[:16].replace("T", " "), r.well, str(r.drop),
+        values = (f"new {n + 1}" if r.image_id in self.fresh else str(n + 1), r.plate, (r.imaged_at or "")[:16].replace("T", " "), r.well, str(r.drop),
                   pct(r.crystal_prob), pct(r.best_crystal_prob), "yes" if r.hit else "no",
                   (r.first_hit_at or "")[:16].replace("T", " "),
                   self.scheme.get(r.label).name if r.label else "",
@@ -85,11 +122,18 @@ class HitTableModel(QAbstractTableModel):
             return self.text(r, index.row(), index.column())
         if role == Qt.ItemDataRole.ForegroundRole and index.column() in (5, 7):
             return QColor(theme.ERROR_TEXT if r.hit else theme.MUTED)
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 0 and r.image_id in self.fresh:
+            return QColor(theme.BEST)
+        if role == Qt.ItemDataRole.FontRole and r.image_id in self.fresh:
+            return self._bold
+        if role == Qt.ItemDataRole.BackgroundRole and r.image_id in self.fresh:
+            return QColor(theme.BEST_ROW)
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() in (0, 4, 5, 6):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
             condition = f"\ncondition: {r.condition}" if r.condition else "\nno screen condition for this well"
-            return f"{r.image_path}\nfirst a hit at inspection {r.first_hit_inspection or '–'}{condition}"
+            fresh = "\nnew since your last look at the hit list" if r.image_id in self.fresh else ""
+            return f"{r.image_path}\nfirst a hit at inspection {r.first_hit_inspection or '–'}{condition}{fresh}"
         return None
 
 
@@ -107,9 +151,13 @@ class HitListDialog(QDialog):
     drop_chosen = Signal(int)  # image id to open in the review window
     loaded = Signal()
 
-    def __init__(self, db_path: Path, scheme: LabelScheme, parent=None):
+    def __init__(self, db_path: Path, scheme: LabelScheme, parent=None, *, last_look: str | None = None,
+                 new_since_look: bool = False):
+        """``last_look``: when this reviewer last opened the hit list (``take_last_look``; None: never);
+        ``new_since_look``: open with only the drops new since then."""
         super().__init__(parent)
         self.db_path = location_of(db_path)
+        self.last_look = last_look
         self.setWindowTitle("xtalviewer: hit list")
         self.setModal(False)
         self.rule = QLabel("Loading…")
@@ -117,12 +165,16 @@ class HitListDialog(QDialog):
         self.rule.setStyleSheet(f"color: {theme.MUTED};")
         self.plate = QComboBox()
         self.plate.addItem(ANY_PLATE)
-        self.new_only = QCheckBox("&New since the last look (first hit at the latest inspection)")
+        self.since_look = QCheckBox(f"&New since your last look ({look_text(last_look)})")
+        self.since_look.setToolTip("Drops that became a hit at their latest inspection, scored after you last "
+                                   "opened the hit list (marked 'new' in every view)")
+        self.since_look.setChecked(new_since_look)
+        self.new_only = QCheckBox("&First a hit at the latest inspection")
         export = QPushButton("&Export CSV…")
         export.setAutoDefault(False)
         export.clicked.connect(self.export)
         bar = QHBoxLayout()
-        for w in (QLabel("Plate"), self.plate, self.new_only):
+        for w in (QLabel("Plate"), self.plate, self.since_look, self.new_only):
             bar.addWidget(w)
         bar.addStretch(1)
         bar.addWidget(export)
@@ -145,13 +197,15 @@ class HitListDialog(QDialog):
         self.task = TaskRunner(self)
         self.plate.currentIndexChanged.connect(lambda *_: self.reload())
         self.new_only.toggled.connect(lambda *_: self.reload())
+        self.since_look.toggled.connect(lambda *_: self.reload())
         self.resize(980, 620)
         self.reload()
 
     def reload(self) -> None:
         plate = self.plate.currentText()
+        self.new_only.setEnabled(not self.since_look.isChecked())  # new since the look are first hits there
         self.task.start(read_hits, self.db_path, None if plate in ("", ANY_PLATE) else plate, self.new_only.isChecked(),
-                        on_done=self._show, on_failed=lambda e: self.rule.setText(f"Could not read the hit list: {e}"))
+                        self.last_look, self.since_look.isChecked(), on_done=self._show, on_failed=lambda e: self.rule.setText(f"Could not read the hit list: {e}"))
 
     def _show(self, found: FoundHits) -> None:
         self.rule.setText(found.rule)
@@ -161,11 +215,12 @@ class HitListDialog(QDialog):
         self.plate.addItems([ANY_PLATE, *found.plates])
         self.plate.setCurrentText(chosen or ANY_PLATE)
         self.plate.blockSignals(False)
-        self.model.set_rows(found.rows)
+        self.model.set_rows(found.rows, found.fresh)
         n = len(found.rows)
         hits = sum(1 for r in found.rows if r.hit)
-        self.count.setText(f"{n} drop{'s' * (n != 1)}, {hits} a hit at their latest inspection. "
-                           "Enter (or a double click) opens the drop in its plate.")
+        fresh = len(found.fresh)
+        self.count.setText(f"{n} drop{'s' * (n != 1)}, {hits} a hit at their latest inspection; {fresh} new since "
+                           "your last look. Enter (or a double click) opens the drop in its plate.")
         if n:
             self.table.selectRow(0)
         self.table.setFocus()
