@@ -49,11 +49,11 @@ def resolve_model(ref: str, db: str | None) -> Path:
         if found is None:
             raise SystemExit("no base model ships with this installation")
         return found
-    from xtalviewer.paths import default_db_path
+    from xtalviewer.settings import default_db_location
     from xtalviewer.model.registry import resolve_model as from_registry
     from xtalviewer.store.store import Store
 
-    with Store(db or default_db_path(), create=False) as store:
+    with Store(db or default_db_location(), create=False) as store:
         return Path(from_registry(store, None if ref == "active" else ref).path)
 
 

@@ -26,13 +26,14 @@ from train.config import CROP_CHOICES, TrainConfig
 from train.events import EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE  # noqa: F401  (part of this command's interface)
 from xtalviewer.crystal_call import DEFAULT_TARGET_RECALL
 from xtalviewer.model.devices import DEVICES
-from xtalviewer.paths import data_dir, default_db_path
+from xtalviewer.paths import data_dir
+from xtalviewer.settings import default_db_location
 from xtalviewer.store.location import adopt_password, location_of
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xtal-train", description="Train drop classifiers on the store's labels.")
-    p.add_argument("--db", default=None, help=f"database: a file or postgresql:// URL (default {default_db_path()})")
+    p.add_argument("--db", default=None, help=f"database: a file or postgresql:// URL (default {default_db_location()})")
     p.add_argument("--arch", default="all",
                    help="resnet, inception, vgg, alexnet, a variant (resnet50, vgg16 ...), a comma list, or all")
     p.add_argument("--init", default="active", metavar="active|base|imagenet|scratch|PATH",

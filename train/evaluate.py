@@ -18,7 +18,7 @@ from xtalviewer.imaging.decode import ImageLoadError, load_rgb
 from xtalviewer.model.inference import DEVICES, Scorer, select_device
 from xtalviewer.model.metrics import compute_metrics, expected_calibration_error
 from xtalviewer.model.architectures import load_checkpoint
-from xtalviewer.paths import default_db_path
+from xtalviewer.settings import default_db_location
 from xtalviewer.store.location import adopt_password, location_of
 from xtalviewer.model.registry import RegistryError, resolve_model
 from xtalviewer.store.store import Store
@@ -41,7 +41,7 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
 
 
 def evaluate_model(args: argparse.Namespace) -> dict:
-    db = adopt_password(location_of(args.db or default_db_path()))
+    db = adopt_password(location_of(args.db or default_db_location()))
     if db.missing:
         raise EvaluateError(f"database {db} does not exist")
     with Store(db, readonly=True) as store:

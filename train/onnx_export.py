@@ -39,7 +39,7 @@ import xtalviewer
 from xtalviewer.labels import LabelScheme
 from xtalviewer.model.architectures import CheckpointMeta, file_sha256, load_checkpoint
 from xtalviewer.files.outputs import OutputFileError, output_target, place_output, scratch_path, write_output
-from xtalviewer.paths import default_db_path
+from xtalviewer.settings import default_db_location
 from xtalviewer.store.location import adopt_password, location_of
 from xtalviewer.store.rows import Model
 
@@ -238,7 +238,7 @@ def resolve_checkpoint(ref: str, db: str | Path | None = None) -> tuple[Path, Mo
         return Path(ref), None, None
     from xtalviewer.store.store import Store
 
-    db = adopt_password(location_of(db or default_db_path()))
+    db = adopt_password(location_of(db or default_db_location()))
     if db.missing:
         raise ExportError(f"database {db} does not exist; pass --db, or --model with a checkpoint path")
     with Store(db, readonly=True) as store:  # exporting reads; a read-only medium is fine

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from xtalviewer.paths import default_db_path
+from xtalviewer.settings import default_db_location
 from xtalviewer.store.location import adopt_password, location_of
 from xtalviewer.model.recalibration import RecalibrationError, recalibrate
 from xtalviewer.store.store import Store
@@ -22,7 +22,7 @@ from xtalviewer.store.store import Store
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="xtal-train recalibrate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--db", default=None, help=f"database: a file or postgresql:// URL (default {default_db_path()})")
+    p.add_argument("--db", default=None, help=f"database: a file or postgresql:// URL (default {default_db_location()})")
     p.add_argument("--model", default=None, metavar="ID|PATH", help="the model to refit (default: the current one)")
     p.add_argument("--crystal-recall", type=float, default=None, metavar="R",
                    help="target crystal recall (default: the model's own, else 0.99)")
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    db = adopt_password(location_of(args.db or default_db_path()))
+    db = adopt_password(location_of(args.db or default_db_location()))
     if db.missing:
         raise RecalibrationError(f"database {db} does not exist")
     with Store(db) as store:

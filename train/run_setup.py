@@ -16,7 +16,8 @@ from train.config import TrainConfig
 from train.loop import Dist
 from xtalviewer.model.architectures import autocast_dtype, non_finite_tensors
 from xtalviewer.model.inference import select_device
-from xtalviewer.paths import data_dir, default_db_path
+from xtalviewer.paths import data_dir
+from xtalviewer.settings import default_db_location
 from xtalviewer.store.location import location_of
 
 
@@ -67,7 +68,7 @@ def resolve_run(config: TrainConfig, d: Dist) -> tuple[Path, TrainConfig]:
         dist.broadcast_object_list(box, src=0)
     resolved = TrainConfig.from_dict(config.to_dict())
     # a file by its absolute path, a server by its URL without a password (args.json keeps this)
-    resolved.db = location_of(config.db or default_db_path()).absolute().argument()
+    resolved.db = location_of(config.db or default_db_location()).absolute().argument()
     return base / box[0], resolved
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from xtalviewer.store.db import ALLOW_NETWORK_ENV
 from xtalviewer.files.outputs import OutputFileError, output_target
-from xtalviewer.paths import default_db_path
+from xtalviewer.settings import default_db_location
 from xtalviewer.store.location import Location, adopt_password, location_of
 from xtalviewer.store.store import Store
 
@@ -32,7 +32,8 @@ DB_HELP = ("database: an SQLite file, or postgresql://user@host:port/dbname for 
 def db_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--db", default=argparse.SUPPRESS,  # so it never resets a --db given before the command
-                        help=f"{DB_HELP} (default: {default_db_path()}; XTALVIEWER_DB overrides)")
+                        help=f"{DB_HELP} (default: {location_of(default_db_location())}: XTALVIEWER_DB, "
+                             "else the database chosen in Preferences, else the data folder's file)")
     add_network_flag(parent, argparse.SUPPRESS)  # so it never resets the flag given before the command
     return parent
 
@@ -51,7 +52,7 @@ def open_store(args: argparse.Namespace, scheme: str | None = None, *, create: b
 def db_location_of(args: argparse.Namespace) -> Location:
     """The store of --db, else XTALVIEWER_DB, else the default file: a path or a server URL, with
     any password typed into the URL moved into PGPASSWORD (``adopt_password``) so it is never shown."""
-    return adopt_password(location_of(getattr(args, "db", None) or default_db_path()))
+    return adopt_password(location_of(getattr(args, "db", None) or default_db_location()))
 
 
 def db_path_of(args: argparse.Namespace) -> Path | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import platformdirs
 
 APP = "xtalviewer"
+DB_ENV = "XTALVIEWER_DB"
 
 
 def data_dir() -> Path:
@@ -26,9 +27,10 @@ def cache_dir() -> Path:
 
 
 def default_db_path() -> Path | str:
-    """The database used when no --db is given; XTALVIEWER_DB overrides it: a file path, or a
-    ``postgresql://`` URL kept as text (a ``Path`` would fold its ``//``)."""
-    override = os.environ.get("XTALVIEWER_DB")
+    """XTALVIEWER_DB, else the data folder's database file: a file path, or a ``postgresql://`` URL
+    kept as text (a ``Path`` would fold its ``//``). Commands ask ``settings.default_db_location``,
+    which puts the database chosen in Preferences between the two."""
+    override = os.environ.get(DB_ENV)
     if override and "://" in override:
         return override
     return Path(override) if override else data_dir() / "xtalviewer.db"

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from xtalviewer.model.devices import DEVICES
-from xtalviewer.paths import default_db_path
+from xtalviewer.settings import default_db_location
 from xtalviewer.store.location import adopt_password, location_of
 
 
@@ -79,7 +79,7 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
     from xtalviewer.store.store import Store
 
     rank, world = _distributed()
-    db = adopt_password(location_of(args.db or default_db_path()))
+    db = adopt_password(location_of(args.db or default_db_location()))
     if db.path is not None and not db.path.exists():
         raise PredictError(f"database {db} does not exist; import plates first (`xtalviewer import` or `xtalviewer demo`)")
     store = Store(db)
@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from xtalviewer.store.store import StoreError
 
     p = argparse.ArgumentParser(prog="xtalviewer predict", description="Score drop images with a trained model.")
-    p.add_argument("--db", default=None, help=f"database: a file or postgresql:// URL (default {default_db_path()})")
+    p.add_argument("--db", default=None, help=f"database: a file or postgresql:// URL (default {default_db_location()})")
     add_predict_arguments(p)
     args = p.parse_args(argv)
     launched = launch_workers(args)

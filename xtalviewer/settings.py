@@ -13,7 +13,7 @@ from pathlib import Path
 
 import platformdirs
 
-from xtalviewer.paths import APP, cache_dir
+from xtalviewer.paths import APP, DB_ENV, cache_dir, default_db_path
 from xtalviewer.files.regular import read_regular_text
 
 SETTINGS_VERSION = 1
@@ -39,11 +39,9 @@ class Settings:
     review_order: str = "plate"
     window_geometry: str = ""  # the review window's place and size at the last close; empty: fit the screen
     last_db: str = ""
+    database: str = ""  # the store without --db or XTALVIEWER_DB: a file or postgresql:// URL (never a password)
     watch_folders: list[str] = field(default_factory=list)  # imager folders `xtalviewer watch` follows by default
     watch_summary: str = ""  # file `xtalviewer watch` rewrites with the new hits after each inspection; empty: none
-    watch_enabled: bool = False  # the review window watches ``watch_folders`` while it is open (File > Watch)
-    watch_offered: bool = False  # the window offered, once, to watch a folder after an import
-    hits_last_look: dict[str, str] = field(default_factory=dict)  # annotator -> when they last opened the hit list (UTC ISO)
     extra: dict = field(default_factory=dict)  # keys this release does not know, kept as they were
 
     def thumbnail_folder(self) -> Path:
@@ -81,6 +79,28 @@ def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
         else:
             extra[key] = value
     return Settings(**values, extra=extra), None
+
+
+def saved_database(path: Path | None = None) -> str:
+    """The ``database`` of the settings file, read without side effects (every command asks, and a
+    broken file is for the app to set aside and say so); empty when there is none."""
+    try:
+        doc = json.loads(read_regular_text(path or settings_path()))
+    except (OSError, ValueError):
+        return ""
+    value = doc.get("database") if isinstance(doc, dict) else None
+    return value.strip() if isinstance(value, str) else ""
+
+
+def default_db_location() -> Path | str:
+    """The store of every command and the app when no --db is given: XTALVIEWER_DB, else the
+    database chosen in Preferences, else the data folder's file. A server URL stays text."""
+    if os.environ.get(DB_ENV):
+        return default_db_path()
+    chosen = saved_database()
+    if chosen:
+        return chosen if "://" in chosen else Path(chosen).expanduser()
+    return default_db_path()
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:

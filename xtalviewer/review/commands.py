@@ -16,6 +16,7 @@ from xtalviewer.review.session import ReviewError, ReviewSession
 from xtalviewer.settings import Settings
 from xtalviewer.store.rows import CourseImage
 from xtalviewer.store.label_watch import LiveNews
+from xtalviewer.store.location import location_of
 from xtalviewer.store.schema import MODE_NAMES
 
 if TYPE_CHECKING:  # the protocol lives with the action table, which calls these commands
@@ -249,3 +250,7 @@ def settings_changed(session: ReviewSession, view: ReviewView, old: Settings) ->
         session.set_model(model)
         session.reload()
         view.model_changed(rescore=True)
+    if new.database != old.database:
+        chosen = new.database or "the data folder's database file"
+        view.say(f"Database: {location_of(chosen) if new.database else chosen} opens at the next start "
+                 "(--db and XTALVIEWER_DB still come first)", 15000)

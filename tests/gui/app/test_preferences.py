@@ -52,3 +52,14 @@ def test_new_hotkeys_and_annotator_take_effect_in_the_window(plate_db, settings,
         assert s.current_label(first) == "needles" and s.history(first)[0].annotator == "Grace"
     assert w.label_bar.buttons["needles"].text().startswith("n ")
     assert load_settings()[0].hotkeys == {"needles": "n"}  # saved
+
+
+def test_the_database_field_is_kept_and_a_password_in_its_url_is_refused(qtbot):
+    dialog = PreferencesDialog(Settings(annotator="ada"), load_scheme("xtal10"), [])
+    qtbot.addWidget(dialog)
+    dialog.database_box.edit.setText("postgresql://xtal:secret@db.lab/xtalviewer")
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert dialog.result_settings is None and "password" in dialog.problem.text()
+    dialog.database_box.edit.setText("  postgresql://xtal@db.lab/xtalviewer?sslmode=verify-full ")
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert dialog.result_settings.database == "postgresql://xtal@db.lab/xtalviewer?sslmode=verify-full"

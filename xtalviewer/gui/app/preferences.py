@@ -26,10 +26,11 @@ from PySide6.QtWidgets import (
 
 from xtalviewer.model.inference import DEVICES
 from xtalviewer.labels import LabelScheme, available_schemes
+from xtalviewer.paths import data_dir
 from xtalviewer.settings import Settings
+from xtalviewer.store.location import is_server_url, location_of
 from xtalviewer.store.rows import Model
 from xtalviewer.gui import theme
-from xtalviewer.gui.app.watch_folders import WatchFoldersBox
 
 # keys the review window uses for itself; a label cannot take them
 RESERVED_KEYS = {"f", "+", "=", "-", "?"}
@@ -50,6 +51,46 @@ def hotkey_problem(scheme: LabelScheme, hotkeys: dict[str, str]) -> str | None:
     return None
 
 
+def database_problem(text: str) -> str | None:
+    """Why this database cannot be kept in the settings (one line), or None. A password typed into a
+    server URL is refused: the settings file is plain text."""
+    if text and is_server_url(text) and location_of(text).password is not None:
+        return ("Database: leave the password out of the URL; put it in ~/.pgpass "
+                "(host:port:database:user:password) or PGPASSWORD")
+    return None
+
+
+class DatabaseBox(QGroupBox):
+    """Which store this workstation opens without --db or XTALVIEWER_DB: a file, or a lab's server."""
+
+    def __init__(self, database: str, parent: QWidget | None = None):
+        super().__init__("Database", parent)
+        form = QFormLayout(self)
+        row = QHBoxLayout()
+        self.edit = QLineEdit(database)
+        self.edit.setPlaceholderText(f"{data_dir() / 'xtalviewer.db'}  (or postgresql://user@host/dbname)")
+        self.edit.setToolTip("An SQLite file, or postgresql://user@host:port/dbname for a lab's shared server "
+                             "(password in ~/.pgpass, a service file or PGPASSWORD; never here)")
+        browse = QPushButton("Bro&wse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.edit, 1)
+        row.addWidget(browse)
+        form.addRow("&Store:", row)
+        note = QLabel("Opened at the next start, when neither --db nor XTALVIEWER_DB names one.")
+        note.setWordWrap(True)
+        form.addRow("", note)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+    def _browse(self) -> None:
+        found, _ = QFileDialog.getSaveFileName(self, "Database file", self.text() or str(data_dir()),
+                                               "xtalviewer databases (*.db);;All files (*)",
+                                               options=QFileDialog.Option.DontConfirmOverwrite)
+        if found:
+            self.edit.setText(found)
+
+
 class PreferencesDialog(QDialog):
     def __init__(self, settings: Settings, scheme: LabelScheme, models: list[Model], parent: QWidget | None = None,
                  folder_problem: Callable[[str], str | None] | None = None):
@@ -62,6 +103,9 @@ class PreferencesDialog(QDialog):
         self.result_settings: Settings | None = None
         self._settings = settings
         layout = QVBoxLayout(self)
+
+        self.database_box = DatabaseBox(settings.database)
+        layout.addWidget(self.database_box)
 
         review = QGroupBox("Reviewing")
         form = QFormLayout(review)
@@ -105,9 +149,6 @@ class PreferencesDialog(QDialog):
         self.thumb_limit.setValue(settings.thumbnail_limit_mb)
         form.addRow("Cache &limit:", self.thumb_limit)
         layout.addWidget(cache_box)
-
-        self.watch_box = WatchFoldersBox(settings.watch_folders, settings.watch_enabled)  # File > Watch imager folders
-        layout.addWidget(self.watch_box)
 
         scheme_box = QGroupBox("Labels")
         form = QFormLayout(scheme_box)
@@ -167,10 +208,16 @@ class PreferencesDialog(QDialog):
             self.problem.setText(problem)
             self.thumb_dir.setFocus()
             return
+        problem = database_problem(self.database_box.text())
+        if problem is not None:
+            self.problem.setText(problem)
+            self.database_box.edit.setFocus()
+            return
         hotkeys = {k: v for k, v in self.hotkeys().items() if v != self.scheme.get(k).hotkey}
         self.result_settings = dataclasses.replace(
             self._settings,
             annotator=self.annotator.text().strip() or self._settings.annotator,
+            database=self.database_box.text(),
             auto_advance=self.auto_advance.isChecked(),
             default_model=None if self.default_model.currentData() == -1 else self.default_model.currentData(),
             device=self.device.currentData(),
@@ -178,8 +225,6 @@ class PreferencesDialog(QDialog):
             thumbnail_limit_mb=self.thumb_limit.value(),
             label_scheme=self.scheme_box.currentData(),
             hotkeys=hotkeys,
-            watch_folders=self.watch_box.folders(),
-            watch_enabled=self.watch_box.enabled.isChecked() and bool(self.watch_box.folders()),
         )
         self.accept()
 
