@@ -42,6 +42,9 @@ class Settings:
     database: str = ""  # the store without --db or XTALVIEWER_DB: a file or postgresql:// URL (never a password)
     watch_folders: list[str] = field(default_factory=list)  # imager folders `xtalviewer watch` follows by default
     watch_summary: str = ""  # file `xtalviewer watch` rewrites with the new hits after each inspection; empty: none
+    watch_enabled: bool = False  # the review window watches ``watch_folders`` while it is open (File > Watch)
+    watch_offered: bool = False  # the window offered, once, to watch a folder after an import
+    hits_last_look: dict[str, str] = field(default_factory=dict)  # annotator -> when they last opened the hit list (UTC ISO)
     extra: dict = field(default_factory=dict)  # keys this release does not know, kept as they were
 
     def thumbnail_folder(self) -> Path:

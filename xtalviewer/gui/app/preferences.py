@@ -31,6 +31,7 @@ from xtalviewer.settings import Settings
 from xtalviewer.store.location import is_server_url, location_of
 from xtalviewer.store.rows import Model
 from xtalviewer.gui import theme
+from xtalviewer.gui.app.watch_folders import WatchFoldersBox
 
 # keys the review window uses for itself; a label cannot take them
 RESERVED_KEYS = {"f", "+", "=", "-", "?"}
@@ -150,6 +151,9 @@ class PreferencesDialog(QDialog):
         form.addRow("Cache &limit:", self.thumb_limit)
         layout.addWidget(cache_box)
 
+        self.watch_box = WatchFoldersBox(settings.watch_folders, settings.watch_enabled)  # File > Watch imager folders
+        layout.addWidget(self.watch_box)
+
         scheme_box = QGroupBox("Labels")
         form = QFormLayout(scheme_box)
         self.scheme_box = QComboBox()
@@ -225,6 +229,8 @@ class PreferencesDialog(QDialog):
             thumbnail_limit_mb=self.thumb_limit.value(),
             label_scheme=self.scheme_box.currentData(),
             hotkeys=hotkeys,
+            watch_folders=self.watch_box.folders(),
+            watch_enabled=self.watch_box.enabled.isChecked() and bool(self.watch_box.folders()),
         )
         self.accept()
 
