@@ -43,6 +43,11 @@ def redo(session: ReviewSession, view: ReviewView) -> bool:
     return _labelled(session, view, session.redo, "Redone")
 
 
+def retry_labels(session: ReviewSession, view: ReviewView) -> bool:
+    """Retry in the alert of a label that was not saved: the same labels, sent again."""
+    return _labelled(session, view, session.retry_labels, "Saved")
+
+
 def _labelled(session: ReviewSession, view: ReviewView, act: Callable[[], LabelChange | None],
               verb: str | None = None) -> bool:
     """Run one labelling step; a label the database refused is said at once, in the window, and

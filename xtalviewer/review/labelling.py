@@ -1,10 +1,11 @@
 """Labelling for a review session: what one key press writes (``label``), committed before it
 returns, and how it is taken back (``take_back``: Edit > Undo / Redo write new annotations; history
-only grows). A label the database refuses changes nothing on screen. No Qt."""
+only grows). A label the database refuses changes nothing on screen and is kept as not saved
+(``UnsavedLabels``) until ``retry`` (or the same key on the same drops) sends it again. No Qt."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,8 @@ if TYPE_CHECKING:
 
 # what a failed write's message says to do, by a word in it
 _ADVICE = {"full": "Free some disk space", "readonly": "Make the database writable",
-           "read-only": "Make the database writable", "locked": "Another program holds the database"}
+           "read-only": "Make the database writable", "locked": "Another program holds the database",
+           "server": "Check the network and the database server"}
 
 
 @dataclass
@@ -39,7 +41,23 @@ class LabelNotSaved(Exception):
         self.label, self.name, self.wells, self.reason = label, name, list(wells), reason
         self.advice = next((v for k, v in _ADVICE.items() if k in reason.lower()), "Fix the problem")
         super().__init__(f"NOT SAVED: {name} on {', '.join(self.wells) or 'this drop'}: {reason}.\n"
-                         f"{self.advice}, then press the key again; nothing moved on.")
+                         f"{self.advice}, then press Retry (or the key again); nothing moved on.")
+
+
+@dataclass
+class UnsavedLabels:
+    """A label write the database refused, kept as the very rows it tried to write: a retry sends
+    the same rows, so one that reached the server before its connection broke is recognised there
+    and not written twice (``store.reconnect``). ``finish`` does the rest of the key press (undo
+    history, moving on) once they are written."""
+
+    items: list[AnnotationRow]
+    finish: Callable[[list[int]], LabelChange]
+    action: tuple  # what asked for it: ("label", key, source), ("undo",) or ("redo",)
+
+    @property
+    def image_ids(self) -> list[int]:
+        return [it.image_id for it in self.items]
 
 
 @dataclass
@@ -77,6 +95,10 @@ def label(session: ReviewSession, key: str, *, source: str = "human") -> LabelCh
     rows = session.targets()
     if not rows:
         return None
+    unsaved = session.unsaved
+    if unsaved is not None and unsaved.action == ("label", key, source) and \
+            unsaved.image_ids == [session.rows[i].id for i in rows]:
+        return retry(session)  # the same key on the same drops: the very write that was not saved
     lead = int(1000 * (session.clock() - session.shown_at)) if len(rows) == 1 else None
     items, changes = [], []
     for i in rows:
@@ -84,15 +106,20 @@ def label(session: ReviewSession, key: str, *, source: str = "human") -> LabelCh
         items.append(AnnotationRow(r.id, key, session.annotator, source=source, prediction_id=r.prediction_id,
                                    shown=r.shown_prediction(), lead_ms=lead))
         changes.append((r.id, r.label, key))
-    ids = write(session, items)
-    if session.blind:
-        session.blind_labelled.update(r for r, _, _ in changes)
-    change = LabelChange(changes, ids, f"{name} on {len(rows)} drop{'s' * (len(rows) != 1)}")
-    session.undo_history.record(change)
-    if session.auto_advance:
-        session.set_current(min(max(rows) + 1, len(session.rows) - 1))
-        session.selection = []
-    return change
+
+    def finish(ids: list[int]) -> LabelChange:
+        if session.blind:
+            session.blind_labelled.update(r for r, _, _ in changes)
+        change = LabelChange(changes, ids, f"{name} on {len(rows)} drop{'s' * (len(rows) != 1)}")
+        session.undo_history.record(change)
+        if session.auto_advance:
+            shown = [row for image_id, _, _ in changes if (row := session.row_of(image_id)) is not None]
+            if shown:
+                session.set_current(min(max(shown) + 1, len(session.rows) - 1))
+            session.selection = []
+        return change
+
+    return _commit(session, items, finish, ("label", key, source))
 
 
 def take_back(session: ReviewSession, *, undo: bool) -> LabelChange | None:
@@ -108,12 +135,37 @@ def take_back(session: ReviewSession, *, undo: bool) -> LabelChange | None:
     labels = [(image_id, old if undo else new) for image_id, old, new in change.changes]
     items = [AnnotationRow(image_id, label, session.annotator, source="human", reverts=ids[i] if i < len(ids) else None)
              for i, (image_id, label) in enumerate(labels)]
-    change.annotation_ids = write(session, items)
-    row = session.row_of(labels[0][0])
-    if row is not None:
-        session.set_current(row)
-    target.append(source.pop())
-    return change
+
+    def finish(written: list[int]) -> LabelChange:
+        change.annotation_ids = written
+        row = session.row_of(labels[0][0])
+        if row is not None:
+            session.set_current(row)
+        target.append(source.pop())
+        return change
+
+    return _commit(session, items, finish, ("undo",) if undo else ("redo",))
+
+
+def retry(session: ReviewSession) -> LabelChange | None:
+    """Send the labels that were not saved again, the very same rows (Retry in the window's alert).
+    None: nothing is waiting. Raises ``LabelNotSaved`` again while the database still refuses."""
+    unsaved = session.unsaved
+    if unsaved is None:
+        return None
+    return _commit(session, unsaved.items, unsaved.finish, unsaved.action)
+
+
+def _commit(session: ReviewSession, items: list[AnnotationRow], finish: Callable[[list[int]], LabelChange],
+            action: tuple) -> LabelChange:
+    """Write, then finish the key press; a write refused is kept in ``session.unsaved`` for a retry."""
+    try:
+        ids = write(session, items)
+    except LabelNotSaved:
+        session.unsaved = UnsavedLabels(items, finish, action)
+        raise
+    session.unsaved = None
+    return finish(ids)
 
 
 def write(session: ReviewSession, items: list[AnnotationRow]) -> list[int]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from xtalviewer.crystal_call import OperatingPoint, is_hit
 from xtalviewer.review import labelling
-from xtalviewer.review.labelling import LabelChange, LabelNotSaved, UndoHistory
+from xtalviewer.review.labelling import LabelChange, LabelNotSaved, UndoHistory, UnsavedLabels
 from xtalviewer.review.model_choice import chosen_model
 from xtalviewer.review.plate_map import PlateLayout
 from xtalviewer.review.queue import MODEL_ORDERS, ORDER_KEYS, ORDERS, Filters, read_queue
@@ -69,6 +69,7 @@ class ReviewSession:
         self.current = -1
         self.selection: list[int] = []
         self.pending_label: str | None = None
+        self.unsaved: UnsavedLabels | None = None  # a label write the database refused, kept for a retry
         self.shown_at = self.clock()  # when the current drop came on screen (a label's lead time)
         self.undo_history = UndoHistory()
         if self.order not in ORDER_KEYS:
@@ -284,6 +285,10 @@ class ReviewSession:
 
     def redo(self) -> LabelChange | None:
         return labelling.take_back(self, undo=False)
+
+    def retry_labels(self) -> LabelChange | None:
+        """Send the labels that were not saved again (None: nothing waits)."""
+        return labelling.retry(self)
 
     # -- what background work found ----------------------------------------------------------------------
 

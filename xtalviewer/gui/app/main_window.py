@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
 
         self.panel = DropPanel(self.scheme, self.hotkeys)
         self.panel.label_clicked.connect(self.apply_label)
+        self.panel.retry_clicked.connect(lambda: commands.retry_labels(self.session, self))
         self.prediction, self.label_bar, self.alert = self.panel.prediction, self.panel.label_bar, self.panel.alert
         self._drop_dock = add_dock(self, "Drop", "drop", self.panel, Qt.DockWidgetArea.RightDockWidgetArea, 340)
         self.status = StatusLabels(self.statusBar())

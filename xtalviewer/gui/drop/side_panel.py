@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
 from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.labels import LabelScheme
@@ -21,6 +21,7 @@ from xtalviewer.gui.drop.prediction_panel import PredictionPanel
 
 class DropPanel(QWidget):
     label_clicked = Signal(str)
+    retry_clicked = Signal()  # the alert's Retry: send the labels that were not saved again
 
     def __init__(self, scheme: LabelScheme, hotkeys: dict[str, str], parent=None):
         super().__init__(parent)
@@ -30,6 +31,10 @@ class DropPanel(QWidget):
         self.alert.setStyleSheet(f"background: {theme.ALERT}; color: white; font-weight: bold; padding: 8px; "
                                  "border-radius: 4px;")
         self.alert.hide()
+        self.retry = QPushButton("Retry")  # the label stays on screen as not saved until this (or its key) saves it
+        self.retry.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the plate keeps the keyboard
+        self.retry.clicked.connect(self.retry_clicked)
+        self.retry.hide()
         self.condition = QLabel()  # what was in the well: the crystallographer's next question after a hit
         self.condition.setWordWrap(True)
         self.condition.setTextFormat(Qt.TextFormat.RichText)
@@ -51,6 +56,7 @@ class DropPanel(QWidget):
         self.history.setWordWrap(False)
         self.history.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         layout.addWidget(self.alert)
+        layout.addWidget(self.retry)
         layout.addWidget(self.condition)
         layout.addWidget(self.prediction)
         layout.addWidget(QLabel("Label (key, then next drop)"))
@@ -62,6 +68,7 @@ class DropPanel(QWidget):
         """A label that was not saved (``text``), or None once labels are saved again."""
         self.alert.setText(text or "")
         self.alert.setVisible(bool(text))
+        self.retry.setVisible(bool(text))
 
     def show_condition(self, condition: WellCondition | None, *, has_screen: bool) -> None:
         """The well's screen condition, one component a line; or why there is none."""
