@@ -226,8 +226,10 @@ def open_app(args: argparse.Namespace) -> int:
     try:
         Store(db).close()  # a clear message for a database we cannot use, before any window opens
     except (StoreError, SchemeError) as exc:
-        print(f"xtalviewer: error: {printable(str(exc))}", file=sys.stderr)
-        return 2
+        if not (isinstance(exc, StoreError) and location_of(db).is_server and args.screenshot is None):
+            print(f"xtalviewer: error: {printable(str(exc))}", file=sys.stderr)
+            return 2
+        # a server out of reach or a wrong password: the app says so in one line and offers Retry or Quit
     from xtalviewer.gui.app.launch import run_app
 
     return run_app(db, screenshot=args.screenshot, plate=args.plate)

@@ -5,18 +5,25 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
 
+from xtalviewer.files.printable import printable
 from xtalviewer.paths import resources_dir
 from xtalviewer.settings import Settings, load_settings, save_settings
 from xtalviewer.store.store import StoreError
 from xtalviewer.store.annotations import default_annotator
 from xtalviewer.gui.tasks import wait_for_daemon_threads
 from xtalviewer.gui.theme import STYLE
+
+if TYPE_CHECKING:
+    from xtalviewer.gui.app.main_window import MainWindow
+    from xtalviewer.store.location import Location
 
 EXIT_WAIT_S = 60.0  # at most this long for background threads to finish their piece of work at exit
 
@@ -54,9 +61,40 @@ def wait_until(app: QApplication, done, timeout: float) -> bool:
     return False
 
 
-def run_app(db_path: Path, *, screenshot: Path | None = None, plate: str | None = None) -> int:
+def store_error_box(message: str) -> QMessageBox:
+    """The store cannot be opened (a wrong password, a server out of reach): say why, offer Retry
+    or Quit. Retry is the default: the usual cause (the network, a server restarting) passes."""
+    box = QMessageBox(QMessageBox.Icon.Critical, "xtalviewer", message,
+                      QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Close)
+    box.button(QMessageBox.StandardButton.Close).setText("Quit")
+    box.setDefaultButton(QMessageBox.StandardButton.Retry)
+    return box
+
+
+def retry_or_quit(message: str) -> bool:
+    """Ask with ``store_error_box``; True: try again."""
+    return store_error_box(message).exec() == QMessageBox.StandardButton.Retry
+
+
+def open_window(location: Path | str | Location, settings: Settings, *,
+                ask: Callable[[str], bool] | None = retry_or_quit) -> MainWindow | None:
+    """The review window on the store, or None when it cannot be opened and the user quits. Each
+    failure is one line on stderr; ``ask(message)`` then offers Retry (True) or Quit (False); with
+    no ``ask`` (a screenshot run: nobody to ask) the first failure quits."""
     from xtalviewer.gui.app.main_window import MainWindow
 
+    while True:
+        try:
+            return MainWindow(location, settings, start_scoring=True)
+        except StoreError as exc:
+            message = " ".join(str(exc).split())
+            print(f"xtalviewer: error: {printable(message)}", file=sys.stderr)
+            if ask is None or not ask(message):
+                return None
+
+
+def run_app(db_path: Path | str | Location, *, screenshot: Path | None = None, plate: str | None = None,
+            ask: Callable[[str], bool] = retry_or_quit) -> int:
     app = application()
     settings, note = load_settings()
     if not settings.annotator:
@@ -64,10 +102,8 @@ def run_app(db_path: Path, *, screenshot: Path | None = None, plate: str | None 
             settings.annotator = default_annotator()
         else:
             ask_annotator(settings)
-    try:
-        window = MainWindow(db_path, settings, start_scoring=True)
-    except StoreError as exc:
-        QMessageBox.critical(None, "xtalviewer", str(exc))
+    window = open_window(db_path, settings, ask=None if screenshot is not None else ask)
+    if window is None:
         return 2
     window.wanted_plate = plate  # opened first (``xtalviewer --plate``)
     if note:
