@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -40,6 +41,7 @@ from train.loop import Dist, LoopSpec, checkpoint_meta, evaluate, fit, unwrap
 from train.recipe import Settings, resolve_settings
 from train.run_setup import TrainError, check_resume_state, choose_amp, choose_device, dist_setup, resolve_run, runs_dir
 from xtalviewer.crystal_call import softmax
+from xtalviewer.files.image_roots import not_mapped_message, unmapped_root
 from xtalviewer.model.calibration import fit_crystal_call
 from xtalviewer.model.shape_score import fuse, shape_probability, straight_edge_scores
 from xtalviewer.model.metrics import (
@@ -134,6 +136,10 @@ class Trainer:
         if split_file.is_file():
             return load_split(split_file)
         samples = labelled_samples(store, self.config.source_list())
+        unmapped = Counter(root for s in samples if (root := unmapped_root(s.path)))
+        for root, n in sorted(unmapped.items()):  # another workstation reads them: not unreadable
+            self.log(f"{n} labelled image(s) left out: {not_mapped_message(root)}")
+        samples = [s for s in samples if not unmapped_root(s.path)]
         unreadable = store.count_unreadable_labelled()
         if unreadable:
             self.log(f"{unreadable} labelled image(s) are marked unreadable and left out")

@@ -346,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     from xtalviewer.cli_screens import add_parsers as add_screen_parsers
 
     add_screen_parsers(sub, db, screens=cmd_screens, conditions=cmd_conditions)
+    from xtalviewer.cli_roots import add_parser as add_roots_parser
+
+    add_roots_parser(sub, db)
     return parser
 
 

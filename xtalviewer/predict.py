@@ -72,7 +72,8 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
     import torch
     import torch.distributed as dist
 
-    from xtalviewer.model.inference import Scorer, ScoringRun, describe_device, select_device, work_list
+    from xtalviewer.model.inference import (Scorer, ScoringRun, describe_device, select_device, set_aside_unmapped,
+                                            unmapped_lines, work_list)
     from xtalviewer.labels import SchemeError
     from xtalviewer.model.architectures import CheckpointError, load_checkpoint
     from xtalviewer.model.registry import RegistryError, resolve_model
@@ -109,11 +110,13 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
             plate_id = plate.id
         items = work_list(store, model.id, plate_id=plate_id, retry_errors=args.retry_errors,
                           latest_only=getattr(args, "latest", False))
+        items, unmapped = set_aside_unmapped(items)  # under an image root this workstation does not map
         # the images of the model's own mode: UV and SHG images are never "already scored" by a visible model
         total_images, marked = store.image_counts(plate_id, mode=model.mode)
         other_modes = store.image_counts(plate_id)[0] - total_images
         # with --latest, the earlier inspections' unscored images wait for the app (or a later run)
-        left = len(work_list(store, model.id, plate_id=plate_id, retry_errors=args.retry_errors)) - len(items) \
+        left = len(set_aside_unmapped(work_list(store, model.id, plate_id=plate_id,
+                                                retry_errors=args.retry_errors))[0]) - len(items) \
             if getattr(args, "latest", False) else 0
         # images marked unreadable earlier are skipped (unless --retry-errors); say how many
         skipped_unreadable = 0 if args.retry_errors else (marked or 0)
@@ -152,7 +155,8 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
     result = {
         "model": model.name, "model_id": model.id, "device": describe_device(device), "processes": world,
         "scored": scored, "unreadable": errors, "skipped_unreadable": skipped_unreadable,
-        "cached": total_images - todo - skipped_unreadable - left, "left_for_later": left, "other_modes": other_modes,
+        "cached": total_images - todo - skipped_unreadable - left - sum(unmapped.values()), "left_for_later": left,
+        "other_modes": other_modes, "unmapped_roots": unmapped,
         "seconds": run_seconds,
         "images_per_s": scored / run_seconds if run_seconds > 0 else 0.0, "error": run.error,
     }
@@ -174,6 +178,8 @@ def run_predict(args: argparse.Namespace, log=print) -> dict:
                if left else "")
             + (f"; {other_modes} images of other imaging modes are not this model's to score" if other_modes else "")
             + ".")
+        for line in unmapped_lines(unmapped):
+            log(line)
         log(f"Hits: {calls.hits} of {calls.scored} scored drops at the operating point (crystal probability >= "
             f"{pct(op.threshold)}{'' if op.calibrated else ', not calibrated: the old 50% rule'}); "
             f"{calls.crystal_top3} with a crystal class in the top 3.")

@@ -14,6 +14,7 @@ from pathlib import Path
 import platformdirs
 
 from xtalviewer.paths import APP, DB_ENV, cache_dir, default_db_path
+from xtalviewer.files.image_roots import mapping_from_text, merged
 from xtalviewer.files.regular import read_regular_text
 
 SETTINGS_VERSION = 1
@@ -42,6 +43,7 @@ class Settings:
     database: str = ""  # the store without --db or XTALVIEWER_DB: a file or postgresql:// URL (never a password)
     watch_folders: list[str] = field(default_factory=list)  # imager folders `xtalviewer watch` follows by default
     watch_summary: str = ""  # file `xtalviewer watch` rewrites with the new hits after each inspection; empty: none
+    image_roots: dict[str, str] = field(default_factory=dict)  # image root name -> its folder on this workstation
     watch_enabled: bool = False  # the review window watches ``watch_folders`` while it is open (File > Watch)
     watch_offered: bool = False  # the window offered, once, to watch a folder after an import
     hits_last_look: dict[str, str] = field(default_factory=dict)  # annotator -> when they last opened the hit list (UTC ISO)
@@ -82,6 +84,22 @@ def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
         else:
             extra[key] = value
     return Settings(**values, extra=extra), None
+
+
+IMAGE_ROOTS_ENV = "XTALVIEWER_IMAGE_ROOTS"  # NAME=FOLDER entries, path-list separated: over the settings
+
+
+def image_roots_here(path: Path | None = None) -> dict[str, str]:
+    """This workstation's image-root mapping (name -> folder): the settings' ``image_roots``, each
+    overridden by XTALVIEWER_IMAGE_ROOTS. Read as every store opens, so it never sets a broken
+    settings file aside (``load_settings`` does that, and says so)."""
+    doc: object = None
+    try:
+        doc = json.loads(read_regular_text(path or settings_path()))
+    except (OSError, ValueError):
+        pass
+    roots = doc.get("image_roots") if isinstance(doc, dict) else None
+    return merged(roots if isinstance(roots, dict) else {}, mapping_from_text(os.environ.get(IMAGE_ROOTS_ENV, "")))
 
 
 def saved_database(path: Path | None = None) -> str:

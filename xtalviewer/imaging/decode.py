@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from xtalviewer.files.image_roots import not_mapped_message, unmapped_root
 from xtalviewer.files.regular import open_regular
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"})
@@ -29,6 +30,23 @@ Image.MAX_IMAGE_PIXELS = None  # we apply our own limit, with our own message
 
 class ImageLoadError(Exception):
     """An image that cannot be shown or scored; str() is the reason, fit for a status line."""
+
+
+class RootNotMapped(ImageLoadError):
+    """The image lies under a named image root this workstation does not map: not unreadable (the
+    next workstation reads it), so never recorded as the image's load error."""
+
+    def __init__(self, root: str):
+        super().__init__(not_mapped_message(root))
+        self.root = root
+
+
+def check_root(path: str | os.PathLike) -> None:
+    """Raise ``RootNotMapped`` for a path whose image root is not mapped here (the store handed it
+    over in its stored form, ``files.image_roots``)."""
+    root = unmapped_root(path)
+    if root is not None:
+        raise RootNotMapped(root)
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
@@ -49,6 +67,7 @@ def _os_reason(exc: OSError) -> str:
 
 def read_bytes(path: str | os.PathLike) -> bytes:
     """The whole file; only a regular file is read (a FIFO or a device named like an image is refused)."""
+    check_root(path)
     try:
         with open_regular(path) as fh:
             data = fh.read()
@@ -125,6 +144,7 @@ def open_header(data: bytes) -> Image.Image:
 
 def read_header(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) as displayed (EXIF rotation applied), reading only the file's header."""
+    check_root(path)
     try:
         fh = open_regular(path)
     except OSError as exc:

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from xtalviewer.files.regular import read_regular_bytes, read_regular_text
-from xtalviewer.imaging.decode import ImageLoadError, fit_within, load_rgb
+from xtalviewer.imaging.decode import ImageLoadError, check_root, fit_within, load_rgb
 from xtalviewer.settings import Settings
 
 DEFAULT_THUMB_SIZE = 256
@@ -172,8 +172,10 @@ class ThumbnailCache:
     def get(self, path: str, file_size: int | None = None, mtime: float | None = None) -> np.ndarray:
         """Cached thumbnail, or decode the source at reduced scale, store and return it.
 
-        Raises ImageLoadError when the source cannot be read.
+        Raises ImageLoadError when the source cannot be read (``RootNotMapped`` when its image root
+        is not mapped on this workstation).
         """
+        check_root(path)
         if file_size is None or mtime is None:
             try:
                 st = os.stat(path)

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from xtalviewer.store.filesystems import read_mounts
+from xtalviewer.files.image_roots import not_mapped_message, unmapped_root
 from xtalviewer.imaging.decode import ImageLoadError, _os_reason, read_header
 from xtalviewer.importers import generic, hwi, marco, minstrel, rockmaker, xchem
 from xtalviewer.importers.filenames import FoundImage, ParseContext
@@ -267,11 +268,16 @@ def _keep_stored_routes(store: Store, barcode: str, files: list[_FileInfo], repo
     left out, unless ``repoint``. A stored path that no longer exists is replaced (the file moved)."""
     stored_by_key: dict[str, dict[tuple[str, int, str], str]] = {}
     kept = []
+    unmapped: dict[str, int] = {}
     for f in files:
         key = f.found.inspection_key
         if key not in stored_by_key:
             stored_by_key[key] = store.slot_paths(barcode, key)
         old = stored_by_key[key].get((well_name(f.found.row, f.found.col), f.found.drop, f.found.mode))
+        root = unmapped_root(old) if old is not None else None
+        if root is not None:  # recorded under an image root not mapped here: left as the lab recorded it
+            unmapped[root] = unmapped.get(root, 0) + 1
+            continue
         if old is not None and old != f.path and _same_file(old, f.ident):
             f.path = old
         elif old is not None and old != f.path and os.path.exists(old):
@@ -282,6 +288,10 @@ def _keep_stored_routes(store: Store, barcode: str, files: list[_FileInfo], repo
         if f.walked != f.path:
             (report.found_again if old == f.path else report.resolved).append((f.walked, f.path))
         kept.append(f)
+    for root, n in sorted(unmapped.items()):
+        report.notes.append(f"{n} drop{'s' * (n != 1)} of plate {barcode} {'are' if n != 1 else 'is'} recorded under "
+                            f"an image root this workstation does not map, and kept as recorded: "
+                            f"{not_mapped_message(root)}")
     return kept
 
 

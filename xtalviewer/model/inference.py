@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xtalviewer.files.image_roots import not_mapped_message, unmapped_root
 from xtalviewer.imaging.decode import ImageLoadError, decode, is_upright, open_header, read_bytes
 from xtalviewer.model.architectures import CheckpointMeta, Preprocess, autocast_dtype
 from xtalviewer.model.devices import DEVICES, DeviceError, describe_device, select_device  # noqa: F401 (re-exported)
@@ -129,6 +130,24 @@ def work_list(store: Store, model_id: int, *, plate_id: int | None = None, image
     return items
 
 
+def set_aside_unmapped(items: Sequence[WorkItem]) -> tuple[list[WorkItem], dict[str, int]]:
+    """(the items this workstation can read, root -> how many lie under an image root it does not
+    map): those are not unreadable and are left for a workstation that maps their root."""
+    kept, unmapped = [], {}
+    for it in items:
+        root = unmapped_root(it.path)
+        if root is None:
+            kept.append(it)
+        else:
+            unmapped[root] = unmapped.get(root, 0) + 1
+    return kept, unmapped
+
+
+def unmapped_lines(unmapped: dict[str, int]) -> list[str]:
+    """One line per image root not mapped here, with how many drops it kept from being scored."""
+    return [f"{n} drop{'s' * (n != 1)} not scored: {not_mapped_message(root)}" for root, n in sorted(unmapped.items())]
+
+
 class ScoringRun:
     """Score ``items`` with ``scorer``; iterate to receive results as they are produced.
 
@@ -171,7 +190,8 @@ class ScoringRun:
                                      queue_size=max(4, 2 * self.batch_size))
         self._writer: PredictionWriter | None = None
         self.scored = 0  # forward passes done
-        self.errors = 0
+        self.errors = 0  # unreadable images, marked in the store
+        self.unmapped: dict[str, int] = {}  # root -> images under an image root not mapped here (never marked)
         self.seconds = 0.0
 
     @property
@@ -278,8 +298,12 @@ class ScoringRun:
             self._priority.discard(item.image_id)
             preds.append(PredictionRow(item.image_id, probs, item.size, item.mtime))
         for item, err in failed:
-            self.errors += 1
             self._priority.discard(item.image_id)
+            root = unmapped_root(item.path)
+            if root is not None:  # not unreadable: a workstation that maps its root reads it
+                self.unmapped[root] = self.unmapped.get(root, 0) + 1
+                continue
+            self.errors += 1
             errors.append((item.image_id, err))
         if self._writer is not None:
             self._writer.put(preds, errors)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from xtalviewer.crystal_call import OperatingPoint, is_hit
+from xtalviewer.files.image_roots import unmapped_root
 from xtalviewer.review import labelling
 from xtalviewer.review.labelling import LabelChange, LabelNotSaved, UndoHistory, UnsavedLabels
 from xtalviewer.review.model_choice import chosen_model
@@ -301,9 +302,10 @@ class ReviewSession:
         return row
 
     def mark_unreadable(self, image_id: int, error: str) -> bool:
-        """A drop whose image cannot be decoded: note it in the queue and the store, once. True if new."""
+        """A drop whose image cannot be decoded: note it in the queue and the store, once. True if new.
+        Not a drop whose image root this workstation does not map: another one reads it."""
         row = self.row_of(image_id)
-        if row is None or self.rows[row].load_error:
+        if row is None or self.rows[row].load_error or unmapped_root(self.rows[row].path):
             return False
         self.rows[row] = replace(self.rows[row], load_error=error)
         self.store.mark_load_error(image_id, error)

@@ -21,6 +21,7 @@ from xtalviewer.store.db import Database, StoreError
 # every table of the store, parents before children, with the column that orders its rows
 TABLES: list[tuple[str, str]] = [
     ("meta", "key"),
+    ("image_root", "id"),
     ("plate", "id"),
     ("inspection", "id"),
     ("image", "id"),

@@ -19,7 +19,7 @@ def export_rows_raw(db: Database, model_id: int | None, plate: str | None = None
     if plate is not None:
         where = "WHERE pl.barcode = :plate"
         params["plate"] = plate
-    return list(starmap(ExportRow, db.execute(
+    return list(starmap(ExportRow, db.roots.local_rows(db.execute(
         f"""
         SELECT pl.barcode AS plate, n.key AS inspection, n.imaged_at, i.well, i.drop_no AS "drop",
                i.path AS image_path, i.label, a.annotator, a.created_at AS labelled_at,
@@ -35,13 +35,13 @@ def export_rows_raw(db: Database, model_id: int | None, plate: str | None = None
         ORDER BY pl.barcode, n.imaged_at, n.id, i.row, i.col, i.drop_no, i.mode != 'visible', i.mode
         """,
         params,
-    )))
+    ), 5)))
 
 
 def report_drops(db: Database, model_id: int | None, inspection_id: int) -> list[ReportDrop]:
     """The visible drops of one inspection in plate order, with the model's answer and who gave
     each current label, when and how (a plate report's table and map)."""
-    return list(starmap(ReportDrop, db.execute(
+    return list(starmap(ReportDrop, db.roots.local_rows(db.execute(
         f"""
         SELECT i.id, i.well, i.row, i.col, i.drop_no, i.path, i.size, i.mtime, i.label, i.load_error,
                p.id, p.top1, p.p1, p.top2, p.p2, p.top3, p.p3, p.crystal_prob, p.crystal_top3,
@@ -54,7 +54,7 @@ def report_drops(db: Database, model_id: int | None, inspection_id: int) -> list
         ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no
         """,
         {"model": model_id, "inspection": inspection_id},
-    )))
+    ), 5)))
 
 
 def annotator_summary(db: Database, inspection_id: int) -> list[AnnotatorSummary]:

@@ -151,7 +151,7 @@ def hit_list(db: Database, model_id: int, *, plate: str | None = None, since: st
             WHERE {' AND '.join(keep)}
             ORDER BY c.crystal_prob IS NULL, c.crystal_prob DESC, c.best DESC, c.plate, c.row, c.col, c."drop"
         """, params)
-    return list(starmap(_hit, rows))
+    return list(starmap(_hit, db.roots.local_rows(rows, 7)))
 
 
 def _hit(image_id: int, inspection_id: int, plate: str, inspection: str, imaged_at: str | None, well: str,

@@ -3,13 +3,16 @@ drop's images across its plate's inspections (its time course).
 
 A drop slot (inspection, well, drop, imaging mode) is an image's identity: re-importing a folder finds
 the same rows, and only rows whose file changed are written. Images stay where the imager wrote them.
+
+Paths cross this module as this workstation sees them: one under a named image root is stored as
+the root and the path below it, and read back through this workstation's mapping (``db.roots``,
+``files.image_roots``); a row whose root is not mapped here keeps the stored form.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from itertools import starmap
 
@@ -36,8 +39,12 @@ _UPSERT_IMAGE = (
 )
 
 
-def _image_values(r: ImageRow) -> tuple:
-    return tuple(getattr(r, c) for c in _WRITTEN)
+def _image_values(r: ImageRow, stored: Callable[[str], str]) -> tuple:
+    return tuple(stored(r.path) if c == "path" else getattr(r, c) for c in _WRITTEN)
+
+
+def _images(db: Database, rows: Iterable[tuple]) -> list[Image]:
+    return list(starmap(Image, db.roots.local_rows(rows, 8)))
 
 
 # -- writing ----------------------------------------------------------------------------------------------
@@ -52,8 +59,9 @@ def upsert_images(db: Database, rows: Iterable[ImageRow]) -> tuple[int, int]:
     marks = ",".join("?" * len(inspections))
     count_sql = f"SELECT COUNT(*) FROM image WHERE inspection_id IN ({marks})"
     with db.transaction():
+        db.roots.refresh()  # a root defined on another workstation since this store was opened
         before = db.execute(count_sql, inspections).fetchone()[0]
-        values = [_image_values(r) for r in rows]
+        values = [_image_values(r, db.roots.stored) for r in rows]
         try:
             with db.savepoint():
                 written = db.executemany(_UPSERT_IMAGE, values)
@@ -70,7 +78,12 @@ def upsert_images(db: Database, rows: Iterable[ImageRow]) -> tuple[int, int]:
 
 
 def mark_load_error(db: Database, image_id: int, reason: str | None) -> None:
-    """Record (or clear, with None) why an image cannot be decoded, so every view can say so."""
+    """Record (or clear, with None) why an image cannot be decoded, so every view can say so. Not for
+    an image whose root is not mapped on this workstation: the next workstation can read it."""
+    if reason is not None:
+        row = db.execute("SELECT path FROM image WHERE id = ?", (image_id,)).fetchone()
+        if row is not None and db.roots.unmapped(row[0]):
+            return
     with db.transaction():
         db.execute("UPDATE image SET load_error = ? WHERE id = ?", (reason, image_id))
 
@@ -79,12 +92,12 @@ def mark_load_error(db: Database, image_id: int, reason: str | None) -> None:
 
 
 def image(db: Database, image_id: int) -> Image | None:
-    row = db.execute(f"SELECT {IMAGE_COLUMNS} FROM image i WHERE i.id = ?", (image_id,)).fetchone()
-    return Image(*row) if row else None
+    rows = _images(db, db.execute(f"SELECT {IMAGE_COLUMNS} FROM image i WHERE i.id = ?", (image_id,)))
+    return rows[0] if rows else None
 
 
 def image_id_by_path(db: Database, path: str) -> int | None:
-    row = db.execute("SELECT id FROM image WHERE path = ?", (path,)).fetchone()
+    row = db.execute("SELECT id FROM image WHERE path = ?", (db.roots.stored(path),)).fetchone()
     return row[0] if row else None
 
 
@@ -118,7 +131,7 @@ def position_paths(db: Database, barcode: str, inspection_key: str, well: str, d
         "SELECT i.mode, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id JOIN plate p ON p.id = i.plate_id "
         "WHERE p.barcode = ? AND n.key = ? AND i.well = ? AND i.drop_no = ? AND (? IS NULL OR i.mode = ?)",
         (barcode, inspection_key, well, drop_no, mode, mode))
-    return dict(rows.fetchall())
+    return dict(db.roots.local_rows(rows, 1))
 
 
 def inspection_of_image(db: Database, image_id: int) -> int | None:
@@ -137,7 +150,7 @@ def same_drop(db: Database, inspection_id: int, plate_id: int, well: str, drop_n
 
 def drop_modes(db: Database, inspection_id: int, well: str, drop_no: int) -> dict[str, Image]:
     """mode -> image of one drop at one inspection (every mode it was imaged in)."""
-    rows = starmap(Image, db.execute(
+    rows = _images(db, db.execute(
         f"SELECT {IMAGE_COLUMNS} FROM image i WHERE i.inspection_id = ? AND i.well = ? AND i.drop_no = ?",
         (inspection_id, well, drop_no)))
     return {r.mode: r for r in rows}
@@ -149,12 +162,12 @@ def drop_modes(db: Database, inspection_id: int, well: str, drop_no: int) -> dic
 def drop_images(db: Database, plate_id: int, well: str, drop_no: int, mode: str = VISIBLE) -> list[CourseImage]:
     """One drop across every inspection of its plate in one imaging mode, oldest first: the drop's
     time course (``shown_label`` not filled in; ``drop_course`` does that)."""
-    return list(starmap(CourseImage, db.execute(
+    return list(starmap(CourseImage, db.roots.local_rows(db.execute(
         f"SELECT {IMAGE_COLUMNS}, n.imaged_at, n.key, n.profile FROM image i "
         "JOIN inspection n ON n.id = i.inspection_id "
         "WHERE i.plate_id = ? AND i.well = ? AND i.drop_no = ? AND i.mode = ? ORDER BY n.imaged_at, n.id",
         (plate_id, well, drop_no, mode),
-    )))
+    ), 8)))
 
 
 def drop_course(db: Database, plate_id: int, well: str, drop_no: int, mode: str = VISIBLE) -> list[CourseImage]:
@@ -176,14 +189,15 @@ def drop_course(db: Database, plate_id: int, well: str, drop_no: int, mode: str 
 def known_files(db: Database, paths: Iterable[str]) -> dict[str, tuple[int | None, float | None, str | None]]:
     """(size, mtime, load_error) held for each of these paths, so an import can skip unchanged files."""
     out: dict[str, tuple[int | None, float | None, str | None]] = {}
-    paths = list(paths)
-    for start in range(0, len(paths), 500):
-        chunk = paths[start : start + 500]
+    asked = {db.roots.stored(p): p for p in paths}  # stored form -> the path as the caller gave it
+    stored = list(asked)
+    for start in range(0, len(stored), 500):
+        chunk = stored[start : start + 500]
         marks = ",".join("?" * len(chunk))
         for path, size, mtime, error in db.execute(
             f"SELECT path, size, mtime, load_error FROM image WHERE path IN ({marks})", chunk
         ):
-            out[path] = (size, mtime, error)
+            out[asked[path]] = (size, mtime, error)
     return out
 
 
@@ -192,7 +206,7 @@ def slot_paths(db: Database, barcode: str, inspection_key: str) -> dict[tuple[st
     rows = db.execute(
         "SELECT i.well, i.drop_no, i.mode, i.path FROM image i JOIN inspection n ON n.id = i.inspection_id "
         "JOIN plate p ON p.id = i.plate_id WHERE p.barcode = ? AND n.key = ?", (barcode, inspection_key))
-    return {(well, drop, mode): path for well, drop, mode, path in rows}
+    return {(well, drop, mode): path for well, drop, mode, path in db.roots.local_rows(rows, 3)}
 
 
 def image_ids(db: Database) -> list[int]:
@@ -201,16 +215,19 @@ def image_ids(db: Database) -> list[int]:
 
 
 def image_paths(db: Database) -> list[str]:
-    return [r[0] for r in db.execute("SELECT path FROM image ORDER BY id")]
+    return [r[0] for r in db.roots.local_rows(db.execute("SELECT path FROM image ORDER BY id"), 0)]
 
 
 def image_path_under(db: Database, folder: str) -> str | None:
     """The path of one image stored anywhere inside ``folder``, or None: the thumbnail cache must
-    not take a folder of plate images. A range on the path index, not a scan."""
-    prefix = os.path.join(folder, "")  # the folder and a separator: /lab/plates, not /lab/plates-old
-    row = db.execute("SELECT path FROM image WHERE path >= ? AND path < ? ORDER BY path LIMIT 1",
-                          (prefix, prefix + "\U0010ffff")).fetchone()
-    return row[0] if row else None
+    not take a folder of plate images. A range on the path index, not a scan: the folder's own
+    absolute paths, the root it lies in, and every mapped root that lies in it."""
+    for start in db.roots.stored_prefixes(folder):  # /lab/plates/ (not /lab/plates-old), {Root}/plates/ ...
+        row = db.execute("SELECT path FROM image WHERE path >= ? AND path < ? ORDER BY path LIMIT 1",
+                         (start, start + "\U0010ffff")).fetchone()
+        if row:
+            return db.roots.local(row[0])
+    return None
 
 
 def image_counts(db: Database, plate_id: int | None = None, mode: str | None = None) -> tuple[int, int]:
@@ -224,6 +241,7 @@ def image_counts(db: Database, plate_id: int | None = None, mode: str | None = N
 
 def image_with_plate(db: Database, path: str) -> PlateImage | None:
     """The image stored at ``path`` with its plate's barcode, or None."""
-    row = db.execute("SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no FROM image i "
-                          "JOIN plate p ON p.id = i.plate_id WHERE i.path = ?", (path,)).fetchone()
-    return PlateImage(*row) if row else None
+    rows = db.roots.local_rows(db.execute("SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no "
+                                          "FROM image i JOIN plate p ON p.id = i.plate_id WHERE i.path = ?",
+                                          (db.roots.stored(path),)), 1)
+    return PlateImage(*rows[0]) if rows else None

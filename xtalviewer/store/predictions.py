@@ -95,9 +95,9 @@ def unscored_images(db: Database, model_id: int, *, plate_id: int | None = None,
     if latest_only:
         where.append(f"i.inspection_id IN ({latest_inspections_of_mode(mode_of_model)})")
         params.append(model_id)
-    return db.execute(
+    return db.roots.local_rows(db.execute(
         "SELECT i.id, i.path, i.size, i.mtime FROM image i "
         "LEFT JOIN prediction p ON p.image_id = i.id AND p.model_id = ? "
         f"WHERE {' AND '.join(where)} ORDER BY i.plate_id, i.inspection_id, i.row, i.col, i.drop_no",
         params,
-    ).fetchall()
+    ), 1)

@@ -92,7 +92,7 @@ def review_queue(
     lim = f" LIMIT {int(limit)}" if limit is not None else ""
 
     def fetch(sql: str) -> list[QueueRow]:
-        return list(starmap(QueueRow, db.execute(sql, params)))
+        return list(starmap(QueueRow, db.roots.local_rows(db.execute(sql, params), 8)))
 
     if order in ("best", "disputed"):
         if needs_prediction and model_id is None:

@@ -145,6 +145,20 @@ class PlateImage:
 
 
 @dataclass(slots=True)
+class ImageRoot:
+    """A named image root of the store (``files.image_roots``): the folder it was defined under, how
+    many images are stored below it, and where it is on this workstation."""
+
+    id: int
+    name: str
+    prefix: str  # the folder it was defined under, on the workstation that defined it
+    created_at: str
+    images: int = 0
+    folder: str | None = None  # its folder on this workstation; None: not mapped here
+    mapped: str | None = None  # 'settings', 'as defined' (found where it was defined) or None
+
+
+@dataclass(slots=True)
 class QueueRow:
     """One drop of the review queue: the image and, once the model scored it, its top 3 and crystal call."""
 

@@ -274,6 +274,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX plate_screen_screen ON plate_screen(screen_id);
     """,
+    # 5: named image roots, so workstations that mount the imager share at different places find the
+    # same images: a root is a name and the folder it was defined under; an image below it is stored
+    # as '{NAME}/relative/path' (``files.image_roots``). Paths are rewritten when a root is defined
+    # (``image_roots.define_root``); paths under no root stay absolute.
+    """
+    CREATE TABLE image_root (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 
 # imaging modes, the visible one first; a model scores the images of its own mode

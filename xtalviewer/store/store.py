@@ -14,13 +14,16 @@ medium too. What may be opened, and the messages for a busy or read-only databas
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import sqlite_utils
 
+from xtalviewer.files.image_roots import RootMap
 from xtalviewer.labels import LabelScheme
-from xtalviewer.store import (annotations, counts, exports, hits, images, models, plates, predictions, queue, schema,
-                              screens)
+from xtalviewer.settings import image_roots_here
+from xtalviewer.store import (annotations, counts, exports, hits, image_roots, images, models, plates, predictions,
+                              queue, schema, screens)
 from xtalviewer.store.annotations import SOURCES
 from xtalviewer.store.db import (
     BUSY_TIMEOUT_S,
@@ -37,6 +40,7 @@ from xtalviewer.store.inputs import AnnotationRow, ImageRow, PredictionRow
 from xtalviewer.store.location import Location, location_of
 from xtalviewer.store.queue import QUEUE_ORDERS
 from xtalviewer.store.reconnect import reconnecting
+from xtalviewer.store.rows import PlateImage
 from xtalviewer.store.scheme_binding import bind_scheme
 
 __all__ = ["BUSY_TIMEOUT_S", "QUEUE_ORDERS", "SOURCES", "AnnotationRow", "ImageRow", "PredictionRow", "Store",
@@ -47,16 +51,23 @@ class Store(Database):
     """An open xtalviewer database. Its connection-level methods (``transaction``, ``backup``,
     ``query`` ...) are ``Database``'s; the rest are the concept modules' functions, listed below."""
 
+    roots: RootMap  # stored image paths <-> this workstation's (``files.image_roots``)
+
     def __init__(self, path: str | Path | Location, scheme: str | LabelScheme | None = None, *, create: bool = True,
-                 readonly: bool = False, busy_timeout: float | None = None, allow_network: bool | None = None):
+                 readonly: bool = False, busy_timeout: float | None = None, allow_network: bool | None = None,
+                 roots: Mapping[str, str] | None = None):
         """Open (or, with ``create`` and not ``readonly``, create) the database at ``path``: an SQLite
         file, or a ``postgresql://`` URL (``location.Location``) whose database exists on the server
         (``create`` then makes the store's tables in it).
 
         ``readonly`` opens for reading only, so a database on a read-only medium opens too.
         ``busy_timeout`` (seconds) defaults to XTALVIEWER_BUSY_TIMEOUT or 30; ``allow_network``
-        to XTALVIEWER_ALLOW_NETWORK_DB (a network file system is refused otherwise).
+        to XTALVIEWER_ALLOW_NETWORK_DB (a network file system is refused otherwise). ``roots`` maps
+        the store's image roots to folders here (name -> folder); default: this workstation's
+        settings and XTALVIEWER_IMAGE_ROOTS (``settings.image_roots_here``).
         """
+        self.roots = RootMap()
+        self._root_mapping = image_roots_here() if roots is None else dict(roots)
         self.upgraded_from: int | None = None  # an older schema read through an upgraded copy in memory
         busy_timeout = busy_timeout_s() if busy_timeout is None else busy_timeout
         location = location_of(path)
@@ -80,6 +91,7 @@ class Store(Database):
                 self._read_upgraded_copy()
             schema.migrate(self)
             self.scheme = bind_scheme(self, scheme)
+            self.roots = image_roots.root_map(self, self._root_mapping)
         except sqlite3.DatabaseError as exc:
             self.conn.close()
             raise self.not_ours(exc) or self.explain(exc) or \
@@ -102,9 +114,10 @@ class Store(Database):
                 raise StoreError(f"database {location} holds no xtalviewer store yet (import plates into it, or copy "
                                  "one in with `xtalviewer db copy`)")
             if readonly and version < schema.SCHEMA_VERSION:
-                Store(location, scheme, busy_timeout=busy_timeout).close()
+                Store(location, scheme, busy_timeout=busy_timeout, roots=self._root_mapping).close()
             schema.migrate(self)
             self.scheme = bind_scheme(self, scheme)
+            self.roots = image_roots.root_map(self, self._root_mapping)
         except BaseException:
             self.conn.close()
             raise
@@ -143,6 +156,13 @@ class Store(Database):
         return annotations.add_annotations(self, [AnnotationRow(image_id, label, annotator, source, prediction_id,
                                                                 shown, lead_ms, reverts, created_at)])[0]
 
+    def labelled_images(self, sources: Sequence[str]) -> list[PlateImage]:
+        """``annotations.labelled_images`` (the training set) with each path as this workstation finds it."""
+        rows = annotations.labelled_images(self, sources)
+        for r in rows:
+            r.path = self.roots.local(r.path)
+        return rows
+
     # -- plates and inspections (plates.py) --------------------------------------------------------------
     upsert_plate = plates.upsert_plate
     upsert_inspection = plates.upsert_inspection
@@ -176,13 +196,17 @@ class Store(Database):
     image_counts = images.image_counts
     image_with_plate = images.image_with_plate
 
+    # -- named image roots (image_roots.py) ---------------------------------------------------------------
+    define_image_root = image_roots.define_root
+    images_under_no_root = image_roots.images_under_no_root
+    image_roots = image_roots.image_roots  # last: from here on ``image_roots`` in this class body is the method
+
     # -- labels, second looks, reviewers (annotations.py) ----------------------------------------------------
     add_annotations = annotations.add_annotations
     add_flags = annotations.add_flags
     current_label = annotations.current_label
     current_labels = annotations.current_labels
     inherited_labels = annotations.inherited_labels
-    labelled_images = annotations.labelled_images
     count_unreadable_labelled = annotations.count_unreadable_labelled
     history = annotations.history
     flags = annotations.flags

@@ -35,7 +35,7 @@ def paint_thumbnail(p: QPainter, rect: QRect, cell: dict) -> None:
         if rect.width() >= BADGE_FROM:
             p.setPen(QColor(theme.ERROR_LIGHT))
             p.drawText(rect.adjusted(4, 4, -4, -4), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                       "unreadable")
+                       "root not mapped" if cell.get("unmapped") else "unreadable")
     elif rect.width() >= THUMBNAIL_FROM:
         p.setPen(QColor(theme.FAINT))
         p.drawText(rect, Qt.AlignmentFlag.AlignCenter, "…")

@@ -11,6 +11,7 @@ from enum import IntEnum
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from xtalviewer.crystal_call import pct
+from xtalviewer.files.image_roots import not_mapped_message, unmapped_root
 from xtalviewer.review.session import ReviewSession
 from xtalviewer.store.rows import QueueRow
 from xtalviewer.gui.drop.loader import BackgroundLoader
@@ -76,13 +77,15 @@ class DropGridModel(QAbstractListModel):
         and the model."""
         s = self.session
         r = s.rows[row]
-        error = r.load_error or self.thumbs.error(r.id)
+        unmapped = unmapped_root(r.path)  # its image root is not mapped here: nothing to load
+        error = not_mapped_message(unmapped) if unmapped else r.load_error or self.thumbs.error(r.id)
         label = s.own_label(r)
         carried = None if label or s.blind else s.inherited.get(r.id)  # as session.inherited_label, per cell
         model = s.shows_model
         return {
             "name": f"{r.well}·{r.drop_no}",
             "error": error,
+            "unmapped": unmapped,
             "thumbnail": self.thumbs.request(r.id, thumb_source(r)) if thumbnail and not error else None,
             "label": label,
             "inherited": carried[0] if carried else None,
@@ -167,7 +170,8 @@ class DropGridModel(QAbstractListModel):
         if flagged:
             note = f": {flagged.note}" if flagged.note else ""
             parts.append(f"needs a second look ({flagged.annotator}){note}")
-        error = r.load_error or self.thumbs.error(r.id)
-        if error:
+        if unmapped_root(r.path):
+            parts.append(not_mapped_message(unmapped_root(r.path)))
+        elif error := r.load_error or self.thumbs.error(r.id):
             parts.append(f"unreadable: {error}")
         return "\n".join(parts)
