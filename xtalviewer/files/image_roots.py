@@ -53,11 +53,12 @@ def is_windows_path(path: str) -> bool:
 
 
 def clean_folder(folder: str) -> str:
-    """A root's folder as it is compared: absolute, normalised, no trailing separator (a Windows
-    folder keeps its own style on any machine)."""
-    if is_windows_path(folder):
+    """A root's folder as paths are compared with it: real (links resolved, as imports record the
+    files' real folders), absolute, no trailing separator. A Windows folder named on another system
+    keeps its own style."""
+    if is_windows_path(folder) and os.name != "nt":
         return ntpath.normpath(folder).rstrip("\\") or folder
-    return os.path.normpath(os.path.abspath(folder))
+    return os.path.realpath(folder)
 
 
 def relative_under(path: str, folder: str) -> str | None:

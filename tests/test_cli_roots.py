@@ -1,0 +1,74 @@
+"""``xtalviewer roots``: list the store's image roots with this workstation's folders, define one
+(the paths already stored below it move under it), map and unmap one here; bad input is one line
+and exit 2. On both engines."""
+
+from __future__ import annotations
+
+import json
+
+from imagefiles import write_image
+
+from xtalviewer.cli import main
+from xtalviewer.settings import settings_path
+from xtalviewer.store.store import Store
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def mapping_here() -> dict:
+    return json.loads(settings_path().read_text()).get("image_roots", {}) if settings_path().exists() else {}
+
+
+def test_define_map_and_unmap_a_root(capsys, store_location, tmp_path):
+    share = (tmp_path / "mnt" / "rockimager").resolve()
+    for col in (1, 2):
+        write_image(share / "P7_2026-02-03_RI1000-0081-2drop" / f"P7_{col:02d}A_1.jpg")
+    assert run(capsys, "import", share, "--db", store_location)[0] == 0
+    code, out, err = run(capsys, "roots", "--db", store_location)
+    assert code == 0 and "No image roots" in out and "(2 images)" in out, err
+
+    code, out, err = run(capsys, "roots", "add", "RockImager", share, "--db", store_location)
+    assert code == 0, err
+    assert f"Image root RockImager defined at {share}: 2 image paths below it now stored relative to it" in out
+    assert mapping_here() == {"RockImager": str(share)}
+    code, out, _ = run(capsys, "roots", "--db", store_location)
+    assert code == 0 and f"RockImager                  2  {share} (exists; settings)" in out
+    assert "0 images under no root" in out
+
+    # another workstation: the share mounted elsewhere, mapped there
+    elsewhere = tmp_path / "Z"
+    share.rename(elsewhere)
+    assert run(capsys, "roots", "unmap", "RockImager", "--db", store_location)[0] == 0
+    assert mapping_here() == {}
+    code, out, _ = run(capsys, "roots", "--db", store_location)
+    assert "not mapped (defined at" in out and "xtalviewer roots map RockImager FOLDER" in out
+    code, out, err = run(capsys, "roots", "map", "RockImager", elsewhere, "--db", store_location)
+    assert code == 0 and "2 images below it" in out, err
+    assert mapping_here() == {"RockImager": str(elsewhere.resolve())}
+    with Store(store_location) as s:  # the settings' mapping is what every store opened here uses
+        assert all(p.startswith(str(elsewhere.resolve()) + "/") for p in s.image_paths())
+
+
+def test_bad_input_is_one_line_and_exit_2(capsys, store_location, tmp_path):
+    folder = tmp_path / "share"
+    write_image(folder / "P7_2026-02-03_RI1000-0081-2drop" / "P7_01A_1.jpg")
+    assert run(capsys, "import", folder, "--db", store_location)[0] == 0
+    assert run(capsys, "roots", "add", "RockImager", folder, "--db", store_location)[0] == 0
+    cases = [
+        (("add", "RockImager", folder), "image root 'RockImager' exists already"),
+        (("add", "Other", tmp_path / "missing"), "does not exist"),
+        (("add", "Rock Imager", folder), "cannot name an image root"),
+        (("map", "Nope", folder), "no image root 'Nope'"),
+        (("map", "RockImager", tmp_path / "missing"), "does not exist"),
+        (("unmap", "Other"), "is not mapped in this workstation's settings"),
+    ]
+    for argv, says in cases:
+        code, out, err = run(capsys, "roots", *argv, "--db", store_location)
+        assert code == 2, (argv, out, err)
+        assert err.count("\n") == 1 and err.startswith("xtalviewer roots: error: ") and says in err, (argv, err)
+    with Store(store_location) as s:
+        assert [r.name for r in s.image_roots()] == ["RockImager"]
