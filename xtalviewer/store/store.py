@@ -156,6 +156,12 @@ class Store(Database):
         return annotations.add_annotations(self, [AnnotationRow(image_id, label, annotator, source, prediction_id,
                                                                 shown, lead_ms, reverts, created_at)])[0]
 
+    def map_image_roots(self, mapping: Mapping[str, str]) -> None:
+        """Find the image roots in other folders from now on (Preferences changed this workstation's
+        mapping): rows read after this carry paths through ``mapping``."""
+        self._root_mapping = dict(mapping)
+        self.roots = image_roots.root_map(self, self._root_mapping)
+
     def labelled_images(self, sources: Sequence[str]) -> list[PlateImage]:
         """``annotations.labelled_images`` (the training set) with each path as this workstation finds it."""
         rows = annotations.labelled_images(self, sources)

@@ -75,7 +75,8 @@ def preferences(window: QMainWindow, open_one: QWidget | None = None) -> None:
     def folder_problem(folder: str) -> str | None:  # the store says whether plate images lie under it
         return thumbnail_folder_problem(folder, window.store.image_path_under)
 
-    dialog = PreferencesDialog(window.settings, window.scheme, window.store.models(), window, folder_problem)
+    dialog = PreferencesDialog(window.settings, window.scheme, window.store.models(), window, folder_problem,
+                               image_roots=[r.name for r in window.store.image_roots()])
     if dialog.exec() and dialog.result_settings is not None:
         window.apply_settings(dialog.result_settings)
 

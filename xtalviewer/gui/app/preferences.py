@@ -4,7 +4,7 @@ scheme for new databases, and the label hotkeys. Saved to the versioned settings
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -31,6 +31,7 @@ from xtalviewer.settings import Settings
 from xtalviewer.store.location import is_server_url, location_of
 from xtalviewer.store.rows import Model
 from xtalviewer.gui import theme
+from xtalviewer.gui.app.image_roots_box import ImageRootsBox
 from xtalviewer.gui.app.watch_folders import WatchFoldersBox
 
 # keys the review window uses for itself; a label cannot take them
@@ -94,9 +95,10 @@ class DatabaseBox(QGroupBox):
 
 class PreferencesDialog(QDialog):
     def __init__(self, settings: Settings, scheme: LabelScheme, models: list[Model], parent: QWidget | None = None,
-                 folder_problem: Callable[[str], str | None] | None = None):
+                 folder_problem: Callable[[str], str | None] | None = None, image_roots: Sequence[str] = ()):
         """``folder_problem``: why a thumbnail folder cannot be the cache (one line), or None; OK
-        refuses such a folder (a folder of plate images would lose them to pruning)."""
+        refuses such a folder (a folder of plate images would lose them to pruning). ``image_roots``:
+        the names of the store's image roots, listed for a folder on this workstation."""
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.scheme = scheme
@@ -153,6 +155,9 @@ class PreferencesDialog(QDialog):
 
         self.watch_box = WatchFoldersBox(settings.watch_folders, settings.watch_enabled)  # File > Watch imager folders
         layout.addWidget(self.watch_box)
+
+        self.roots_box = ImageRootsBox(settings.image_roots, image_roots)
+        layout.addWidget(self.roots_box)
 
         scheme_box = QGroupBox("Labels")
         form = QFormLayout(scheme_box)
@@ -217,6 +222,11 @@ class PreferencesDialog(QDialog):
             self.problem.setText(problem)
             self.database_box.edit.setFocus()
             return
+        problem = self.roots_box.problem()
+        if problem is not None:
+            self.problem.setText(problem)
+            self.roots_box.table.setFocus()
+            return
         hotkeys = {k: v for k, v in self.hotkeys().items() if v != self.scheme.get(k).hotkey}
         self.result_settings = dataclasses.replace(
             self._settings,
@@ -231,6 +241,7 @@ class PreferencesDialog(QDialog):
             hotkeys=hotkeys,
             watch_folders=self.watch_box.folders(),
             watch_enabled=self.watch_box.enabled.isChecked() and bool(self.watch_box.folders()),
+            image_roots=self.roots_box.mapping(),
         )
         self.accept()
 
