@@ -33,7 +33,6 @@ PRIOR_SLOPE = 1.5  # the stated prior of the logistic, used when too few labels 
 PRIOR_OFFSET = 3.0  # straight-edge score at which the prior calls a drop 50% crystal
 SHAPE_THREADS = 2
 _local = threading.local()
-_executor: ThreadPoolExecutor | None = None
 _masks: dict[int, np.ndarray] = {}
 
 
@@ -100,14 +99,10 @@ def straight_edge_scores(squares: np.ndarray | Sequence[np.ndarray]) -> np.ndarr
     GIL), so a batch costs about half its serial time next to the forward pass."""
     if len(squares) < 4:
         return np.array([straight_edge_score(s) for s in squares], dtype=np.float64)
-    return np.fromiter(_pool().map(straight_edge_score, list(squares)), dtype=np.float64, count=len(squares))
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=SHAPE_THREADS, thread_name_prefix="shape-score")
-    return _executor
+    # a pool per batch (two threads cost microseconds next to a batch): no idle workers are left behind,
+    # which a window's exit would wait for when a scoring thread (a daemon) had started them
+    with ThreadPoolExecutor(max_workers=SHAPE_THREADS, thread_name_prefix="shape-score") as pool:
+        return np.fromiter(pool.map(straight_edge_score, list(squares)), dtype=np.float64, count=len(squares))
 
 
 def _logistic(score: np.ndarray | float, slope: float, offset: float) -> np.ndarray:

@@ -52,7 +52,8 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 
 
 class _ReportingService(WatchService):
-    """The service, saying its state (``WatchService.state``) after each turn in which it changed."""
+    """The service, saying its state (``WatchService.state``) when it changed: after each turn, and
+    after each report within one (an import and the scoring that follows it are one turn)."""
 
     def __init__(self, config: WatchConfig, callbacks: WatchCallbacks, on_state):
         super().__init__(config, callbacks)
@@ -63,10 +64,14 @@ class _ReportingService(WatchService):
         try:
             return super().poll_once()
         finally:
-            state = self.state()
-            if state != self._told:
-                self._told = state
-                self._on_state(state)
+            self.tell_state()
+
+    def tell_state(self) -> None:
+        """In the watcher's thread: its state to the owner, when it changed since last told."""
+        state = self.state()
+        if state != self._told:
+            self._told = state
+            self._on_state(state)
 
 
 def _watch(service: WatchService, stop: threading.Event, send) -> None:
@@ -120,11 +125,15 @@ class BackgroundWatch(QObject):
             except RuntimeError:  # the window is gone
                 pass
 
-        callbacks = WatchCallbacks(status=lambda text: send("status", text),
-                                   imported=lambda event: send("imported", event),
-                                   scored=lambda event: send("scored", event),
-                                   new_hits=lambda event: send("new_hits", event))
-        self._service = _ReportingService(config, callbacks, lambda state: send("state", state))
+        def report(kind: str):
+            def told(event: object) -> None:
+                send(kind, event)
+                service.tell_state()  # files no longer arriving, an inspection waiting to be scored
+            return told
+
+        callbacks = WatchCallbacks(status=lambda text: send("status", text), imported=report("imported"),
+                                   scored=report("scored"), new_hits=lambda event: send("new_hits", event))
+        service = self._service = _ReportingService(config, callbacks, lambda state: send("state", state))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=_watch, args=(self._service, self._stop, send), name="watch",
                                         daemon=True)
@@ -448,6 +457,9 @@ class Watching(QObject):
         lines = [f"Watching into {self.window.db_path}"]
         if self.state is not None:
             lines += [f"  {f.folder}: {f.mode}" for f in self.state.folders]
+            if self.state.arriving_files:
+                lines += [f"Files arriving are imported once none changed for {self.settle_s:g} s and each has "
+                          "its end marker."]
         if self.last_line:
             lines += ["Last inspection: " + self.last_line]
         recent = list(self.lines)[-TOOLTIP_LINES:]
