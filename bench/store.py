@@ -11,9 +11,16 @@ probability, top 100 by smallest top-1/top-2 margin, one plate's drops), the p95
 label (a synced commit), and the database size. Optionally (--files N) it also imports N real
 small JPEG files through import_paths, header reads included.
 
+``--image-root`` stores every record below a named image root (``Archive`` at ``/archive``), so each
+path is written root-relative and every queue row is read back through the workstation's mapping.
+
 ``--db postgresql://...`` builds the store in that (empty) PostgreSQL database instead of an SQLite
 file: the same calls, the same queries, with the server's targets (a label commit goes over the
 network: p95 under 10 ms; the build of 500,000 records under 2 minutes).
+
+``--contention --writers 8 --seconds 60`` (either engine) instead runs 8 labelling processes on one
+plate for 60 s beside a predict process and an import, and counts labels lost, duplicated and
+tracebacks (``bench/store_contention.py``).
 """
 
 from __future__ import annotations
@@ -170,17 +177,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=0, help="also import this many real JPEG files")
     ap.add_argument("--db", default=None, help="where to build the store: a new SQLite file (default: in a temp "
                     "folder) or an empty PostgreSQL database, postgresql://USER@HOST/DBNAME")
+    ap.add_argument("--image-root", action="store_true", help="store the records below the image root 'Archive' "
+                    "(/archive), read back through this workstation's mapping")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--contention", action="store_true", help="instead: --writers processes label one plate for "
+                    "--seconds while predict writes and an import adds inspections; count lost and duplicated labels "
+                    "and tracebacks (bench/store_contention.py)")
+    ap.add_argument("--writers", type=int, default=8, help="--contention: labelling processes")
+    ap.add_argument("--seconds", type=float, default=60.0, help="--contention: how long they label")
+    ap.add_argument("--drop-connections", type=float, default=None, metavar="S",
+                    help="--contention on PostgreSQL: end a random writer's server session every S seconds")
     args = ap.parse_args(argv)
+    if args.contention:
+        return contention(args)
 
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory() as tmp:
         location = location_of(args.db or Path(tmp) / "bench.db")
         if location.path is not None and location.path.exists():
             location.path.unlink()
-        store = Store(location)
+        store = Store(location, roots={"Archive": "/archive"} if args.image_root else None)
         if store.has_plates():
             raise SystemExit(f"bench/store.py: {location} already holds plates; give an empty database")
+        if args.image_root:
+            store.define_image_root("Archive", "/archive")
         built = build(store, args.images, args.inspections_per_plate, rng)
         model_id = store.add_model(name="bench-resnet18", arch="resnet18", classes=store.scheme.keys, input_size=224,
                                    path="/models/bench.pt", activate=True)
@@ -200,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                "label_commit_p95_ms_max": 10 if server else 5}
     result = {
         "engine": location.engine,
+        "image_root": args.image_root,
         "images": built["records"],
         "import_seconds": round(built["seconds"], 2),
         "records_per_s": round(built["records_per_s"]),
@@ -224,6 +245,22 @@ def main(argv: list[str] | None = None) -> int:
         for k, v in result.items():
             print(f"{k}: {v}")
     return 0
+
+
+def contention(args: argparse.Namespace) -> int:
+    """``--contention``: many workstations on one store at once (``bench/store_contention.py``)."""
+    import store_contention
+
+    with tempfile.TemporaryDirectory() as tmp:
+        location = location_of(args.db or Path(tmp) / "contention.db")
+        result = store_contention.run(location, writers=args.writers, seconds=args.seconds,
+                                      drop_every=args.drop_connections)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 0 if result["targets_met"] else 1
 
 
 if __name__ == "__main__":

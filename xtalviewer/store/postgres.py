@@ -125,8 +125,13 @@ class PostgresEngine:
     # -- a dropped connection (``reconnect`` says how a call survives one) ------------------------------
 
     def broken(self, db: Database) -> bool:
-        """Whether the connection is known to be gone (a server that ended it unseen is found on use)."""
-        return db.conn.broken or db.conn.closed
+        """Whether the connection is known to be gone (a server that ended it unseen is found on use),
+        or left unusable by a break in the middle of a pipelined batch (``insert_many``)."""
+        from psycopg.pq import ConnStatus, PipelineStatus
+
+        pgconn = db.conn.pgconn
+        return (db.conn.broken or db.conn.closed or pgconn.status == ConnStatus.BAD
+                or pgconn.pipeline_status != PipelineStatus.OFF)  # only a batch runs pipelined, and it has ended
 
     def lost(self, db: Database, exc: BaseException, xid: int | None = None) -> StoreConnectionLost:
         return StoreConnectionLost(f"database {db.location}: the connection to the server was lost "
@@ -164,6 +169,14 @@ class PostgresEngine:
                 raise StoreConnectionLost(f"database {db.location}: the change sent before the connection broke "
                                           f"is still in progress on the server after {within:g} s", xid=xid)
             time.sleep(0.05)
+
+    def end_sessions_of(self, db: Database, client_pid: int) -> int:
+        """End the server sessions of one client process (found by the application name it gave,
+        which names its pid), as a restarted pooler or a network cut would; how many. For the tests
+        and the contention bench (``bench/store.py --contention --drop-connections``)."""
+        return len(self._run(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE application_name LIKE %s AND pid <> pg_backend_pid()",
+                             (f"%(pid {client_pid})%",)).fetchall())
 
     def rows_written_by(self, db: Database, table: str, xid: int) -> list[int]:
         """The ids of the rows of an append-only ``table`` that transaction ``xid`` inserted (its
