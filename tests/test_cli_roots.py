@@ -50,7 +50,16 @@ def test_define_map_and_unmap_a_root(capsys, store_location, tmp_path):
     assert code == 0 and "2 images below it" in out, err
     assert mapping_here() == {"RockImager": str(elsewhere.resolve())}
     with Store(store_location) as s:  # the settings' mapping is what every store opened here uses
-        assert all(p.startswith(str(elsewhere.resolve()) + "/") for p in s.image_paths())
+        paths = s.image_paths()
+        assert all(p.startswith(str(elsewhere.resolve()) + "/") for p in paths)
+    # a label CSV naming this workstation's paths finds the images; the export writes them
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"image_path,label\n{paths[0]},needles\n")
+    code, out, err = run(capsys, "import-labels", labels, "--annotator", "ann", "--db", store_location)
+    assert code == 0, err
+    code, _, err = run(capsys, "export", "-o", tmp_path / "out.csv", "--db", store_location)
+    rows = (tmp_path / "out.csv").read_text().splitlines()[1:]
+    assert code == 0 and [r.split(",")[5:7] for r in rows] == [[paths[0], "needles"], [paths[1], ""]], err
 
 
 def test_bad_input_is_one_line_and_exit_2(capsys, store_location, tmp_path):
