@@ -52,7 +52,7 @@ def test_watching_imports_a_slowly_written_inspection_and_announces_its_new_hits
     assert not w.watching.label.isVisible() and not w.actions_["file.watch"].isChecked()  # off until turned on
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(imager))
     texts: list[str] = []
-    w.watching.background.state.connect(lambda state: texts.append(w.watching.label.text()))
+    w.watching.background.state.connect(lambda told: texts.append(w.watching.label.text()))
     QTest.keyClick(w.grid, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     assert w.actions_["file.watch"].isChecked()
     saved, _ = load_settings()
@@ -73,7 +73,8 @@ def test_watching_imports_a_slowly_written_inspection_and_announces_its_new_hits
     assert w.inspection.id == before[-1]  # the reviewer's plate stays open
     assert any("arriving" in t for t in texts), texts
     label = w.watching.label.text()
-    assert label.startswith("Watching 1 folder · last inspection ") and "scoring" not in label
+    assert label.startswith("Watching 1 folder · last inspection ") and label.endswith("(WG1)")
+    assert any(t.endswith("(WG1) · scoring 4 drops") for t in texts), texts
     assert "Plate WG1" in w.watching.label.toolTip() and "4 drops, 4 hits, 4 new" in w.watching.label.toolTip()
     with Store(hits_db) as s:
         assert s.prediction_count() == 4  # imported once, scored once
@@ -146,8 +147,9 @@ def test_the_status_text_says_what_the_watcher_does():
     state = WatchState(two, arriving_files=12, arriving_inspections=1, waiting_to_score=1, imported=1, scored=0,
                        model="tiny")
     when = datetime(2026, 3, 1, 10, 42)
-    assert status_text(state, last_at=when, scoring_drops=96, now=when) == \
-        "Watching 1 of 2 folders · imager2 unavailable · last inspection 10:42 · scoring 96 drops · 12 files arriving"
+    assert status_text(state, last_at=when, last_plate="XV1001", scoring_drops=96, now=when) == \
+        "Watching 1 of 2 folders · imager2 unavailable · last inspection 10:42 (XV1001) · scoring 96 drops · " \
+        "12 files arriving"
     assert status_text(state, not_scoring="no model to score with", now=when).endswith(
         "not scoring (no model to score with) · 12 files arriving")
     assert status_text(None) == "Watch: starting…" and status_text(state, stopping=True) == "Watch: stopping…"

@@ -35,6 +35,7 @@ from xtalviewer.watch import (InspectionImported, InspectionScored, NewHits, Wat
                               WatchService, WatchState, config_folders)
 from xtalviewer.watch.config import DEFAULT_SETTLE_S
 from xtalviewer.watch.events import where_raised
+from xtalviewer.files.printable import printable
 from xtalviewer.gui import theme
 from xtalviewer.gui.app.watch_folders import WatchDialog
 
@@ -59,19 +60,24 @@ class _ReportingService(WatchService):
         super().__init__(config, callbacks)
         self._on_state = on_state
         self._told: WatchState | None = None
+        self._told_at_turn_end: WatchState | None = None
 
     def poll_once(self) -> list[InspectionScored]:
         try:
             return super().poll_once()
         finally:
-            self.tell_state()
+            self.tell_state(turn_end=True)
 
-    def tell_state(self) -> None:
-        """In the watcher's thread: its state to the owner, when it changed since last told."""
+    def tell_state(self, turn_end: bool = False) -> None:
+        """In the watcher's thread: its state to the owner, (state, turn_end), when it changed since
+        last told. Within a turn it is partial: an inspection just imported is not yet waiting to be
+        scored; at a turn's end it is whole."""
         state = self.state()
-        if state != self._told:
+        if state != self._told or turn_end and state != self._told_at_turn_end:
             self._told = state
-            self._on_state(state)
+            if turn_end:
+                self._told_at_turn_end = state
+            self._on_state((state, turn_end))
 
 
 def _watch(service: WatchService, stop: threading.Event, send) -> None:
@@ -91,7 +97,7 @@ class BackgroundWatch(QObject):
     imported = Signal(object)  # InspectionImported
     scored = Signal(object)  # InspectionScored
     new_hits = Signal(object)  # NewHits
-    state = Signal(object)  # WatchState, when it changed
+    state = Signal(object)  # (WatchState, at a turn's end), when it changed
     ended = Signal(object)  # the thread finished: None, or the error that ended it
 
     _arrived = Signal(int, str, object)  # run, kind, payload: from the watcher's thread
@@ -177,7 +183,8 @@ def clock(when: datetime, now: datetime | None = None) -> str:
 
 
 def status_text(state: WatchState | None, *, stopping: bool = False, last_at: datetime | None = None,
-                scoring_drops: int = 0, not_scoring: str | None = None, now: datetime | None = None) -> str:
+                last_plate: str | None = None, scoring_drops: int = 0, not_scoring: str | None = None,
+                now: datetime | None = None) -> str:
     """The status bar's field: folders watched (or unavailable), when the last inspection arrived,
     and what the watcher is doing now."""
     if stopping:
@@ -192,7 +199,7 @@ def status_text(state: WatchState | None, *, stopping: bool = False, last_at: da
         name = Path(lost[0].folder).name or lost[0].folder
         parts.append(f"{name} unavailable" + (f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""))
     if last_at is not None:
-        parts.append(f"last inspection {clock(last_at, now)}")
+        parts.append(f"last inspection {clock(last_at, now)}" + (f" ({printable(last_plate)})" if last_plate else ""))
     if state.waiting_to_score and not_scoring:
         parts.append(f"not scoring ({not_scoring})")
     elif scoring_drops:
@@ -253,6 +260,7 @@ class Watching(QObject):
         self.state: WatchState | None = None
         self.scoring: dict[int, int] = {}  # inspection id -> its drops, imported and waiting for scores
         self.last_at: datetime | None = None  # when the last inspection arrived
+        self.last_plate: str | None = None  # and of which plate
         self.last_line = ""
         self.not_scoring: str | None = None  # why imported inspections are not scored (no model …)
         self.failed: str | None = None
@@ -396,7 +404,7 @@ class Watching(QObject):
 
     def _imported(self, event: InspectionImported) -> None:
         self.scoring[event.inspection_id] = event.drops
-        self.last_at = datetime.now()
+        self.last_at, self.last_plate = datetime.now(), event.plate
         self.last_line = f"Plate {event.plate}, inspection {event.inspection}: {event.drops} drops imported"
         self.window.refresh_browser()  # the new inspection in the plate browser
         self._show()
@@ -404,15 +412,16 @@ class Watching(QObject):
     def _scored(self, event: InspectionScored) -> None:
         self.scoring.pop(event.inspection_id, None)
         self.not_scoring = None
-        self.last_at = datetime.now()
+        self.last_at, self.last_plate = datetime.now(), event.plate
         self.last_line = event.line()
         self.window.refresh_browser()  # its hits
         self._show()
 
-    def _state(self, state: WatchState) -> None:
+    def _state(self, told: tuple[WatchState, bool]) -> None:
+        state, turn_end = told
         self.state = state
-        if not state.waiting_to_score:
-            self.scoring.clear()
+        if turn_end and not state.waiting_to_score:
+            self.scoring.clear()  # an inspection deleted before its scores: nothing is waiting
         self._show()
 
     def _new_hits(self, hits: NewHits) -> None:
@@ -445,7 +454,8 @@ class Watching(QObject):
             text = "Watch stopped (error): File > Watched folders… says why"
         else:
             text = status_text(self.state, stopping=self.background.stopping() and self._restart is None,
-                               last_at=self.last_at, scoring_drops=sum(self.scoring.values()),
+                               last_at=self.last_at, last_plate=self.last_plate,
+                               scoring_drops=sum(self.scoring.values()),
                                not_scoring=self.not_scoring)
         lost = self.state is not None and any(not f.available for f in self.state.folders)
         self.label.setStyleSheet(f"color: {theme.ERROR_TEXT};" if lost or (self.failed and not running) else "")
