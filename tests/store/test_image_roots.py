@@ -192,6 +192,11 @@ def test_paths_translate_in_the_style_of_each_workstation():
     assert linux.local("{RockImager}/P7/P7_01A_1.jpg") == "/mnt/rockimager/P7/P7_01A_1.jpg"
     assert linux.stored("/mnt/rockimager/P7/a\\b.jpg") == "{RockImager}/P7/a\\b.jpg"  # a POSIX name keeps its '\'
     assert linux.stored("/mnt/rockimager2/x.jpg") == "/mnt/rockimager2/x.jpg"
+    drive = RootMap({"RockImager": "/mnt/rockimager"}, {"RockImager": "Z:\\"})  # the share is a drive's root
+    assert drive.local("{RockImager}/P7/a.jpg") == "Z:\\P7\\a.jpg" and drive.stored("Z:\\P7\\a.jpg") == "{RockImager}/P7/a.jpg"
+    unc = RootMap({"RockImager": "/mnt/rockimager"}, {"RockImager": "\\\\imager\\share"})
+    assert unc.local("{RockImager}/P7/a.jpg") == "\\\\imager\\share\\P7\\a.jpg"
+    assert unc.stored("\\\\IMAGER\\share\\P7\\a.jpg") == "{RockImager}/P7/a.jpg"
     nested = RootMap({"Share": "/s", "Deep": "/s/deep"}, {"Share": "/s", "Deep": "/s/deep"})
     assert nested.stored("/s/deep/x.jpg") == "{Deep}/x.jpg" and nested.stored("/s/x.jpg") == "{Share}/x.jpg"
     unmapped = RootMap({"RockImager": "Z:\\RockImager"}, {})

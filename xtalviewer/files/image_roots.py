@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 NAME_RULE = "a letter or digit, then letters, digits, '_', '-' or '.' (at most 64)"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _STORED = re.compile(r"\{([A-Za-z0-9][A-Za-z0-9_.-]{0,63})\}[/\\]")
-_WINDOWS = re.compile(r"^(?:[A-Za-z]:[\\/]|[\\/]{2}[^\\/])")  # Z:\share, \\server\share
+_WINDOWS = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\[^\\])")  # Z:\share, \\server\share
 
 
 def name_problem(name: str) -> str | None:
@@ -57,7 +57,8 @@ def clean_folder(folder: str) -> str:
     files' real folders), absolute, no trailing separator. A Windows folder named on another system
     keeps its own style."""
     if is_windows_path(folder) and os.name != "nt":
-        return ntpath.normpath(folder).rstrip("\\") or folder
+        clean = ntpath.normpath(folder)
+        return clean if len(clean) <= 3 else clean.rstrip("\\")  # a drive's root keeps its separator
     return os.path.realpath(folder)
 
 
@@ -78,6 +79,8 @@ def relative_under(path: str, folder: str) -> str | None:
 
 def join_under(folder: str, relative: str) -> str:
     """The local path of ``relative`` (parts joined by '/') below ``folder``, in the folder's style."""
+    if folder[:1] == "/":  # a POSIX folder (the common case first)
+        return (folder if folder != "/" else "") + "/" + relative
     if is_windows_path(folder):
         return folder.rstrip("\\/") + "\\" + relative.replace("/", "\\")
     return folder.rstrip("/") + "/" + relative
@@ -101,6 +104,7 @@ class RootMap:
     mapped: dict[str, str] = field(default_factory=dict)
     reload: Callable[[], dict[str, str]] | None = None
     _mounts: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _bases: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _order: list[tuple[str, str]] = field(default_factory=list, init=False, repr=False)
     _tried: set[str] = field(default_factory=set, init=False, repr=False)
 
@@ -116,6 +120,7 @@ class RootMap:
             elif prefix and is_windows_path(prefix) == (os.name == "nt") and os.path.isdir(prefix):
                 mounts[name] = clean_folder(prefix)
         self._mounts = mounts
+        self._bases = {name: folder_prefix(folder) for name, folder in mounts.items()}  # "/mnt/ri/", "Z:\\RI\\"
         # longest folder first: a path under two roots belongs to the innermost
         self._order = sorted(mounts.items(), key=lambda kv: len(kv[1]), reverse=True)
 
@@ -144,17 +149,20 @@ class RootMap:
 
     def local(self, stored: str) -> str:
         """The local path of a stored one; the stored form itself when its root is not mapped here."""
-        if not stored.startswith("{"):
+        if stored[:1] != "{":
             return stored
+        name, sep, rest = stored[1:].partition("}/")
+        base = self._bases.get(name) if sep else None
+        if base is not None:  # the common case, at the cost of a few string operations per row
+            return base + rest if base[-1] == "/" else base + rest.replace("/", "\\")
         m = _STORED.match(stored)
         if m is None:
             return stored
         name = m.group(1)
-        folder = self._mounts.get(name)
-        if folder is None and name not in self.defined and name not in self._tried:
+        if name not in self.defined and name not in self._tried:
             self._tried.add(name)  # a root defined since this store was opened: read them again, once
             self.refresh()
-            folder = self._mounts.get(name)
+        folder = self._mounts.get(name)
         if folder is None:
             return stored
         return join_under(folder, stored[m.end():])
@@ -163,11 +171,11 @@ class RootMap:
         """Rows (tuples) with the stored path at index ``at`` made local."""
         rows = rows if isinstance(rows, list) else list(rows)
         if not self.defined:
-            if not any(isinstance(r[at], str) and r[at].startswith("{") for r in rows):
+            if not any(isinstance(r[at], str) and r[at][:1] == "{" for r in rows):
                 return rows  # the usual case of a store without roots: nothing to do
             self.refresh()  # a root defined on another workstation since this store was opened
-        local = self.local
-        return [(*r[:at], local(r[at]), *r[at + 1:]) if isinstance(r[at], str) and r[at].startswith("{") else r
+        local, after = self.local, at + 1
+        return [r[:at] + (local(r[at]),) + r[after:] if isinstance(r[at], str) and r[at][:1] == "{" else r
                 for r in rows]
 
     # -- local path -> stored form ------------------------------------------------------------------
