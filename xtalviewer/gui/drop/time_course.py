@@ -8,6 +8,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from xtalviewer.files.image_roots import unmapped_root
 from xtalviewer.labels import LabelScheme
 from xtalviewer.store.rows import CourseImage
 from xtalviewer.gui import theme
@@ -69,15 +70,16 @@ class FilmDelegate(QStyledItemDelegate):
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         p.fillRect(rect, QColor(theme.HIGHLIGHT if selected else theme.PANEL))
         img_rect = QRect(rect.x() + 4, rect.y() + 18, rect.width() - 8, rect.height() - 40)
-        thumb = None if r.load_error else self.thumbs.request(r.id, (r.path, r.size, r.mtime))
+        unmapped = unmapped_root(r.path)  # its image root is not mapped on this workstation
+        thumb = None if r.load_error or unmapped else self.thumbs.request(r.id, (r.path, r.size, r.mtime))
         if thumb is not None:
             size = thumb.size().scaled(img_rect.size(), Qt.AspectRatioMode.KeepAspectRatio)
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(img_rect.center())
             p.drawImage(target, thumb)
-        elif r.load_error or self.thumbs.error(r.id):
+        elif unmapped or r.load_error or self.thumbs.error(r.id):
             p.setPen(QColor(theme.ERROR))
-            p.drawText(img_rect, Qt.AlignmentFlag.AlignCenter, "unreadable")
+            p.drawText(img_rect, Qt.AlignmentFlag.AlignCenter, "root not mapped" if unmapped else "unreadable")
         p.setPen(QColor(theme.TEXT))
         p.drawText(QRect(rect.x(), rect.y(), rect.width(), 16), Qt.AlignmentFlag.AlignCenter,
                    (r.imaged_at or "")[:10])
