@@ -221,7 +221,8 @@ def run(location: Location, *, writers: int = 8, seconds: float = 60.0, imports:
                 break
             time.sleep(0.05)
         started = time.time()
-        (work / "go").write_text(str(started + seconds))
+        (work / "go.part").write_text(str(started + seconds))
+        os.replace(work / "go.part", work / "go")  # whole when a child sees it
         drops = _drop_connections(location, children, started + seconds, drop_every) if drop_every else 0
         for p in children.values():
             try:
