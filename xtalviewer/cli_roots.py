@@ -2,7 +2,8 @@
 
     xtalviewer roots                    the store's roots, this workstation's folder for each, images below
     xtalviewer roots add NAME FOLDER    define a root (paths already stored below FOLDER become relative)
-    xtalviewer roots map NAME FOLDER    this workstation finds root NAME at FOLDER (its settings)
+    xtalviewer roots map NAME FOLDER    this workstation finds root NAME at FOLDER (its settings); paths
+                                        it stored below FOLDER by absolute path move under the root
     xtalviewer roots unmap NAME         forget this workstation's folder for NAME
 
 The store holds the roots (shared by every workstation of a lab's server); each workstation's
@@ -39,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction, db: argparse.ArgumentParser) -> 
                            "already stored below FOLDER become relative to it) and map it here")
     a.add_argument("name", metavar="NAME")
     a.add_argument("folder", metavar="FOLDER")
-    a = actions.add_parser("map", parents=[action_db], help="this workstation finds root NAME at FOLDER")
+    a = actions.add_parser("map", parents=[action_db], help="this workstation finds root NAME at FOLDER (image "
+                           "paths stored below FOLDER by absolute path move under the root)")
     a.add_argument("name", metavar="NAME")
     a.add_argument("folder", metavar="FOLDER")
     a = actions.add_parser("unmap", parents=[action_db], help="forget this workstation's folder for root NAME")
@@ -139,11 +141,16 @@ def _add(args: argparse.Namespace) -> int:
 def _map(args: argparse.Namespace) -> int:
     _check_name(args.name)
     folder = _folder(args.folder)
-    with open_store(args, readonly=True) as store:
-        root = _store_root(store, args.name)
+    with open_store(args) as store:
+        _store_root(store, args.name)
+        moved = store.adopt_image_paths(args.name, folder)  # what this workstation recorded there before
+        images = next(r.images for r in store.image_roots() if r.name == args.name)
     saved = _set_mapping(args.name, folder)
-    print(f"Image root {printable(args.name)} is at {printable(folder)} on this workstation ({root.images} image"
-          f"{'s' * (root.images != 1)} below it; settings {saved}).")
+    print(f"Image root {printable(args.name)} is at {printable(folder)} on this workstation ({images} image"
+          f"{'s' * (images != 1)} below it; settings {saved}).")
+    if moved:
+        print(f"{moved} image path{'s' * (moved != 1)} recorded below {printable(folder)} by absolute path "
+              "now stored relative to the root.")
     _env_note(args.name)
     return 0
 

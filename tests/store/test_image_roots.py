@@ -140,6 +140,20 @@ def test_a_root_defined_on_another_workstation_is_seen_by_a_store_already_open(s
             first.define_image_root("Rock Imager", str(share))
 
 
+def test_paths_another_workstation_recorded_by_absolute_path_move_under_the_root(store_location, share):
+    """A Windows workstation imported plates by its drive's paths before the root existed: mapping
+    the root to that drive stores them relative to it, '/' between the parts."""
+    with Store(store_location, roots={}) as s:
+        import_paths(s, [share])
+        s.define_image_root("RockImager", str(share))
+        s.execute("UPDATE image SET path = ? WHERE id = 2", ("Z:\\RockImager\\P7 old\\P7_02A_1.jpg",))
+        assert s.images_under_no_root() == 1
+        assert s.adopt_image_paths("RockImager", "Z:\\RockImager\\") == 1
+        assert stored_paths(s)[1] == "{RockImager}/P7 old/P7_02A_1.jpg"
+        with pytest.raises(StoreError, match="no image root 'Other'"):
+            s.adopt_image_paths("Other", "Z:\\Other")
+
+
 def test_a_copied_store_keeps_its_roots(store_location, another_store_location, share):
     with Store(store_location, roots={}) as s:
         import_paths(s, [share])

@@ -56,18 +56,38 @@ def define_root(db: Database, name: str, folder: str) -> int:
     if problem:
         raise StoreError(problem)
     folder = clean_folder(folder)
-    prefix = folder_prefix(folder)
-    # a Windows path's separators become '/'; a POSIX file name may hold a backslash of its own
-    relative = "replace(substr(path, ?), '\\', '/')" if is_windows_path(folder) else "substr(path, ?)"
     try:
         with db.transaction():
             if db.execute("SELECT 1 FROM image_root WHERE name = ?", (name,)).fetchone():
                 raise StoreError(f"image root '{name}' exists already (xtalviewer roots lists them)")
             db.execute("INSERT INTO image_root(name, prefix, created_at) VALUES (?, ?, ?)", (name, folder, now_iso()))
-            moved = db.execute(f"UPDATE image SET path = ? || {relative} WHERE path >= ? AND path < ?",
-                               (stored_form(name, ""), len(prefix) + 1, prefix, prefix + _TOP)).rowcount
+            moved = _move_below(db, name, folder)
     except db.IntegrityError as exc:
         raise StoreError(f"image root '{name}' could not be defined: an image below {folder} is recorded twice "
                          f"({exc}); nothing was changed") from None
     db.roots.refresh()
     return moved
+
+
+def adopt_paths(db: Database, name: str, folder: str) -> int:
+    """Store the absolute paths below ``folder`` (where a workstation mounts root ``name``, e.g. the
+    drive a Windows workstation recorded images under before the root existed) relative to the
+    root; returns how many."""
+    folder = clean_folder(folder)
+    try:
+        with db.transaction():
+            if not db.execute("SELECT 1 FROM image_root WHERE name = ?", (name,)).fetchone():
+                raise StoreError(f"no image root '{name}' (xtalviewer roots lists them)")
+            return _move_below(db, name, folder)
+    except db.IntegrityError as exc:
+        raise StoreError(f"the images below {folder} could not be stored under root '{name}': one is recorded "
+                         f"twice ({exc}); nothing was changed") from None
+
+
+def _move_below(db: Database, name: str, folder: str) -> int:
+    """The absolute paths below ``folder`` rewritten root-relative: a range on the path index."""
+    prefix = folder_prefix(folder)
+    # a Windows path's separators become '/'; a POSIX file name may hold a backslash of its own
+    relative = "replace(substr(path, ?), '\\', '/')" if is_windows_path(folder) else "substr(path, ?)"
+    return db.execute(f"UPDATE image SET path = ? || {relative} WHERE path >= ? AND path < ?",
+                      (stored_form(name, ""), len(prefix) + 1, prefix, prefix + _TOP)).rowcount

@@ -204,6 +204,7 @@ class Store(Database):
 
     # -- named image roots (image_roots.py) ---------------------------------------------------------------
     define_image_root = image_roots.define_root
+    adopt_image_paths = image_roots.adopt_paths
     images_under_no_root = image_roots.images_under_no_root
     image_roots = image_roots.image_roots  # last: from here on ``image_roots`` in this class body is the method
 
