@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterable
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox,
                                QHBoxLayout, QLabel, QListWidget, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
-from xtalviewer.gui import theme
 
 
 class WatchFoldersBox(QGroupBox):
@@ -25,7 +24,7 @@ class WatchFoldersBox(QGroupBox):
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.addItems([f for f in folders if f.strip()])
-        self.list.setMaximumHeight(96)
+        self.list.setMaximumHeight(64)  # three folders show; the Preferences are tall already
         row.addWidget(self.list, 1)
         buttons = QVBoxLayout()
         add = QPushButton("A&dd folder…")
@@ -39,12 +38,9 @@ class WatchFoldersBox(QGroupBox):
         buttons.addStretch(1)
         row.addLayout(buttons)
         layout.addLayout(row)
-        note = QLabel("New inspections written there are imported once their files are complete and scored "
-                      "with the active model; new hits are announced. The folders are also those "
-                      "<tt>xtalviewer watch</tt> follows when given none.")
-        note.setWordWrap(True)
-        note.setStyleSheet(f"color: {theme.MUTED};")
-        layout.addWidget(note)
+        self.setToolTip("New inspections written there are imported once their files are complete and scored "
+                        "with the active model; new hits are announced (File > Watch imager folders, "
+                        "Ctrl+Shift+W). They are also the folders `xtalviewer watch` follows when given none.")
 
     def folders(self) -> list[str]:
         return [self.list.item(i).text() for i in range(self.list.count())]
