@@ -140,11 +140,6 @@ class RootMap:
             return None
         return "settings" if self.mapped.get(name) else "as defined"
 
-    @property
-    def any(self) -> bool:
-        """Whether the store defines a root at all (nothing to translate otherwise)."""
-        return bool(self.defined)
-
     # -- stored form -> local path -----------------------------------------------------------------
 
     def local(self, stored: str) -> str:

@@ -3,7 +3,8 @@ defining one (the absolute paths already stored below its folder become root-rel
 many images each holds.
 
 Translation between stored and local paths is ``files.image_roots.RootMap``'s; each open store
-holds one (``Database.roots``) built here from the store's roots and this workstation's mapping.
+holds one (``Store.roots``, which the concept modules read as ``db.roots``) built here from the
+store's roots and this workstation's mapping.
 """
 
 from __future__ import annotations
