@@ -160,3 +160,21 @@ def test_the_folder_offered_is_the_imagers_not_one_inspections(tmp_path):
     write_inspection(inspection, drops=1)
     assert folder_to_offer(str(inspection)) == str(tmp_path / "imager")
     assert folder_to_offer(str(tmp_path / "imager")) == str(tmp_path / "imager")
+
+
+def test_preferences_move_the_watcher_and_a_missing_folder_is_said(tmp_path, hits_db, settings, open_window, qtbot):
+    import dataclasses
+
+    w = open_window(hits_db, settings)
+    fast(w)
+    w.watching.set_folders([str(tmp_path / "not-mounted")], True)  # File > Watched folders… said OK
+    qtbot.waitUntil(lambda: "not-mounted unavailable" in w.watching.label.text(), timeout=10000)
+    assert w.watching.label.text().startswith("Watching 0 of 1 folders") and "color" in w.watching.label.styleSheet()
+    there = tmp_path / "imager"
+    there.mkdir()
+    w.apply_settings(dataclasses.replace(w.settings, watch_folders=[str(there)]))  # Preferences: another folder
+    qtbot.waitUntil(lambda: w.watching.label.text() == "Watching 1 folder", timeout=10000)
+    assert [line for line in w.watching.lines if f"Watching {there}:" in line]
+    w.apply_settings(dataclasses.replace(w.settings, watch_enabled=False))  # Preferences: off
+    qtbot.waitUntil(lambda: not w.watching.background.running() and not watch_threads(), timeout=10000)
+    assert not w.actions_["file.watch"].isChecked() and not w.watching.label.isVisible()

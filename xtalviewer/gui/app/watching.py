@@ -290,10 +290,6 @@ class Watching(QObject):
 
     # -- on and off ------------------------------------------------------------------------------------
 
-    def watching(self) -> bool:
-        """A watcher runs (or is starting), and is not being stopped."""
-        return self.background.running() and not self.background.stopping() or self._restart is not None
-
     def folders(self) -> list[Path]:
         return config_folders([], self.window.settings.watch_folders)
 
