@@ -26,7 +26,7 @@ LIST_ORDER = ("label.", "edit.accept", "grid.", "edit.select_all", "review.flag"
               "order.", "filter.", "review.", "view.mode", "view.side", "view.hits", "edit.undo", "edit.redo",
               "view.fit", "view.zoom", "view.crop", "view.cam", "view.bigger", "view.smaller", "edit.advance")
 
-Dialog = Literal["preferences", "hits", "plots", "retrain", "about", "shortcuts"]
+Dialog = Literal["preferences", "hits", "plots", "retrain", "about", "shortcuts", "watch"]
 Task = Literal["import", "export", "report", "recalibrate"]  # background work, one of each at a time
 Overlay = Literal["crop", "cam"]  # drawn over the image: the model's input crop, its Grad-CAM
 
@@ -100,6 +100,9 @@ class ReviewView(Protocol):
 
     def start_task(self, task: Task) -> None: ...
 
+    def set_watching(self, on: bool) -> None:
+        """Watch the imager folders in the background while the window is open, or stop (kept in the settings)."""
+
     def close(self) -> bool: ...
 
 
@@ -151,6 +154,11 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
                help="Export labels as CSV"),
         Action("file.report", "Plate report (HTML)…", ("Ctrl+P",), "&File", lambda s, v: v.start_task("report"),
                help="Plate report (HTML) of this inspection"),
+        Action("file.watch", "Watch imager folders", ("Ctrl+Shift+W",), "&File",
+               lambda s, v, on: v.set_watching(on), checkable=True, separator=True,
+               help="Watch the imager folders: new inspections imported and scored as they arrive"),
+        Action("file.watch_folders", "Watched folders…", (), "&File", lambda s, v: v.open_dialog("watch"),
+               listed=False),
         Action("file.quit", "Quit", ("Ctrl+Q",), "&File", lambda s, v: v.close(), separator=True),
         Action("edit.undo", "Undo label", ("Ctrl+Z",), "&Edit", commands.undo,
                help="Undo a label (history keeps both)"),
