@@ -123,6 +123,7 @@ class Action:
     shown_keys: str | None = None
     listed: bool = True
     separator: bool = False  # a separator before it in its menu
+    repeats: bool = True  # a key held down acts again and again; never for what writes labels (one press, one label)
 
     def key_text(self) -> str:
         if self.shown_keys is not None:
@@ -135,7 +136,7 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
     In the table ``s`` is the session and ``v`` the view."""
     label_as = [Action(f"label.{c.key}", c.name, (hotkeys[c.key],), "&Edit/Label as",
                        lambda s, v, key=c.key: commands.label(s, v, key),
-                       help=f"Label as {c.name}{' (crystal)' if c.crystal else ''}, then next drop")
+                       help=f"Label as {c.name}{' (crystal)' if c.crystal else ''}, then next drop", repeats=False)
                 for c in scheme.classes]
     orders = [Action(f"order.{key}", text, (f"Ctrl+{n}",), "&Review",
                      lambda s, v, on, key=key: commands.requeue(s, v, order=key),
@@ -161,11 +162,11 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
                listed=False),
         Action("file.quit", "Quit", ("Ctrl+Q",), "&File", lambda s, v: v.close(), separator=True),
         Action("edit.undo", "Undo label", ("Ctrl+Z",), "&Edit", commands.undo,
-               help="Undo a label (history keeps both)"),
+               help="Undo a label (history keeps both)", repeats=False),
         Action("edit.redo", "Redo label", ("Ctrl+Shift+Z", "Ctrl+Y"), "&Edit", commands.redo,
-               help="Redo a label"),
+               help="Redo a label", repeats=False),
         Action("edit.accept", "Accept the model's top 1", ("Return", "Enter"), "&Edit", commands.accept_prediction,
-               separator=True, help="Accept the model's top-1 label"),
+               separator=True, help="Accept the model's top-1 label", repeats=False),
         Action("edit.select_all", "Select all drops", ("Ctrl+A",), "&Edit", lambda s, v: v.select_all_drops(),
                shown_keys="Shift+arrows, Ctrl+A", help="Select several drops (a label key labels them all)"),
         Action("edit.advance", "Advance after labelling", ("Ctrl+Shift+A",), "&Edit", commands.set_auto_advance,
@@ -226,7 +227,7 @@ def review_actions(scheme: LabelScheme, hotkeys: dict[str, str]) -> list[Action]
                lambda s, v: commands.requeue(s, v, filters=Filters()),
                help="Clear the filters (Alt+R: filter by label menus)"),
         Action("review.flag", "Needs a second look…", ("D",), "&Review", commands.flag_drop,
-               separator=True, help="Needs a second look (with a note); D again clears it"),
+               separator=True, help="Needs a second look (with a note); D again clears it", repeats=False),
         Action("review.blind", "Blind review of this plate", ("Ctrl+B",), "&Review", commands.set_blind,
                checkable=True, help="Blind review: hide earlier labels and the model on this plate"),
         Action("model.retrain", "Retrain…", ("Ctrl+T",), "&Model", lambda s, v: v.open_dialog("retrain"),

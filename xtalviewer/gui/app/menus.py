@@ -40,6 +40,7 @@ def install_actions(window: QMainWindow, actions: list[Action],
         a.setObjectName(spec.name)
         a.setShortcuts([QKeySequence(k) for k in spec.keys])
         a.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        a.setAutoRepeat(spec.repeats)  # a held label key (or Return after a dialog) labels one drop, not twenty
         a.setCheckable(spec.checkable)
         if spec.checkable:  # hand the new state over explicitly: Qt's own slots take no default
             a.triggered.connect(lambda _=False, act=a, run=spec.run: run(session, view, act.isChecked()))
