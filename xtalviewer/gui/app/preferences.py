@@ -14,11 +14,13 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -77,7 +79,9 @@ class DatabaseBox(QGroupBox):
         browse.clicked.connect(self._browse)
         row.addWidget(self.edit, 1)
         row.addWidget(browse)
-        form.addRow("&Store:", row)
+        label = QLabel("&Store:")
+        label.setBuddy(self.edit)  # Alt+S: a layout in the row has no buddy of its own
+        form.addRow(label, row)
         note = QLabel("Opened at the next start, when neither --db nor XTALVIEWER_DB names one.")
         note.setWordWrap(True)
         form.addRow("", note)
@@ -105,10 +109,12 @@ class PreferencesDialog(QDialog):
         self._folder_problem = folder_problem
         self.result_settings: Settings | None = None
         self._settings = settings
-        layout = QVBoxLayout(self)
+        # two columns in a scroll area: where a person works (left), where files are (right); the
+        # message and the buttons stay in view below
+        left, right = QVBoxLayout(), QVBoxLayout()
+        layout = left
 
         self.database_box = DatabaseBox(settings.database)
-        layout.addWidget(self.database_box)
 
         review = QGroupBox("Reviewing")
         form = QFormLayout(review)
@@ -136,6 +142,8 @@ class PreferencesDialog(QDialog):
         form.addRow("De&vice:", self.device)
         layout.addWidget(model_box)
 
+        layout = right
+        layout.addWidget(self.database_box)
         cache_box = QGroupBox("Thumbnails")
         form = QFormLayout(cache_box)
         row = QHBoxLayout()
@@ -158,6 +166,8 @@ class PreferencesDialog(QDialog):
 
         self.roots_box = ImageRootsBox(settings.image_roots, image_roots)
         layout.addWidget(self.roots_box)
+        layout.addStretch(1)
+        layout = left
 
         scheme_box = QGroupBox("Labels")
         form = QFormLayout(scheme_box)
@@ -180,15 +190,29 @@ class PreferencesDialog(QDialog):
         reset.clicked.connect(self._reset_hotkeys)
         form.addRow("", reset)
         layout.addWidget(scheme_box)
+        layout.addStretch(1)
 
+        content = QWidget()
+        columns = QHBoxLayout(content)
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.addWidget(scroll, 1)
         self.problem = QLabel()
+        self.problem.setWordWrap(True)
         self.problem.setStyleSheet(f"color: {theme.ERROR_TEXT};")
-        layout.addWidget(self.problem)
+        outer.addWidget(self.problem)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
+        outer.addWidget(self.buttons)
         self._validate()
+        wanted = content.sizeHint()
+        screen = (parent.screen() if parent is not None else self.screen()).availableGeometry()
+        self.resize(min(wanted.width() + 40, int(screen.width() * 0.95)),
+                    min(wanted.height() + 90, int(screen.height() * 0.9)))
 
     def hotkeys(self) -> dict[str, str]:
         return {k: e.text().strip() for k, e in self.hotkey_edits.items()}
