@@ -178,3 +178,29 @@ def test_preferences_move_the_watcher_and_a_missing_folder_is_said(tmp_path, hit
     w.apply_settings(dataclasses.replace(w.settings, watch_enabled=False))  # Preferences: off
     qtbot.waitUntil(lambda: not w.watching.background.running() and not watch_threads(), timeout=10000)
     assert not w.actions_["file.watch"].isChecked() and not w.watching.label.isVisible()
+
+
+def test_late_files_of_the_inspection_on_screen_join_its_grid_with_their_scores(
+        tmp_path, hits_db, settings, open_window, qtbot, monkeypatch):
+    imager = tmp_path / "imager"
+    imager.mkdir()
+    w = open_window(hits_db, settings)
+    fast(w)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(imager))
+    w.set_watching(True)
+    qtbot.waitUntil(lambda: w.watching.label.text() == "Watching 1 folder", timeout=10000)
+    folder = xchem_folder(imager, barcode="WL1", day="2026-04-16")
+    for n, drop in enumerate((1, 2)):
+        write_slowly(xchem_file(folder, 1, "A", drop), jpeg_bytes(n), pause=0.05)
+    qtbot.waitUntil(lambda: "(WL1)" in w.watching.label.text() and "scoring" not in w.watching.label.text(),
+                    timeout=30000)
+    with Store(hits_db) as s:
+        (inspection,) = s.inspections(s.plate_by_barcode("WL1").id)
+    w.open_inspection(inspection.id)
+    assert len(w.session.rows) == 2
+    shown = w.current_image_id()
+    for n, drop in enumerate((1, 2)):  # the imager's late files of the same inspection
+        write_slowly(xchem_file(folder, 2, "A", drop), jpeg_bytes(n + 2), pause=0.05)
+    qtbot.waitUntil(lambda: len(w.session.rows) == 4 and all(r.top1 for r in w.session.rows), timeout=30000)
+    assert w.current_image_id() == shown  # the reviewer's drop stays on screen
+    w.set_watching(False)

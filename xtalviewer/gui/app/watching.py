@@ -403,6 +403,7 @@ class Watching(QObject):
         self.last_at, self.last_plate = datetime.now(), event.plate
         self.last_line = f"Plate {event.plate}, inspection {event.inspection}: {event.drops} drops imported"
         self.window.refresh_browser()  # the new inspection in the plate browser
+        self._reload_if_open(event.inspection_id)  # late files of the inspection on screen: its new drops
         self._show()
 
     def _scored(self, event: InspectionScored) -> None:
@@ -411,7 +412,14 @@ class Watching(QObject):
         self.last_at, self.last_plate = datetime.now(), event.plate
         self.last_line = event.line()
         self.window.refresh_browser()  # its hits
+        self._reload_if_open(event.inspection_id)  # the grid on screen shows the watcher's scores
         self._show()
+
+    def _reload_if_open(self, inspection_id: int) -> None:
+        """The inspection on screen changed in the store: read its queue again, the drop on screen kept."""
+        w = self.window
+        if w.inspection is not None and w.inspection.id == inspection_id:
+            w.reload_queue(keep_image=w.current_image_id())
 
     def _state(self, told: tuple[WatchState, bool]) -> None:
         state, turn_end = told
