@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from sessionfixtures import open_session, scored_plate_store
+from sessionfixtures import open_session
 
 from xtalviewer.labels import load_scheme
 from xtalviewer.review import commands
@@ -97,13 +97,6 @@ class FakeView:
     def close(self) -> bool:
         self.calls.append(("close",))
         return True
-
-
-@pytest.fixture
-def store(db_path):
-    s = scored_plate_store(db_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture

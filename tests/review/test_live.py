@@ -3,20 +3,13 @@ rows with a one-line note of who did what, second looks are read again, blind re
 reviewer's own labels, and a model activated elsewhere is followed."""
 
 import pytest
-from sessionfixtures import open_session, scored_plate_store
+from sessionfixtures import open_session
 
 from xtalviewer.review import commands
 from xtalviewer.review.live import take_news
 from xtalviewer.settings import Settings
 from xtalviewer.store.label_watch import LabelWatch
 from xtalviewer.store.store import Store
-
-
-@pytest.fixture
-def store(db_path):
-    s = scored_plate_store(db_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from sessionfixtures import open_session, scored_plate_store
+from sessionfixtures import open_session
 
 from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.model.registry import RegistryError
@@ -18,13 +18,6 @@ from xtalviewer.review.model_choice import activate_model
 from xtalviewer.review.session import ReviewSession
 from xtalviewer.settings import Settings
 from xtalviewer.store.store import ImageRow
-
-
-@pytest.fixture
-def store(db_path):
-    s = scored_plate_store(db_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -1,18 +1,9 @@
 """The review session without Qt: labelling, undo and redo, orders, filters, selection and counts."""
 
 import pytest
-from sessionfixtures import open_session, scored_plate_store
+from sessionfixtures import open_session
 
 from xtalviewer.review.session import Filters, LabelNotSaved, ReviewError, chosen_model
-
-
-@pytest.fixture
-def store(db_path):
-    """One plate, two inspections of six drops; a model calibrated to a 30% hit threshold; the later
-    inspection scored (``sessionfixtures.scored_plate_store``)."""
-    s = scored_plate_store(db_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture
