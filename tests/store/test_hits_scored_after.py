@@ -3,6 +3,8 @@ last look at the hit list), on both engines; with ``new_only`` the drops that ne
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from xtalviewer.crystal_call import OperatingPoint
@@ -35,11 +37,13 @@ def test_only_hits_scored_after_the_last_look_and_new_there(store_location):
         first = add_inspection(s, 1, "2026-03-01")
         s.put_predictions(model, [PredictionRow(i, crystal(p, keys)) for i, p in zip(first, (0.9, 0.1, 0.1))])
         look = now_iso()  # the reviewer opens the hit list: A01 is a hit already
+        time.sleep(0.01)  # the store's clock counts milliseconds: what follows is stored later
         second = add_inspection(s, 2, "2026-03-08")  # the watcher brings the next inspection
         s.put_predictions(model, [PredictionRow(i, crystal(p, keys)) for i, p in zip(second, (0.95, 0.8, 0.2))])
 
         since_look = s.hit_list(model, new_only=True, scored_after=look)
         assert [(h.well, h.inspection) for h in since_look] == [("A02", "SA1-2")]  # A01 was a hit before
         assert {h.well for h in s.hit_list(model, scored_after=look)} == {"A01", "A02"}  # stored later, any hit
+        time.sleep(0.01)
         assert s.hit_list(model, new_only=True, scored_after=now_iso()) == []
         assert len(s.hit_list(model)) == 2  # the plain list is unchanged
