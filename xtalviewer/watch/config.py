@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xtalviewer.store.location import Location
 from xtalviewer.watch.folders import DEFAULT_POLL_S, Backoff
 
 DEFAULT_SETTLE_S = 30.0
@@ -17,7 +18,7 @@ DEFAULT_SETTLE_S = 30.0
 class WatchConfig:
     """What to watch and how. Times in seconds."""
 
-    db: Path
+    db: Location | Path | str  # the store: a file or a lab's postgresql:// URL (``store.location``)
     folders: Sequence[Path]
     settle_s: float = DEFAULT_SETTLE_S
     poll_s: float | None = None  # poll every poll_s everywhere; None: events where the file system has them
