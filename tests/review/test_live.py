@@ -77,6 +77,9 @@ class View:
     def plates_changed(self):
         self.told.append(("plates",))
 
+    def show_queue(self):
+        self.told.append(("queue",))
+
     def model_changed(self, rescore):
         self.told.append(("model", rescore))
 
@@ -103,3 +106,17 @@ def test_a_model_activated_elsewhere_is_followed_and_said(store, watch, colleagu
     view.told.clear()
     commands.others_changed(session, view, watch.read())
     assert view.told == []
+
+
+def test_in_the_disputed_order_a_colleagues_conflicting_label_brings_the_drop_into_the_queue(store, watch, colleague):
+    session = open_session(store)
+    session.set_current(2)
+    session.label("crystals_3d")
+    session.set_order("disputed")
+    assert store.ids[2] not in [r.id for r in session.rows]  # one reviewer: nothing disputed yet
+    watch.read()
+    colleague.add_annotation(store.ids[2], "clear", "bob")
+    view = View()
+    update = commands.others_changed(session, view, watch.read())
+    assert update.requeue and ("queue",) in view.told
+    assert store.ids[2] in [r.id for r in session.rows]

@@ -122,6 +122,9 @@ def others_changed(session: ReviewSession, view: ReviewView, news: LiveNews) -> 
     drops they touched are painted again, other plates' counts read again, the model followed, and
     who did what said in one line."""
     update = live.take_news(session, news)
+    if update.requeue:
+        session.reload()  # the drop on screen stays current when it is still in the queue
+        view.show_queue()
     if update.changed:
         view.others_labelled(update.changed)
     if update.elsewhere:

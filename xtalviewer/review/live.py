@@ -25,6 +25,7 @@ class LiveUpdate:
     changed: list[int] = field(default_factory=list)
     elsewhere: bool = False
     note: str | None = None
+    requeue: bool = False  # the queue itself changed (the Disputed order gains or loses drops): read it again
 
 
 def take_news(session: ReviewSession, news: LiveNews) -> LiveUpdate:
@@ -40,6 +41,8 @@ def take_news(session: ReviewSession, news: LiveNews) -> LiveUpdate:
         if place is None or place.inspection_id != open_id:
             update.elsewhere = update.elsewhere or place is not None
             continue
+        if session.order == "disputed" and event.annotator != session.annotator:
+            update.requeue = True  # a colleague's label may open or settle a dispute on this plate
         row = session.row_of(event.image_id)
         if row is None:  # filtered out of the queue: its counts still moved
             update.elsewhere = True
