@@ -56,3 +56,18 @@ def test_a_window_says_a_root_is_not_mapped_until_the_preferences_map_it(plate_d
     assert view.has_image()
     with Store(plate_db) as s:  # never recorded as unreadable: the next workstation reads it
         assert not any("not mapped" in (s.image(r.id).load_error or "") for r in w.session.rows)
+
+
+def test_live_scoring_says_how_many_drops_wait_for_a_root_to_be_mapped(plate_db, settings, open_window, qtbot,
+                                                                       tmp_path):
+    from xtalviewer.store.store import Store
+
+    with Store(plate_db, roots={}) as s:
+        s.define_image_root("Lab", str(tmp_path / "img"))
+    (tmp_path / "img").rename(tmp_path / "elsewhere")
+    w = open_window(plate_db, settings, start_scoring=True)
+    qtbot.waitUntil(lambda: w.statusBar().currentMessage().startswith("Scored"), timeout=30000)
+    said = w.statusBar().currentMessage()
+    assert "under image root 'Lab', not mapped here (Preferences > Image roots)" in said, said
+    with Store(plate_db) as s:
+        assert s.prediction_count() == 0

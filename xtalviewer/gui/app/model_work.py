@@ -58,7 +58,11 @@ class ScoringFeed(QObject):
         if summary.get("error"):
             w.say(f"Scoring stopped: {summary['error']}", 15000)
         elif summary.get("total"):
-            w.say(f"Scored {summary['scored']} drops ({summary['errors']} unreadable)", 6000)
+            unmapped = summary.get("unmapped") or {}  # image root -> drops set aside (never marked unreadable)
+            said = "; ".join([f"{summary['errors']} unreadable",
+                              *(f"{n} under image root '{root}', not mapped here (Preferences > Image roots)"
+                                for root, n in sorted(unmapped.items()))])
+            w.say(f"Scored {summary['scored']} drops ({said})", 15000 if unmapped else 6000)
             w.refresh_browser()
         w.drop.show_prediction()
 

@@ -91,7 +91,7 @@ class PlateScoring:
         if run.error:  # a stage failed and the run stopped: the window says why (``LiveScoring.finished``)
             raise TaskFailed(f"{run.error} ({run.stored} of {run.total} drops were stored before that)")
         return {"scored": run.scored, "errors": run.errors, "total": run.total, "seconds": run.seconds,
-                "cancelled": run.cancelled}
+                "cancelled": run.cancelled, "unmapped": dict(run.unmapped)}
 
 
 class LiveScoring(QObject):
