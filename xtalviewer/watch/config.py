@@ -4,14 +4,17 @@ polling times, the summary file and how to score. Times in seconds."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xtalviewer.imaging.decode import is_image_path
 from xtalviewer.store.location import Location
 from xtalviewer.watch.folders import DEFAULT_POLL_S, Backoff
 
 DEFAULT_SETTLE_S = 30.0
+_DATED = re.compile(r"(?:19|20)\d\d-?[01]\d-?[0-3]\d")  # a date in an inspection folder's name (XChem, HWI)
 
 
 @dataclass
@@ -46,3 +49,26 @@ def config_folders(given: Iterable[str | os.PathLike], preferred: Iterable[str])
             seen.add(key)
             out.append(p)
     return out
+
+
+def folder_to_offer(folder: str) -> str:
+    """After importing ``folder``, the folder to offer to watch: an inspection's own folder (it holds
+    the images and its name carries a date, as XChem and HWI exports are named) gets the plate's next
+    inspection beside it, so its parent is offered; any other folder as it was chosen."""
+    path = Path(folder)
+    if path.parent != path and _DATED.search(path.name) and _holds_images(path):
+        return str(path.parent)
+    return folder
+
+
+def _holds_images(folder: Path, look_at: int = 500) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            for n, entry in enumerate(entries):
+                if n >= look_at:
+                    break
+                if is_image_path(entry.name):
+                    return True
+    except OSError:
+        pass
+    return False

@@ -19,7 +19,8 @@ from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.settings import load_settings
 from xtalviewer.store.store import Store
 from xtalviewer.watch import FolderState, WatchState
-from xtalviewer.gui.app.watching import folder_to_offer, status_text
+from xtalviewer.watch.config import folder_to_offer
+from xtalviewer.watch.status import status_text
 
 
 @pytest.fixture

@@ -1,16 +1,13 @@
 """The review window watching the imager folders (File > Watch imager folders): the Qt-free
-``WatchService`` of ``xtalviewer/watch`` on its own thread, importing and scoring each new inspection
-as it arrives, while the window shows what it does.
+``WatchService`` of ``xtalviewer/watch`` on its own thread (``watch_thread.BackgroundWatch``),
+importing and scoring each new inspection as it arrives, while the window shows what it does.
 
-- ``BackgroundWatch`` runs the service on a thread of its own (never the GUI thread), with its own
-  store connection; the service's callbacks, called on that thread, cross to the GUI thread as one
-  queued signal, and what a stopped run still says is dropped there, but for its end.
-- ``Watching`` is the window's side: the checkable File menu action and the folders (kept in the
-  settings: ``watch_enabled``, ``watch_folders``), the status bar's permanent field ("Watching 2
-  folders · last inspection 10:42 · scoring 96 drops"), the plate browser read again when an
-  inspection arrives or is scored, a new hit announced (a tray message where the desktop has a tray;
-  always a status bar badge that opens the hit list at what is new since the reviewer's last look),
-  and, once, after File > Import, the offer to watch that folder from now on.
+``Watching`` is the window's side: the checkable File menu action and the folders (kept in the
+settings: ``watch_enabled``, ``watch_folders``), the status bar's permanent field
+(``watch/status.py``), the plate browser read again when an inspection arrives or is scored, a new
+hit announced (a tray message where the desktop has a tray; always a status bar badge that opens the
+hit list at what is new since the reviewer's last look), and, once, after File > Import, the offer
+to watch that folder from now on.
 
 Turning watching off asks the thread to end and does not wait for it (a scoring run stops between
 two batches); closing the window waits a few seconds, and ``launch.leave`` waits for what is left.
@@ -19,224 +16,28 @@ two batches); closing the window waits a few seconds, and ``launch.leave`` waits
 from __future__ import annotations
 
 import os
-import re
-import threading
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QStyle, QSystemTrayIcon, QToolButton, QWidget
 
-from xtalviewer.watch import (InspectionImported, InspectionScored, NewHits, WatchCallbacks, WatchConfig,
-                              WatchService, WatchState, config_folders)
-from xtalviewer.watch.config import DEFAULT_SETTLE_S
-from xtalviewer.watch.events import where_raised
-from xtalviewer.files.printable import printable
+from xtalviewer.watch import InspectionImported, InspectionScored, NewHits, WatchConfig, WatchState, config_folders
+from xtalviewer.watch.config import DEFAULT_SETTLE_S, folder_to_offer
+from xtalviewer.watch.status import status_text
 from xtalviewer.gui import theme
 from xtalviewer.gui.app.watch_folders import WatchDialog
+from xtalviewer.gui.app.watch_thread import CLOSE_WAIT_S, BackgroundWatch
 
 if TYPE_CHECKING:
     from xtalviewer.gui.app.main_window import MainWindow
 
-CLOSE_WAIT_S = 5.0  # closing the window waits this long for the watcher's thread
 LOG_LINES = 300  # the watcher's lines kept for the Watched folders dialog and the tooltip
 TOOLTIP_LINES = 6
-_DATED = re.compile(r"(?:19|20)\d\d-?[01]\d-?[0-3]\d")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
-
-
-# -- the thread ---------------------------------------------------------------------------------------------
-
-
-class _ReportingService(WatchService):
-    """The service, saying its state (``WatchService.state``) when it changed: after each turn, and
-    after each report within one (an import and the scoring that follows it are one turn)."""
-
-    def __init__(self, config: WatchConfig, callbacks: WatchCallbacks, on_state):
-        super().__init__(config, callbacks)
-        self._on_state = on_state
-        self._told: WatchState | None = None
-        self._told_at_turn_end: WatchState | None = None
-
-    def poll_once(self) -> list[InspectionScored]:
-        try:
-            return super().poll_once()
-        finally:
-            self.tell_state(turn_end=True)
-
-    def tell_state(self, turn_end: bool = False) -> None:
-        """In the watcher's thread: its state to the owner, (state, turn_end), when it changed since
-        last told. Within a turn it is partial: an inspection just imported is not yet waiting to be
-        scored; at a turn's end it is whole."""
-        state = self.state()
-        if state != self._told or turn_end and state != self._told_at_turn_end:
-            self._told = state
-            if turn_end:
-                self._told_at_turn_end = state
-            self._on_state((state, turn_end))
-
-
-def _watch(service: WatchService, stop: threading.Event, send) -> None:
-    """The thread: the service's loop until ``stop``, then its end (with the error that ended it, if any)."""
-    error = None
-    try:
-        service.run(stop)
-    except Exception as exc:  # the service keeps going through share, database and model failures
-        error = f"{type(exc).__name__}: {exc} ({where_raised(exc)})"
-    send("ended", error)
-
-
-class BackgroundWatch(QObject):
-    """One ``WatchService`` at a time on its own thread; its reports arrive here as signals on the GUI thread."""
-
-    status = Signal(str)  # every line the watcher says
-    imported = Signal(object)  # InspectionImported
-    scored = Signal(object)  # InspectionScored
-    new_hits = Signal(object)  # NewHits
-    state = Signal(object)  # (WatchState, at a turn's end), when it changed
-    ended = Signal(object)  # the thread finished: None, or the error that ended it
-
-    _arrived = Signal(int, str, object)  # run, kind, payload: from the watcher's thread
-
-    def __init__(self, parent: QObject | None = None):
-        super().__init__(parent)
-        self._run = 0
-        self._thread: threading.Thread | None = None
-        self._stop: threading.Event | None = None
-        self._service: WatchService | None = None
-        self.closed = False
-        self._arrived.connect(self._arrive, Qt.ConnectionType.QueuedConnection)
-
-    def running(self) -> bool:
-        """A run's thread has started and its end has not arrived yet."""
-        return self._thread is not None
-
-    def stopping(self) -> bool:
-        return self._stop is not None and self._stop.is_set()
-
-    def start(self, config: WatchConfig) -> None:
-        """Start watching (the run before must have ended: ``running()`` is False)."""
-        if self.running():
-            raise RuntimeError("the watcher is still running")
-        self._run += 1
-        run, arrived = self._run, self._arrived
-
-        def send(kind: str, payload: object) -> None:
-            try:
-                arrived.emit(run, kind, payload)
-            except RuntimeError:  # the window is gone
-                pass
-
-        def report(kind: str):
-            def told(event: object) -> None:
-                send(kind, event)
-                service.tell_state()  # files no longer arriving, an inspection waiting to be scored
-            return told
-
-        callbacks = WatchCallbacks(status=lambda text: send("status", text), imported=report("imported"),
-                                   scored=report("scored"), new_hits=lambda event: send("new_hits", event))
-        service = self._service = _ReportingService(config, callbacks, lambda state: send("state", state))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=_watch, args=(self._service, self._stop, send), name="watch",
-                                        daemon=True)
-        self._thread.start()
-
-    def stop(self, wait: float = 0.0) -> bool:
-        """Ask the run to end after its current step (scoring stops between two batches); wait up to
-        ``wait`` seconds for its thread. True when no thread is left running."""
-        thread = self._thread
-        if self._stop is not None:
-            self._stop.set()
-            self._service.wake()
-        if thread is None:
-            return True
-        if wait:
-            thread.join(wait)
-        return not thread.is_alive()
-
-    def close(self, wait: float = CLOSE_WAIT_S) -> bool:
-        """The window is closing: stop, report nothing more, wait for the thread a while."""
-        self.closed = True
-        return self.stop(wait)
-
-    def _arrive(self, run: int, kind: str, payload: object) -> None:
-        if self.closed or run != self._run:
-            return
-        if kind == "ended":
-            self._thread = self._stop = self._service = None
-            self.ended.emit(payload)
-        elif not self.stopping():  # what a run asked to stop still says is not news
-            getattr(self, kind).emit(payload)
-
-
-# -- what the status bar says ---------------------------------------------------------------------------------
-
-
-def clock(when: datetime, now: datetime | None = None) -> str:
-    """A time of today as 10:42, of another day as 'Tue 10:42'."""
-    now = now or datetime.now()
-    return f"{when:%H:%M}" if when.date() == now.date() else f"{when:%a %H:%M}"
-
-
-def status_text(state: WatchState | None, *, stopping: bool = False, last_at: datetime | None = None,
-                last_plate: str | None = None, scoring_drops: int = 0, not_scoring: str | None = None,
-                now: datetime | None = None) -> str:
-    """The status bar's field: folders watched (or unavailable), when the last inspection arrived,
-    and what the watcher is doing now."""
-    if stopping:
-        return "Watch: stopping…"
-    if state is None:
-        return "Watch: starting…"
-    folders = state.folders
-    lost = [f for f in folders if not f.available]
-    n = len(folders)
-    parts = [f"Watching {n} folder{'s' * (n != 1)}" if not lost else f"Watching {n - len(lost)} of {n} folders"]
-    if lost:
-        name = Path(lost[0].folder).name or lost[0].folder
-        parts.append(f"{name} unavailable" + (f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""))
-    if last_at is not None:
-        parts.append(f"last inspection {clock(last_at, now)}" + (f" ({printable(last_plate)})" if last_plate else ""))
-    if state.waiting_to_score and not_scoring:
-        parts.append(f"not scoring ({not_scoring})")
-    elif scoring_drops:
-        parts.append(f"scoring {scoring_drops} drop{'s' * (scoring_drops != 1)}")
-    elif state.waiting_to_score:
-        k = state.waiting_to_score
-        parts.append(f"scoring {k} inspection{'s' * (k != 1)}")
-    if state.arriving_files:
-        k = state.arriving_files
-        parts.append(f"{k} file{'s' * (k != 1)} arriving")
-    return " · ".join(parts)
-
-
-def folder_to_offer(folder: str) -> str:
-    """After importing ``folder``, the folder to offer to watch: an inspection's own folder (it holds
-    the images and its name carries a date, as XChem and HWI exports are named) gets the plate's next
-    inspection beside it, so its parent is offered; any other folder as it was chosen."""
-    path = Path(folder)
-    if path.parent != path and _DATED.search(path.name) and _holds_images(path):
-        return str(path.parent)
-    return folder
-
-
-def _holds_images(folder: Path, look_at: int = 500) -> bool:
-    try:
-        with os.scandir(folder) as entries:
-            for n, entry in enumerate(entries):
-                if n >= look_at:
-                    break
-                if entry.name.lower().endswith(_IMAGE_SUFFIXES):
-                    return True
-    except OSError:
-        pass
-    return False
-
-
-# -- the window's side ---------------------------------------------------------------------------------------
 
 
 class Watching(QObject):
