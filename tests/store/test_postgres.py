@@ -262,14 +262,14 @@ def test_two_workstations_opening_a_new_release_at_once_migrate_it_once(pg_url):
 
 
 def test_without_pg_dump_the_upgrade_says_it_made_no_backup(pg_cluster, monkeypatch, caplog):
-    from xtalviewer.store import postgres
+    from xtalviewer.store import pg_dump
 
     url = pg_cluster.create_database("no_pg_dump")
     conn = _postgres_at(url, 1)
     conn.execute("INSERT INTO meta VALUES ('scheme', 'xtal10'), ('scheme_classes', %s)",
                  (json.dumps(load_scheme().keys),))
     conn.close()
-    monkeypatch.setattr(postgres.shutil, "which", lambda name: None)
+    monkeypatch.setattr(pg_dump.shutil, "which", lambda name: None)
     with caplog.at_level("WARNING", logger="xtalviewer.store"), Store(url) as s:
         assert s.schema_version == schema.SCHEMA_VERSION
     assert "no pg_dump on PATH" in caplog.text and "without a backup" in caplog.text

@@ -107,6 +107,16 @@ def without_password(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def one_line(exc: BaseException, password: str | None = None) -> str:
+    """An error's message on one line (libpq spreads a connection failure over several), with the
+    password, if given, never in it."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = "; ".join(lines) or type(exc).__name__
+    if password:
+        text = text.replace(password, "***")
+    return text
+
+
 def location_of(value: str | os.PathLike | Location) -> Location:
     """A location from what a person typed (``--db``, XTALVIEWER_DB) or what code passes along."""
     if isinstance(value, Location):

@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from xtalviewer.paths import data_dir
 from xtalviewer.store import schema_postgres
 from xtalviewer.store.db import READERS, StoreBusyError, StoreError, StoreReadOnlyError
 from xtalviewer.store.lock_holders import describe_process
 from xtalviewer.store.dialect import postgres_sql
+from xtalviewer.store.location import one_line
+from xtalviewer.store.pg_dump import dump_before_migration
 from xtalviewer.store.reconnect import StoreConnectionLost
 
 if TYPE_CHECKING:
@@ -44,7 +42,6 @@ VERSION_TABLE = "xtalviewer_schema"
 MIGRATION_LOCK = 0x78746C76  # pg_advisory_lock key: one workstation migrates at a time
 CONNECT_TIMEOUT_S = 10
 RECONNECT_TIMEOUT_S = 3  # a reconnect during review gives up sooner: the reviewer is waiting
-PG_DUMP_TIMEOUT_S = 3600
 
 
 def _psycopg():
@@ -79,15 +76,6 @@ def _adapters(conn: psycopg.Connection) -> None:
     conn.adapters.register_loader("numeric", NumericAsNumber)
 
 
-def _one_line(exc: BaseException, password: str | None = None) -> str:
-    """libpq's message on one line (it spreads a connection failure over several), password-free."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = "; ".join(lines) or type(exc).__name__
-    if password:
-        text = text.replace(password, "***")
-    return text
-
-
 def application_name() -> str:
     """Who we are, for the server's session list (and another workstation's busy message):
     "xtalviewer import (pid 4242) on ws3"."""
@@ -117,7 +105,7 @@ class PostgresEngine:
                                    connect_timeout=timeout, application_name=application_name())
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL database {db.location}: "
-                             f"{_one_line(exc, db.location.password)}") from None
+                             f"{one_line(exc, db.location.password)}") from None
         _adapters(conn)
         db.server_pid = conn.info.backend_pid
         return conn
@@ -135,7 +123,7 @@ class PostgresEngine:
 
     def lost(self, db: Database, exc: BaseException, xid: int | None = None) -> StoreConnectionLost:
         return StoreConnectionLost(f"database {db.location}: the connection to the server was lost "
-                                   f"({_one_line(exc, db.location.password)})", xid=xid, server_pid=db.server_pid)
+                                   f"({one_line(exc, db.location.password)})", xid=xid, server_pid=db.server_pid)
 
     def reconnect(self, db: Database, old_server_pid: int | None = None) -> None:
         """A new connection in place of a lost one, set up as the first was. A lost session the server
@@ -301,7 +289,7 @@ class PostgresEngine:
                 raise StoreError(f"{db.location} is a PostgreSQL database with tables but not an xtalviewer one; "
                                  "nothing was changed")
             if 0 < version < target and backup:
-                self.backup_before_migration(db, version)
+                dump_before_migration(db, version)
             for number in range(version, target):
                 with db.transaction():
                     self._run(db, f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
@@ -313,36 +301,6 @@ class PostgresEngine:
                 self._run(db, "SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
             except StoreError:
                 pass  # a connection that broke has released its locks
-
-    def backup_before_migration(self, db: Database, version: int) -> Path | None:
-        """A ``pg_dump`` (custom format) of the database into the user data folder's backups/ before
-        it is migrated, or, without pg_dump, a warning that no backup was made."""
-        pg_dump = shutil.which("pg_dump")
-        if pg_dump is None:
-            log.warning("xtalviewer: no pg_dump on PATH: %s is upgraded from schema %d without a backup "
-                        "(install the PostgreSQL client tools, or back it up on the server first)", db.location, version)
-            return None
-        dbname = db.conn.info.dbname
-        folder = data_dir() / "backups"
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{dbname}-{db.conn.info.host.replace('/', '_')}.v{version}-{int(time.time())}.dump"
-        part = target.with_name(target.name + ".part")
-        env = {**os.environ, **db.location.child_env()}
-        try:
-            done = subprocess.run([pg_dump, "--format=custom", f"--file={part}", f"--dbname={db.location.argument()}"],
-                                  env=env, capture_output=True, text=True, timeout=PG_DUMP_TIMEOUT_S)
-        except (OSError, subprocess.SubprocessError) as exc:
-            part.unlink(missing_ok=True)
-            raise StoreError(f"could not back up {db.location} before upgrading it: {exc}; nothing was changed") from None
-        if done.returncode != 0:
-            part.unlink(missing_ok=True)
-            why = _one_line(RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
-                                         f"exit {done.returncode}"), db.location.password)
-            raise StoreError(f"could not back up {db.location} with pg_dump before upgrading it from schema {version}: "
-                             f"{why}; nothing was changed")
-        os.replace(part, target)
-        log.warning("xtalviewer: %s backed up to %s before its upgrade from schema %d", db.location, target, version)
-        return target
 
     def optimize(self, db: Database) -> None:
         self._run(db, "ANALYZE")
@@ -394,10 +352,10 @@ class PostgresEngine:
                 f"it; {READERS}.")
         if isinstance(exc, errors.InsufficientPrivilege):
             return StoreReadOnlyError(
-                f"database {db.location}: the role {db.conn.info.user!r} may not do this ({_one_line(exc)}); "
+                f"database {db.location}: the role {db.conn.info.user!r} may not do this ({one_line(exc)}); "
                 f"{READERS} if it may read. Ask the lab's database administrator for write access.")
         if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
-            return StoreError(f"database {db.location}: {_one_line(exc, db.location.password)}")
+            return StoreError(f"database {db.location}: {one_line(exc, db.location.password)}")
         return None
 
     def describe_holders(self, db: Database) -> str:
