@@ -89,27 +89,31 @@ def load_settings(path: Path | None = None) -> tuple[Settings, str | None]:
 IMAGE_ROOTS_ENV = "XTALVIEWER_IMAGE_ROOTS"  # NAME=FOLDER entries, path-list separated: over the settings
 
 
-def image_roots_here(path: Path | None = None) -> dict[str, str]:
-    """This workstation's image-root mapping (name -> folder): the settings' ``image_roots``, each
-    overridden by XTALVIEWER_IMAGE_ROOTS. Read as every store opens, so it never sets a broken
-    settings file aside (``load_settings`` does that, and says so)."""
-    doc: object = None
+def _saved_value(key: str, path: Path | None = None) -> object:
+    """One key of the settings file, read without side effects (every command and every store asks;
+    a broken file is for the app to set aside and say so, ``load_settings``); None when absent."""
     try:
         doc = json.loads(read_regular_text(path or settings_path()))
     except (OSError, ValueError):
-        pass
-    roots = doc.get("image_roots") if isinstance(doc, dict) else None
-    return merged(roots if isinstance(roots, dict) else {}, mapping_from_text(os.environ.get(IMAGE_ROOTS_ENV, "")))
+        return None
+    return doc.get(key) if isinstance(doc, dict) else None
+
+
+def with_env_roots(roots: dict[str, str]) -> dict[str, str]:
+    """A settings mapping of image roots (name -> folder), each overridden by XTALVIEWER_IMAGE_ROOTS."""
+    return merged(roots, mapping_from_text(os.environ.get(IMAGE_ROOTS_ENV, "")))
+
+
+def image_roots_here(path: Path | None = None) -> dict[str, str]:
+    """This workstation's image-root mapping (name -> folder): the settings' ``image_roots``, each
+    overridden by XTALVIEWER_IMAGE_ROOTS. Read as every store opens."""
+    roots = _saved_value("image_roots", path)
+    return with_env_roots(roots if isinstance(roots, dict) else {})
 
 
 def saved_database(path: Path | None = None) -> str:
-    """The ``database`` of the settings file, read without side effects (every command asks, and a
-    broken file is for the app to set aside and say so); empty when there is none."""
-    try:
-        doc = json.loads(read_regular_text(path or settings_path()))
-    except (OSError, ValueError):
-        return ""
-    value = doc.get("database") if isinstance(doc, dict) else None
+    """The ``database`` of the settings file; empty when there is none."""
+    value = _saved_value("database", path)
     return value.strip() if isinstance(value, str) else ""
 
 

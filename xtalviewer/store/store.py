@@ -206,6 +206,7 @@ class Store(Database):
     define_image_root = image_roots.define_root
     adopt_image_paths = image_roots.adopt_paths
     images_under_no_root = image_roots.images_under_no_root
+    defined_image_roots = image_roots.defined_roots
     image_roots = image_roots.image_roots  # last: from here on ``image_roots`` in this class body is the method
 
     # -- labels, second looks, reviewers (annotations.py) ----------------------------------------------------

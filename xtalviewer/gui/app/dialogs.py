@@ -76,7 +76,7 @@ def preferences(window: QMainWindow, open_one: QWidget | None = None) -> None:
         return thumbnail_folder_problem(folder, window.store.image_path_under)
 
     dialog = PreferencesDialog(window.settings, window.scheme, window.store.models(), window, folder_problem,
-                               image_roots=[r.name for r in window.store.image_roots()])
+                               image_roots=list(window.store.defined_image_roots()))
     if dialog.exec() and dialog.result_settings is not None:
         window.apply_settings(dialog.result_settings)
 

@@ -11,7 +11,7 @@ from xtalviewer.imaging.thumbnails import ThumbnailCache, cache_from_settings, p
 from xtalviewer.labels import LabelScheme
 from xtalviewer.review import commands
 from xtalviewer.review.actions import review_actions, shortcut_rows
-from xtalviewer.settings import Settings, image_roots_here
+from xtalviewer.settings import Settings, with_env_roots
 from xtalviewer.store.store import Store
 from xtalviewer.gui.app.menus import set_shortcuts
 
@@ -38,10 +38,11 @@ def apply_settings(window: MainWindow, new: Settings) -> None:
         window.thumb_cache = thumbnail_cache(new, window.store, window.say)
     commands.settings_changed(window.session, window, old)
     if new.image_roots != old.image_roots:  # this workstation's folders for the store's image roots
-        window.store.map_image_roots(image_roots_here())
+        window.store.map_image_roots(with_env_roots(new.image_roots))
         for loader in (window.thumbs, window.images):  # what they could not load before may load now
             loader.clear()
-        commands.reload_all(window.session, window)
+        window.reload_queue(keep_image=window.current_image_id())  # the rows' paths, read with the new folders
+        window.refresh_browser()
         window.say("Image roots: the drops are read from the new folders", 8000)
     window.show_model()
     window.watching.follow_settings()  # the watched folders, on or off, the device
