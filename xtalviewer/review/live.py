@@ -55,7 +55,7 @@ def take_news(session: ReviewSession, news: LiveNews) -> LiveUpdate:
                 session.rows[row] = replace(session.rows[row], label=label)
         if event.image_id not in update.changed:
             update.changed.append(event.image_id)
-    if flags_here and session.inspection is not None:
+    if flags_here and session.inspection is not None and not update.requeue:  # a requeue reads them anyway
         session.flags = session.store.flags(session.inspection.id)
     update.note = note_of([e for e in news.events if e.annotator != session.annotator], news, session)
     return update

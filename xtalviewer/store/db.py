@@ -36,6 +36,7 @@ class SQLiteEngine:
 
     name = "sqlite"
     reconnects = False  # a file has no connection to lose (``reconnect``)
+    commit_lookback = 0  # one writer at a time: rows commit in id order (``label_watch``)
     integrity_error = sqlite3.IntegrityError
     operational_error = sqlite3.OperationalError
 
@@ -117,7 +118,7 @@ class SQLiteEngine:
     def reset_ids(self, db: Database, tables: Iterable[str]) -> None:
         """SQLite's next id follows the largest one by itself."""
 
-    def watch(self, db: Database) -> int:
+    def watch(self, db: Database, channel: str) -> int:
         """Start watching for other connections' commits: the file's change counter now."""
         return db.conn.execute("PRAGMA data_version").fetchone()[0]
 

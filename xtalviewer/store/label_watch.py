@@ -8,7 +8,8 @@ on the connection's socket (``LISTEN``: every store that appends labels or secon
 ``NOTIFY xtalviewer_labels`` in the same transaction, delivered when it commits; so does activating
 a model). Only then are the
 new annotations and flags read, by id after the last ones seen (append-only tables), looking back
-``LOOKBACK`` ids because on a server two transactions may commit out of id order.
+the engine's ``commit_lookback`` ids because on a server two transactions may commit out of id order
+(none on a file: one writer at a time).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from xtalviewer.store.db import Database
 
 CHANNEL = "xtalviewer_labels"
-LOOKBACK = 1000  # ids before the newest seen that are read again (and skipped when already seen)
 
 
 @dataclass(slots=True)
@@ -86,16 +86,17 @@ class _NewRows:
 
     def __init__(self, db: Database, table: str, columns: str):
         self.db, self.table, self.columns = db, table, columns
+        self.lookback = db.engine.commit_lookback  # ids before the newest seen that are read again
         self.newest = db.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}").fetchone()[0]
-        self.seen = {r[0] for r in db.execute(f"SELECT id FROM {table} WHERE id > ?", (self.newest - LOOKBACK,))}
+        self.seen = {r[0] for r in db.execute(f"SELECT id FROM {table} WHERE id > ?", (self.newest - self.lookback,))}
 
     def read(self) -> list[tuple]:
         rows = [r for r in self.db.execute(f"SELECT id, {self.columns} FROM {self.table} WHERE id > ? ORDER BY id",
-                                           (self.newest - LOOKBACK,)).fetchall() if r[0] not in self.seen]
+                                           (self.newest - self.lookback,)).fetchall() if r[0] not in self.seen]
         self.seen.update(r[0] for r in rows)
         if rows:
             self.newest = max(self.newest, rows[-1][0])
-        self.seen = {i for i in self.seen if i > self.newest - LOOKBACK}
+        self.seen = {i for i in self.seen if i > self.newest - self.lookback}
         return rows
 
 
@@ -106,8 +107,7 @@ class LabelWatch:
 
     def __init__(self, store: Database):
         self.store = store
-        self._token = self.store.engine.watch(self.store)
-        self._looked = False  # the last poll found a change (then the active model is read again)
+        self._token = self.store.engine.watch(self.store, CHANNEL)
         self._labels = _NewRows(self.store, "annotation", "image_id, label, annotator, created_at")
         self._flags = _NewRows(self.store, "flag", "image_id, flagged, annotator, created_at")
         self._active_model = _active_model_id(self.store)
@@ -115,8 +115,8 @@ class LabelWatch:
     def read(self) -> LiveNews:
         """The labels, second looks and model activation committed since the previous call, with the
         labelled images' labels now and their places; empty (falsy) when nothing changed."""
-        events = self.poll()
-        model_now = _active_model_id(self.store) if self._looked else self._active_model
+        changed, events = self._changes()
+        model_now = _active_model_id(self.store) if changed else self._active_model
         activated = model_now if model_now != self._active_model and model_now is not None else None
         self._active_model = model_now
         labels, places = _places(self.store, sorted({e.image_id for e in events})) if events else ({}, {})
@@ -124,15 +124,18 @@ class LabelWatch:
 
     def poll(self) -> list[LabelEvent]:
         """Just the labels and second looks (``read`` has the rest)."""
+        return self._changes()[1]
+
+    def _changes(self) -> tuple[bool, list[LabelEvent]]:
+        """(whether anything was committed since the last look, the labels and second looks among it)."""
         changed, self._token = self.store.engine.changed(self.store, self._token)
-        self._looked = changed
         if not changed:
-            return []
+            return False, []
         events = [LabelEvent(image_id, label, annotator, created)
                   for _, image_id, label, annotator, created in self._labels.read()]
         events += [LabelEvent(image_id, None, annotator, created, bool(flagged))
                    for _, image_id, flagged, annotator, created in self._flags.read()]
-        return sorted(events, key=lambda e: e.created_at)
+        return True, sorted(events, key=lambda e: e.created_at)
 
     def close(self) -> None:
         self.store.close()

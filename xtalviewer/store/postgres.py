@@ -87,6 +87,7 @@ class PostgresEngine:
 
     name = "postgresql"
     reconnects = True  # a dropped connection is made again (``reconnect``)
+    commit_lookback = 1000  # ids before the newest seen read again: two transactions may commit out of id order
 
     @property
     def integrity_error(self) -> type[Exception]:
@@ -305,7 +306,7 @@ class PostgresEngine:
     def optimize(self, db: Database) -> None:
         self._run(db, "ANALYZE")
 
-    def watch(self, db: Database, channel: str = "xtalviewer_labels") -> None:
+    def watch(self, db: Database, channel: str) -> None:
         """Start watching: LISTEN on the channel stores NOTIFY when they commit labels."""
         self._run(db, f"LISTEN {channel}")
 
