@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.navigation import pump, wait_for  # noqa: E402
 from xtalviewer.importers import import_paths  # noqa: E402
 from xtalviewer.plates import row_letter  # noqa: E402
 from xtalviewer.settings import Settings  # noqa: E402
@@ -46,16 +47,6 @@ def write_plate(root: Path) -> Path:
                 ok, data = cv2.imencode(".jpg", rng.integers(0, 255, (96, 96, 3), dtype=np.uint8))
                 (folder / f"LIVE1_{c:02d}{row_letter(r)}_{d}.jpg").write_bytes(data.tobytes())
     return folder
-
-
-def wait_for(app, cond, timeout: float) -> bool:
-    end = time.perf_counter() + timeout
-    while time.perf_counter() < end:
-        app.processEvents()
-        if cond():
-            return True
-        time.sleep(0.0005)
-    return False
 
 
 def percentiles(values: list[float]) -> dict:
@@ -82,7 +73,7 @@ def bench(location: str, work: Path, rounds: int) -> dict:
             raise SystemExit("a window did not open its plate")
         windows.append(w)
     ann, bob = windows
-    wait_for(app, lambda: False, 1.0)  # both listening
+    pump(app, 1.0)  # both listening
     rnd = random.Random(5)
     shown, named, missed = [], [], 0
     for _ in range(rounds):
@@ -101,10 +92,10 @@ def bench(location: str, work: Path, rounds: int) -> dict:
         shown.append(time.perf_counter() - t0)
         if wait_for(app, lambda: "ann labelled" in bob.statusBar().currentMessage(), 5):
             named.append(time.perf_counter() - t0)
-        wait_for(app, lambda: False, rnd.uniform(0.05, 0.6))  # a reviewer's pace, out of step with the poll
+        pump(app, rnd.uniform(0.05, 0.6))  # a reviewer's pace, out of step with the poll
     for w in windows:
         w.close()
-    wait_for(app, lambda: False, 0.5)
+    pump(app, 0.5)
     engine = "postgresql" if "://" in location else "sqlite"
     return {"engine": engine, "rounds": rounds, "missed_within_10_s": missed,
             "label_shown_in_other_window": percentiles(shown),
