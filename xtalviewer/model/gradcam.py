@@ -110,19 +110,20 @@ class CrystalCam:
         """(S x S heat map in [0, 1], network crystal probability) of one S x S x 3 uint8 model input."""
         x = self.meta.preprocess.to_tensor(square)[None].requires_grad_(True)
         temperature = float(self.meta.operating_point.temperature or 1.0)
-        with self._lock, torch.enable_grad():
-            self.extractor.enable_hooks()
-            try:
-                logit = self.model(x)
-                (cam,) = self.extractor(class_idx=0, scores=logit, normalized=False)
-            finally:
-                self.extractor.disable_hooks()
+        with self._lock:  # the hooks see every forward pass of this model: one at a time, the plain one too
+            with torch.enable_grad():
+                self.extractor.enable_hooks()
+                try:
+                    logit = self.model(x)
+                    (cam,) = self.extractor(class_idx=0, scores=logit, normalized=False)
+                finally:
+                    self.extractor.disable_hooks()
+            prob = _calibrated_crystal(self.model, x.detach(), temperature)
         heat = torch.relu(cam[0]).detach().float().numpy()
         peak = float(heat.max())
         heat = heat / peak if peak > 0 else heat
         s = square.shape[0]
         heat = cv2.resize(heat, (s, s), interpolation=cv2.INTER_CUBIC).clip(0, 1).astype(np.float32)
-        prob = _calibrated_crystal(self.model, x.detach(), temperature)
         return heat, prob
 
     def explain(self, rgb: np.ndarray) -> CrystalMap:
