@@ -9,7 +9,8 @@ from xtalviewer.crystal_call import OperatingPoint
 from xtalviewer.importers import import_paths
 from xtalviewer.review.plate_map import PlateLayout
 from xtalviewer.plates import PlateType, well_name
-from xtalviewer.review.session import Filters, ReviewError, ReviewSession
+from xtalviewer.review.queue import Filters
+from xtalviewer.review.session import ReviewError, ReviewSession
 from xtalviewer.store.rows import Flag, QueueRow
 from xtalviewer.store.store import ImageRow, PredictionRow, Store
 

@@ -3,7 +3,10 @@
 import pytest
 from sessionfixtures import open_session
 
-from xtalviewer.review.session import Filters, LabelNotSaved, ReviewError, chosen_model
+from xtalviewer.review.labelling import LabelNotSaved
+from xtalviewer.review.model_choice import chosen_model
+from xtalviewer.review.queue import Filters
+from xtalviewer.review.session import ReviewError
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from pgproxy import Relay
 from sessionfixtures import open_session, scored_plate_store
 
-from xtalviewer.review.session import LabelNotSaved
+from xtalviewer.review.labelling import LabelNotSaved
 from xtalviewer.store import reconnect
 from xtalviewer.store.store import Store
 

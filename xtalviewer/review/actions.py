@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from xtalviewer.labels import LabelScheme
 from xtalviewer.review import commands
-from xtalviewer.review.session import ORDERS, Filters
+from xtalviewer.review.queue import ORDERS, Filters
 from xtalviewer.settings import Settings
 from xtalviewer.store.rows import Inspection
 

@@ -17,20 +17,14 @@ from dataclasses import dataclass, field, replace
 from xtalviewer.crystal_call import OperatingPoint, is_hit
 from xtalviewer.files.image_roots import unmapped_root
 from xtalviewer.review import labelling
-from xtalviewer.review.labelling import LabelChange, LabelNotSaved, UndoHistory, UnsavedLabels
-from xtalviewer.review.model_choice import chosen_model
+from xtalviewer.review.labelling import LabelChange, UndoHistory, UnsavedLabels
 from xtalviewer.review.plate_map import PlateLayout
-from xtalviewer.review.queue import MODEL_ORDERS, ORDER_KEYS, ORDERS, Filters, read_queue
+from xtalviewer.review.queue import MODEL_ORDERS, ORDER_KEYS, Filters, read_queue
 from xtalviewer.store.rows import Annotation, BestOverTime, CourseImage, Flag, Image, Inspection, InspectionSummary, \
     Model, QueueRow
 from xtalviewer.store.screen_rows import WellCondition
 from xtalviewer.store.schema import VISIBLE
 from xtalviewer.store.store import Store, now_iso
-
-# what other modules import from here, as before the session's parts had modules of their own
-__all__ = ["ORDERS", "ORDER_KEYS", "Filters", "LabelChange", "LabelNotSaved", "ReviewError", "ReviewSession",
-           "chosen_model"]
-
 
 class ReviewError(Exception):
     """An action that does not apply to what is on screen; the message says why."""

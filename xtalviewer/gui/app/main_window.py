@@ -17,7 +17,8 @@ from xtalviewer.store.location import location_of
 from xtalviewer.imaging.decode import load_rgb
 from xtalviewer.review import commands, navigation
 from xtalviewer.review.actions import Dialog, Overlay, Task, review_actions, shortcut_rows
-from xtalviewer.review.session import ReviewSession, chosen_model
+from xtalviewer.review.model_choice import chosen_model
+from xtalviewer.review.session import ReviewSession
 from xtalviewer.settings import Settings, save_settings
 from xtalviewer.store.rows import Inspection, InspectionSummary, Model
 from xtalviewer.store.store import Store

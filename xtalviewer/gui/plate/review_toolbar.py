@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QInputDialog, QLabel, QLineE
 
 from xtalviewer.crystal_call import TOP3_STRATEGY
 from xtalviewer.labels import LabelScheme
-from xtalviewer.review.session import ORDERS, Filters
+from xtalviewer.review.queue import ORDERS, Filters
 
 ANY = ""  # combo data for "no filter": never None (QComboBox.currentData() returning None leaks in PySide6 6.12)
 YES_NO = {"yes": True, "no": False}
