@@ -77,7 +77,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("train",),
     ("xtalviewer.gui",),
     ("xtalviewer.predict", "xtalviewer.cli", "xtalviewer.cli_common", "xtalviewer.cli_hits", "xtalviewer.cli_models",
-     "xtalviewer.cli_screens", "xtalviewer.__main__"),
+     "xtalviewer.cli_screens", "xtalviewer.cli_roots", "xtalviewer.cli_db", "xtalviewer.__main__"),
 )
 
 
