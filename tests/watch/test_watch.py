@@ -165,9 +165,11 @@ def test_without_a_model_inspections_are_imported_and_the_reason_is_said_once(tm
     root = tmp_path / "imager"
     write_inspection(xchem_folder(root), seed=1)
     rec = Recorder()
-    WatchService(config(db, [root]), rec).run_once()
+    service = WatchService(config(db, [root]), rec)
+    service.run_once()
     assert len(rec.imports) == 1 and rec.scores == []
     assert sum("Not scoring: no model" in line for line in rec.lines) == 1
+    assert service.state().not_scoring == "no model to score with"  # what a status view shows
     assert [line for line in rec.lines if line.startswith("Plate WT01")] == [
         f"Plate WT01, inspection {xchem_folder(root).name}: 4 drops; imported, not scored (no model to score with)."]
 

@@ -109,6 +109,7 @@ class WatchState:
     imported: int  # inspections imported since start
     scored: int  # inspections scored since start
     model: str | None
+    not_scoring: str | None = None  # why imported inspections wait for their scores (no model, ...); None: they don't
 
 
 @dataclass

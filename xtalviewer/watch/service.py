@@ -176,7 +176,7 @@ class WatchService:
         folders = tuple(FolderState(f.root, f.available, f.mode if f.available else "unavailable")
                         for f in self.folders)
         return WatchState(folders, self._arriving.file_count, len(self._arriving),
-                          len(self._to_score), self.imported, self.scored, self._model.name)
+                          len(self._to_score), self.imported, self.scored, self._model.name, self._model_note)
 
     # -- one turn -------------------------------------------------------------------------------------------
 

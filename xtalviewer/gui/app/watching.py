@@ -63,7 +63,6 @@ class Watching(QObject):
         self.last_at: datetime | None = None  # when the last inspection arrived
         self.last_plate: str | None = None  # and of which plate
         self.last_line = ""
-        self.not_scoring: str | None = None  # why imported inspections are not scored (no model …)
         self.failed: str | None = None
         self.unseen_hits = 0  # drops newly hits since the hit list was last opened
         self.dialog: WatchDialog | None = None
@@ -147,7 +146,7 @@ class Watching(QObject):
 
     def _start(self, config: WatchConfig) -> None:
         self._restart, self.failed = None, None
-        self.state, self.scoring, self.not_scoring = None, {}, None
+        self.state, self.scoring = None, {}
         self._running_key = self._key(config)
         self.background.start(config)
         self._show_tray(True)
@@ -188,10 +187,6 @@ class Watching(QObject):
     def _said(self, text: str) -> None:
         line = f"{datetime.now():%H:%M:%S} {text}"
         self.lines.append(line)
-        if text.startswith("Not scoring: "):
-            self.not_scoring = text.removeprefix("Not scoring: ").split(";")[0]
-        elif text.startswith("Scoring with "):
-            self.not_scoring = None
         if self.dialog is not None:
             try:
                 self.dialog.add_line(line)
@@ -209,7 +204,6 @@ class Watching(QObject):
 
     def _scored(self, event: InspectionScored) -> None:
         self.scoring.pop(event.inspection_id, None)
-        self.not_scoring = None
         self.last_at, self.last_plate = datetime.now(), event.plate
         self.last_line = event.line()
         self.window.refresh_browser()  # its hits
@@ -261,7 +255,7 @@ class Watching(QObject):
             text = status_text(self.state, stopping=self.background.stopping() and self._restart is None,
                                last_at=self.last_at, last_plate=self.last_plate,
                                scoring_drops=sum(self.scoring.values()),
-                               not_scoring=self.not_scoring)
+                               not_scoring=self.state.not_scoring if self.state is not None else None)
         lost = self.state is not None and any(not f.available for f in self.state.folders)
         self.label.setStyleSheet(f"color: {theme.ERROR_TEXT};" if lost or (self.failed and not running) else "")
         self.label.setText(text)
