@@ -60,10 +60,10 @@ def add_flags(db: Database, image_ids: Sequence[int], flagged: bool, annotator: 
     the newest event of an image is its state, and the history shows every one."""
     with db.transaction():
         announce(db)
-        return [db.insert(
+        return db.insert_many(
             "INSERT INTO flag(image_id, flagged, note, annotator, created_at) VALUES (?, ?, ?, ?, ?)",
-            (image_id, int(bool(flagged)), (note or "").strip() or None, annotator, created_at or now_iso()),
-        ) for image_id in image_ids]
+            [(image_id, int(bool(flagged)), (note or "").strip() or None, annotator, created_at or now_iso())
+             for image_id in image_ids])
 
 
 # -- current and inherited labels -------------------------------------------------------------------------
