@@ -6,7 +6,7 @@ from pathlib import Path
 
 import xtalviewer.store as store_package
 
-ENGINE_SIDE = {"db.py", "sqlite_file.py", "postgres.py", "schema.py", "store.py", "lock_holders.py", "filesystems.py"}
+ENGINE_SIDE = {"db.py", "sqlite_file.py", "postgres.py", "pg_dump.py", "schema.py", "store.py", "lock_holders.py", "filesystems.py"}
 
 
 def test_concept_modules_use_the_engine_neutral_interface():
