@@ -76,13 +76,7 @@ def current_label(db: Database, image_id: int) -> str | None:
 
 def current_labels(db: Database, image_ids: Sequence[int]) -> dict[int, str | None]:
     """image id -> current label (None when unlabelled) for images that exist."""
-    out: dict[int, str | None] = {}
-    ids = list(image_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        out.update(db.execute(f"SELECT id, label FROM image WHERE id IN ({marks})", chunk).fetchall())
-    return out
+    return dict(db.select_in("SELECT id, label FROM image WHERE id IN ({marks})", image_ids))
 
 
 def inherited_labels(db: Database, inspection_id: int | None = None, *,

@@ -25,6 +25,9 @@ from xtalviewer.store.sqlite_file import (  # noqa: F401  (part of this module's
 )
 
 
+IN_CHUNK = 500  # values in one ``IN (...)`` of ``Database.select_in``
+
+
 def now_iso() -> str:
     """UTC timestamp with milliseconds, the form every created_at column holds."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -203,6 +206,14 @@ class Database:
     def insert_many(self, sql: str, rows: Iterable[Sequence | dict]) -> list[int]:
         """``insert`` for each of ``rows``, in order; their new ids (on a server, in one round trip)."""
         return self.engine.insert_many(self, sql, rows)
+
+    def select_in(self, sql: str, values: Sequence) -> Iterator[tuple]:
+        """The rows of ``sql`` for many values: its ``{marks}`` (as in ``WHERE id IN ({marks})``) takes
+        the placeholders of 500 values at a time, within every engine's limit on parameters."""
+        values = list(values)
+        for start in range(0, len(values), IN_CHUNK):
+            chunk = values[start : start + IN_CHUNK]
+            yield from self.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:

@@ -139,6 +139,11 @@ def inspection_of_image(db: Database, image_id: int) -> int | None:
     return row[0] if row else None
 
 
+def inspections_of_images(db: Database, image_ids: Iterable[int]) -> dict[int, int]:
+    """image id -> its inspection, for the images that exist (one query per 500, not one per image)."""
+    return dict(db.select_in("SELECT id, inspection_id FROM image WHERE id IN ({marks})", list(image_ids)))
+
+
 def same_drop(db: Database, inspection_id: int, plate_id: int, well: str, drop_no: int,
               mode: str = VISIBLE) -> int | None:
     """The image of this drop (plate, well, drop) in another inspection, if it was imaged there."""
@@ -190,14 +195,9 @@ def known_files(db: Database, paths: Iterable[str]) -> dict[str, tuple[int | Non
     """(size, mtime, load_error) held for each of these paths, so an import can skip unchanged files."""
     out: dict[str, tuple[int | None, float | None, str | None]] = {}
     asked = {db.roots.stored(p): p for p in paths}  # stored form -> the path as the caller gave it
-    stored = list(asked)
-    for start in range(0, len(stored), 500):
-        chunk = stored[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for path, size, mtime, error in db.execute(
-            f"SELECT path, size, mtime, load_error FROM image WHERE path IN ({marks})", chunk
-        ):
-            out[asked[path]] = (size, mtime, error)
+    for path, size, mtime, error in db.select_in(
+            "SELECT path, size, mtime, load_error FROM image WHERE path IN ({marks})", list(asked)):
+        out[asked[path]] = (size, mtime, error)
     return out
 
 

@@ -70,14 +70,11 @@ def _active_model_id(db: Database) -> int | None:
 def _places(db: Database, image_ids: list[int]) -> tuple[dict[int, str | None], dict[int, DropPlace]]:
     labels: dict[int, str | None] = {}
     places: dict[int, DropPlace] = {}
-    for start in range(0, len(image_ids), 500):
-        chunk = image_ids[start:start + 500]
-        marks = ", ".join("?" * len(chunk))
-        for image_id, label, inspection_id, barcode, well, drop_no in db.execute(
-                f"SELECT i.id, i.label, i.inspection_id, p.barcode, i.well, i.drop_no FROM image i "
-                f"JOIN plate p ON p.id = i.plate_id WHERE i.id IN ({marks})", chunk):
-            labels[image_id] = label
-            places[image_id] = DropPlace(inspection_id, barcode, well, drop_no)
+    for image_id, label, inspection_id, barcode, well, drop_no in db.select_in(
+            "SELECT i.id, i.label, i.inspection_id, p.barcode, i.well, i.drop_no FROM image i "
+            "JOIN plate p ON p.id = i.plate_id WHERE i.id IN ({marks})", image_ids):
+        labels[image_id] = label
+        places[image_id] = DropPlace(inspection_id, barcode, well, drop_no)
     return labels, places
 
 

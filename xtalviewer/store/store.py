@@ -190,6 +190,7 @@ class Store(Database):
     image_id_by_position = images.image_id_by_position
     position_paths = images.position_paths
     inspection_of_image = images.inspection_of_image
+    inspections_of_images = images.inspections_of_images
     same_drop = images.same_drop
     drop_modes = images.drop_modes
     drop_images = images.drop_images

@@ -74,8 +74,10 @@ def drops_to_score(store: Store, model_id: int, inspection_ids: Iterable[int]) -
             plates.setdefault(inspection.plate_id, set()).add(inspection_id)
     items, inspection_of = [], {}
     for plate_id, wanted in plates.items():
-        for item in work_list(store, model_id, plate_id=plate_id):
-            inspection_id = store.inspection_of_image(item.image_id)
+        plate_items = work_list(store, model_id, plate_id=plate_id)
+        inspections = store.inspections_of_images(it.image_id for it in plate_items)
+        for item in plate_items:
+            inspection_id = inspections.get(item.image_id)
             if inspection_id in wanted:
                 items.append(item)
                 inspection_of[item.image_id] = inspection_id
@@ -131,9 +133,7 @@ def unscored_under(store: Store, model_id: int, folders: Iterable[str]) -> tuple
     """(drops, inspections) under these folders that still need this model's prediction."""
     roots = tuple(f.rstrip(os.sep) + os.sep for f in folders)
     items = [it for it in work_list(store, model_id) if it.path.startswith(roots)]
-    inspections = {store.inspection_of_image(it.image_id) for it in items}
-    inspections.discard(None)
-    return len(items), inspections
+    return len(items), set(store.inspections_of_images(it.image_id for it in items).values())
 
 
 def write_summary(store: Store, model, path: Path, days: int) -> str | None:
