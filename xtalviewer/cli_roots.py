@@ -85,12 +85,12 @@ def _env_note(name: str) -> None:
         print(f"Note: {IMAGE_ROOTS_ENV} is set here and overrides the settings for the roots it names.")
 
 
-def _store_root(store: Store, name: str):
-    roots = {r.name: r for r in store.image_roots()}
+def _check_store_root(store: Store, name: str) -> None:
+    """Refuse a root the store does not define (its names only: counting their images is for ``roots``)."""
+    roots = store.defined_image_roots()
     if name not in roots:
         known = ", ".join(printable(n) for n in roots) or "none yet (xtalviewer roots add NAME FOLDER)"
         raise CommandError(f"no image root '{printable(name)}' in {store.location}; its roots: {known}")
-    return roots[name]
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -124,7 +124,7 @@ def _add(args: argparse.Namespace) -> int:
     _check_name(args.name)
     folder = _folder(args.folder)
     with open_store(args) as store:
-        if args.name in {r.name for r in store.image_roots()}:
+        if args.name in store.defined_image_roots():
             raise CommandError(f"image root '{printable(args.name)}' exists already in {store.location} "
                                f"(xtalviewer roots map {printable(args.name)} FOLDER maps it here)")
         moved = store.define_image_root(args.name, folder)
@@ -142,7 +142,7 @@ def _map(args: argparse.Namespace) -> int:
     _check_name(args.name)
     folder = _folder(args.folder)
     with open_store(args) as store:
-        _store_root(store, args.name)
+        _check_store_root(store, args.name)
         moved = store.adopt_image_paths(args.name, folder)  # what this workstation recorded there before
         images = next(r.images for r in store.image_roots() if r.name == args.name)
     saved = _set_mapping(args.name, folder)
