@@ -110,13 +110,14 @@ def inherited_labels(db: Database, inspection_id: int | None = None, *,
 
 
 def labelled_images(db: Database, sources: Sequence[str]) -> list[PlateImage]:
-    """Readable visible images whose current label came from one of ``sources``: the training set."""
+    """Readable visible images whose current label came from one of ``sources``: the training set,
+    each path as this workstation finds it."""
     marks = ",".join("?" * len(sources))
-    return list(starmap(PlateImage, db.execute(
+    return list(starmap(PlateImage, db.roots.local_rows(db.execute(
         f"""SELECT i.id, i.path, i.mtime, i.label, p.barcode, i.well, i.drop_no
             FROM image i JOIN annotation a ON a.id = i.annotation_id JOIN plate p ON p.id = i.plate_id
             WHERE i.label IS NOT NULL AND i.load_error IS NULL AND a.source IN ({marks}) AND i.mode = 'visible'
-            ORDER BY i.id""", list(sources))))
+            ORDER BY i.id""", list(sources)), 1)))
 
 
 def count_unreadable_labelled(db: Database) -> int:

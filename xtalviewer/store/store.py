@@ -14,7 +14,7 @@ medium too. What may be opened, and the messages for a busy or read-only databas
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import sqlite_utils
@@ -40,7 +40,6 @@ from xtalviewer.store.inputs import AnnotationRow, ImageRow, PredictionRow
 from xtalviewer.store.location import Location, location_of
 from xtalviewer.store.queue import QUEUE_ORDERS
 from xtalviewer.store.reconnect import reconnecting
-from xtalviewer.store.rows import PlateImage
 from xtalviewer.store.scheme_binding import bind_scheme
 
 __all__ = ["BUSY_TIMEOUT_S", "QUEUE_ORDERS", "SOURCES", "AnnotationRow", "ImageRow", "PredictionRow", "Store",
@@ -162,13 +161,6 @@ class Store(Database):
         self._root_mapping = dict(mapping)
         self.roots = image_roots.root_map(self, self._root_mapping)
 
-    def labelled_images(self, sources: Sequence[str]) -> list[PlateImage]:
-        """``annotations.labelled_images`` (the training set) with each path as this workstation finds it."""
-        rows = annotations.labelled_images(self, sources)
-        for r in rows:
-            r.path = self.roots.local(r.path)
-        return rows
-
     # -- plates and inspections (plates.py) --------------------------------------------------------------
     upsert_plate = plates.upsert_plate
     upsert_inspection = plates.upsert_inspection
@@ -215,6 +207,7 @@ class Store(Database):
     add_flags = annotations.add_flags
     current_label = annotations.current_label
     current_labels = annotations.current_labels
+    labelled_images = annotations.labelled_images
     inherited_labels = annotations.inherited_labels
     count_unreadable_labelled = annotations.count_unreadable_labelled
     history = annotations.history
