@@ -153,7 +153,9 @@ class PreferencesDialog(QDialog):
         browse.clicked.connect(self._browse)
         row.addWidget(self.thumb_dir, 1)
         row.addWidget(browse)
-        form.addRow("Cache &folder:", row)
+        label = QLabel("Cache &folder:")
+        label.setBuddy(self.thumb_dir)  # Alt+F: a layout in the row has no buddy of its own
+        form.addRow(label, row)
         self.thumb_limit = QSpinBox()
         self.thumb_limit.setRange(64, 1024 * 1024)
         self.thumb_limit.setSuffix(" MB")
